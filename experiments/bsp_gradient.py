@@ -1,0 +1,240 @@
+"""Experiment 5: how close is the BSP update of C to the true gradient of the output error?
+
+For a batch of samples, the BSP update of every link is ``step * atan(kt * G1) / kt`` with
+``G1 = mean_b S_src * R_dst`` (golden.network.FloatModel.bsp_update). The true descent
+direction is ``-dL/dC`` with ``L = 0.5 * mean_b sum_k (target_k - y_k)^2``, taken here by
+central finite differences of the float64 golden model (per sample at once: every sample's
+output depends only on C and its own input, so one pass over the links gives the per-sample
+gradients of the whole batch).
+
+Parts:
+  A  cosine against the run length T (steps x h) at the start of training;
+  B  cosine across BSP training of the tiny network (16, 16, 10) on digits4;
+  C  MODEL.md's check network {8, 6, 4, 2} with inputs ~U(0, 0.05) (reproduces its table).
+
+    python -m experiments.bsp_gradient            # full (about 10 minutes)
+    python -m experiments.bsp_gradient --quick
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from golden.config import RunConfig
+from golden.data import load_dataset
+from golden.network import FloatModel, init_coefficients
+from golden.topology import Topology, preset
+
+from .common import log, mode, out_dir, parser, plt, write_result
+
+NAME = "bsp_gradient"
+CLAIM = ("Central claim: backward signal propagation (the reverse run and G1 = S_src * R_dst) "
+         "can stand in for the chain rule, i.e. the BSP update follows the gradient.")
+
+
+def per_sample_gradients(model: FloatModel, C, x, target, eps=1e-5):
+    """(n_links, batch) of -d/dC of 0.5 * sum_k (target_k - y_k)^2, per sample, by central
+    finite differences."""
+    g = np.zeros((len(C), len(x)))
+    for i in range(len(C)):
+        Cp, Cm = C.copy(), C.copy()
+        Cp[i] += eps
+        Cm[i] -= eps
+        lp = 0.5 * np.sum((target - model.outputs(model.forward(Cp, x))) ** 2, axis=1)
+        lm = 0.5 * np.sum((target - model.outputs(model.forward(Cm, x))) ** 2, axis=1)
+        g[i] = -(lp - lm) / (2 * eps)
+    return g
+
+
+def bsp_per_sample(model: FloatModel, C, x, target):
+    """(n_links, batch) of S_src * R_dst per sample (G1 before the batch mean), and y."""
+    res = model.forward(C, x)
+    y = model.outputs(res)
+    rev = model.reverse(C, model.error(y, target))
+    s, r = model.link_ends(res.S, rev.S)
+    return s.astype(np.float64) * r, y, res, rev
+
+
+def cos(a, b):
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    return float(a @ b / (na * nb)) if na > 0 and nb > 0 else float("nan")
+
+
+def compare(model: FloatModel, C, x, target, exact=None) -> dict:
+    """Cosines and norm ratios of BSP against the finite-difference gradient."""
+    g1, y, res, rev = bsp_per_sample(model, C, x, target)
+    grad = per_sample_gradients(model, C, x, target)
+    cfg = model.cfg
+    per = [cos(g1[:, b], grad[:, b]) for b in range(len(x))]
+    g1m, gm = g1.mean(1), grad.mean(1)
+    upd = model.bsp_update(C, res.S, rev.S) - C  # the applied update (atan, step, clamp)
+    out = dict(cos_per_sample_mean=float(np.nanmean(per)),
+               cos_per_sample_median=float(np.nanmedian(per)),
+               cos_per_sample_min=float(np.nanmin(per)),
+               cos_batch_G1=cos(g1m, gm),
+               cos_batch_update=cos(upd, gm),
+               sign_agreement=float(np.mean(np.sign(g1m) == np.sign(gm))),
+               norm_ratio_G1=float(np.linalg.norm(g1m) / np.linalg.norm(gm)),
+               err_scale=cfg.err_scale, loss=float(0.5 * np.mean(np.sum((target - y) ** 2, 1))),
+               overflow=float(res.overflow.mean()))
+    if exact is not None:
+        ge = exact(model, C, x, target)
+        out["exact_vs_fd_max_rel"] = float(np.max(np.abs(ge - gm)) / np.max(np.abs(gm)))
+    return out
+
+
+def part_a(stepss, topo, data, n, cfg, seed, target_scale):
+    rows = []
+    C0 = init_coefficients(topo, cfg, seed)
+    x = data.x_test[:n]
+    t = np.eye(10)[data.y_test[:n]] * target_scale
+    for steps in stepss:
+        model = FloatModel(topo, cfg.replace(steps=steps), dtype=np.float64)
+        r = compare(model, C0, x, t)
+        r.update(steps=steps, T=steps * cfg.h)
+        log(f"A steps {steps:4d} (T {steps * cfg.h:g}): cos/sample {r['cos_per_sample_mean']:.3f} "
+            f"batch {r['cos_batch_G1']:.3f} norm ratio {r['norm_ratio_G1']:.3g}")
+        rows.append(r)
+    return rows
+
+
+def part_b(topo, data, cfg, seed, epochs, batch, target_scale, probe_n, checkpoints_per_epoch):
+    model = FloatModel(topo, cfg, dtype=np.float64)
+    C = init_coefficients(topo, cfg, seed)
+    rng = np.random.default_rng(seed)
+    probe_x = data.x_test[:probe_n]
+    probe_t = np.eye(10)[data.y_test[:probe_n]] * target_scale
+    eye = np.eye(10) * target_scale
+
+    def accuracy(C):
+        y = model.outputs(model.forward(C, data.x_test))
+        return float(np.mean(y.argmax(1) == data.y_test))
+
+    rows = []
+    n = len(data.y_train)
+    nb = -(-n // batch)
+    marks = set(np.linspace(0, nb, checkpoints_per_epoch + 1).astype(int)[1:])
+    r = compare(model, C, probe_x, probe_t)
+    r.update(epoch=0.0, accuracy=accuracy(C))
+    rows.append(r)
+    log(f"B epoch 0: acc {r['accuracy']:.3f} cos/sample {r['cos_per_sample_mean']:.3f} "
+        f"batch {r['cos_batch_G1']:.3f}")
+    for ep in range(epochs):
+        order = rng.permutation(n)
+        for k in range(nb):
+            b = order[k * batch:(k + 1) * batch]
+            res = model.forward(C, data.x_train[b])
+            err = model.error(model.outputs(res), eye[data.y_train[b]])
+            C = model.bsp_update(C, res.S, model.reverse(C, err).S)
+            if k + 1 in marks:
+                r = compare(model, C, probe_x, probe_t)
+                r.update(epoch=ep + (k + 1) / nb, accuracy=accuracy(C))
+                rows.append(r)
+                log(f"B epoch {r['epoch']:.2f}: acc {r['accuracy']:.3f} "
+                    f"cos/sample {r['cos_per_sample_mean']:.3f} batch {r['cos_batch_G1']:.3f} "
+                    f"norm ratio {r['norm_ratio_G1']:.3g}")
+    return rows
+
+
+def part_c(stepss, n, seed):
+    topo = Topology(layers=(8, 6, 4, 2), seed=seed)
+    cfg = RunConfig()
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 0.05, (n, 8))
+    t = rng.uniform(0, 0.05, (n, 2))
+    C0 = init_coefficients(topo, cfg, seed)
+    rows = []
+    for steps in stepss:
+        model = FloatModel(topo, cfg.replace(steps=steps), dtype=np.float64)
+        r = compare(model, C0, x, t)
+        r.update(steps=steps, T=steps * cfg.h)
+        log(f"C {{8,6,4,2}} steps {steps}: cos/sample {r['cos_per_sample_mean']:.3f} "
+            f"norm ratio {r['norm_ratio_G1']:.3g}")
+        rows.append(r)
+    return rows
+
+
+def run(args) -> dict:
+    started = time.time()
+    m = mode(args)
+    data = load_dataset("digits4")
+    topo = preset("tiny")
+    target_scale = args.target_scale
+    cfg = RunConfig(step=args.step)
+    if m == "smoke":
+        stepss, n, epochs, probe, cpe, cstepss = (20, 80), 4, 1, 4, 1, (40,)
+        data = data.subset(64, 64)
+    elif m == "quick":
+        stepss, n, epochs, probe, cpe, cstepss = (20, 40, 80, 160), 16, 2, 16, 2, (40, 80, 200)
+    else:
+        stepss, n, epochs, probe, cpe, cstepss = (10, 20, 40, 80, 160, 320), 32, 10, 32, 2, \
+            (40, 80, 200)
+    log(f"{NAME} ({m}): tiny {topo.layers}, {topo.n_links} links, {data.describe()}")
+    a = part_a(stepss, topo, data, n, cfg, 0, target_scale)
+    b = part_b(topo, data, cfg, 0, epochs, 16, target_scale, probe, cpe)
+    c = part_c(cstepss, max(n, 8), 0)
+    summary = dict(
+        T_sweep={r["steps"]: r["cos_per_sample_mean"] for r in a},
+        training_cos_first=b[0]["cos_per_sample_mean"],
+        training_cos_last=b[-1]["cos_per_sample_mean"],
+        training_cos_min=min(r["cos_per_sample_mean"] for r in b),
+        training_cos_batch_mean=float(np.mean([r["cos_batch_G1"] for r in b])),
+        training_acc_first=b[0]["accuracy"], training_acc_last=b[-1]["accuracy"],
+        modelmd_network={r["steps"]: r["cos_per_sample_mean"] for r in c})
+    settings = dict(topology="tiny (16,16,10)", n_links=topo.n_links, run=cfg.as_dict(),
+                    target=f"one-hot x {target_scale}", batch=16, probe_samples=probe,
+                    fd="central, eps 1e-5, float64", loss="0.5*sum_k (target_k - y_k)^2",
+                    y="output integral / T (output_mean)")
+    runs = dict(T_sweep=a, training=b, modelmd_network=c)
+    path = write_result(args, NAME, claim=CLAIM, dataset=data.describe(), settings=settings,
+                        runs=runs, summary=summary, started=started)
+    plot(runs, out_dir(args) / f"{NAME}{args.tag}.png", m)
+    log(f"wrote {path}")
+    return summary
+
+
+def plot(runs, path, m):
+    pyplot = plt()
+    fig, (a1, a2) = pyplot.subplots(1, 2, figsize=(12, 4.5))
+    a = runs["T_sweep"]
+    T = [r["T"] for r in a]
+    a1.plot(T, [r["cos_per_sample_mean"] for r in a], "o-", label="tiny/digits4, per sample (mean)")
+    a1.plot(T, [r["cos_batch_G1"] for r in a], "s--", label="tiny/digits4, batch mean G1")
+    c = runs["modelmd_network"]
+    a1.plot([r["T"] for r in c], [r["cos_per_sample_mean"] for r in c], "^-",
+            label="{8,6,4,2}, inputs U(0,0.05)")
+    a1.set_xscale("log")
+    a1.set_xlabel("run length T = steps x h")
+    a1.set_ylabel("cosine(BSP G1, -dL/dC)")
+    a1.set_ylim(-0.1, 1.05)
+    a1.set_title("BSP against the gradient, at initialisation")
+    a1.grid(alpha=.3, which="both")
+    a1.legend(fontsize=8)
+    b = runs["training"]
+    ep = [r["epoch"] for r in b]
+    a2.plot(ep, [r["cos_per_sample_mean"] for r in b], "o-", label="cosine per sample (mean)")
+    a2.plot(ep, [r["cos_batch_G1"] for r in b], "s--", label="cosine of the batch update")
+    a2.plot(ep, [r["sign_agreement"] for r in b], ":", label="sign agreement")
+    a2.plot(ep, [r["accuracy"] for r in b], "k-", lw=2, label="held-out accuracy")
+    a2.set_xlabel("epoch of BSP training")
+    a2.set_ylim(-0.1, 1.05)
+    a2.set_title("across training (tiny, digits4, T = 20)")
+    a2.grid(alpha=.3)
+    a2.legend(fontsize=8)
+    fig.suptitle(f"Experiment 5 ({m})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot.close(fig)
+
+
+def main(argv=None):
+    p = parser(__doc__)
+    p.add_argument("--target-scale", type=float, default=0.1)
+    p.add_argument("--step", type=float, default=2.0 ** -4)
+    args = p.parse_args(argv)
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
