@@ -1,0 +1,35 @@
+"""Shared fixtures of the golden-model tests."""
+import numpy as np
+import pytest
+
+from golden.topology import Topology, preset
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """The demo / hardware network (16, 16, 10)."""
+    return preset("tiny")
+
+
+@pytest.fixture(scope="session")
+def model1():
+    return preset("model1")
+
+
+@pytest.fixture(scope="session")
+def small_topologies():
+    """Small networks that exercise the fill rule, explicit link counts with free
+    interfaces, fan-in 2, other input/output elements and other seeds."""
+    return [
+        Topology(layers=(3, 4, 2), seed=1, name="fill"),
+        Topology(layers=(2, 3, 3, 2), seed=7, in_elem=2, out_elem=4, name="four-layer"),
+        Topology(layers=(4, 3, 2), link_counts=(5, 4), seed=3, name="explicit-counts"),
+        Topology(layers=(2, 3, 2), fan_in=2, seed=2, name="fan-in-2"),
+    ]
+
+
+@pytest.fixture
+def rng(request):
+    """A generator seeded from the test's name: reproducible, different per test."""
+    seed = sum(map(ord, request.node.nodeid)) % (2 ** 32)
+    return np.random.default_rng(seed)
