@@ -36,3 +36,36 @@ def test_bad_topology_file_is_one_line_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "golden.cli", "topology", "--topology-file",
                         str(bad)], capture_output=True, text=True)
     assert r.returncode == 2 and "not valid JSON" in r.stderr
+
+
+def test_train_then_eval_round_trip(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--n-train", "64", "--n-test", "64", "--quiet",
+                 "--out", str(out), "--set", "steps=16"]) == 0
+    text = capsys.readouterr().out
+    assert "held-out accuracy" in text
+    for name in ("checkpoint.npz", "history.json", "curve.png"):
+        assert (out / name).stat().st_size > 0
+    import json
+    hist = json.loads((out / "history.json").read_text())["history"]
+    assert [h["epoch"] for h in hist] == [0, 1]
+    assert main(["eval", str(out / "checkpoint.npz"), "--n-test", "64"]) == 0
+    acc_line = capsys.readouterr().out
+    assert "accuracy" in acc_line
+    # the saved coefficients reproduce the recorded held-out accuracy
+    assert f"{100 * hist[-1]['test_acc']:.2f} %" in acc_line
+
+
+def test_train_bad_setting_is_clear(capsys):
+    assert main(["train", "--set", "nosuch=1"]) == 2
+    assert "unknown run setting" in capsys.readouterr().err
+    assert main(["train", "--fixed", "--batch", "3", "--epochs", "1", "--quiet",
+                 "--n-train", "8"]) == 2
+    assert "power of two" in capsys.readouterr().err
+
+
+def test_eval_refuses_damaged_checkpoint(tmp_path, capsys):
+    bad = tmp_path / "c.npz"
+    bad.write_bytes(b"PK\x03\x04garbage")
+    assert main(["eval", str(bad)]) == 2
+    assert "checkpoint" in capsys.readouterr().err
