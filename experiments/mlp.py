@@ -70,8 +70,8 @@ class MaskedMLP:
     def accuracy(self, x, y):
         return float(np.mean(self.predict(x) == y))
 
-    def step(self, x, y):
-        """One Adam step on a mini-batch; returns the mean cross-entropy."""
+    def gradients(self, x, y):
+        """(mean cross-entropy, weight gradients (masked), bias gradients) of a batch."""
         z, acts = self.logits(x)
         z = z - z.max(1, keepdims=True)
         p = np.exp(z)
@@ -87,6 +87,11 @@ class MaskedMLP:
             gb[i] = g.sum(0)
             if i:
                 g = (g @ self.W[i].T) * (acts[i] > 0)
+        return loss, gW, gb
+
+    def step(self, x, y):
+        """One Adam step on a mini-batch; returns the mean cross-entropy."""
+        loss, gW, gb = self.gradients(x, y)
         self.t += 1
         b1, b2, eps = 0.9, 0.999, 1e-8
         for k, (p_, gr) in enumerate(zip(self.params, gW + gb)):

@@ -1,0 +1,123 @@
+"""The experiment scripts (experiments/): each runs its smallest configuration, writes a
+result file of the common schema, and shows a property that can fail."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from experiments.common import SCHEMA_KEYS
+from experiments.mlp import MaskedMLP, mask_link_ratio, random_masks, topology_masks
+from experiments.wuxing import adder_topology
+from golden.data import load_dataset
+from golden.network import FloatModel
+from golden.topology import preset
+
+
+def _run(module, tmp_path, *extra):
+    module.main(["--smoke", "--out", str(tmp_path), *extra])
+    rec = json.loads((tmp_path / f"{module.NAME}.json").read_text())
+    assert set(SCHEMA_KEYS) <= set(rec)
+    assert rec["quick"] == "smoke" and rec["experiment"] == module.NAME
+    assert (tmp_path / f"{module.NAME}.png").stat().st_size > 1000
+    return rec
+
+
+def test_random_masks_hit_the_link_ratio():
+    masks = random_masks((784, 839, 283, 96, 32, 10), 0.03, np.random.default_rng(1))
+    assert mask_link_ratio(masks) == pytest.approx(0.03, rel=1e-3)
+    assert [m.shape for m in masks] == [(784, 839), (839, 283), (283, 96), (96, 32), (32, 10)]
+
+
+def test_model1_graph_mask_matches_the_topology():
+    t = preset("model1")
+    masks = topology_masks(t)
+    # two links between the same two neurons are one MLP connection: at most 4711
+    n = sum(int(m.sum()) for m in masks)
+    assert 4600 < n <= t.n_links
+    assert mask_link_ratio(masks) == pytest.approx(0.00509, abs=2e-5)
+
+
+def test_mlp_backprop_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    masks = random_masks((6, 5, 3), 0.6, rng)
+    net = MaskedMLP(masks, seed=0)
+    net.W = [w.astype(np.float64) for w in net.W]
+    net.b = [b.astype(np.float64) + 0.1 for b in net.b]
+    x = rng.random((4, 6))
+    y = np.array([0, 1, 2, 1])
+    _, gW, _ = net.gradients(x.astype(np.float64), y)
+    eps = 1e-6
+    checked = 0
+    for layer in range(2):
+        for i, j in np.argwhere(masks[layer] > 0):
+            net.W[layer][i, j] += eps
+            lp = net.gradients(x, y)[0]
+            net.W[layer][i, j] -= 2 * eps
+            lm = net.gradients(x, y)[0]
+            net.W[layer][i, j] += eps
+            assert gW[layer][i, j] == pytest.approx((lp - lm) / (2 * eps), abs=1e-5)
+            checked += 1
+        assert np.all(gW[layer][masks[layer] == 0] == 0)
+    assert checked == int(sum(m.sum() for m in masks))
+
+
+def test_adder_topologies_have_no_duplicate_interface_pairs():
+    for f in (2, 4):
+        t = adder_topology(f)
+        FloatModel(t)  # refuses duplicate interface pairs
+        assert t.link_ratio()["link_ratio"] == pytest.approx(f * 0.00509, rel=0.01)
+        # every incoming interface still carries at most f links
+        key = t.dst_neuron * 5 + t.dst_elem
+        assert np.bincount(key).max() <= f
+
+
+def test_link_ratio_smoke(tmp_path):
+    from experiments import link_ratio
+    rec = _run(link_ratio, tmp_path)
+    s = rec["summary"]
+    assert s["LR 1"]["link_ratio"] == 1.0
+    # even one epoch on 300 samples: the dense MLP is far above chance
+    assert s["LR 1"]["final_test_acc_mean"] > 0.3
+
+
+def test_bsp_gradient_smoke(tmp_path):
+    from experiments import bsp_gradient
+    rec = _run(bsp_gradient, tmp_path)
+    # at T = 20 the BSP direction follows the gradient of the output loss (MODEL.md table)
+    assert rec["summary"]["T_sweep"]["80"] > 0.8
+
+
+def test_bsp_gradient_finite_differences_agree_with_bptt():
+    from experiments.bsp_gradient import per_sample_gradients
+    from golden.config import RunConfig
+    from golden.gradient import Gradient
+    from golden.network import init_coefficients
+    t = preset("tiny")
+    cfg = RunConfig(steps=40)
+    m = FloatModel(t, cfg, dtype=np.float64)
+    C = init_coefficients(t, cfg, 3)
+    d = load_dataset("digits4")
+    x, tg = d.x_test[:3], np.eye(10)[d.y_test[:3]]
+    fd = per_sample_gradients(m, C, x, tg).mean(1)
+    _, g, _ = Gradient(m).loss_and_gradient(C, x, tg)
+    assert np.max(np.abs(fd + g)) < 1e-6 * max(1.0, np.max(np.abs(g))) + 1e-9
+
+
+@pytest.mark.parametrize("name", ["model_compare", "wuxing_vs_mlp", "adder"])
+def test_bsp_experiments_smoke(tmp_path, name):
+    import importlib
+    mod = importlib.import_module(f"experiments.{name}")
+    rec = _run(mod, tmp_path)
+    assert rec["runs"]
+    if name == "wuxing_vs_mlp":
+        assert rec["summary"]["MLP, dense"]["final_test_acc"] > 0.1
+
+
+def test_fixed_vs_float_smoke(tmp_path):
+    from experiments import fixed_vs_float
+    rec = _run(fixed_vs_float, tmp_path)
+    d = rec["summary"]["16,12"]
+    # the default format follows float closely on the same coefficients
+    assert d["argmax_agreement"] > 0.9
