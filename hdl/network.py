@@ -1,0 +1,279 @@
+"""Network: a golden Topology unrolled into NeuronCores and Synapses with one control port.
+
+All links step in lockstep from the same D_t (as in ``golden.network.FixedModel``): every core
+steps together; each synapse weights the D of its source (forward) or its target (reverse);
+each element adds the products of its links. The BSP update walks the links one per clock,
+sharing one atan table. The control port (registers, commands) is documented in
+docs/HARDWARE.md.
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Array, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.neuron import N_ELEMENTS
+from golden.topology import Topology
+
+from .fixed import HwConstants, check_types
+from .neuron import NeuronCore
+from .synapse import AtanRom, Synapse
+
+__all__ = ["Network", "MAX_NEURONS", "REGION", "INFO", "MAGIC", "OP_FORWARD", "OP_REVERSE",
+           "OP_BSP"]
+
+MAX_NEURONS = 256      # "small networks": every neuron and link is its own hardware
+MAX_LINKS = 2048
+ADDR_WIDTH = 16
+INDEX_BITS = 12
+REGION = dict(input=0x0, error=0x1, coef=0x2, fwd_integral=0x3, rev_integral=0x4, output=0x5,
+              overflow=0x6, info=0x7, k=0x8)
+INFO = dict(n_inputs=0, n_outputs=1, n_neurons=2, n_links=3, steps=4, status=5, width=6,
+            frac=7, coef_extra=8, acc_width=9, h_shift=10, magic=11, command=12)
+MAGIC = 0x5758  # "WX"
+OP_FORWARD, OP_REVERSE, OP_BSP = 0, 1, 2
+
+
+def address(region: str, index: int = 0) -> int:
+    """The control-port address of ``index`` in ``region`` (a name of :data:`REGION`)."""
+    return (REGION[region] << INDEX_BITS) | index
+
+
+class Network(wiring.Component):
+    """A whole Wuxing network in hardware.
+
+    Parameters
+    ----------
+    topology: the golden :class:`~golden.topology.Topology` (at most 256 neurons, 1+ links).
+    hw: :class:`hdl.fixed.HwConstants` (format, neuron, run settings; from the golden model).
+    mult, k_mode: passed to every :class:`~hdl.neuron.NeuronCore`.
+    c_init: reset values of the C registers (ints, one per link, topology order); default 0.
+
+    Ports: ``addr``, ``wdata``, ``we``, ``rdata`` (registered read), ``op``, ``start``,
+    ``busy``, ``done``, ``overflow`` (see docs/HARDWARE.md for the address map).
+    """
+
+    def __init__(self, topology: Topology, hw: HwConstants, *, mult: str = "parallel",
+                 k_mode: str = "const", c_init=None):
+        check_types(topology=(topology, Topology), hw=(hw, HwConstants))
+        if topology.n_links == 0:
+            raise ValueError("the topology has no links: nothing to build")
+        if topology.n_neurons > MAX_NEURONS or topology.n_links > MAX_LINKS:
+            raise ValueError(f"the topology has {topology.n_neurons} neurons and "
+                             f"{topology.n_links} links; the unrolled network takes at most "
+                             f"{MAX_NEURONS} neurons and {MAX_LINKS} links")
+        t = topology
+        for name in ("src_neuron", "dst_neuron"):
+            a = getattr(t, name)
+            if a.shape != (t.n_links,) or a.min() < 0 or a.max() >= t.n_neurons:
+                raise ValueError(f"malformed topology: {name} out of range")
+        for name in ("src_elem", "dst_elem"):
+            a = getattr(t, name)
+            if a.shape != (t.n_links,) or a.min() < 0 or a.max() >= N_ELEMENTS:
+                raise ValueError(f"malformed topology: {name} out of range")
+        if c_init is None:
+            c_init = np.zeros(t.n_links, dtype=np.int64)
+        c_init = np.asarray(c_init)
+        if c_init.shape != (t.n_links,) or not np.issubdtype(c_init.dtype, np.integer):
+            raise ValueError(f"c_init must be {t.n_links} integers (one per link), got shape "
+                             f"{c_init.shape} of {c_init.dtype}")
+        self.topology, self.hw, self.mult, self.k_mode = t, hw, mult, k_mode
+        self.c_init = [int(v) for v in c_init]
+        # fan: the most links any one element sums, in either direction
+        ends = np.concatenate([t.src_neuron * N_ELEMENTS + t.src_elem,
+                               t.dst_neuron * N_ELEMENTS + t.dst_elem])
+        self.links_per_element = int(np.bincount(ends).max())
+        # build the cores once here so that bad options fail in __init__
+        self.cores = [NeuronCore(hw, mult=mult, k_mode=k_mode,
+                                 links_per_element=self.links_per_element)
+                      for _ in range(t.n_neurons)]
+        self.synapses = [Synapse(hw, table="port", c_init=c) for c in self.c_init]
+        fmt = hw.fmt
+        self.data_width = max(32, fmt.coef_width, fmt.acc_width)
+        super().__init__({
+            "addr": In(ADDR_WIDTH), "wdata": In(signed(self.data_width)), "we": In(1),
+            "rdata": Out(signed(self.data_width)),
+            "op": In(2), "start": In(1), "busy": Out(1), "done": Out(1), "overflow": Out(1),
+        })
+
+    @property
+    def n_inputs(self) -> int:
+        return self.topology.layers[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.topology.layers[-1]
+
+    def elaborate(self, platform):
+        m = Module()
+        t, hw, fmt = self.topology, self.hw, self.hw.fmt
+        N, L = t.n_neurons, t.n_links
+        n_in, n_out = self.n_inputs, self.n_outputs
+        out_base = int(t.offsets[-2])
+
+        for g, core in enumerate(self.cores):
+            m.submodules[f"neuron{g}"] = core
+        for l, syn in enumerate(self.synapses):
+            m.submodules[f"link{l}"] = syn
+        m.submodules.atan_table = rom = AtanRom(hw)
+
+        rev = Signal()
+        core_start, core_step = Signal(), Signal()
+        x_reg = [Signal(signed(fmt.width), name=f"x{i}") for i in range(n_in)]
+        err_reg = [Signal(signed(fmt.width), name=f"err{k}") for k in range(n_out)]
+        steps = Signal(16, init=hw.cfg.steps)
+
+        # links: ends and weighted sums ---------------------------------------------------
+        into = {}   # (neuron, elem) -> products arriving forward (this end is the target)
+        back = {}   # (neuron, elem) -> products arriving in reverse (this end is the source)
+        for l, syn in enumerate(self.synapses):
+            sn, se = int(t.src_neuron[l]), int(t.src_elem[l])
+            dn, de = int(t.dst_neuron[l]), int(t.dst_elem[l])
+            src, dst = self.cores[sn], self.cores[dn]
+            m.d.comb += [syn.reverse.eq(rev), syn.d_src.eq(src.d[se]), syn.d_dst.eq(dst.d[de]),
+                         syn.s_src.eq(src.s[se]), syn.r_dst.eq(dst.r[de]),
+                         syn.tab_lo.eq(rom.lo), syn.tab_hi.eq(rom.hi)]
+            into.setdefault((dn, de), []).append(syn.w)
+            back.setdefault((sn, se), []).append(syn.w)
+
+        def total(terms):
+            if not terms:
+                return 0
+            out = terms[0]
+            for x in terms[1:]:
+                out = out + x
+            return out
+
+        for g, core in enumerate(self.cores):
+            m.d.comb += [core.reverse.eq(rev), core.start.eq(core_start),
+                         core.step.eq(core_step)]
+            for e in range(N_ELEMENTS):
+                m.d.comb += core.w[e].eq(Mux(rev, total(back.get((g, e), [])),
+                                             total(into.get((g, e), []))))
+                ext = 0
+                if g < n_in and e == t.in_elem:
+                    ext = Mux(rev, 0, x_reg[g])
+                elif g >= out_base and e == t.out_elem:
+                    ext = Mux(rev, err_reg[g - out_base], 0)
+                m.d.comb += core.x[e].eq(ext)
+
+        overflow = Signal()
+        m.d.comb += overflow.eq(_or([c.overflow for c in self.cores]))
+        m.d.comb += self.overflow.eq(overflow)
+
+        # commands --------------------------------------------------------------------------
+        region = self.addr[INDEX_BITS:]
+        index = self.addr[:INDEX_BITS]
+        cmd_write = self.we & (region == REGION["info"]) & (index == INFO["command"])
+        cmd = Signal()
+        cmd_op = Signal(2)
+        m.d.comb += [cmd.eq(self.start | cmd_write),
+                     cmd_op.eq(Mux(cmd_write, self.wdata[:2], self.op))]
+        issued = Signal(16)
+        completed = Signal(16)
+        link = Signal(range(max(2, L)))
+        done = Signal()
+        m.d.sync += done.eq(0)
+        m.d.comb += self.done.eq(done)
+        lead = self.cores[0]
+        with m.FSM(name="control"):
+            with m.State("IDLE"):
+                with m.If(cmd):
+                    with m.If(cmd_op == OP_BSP):
+                        m.d.sync += link.eq(0)
+                        m.next = "BSP"
+                    with m.Elif(cmd_op == OP_REVERSE):
+                        m.d.sync += rev.eq(1)
+                        m.next = "LOAD"
+                    with m.Elif(cmd_op == OP_FORWARD):
+                        m.d.sync += rev.eq(0)
+                        m.next = "LOAD"
+            with m.State("LOAD"):  # every core to its fixed point, integrals of the mode cleared
+                m.d.comb += [core_start.eq(1), self.busy.eq(1)]
+                m.d.sync += [issued.eq(0), completed.eq(0)]
+                m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += self.busy.eq(1)
+                m.d.comb += core_step.eq(lead.ready & (issued < steps))
+                m.d.sync += issued.eq(issued + core_step)
+                with m.If(lead.done):
+                    m.d.sync += completed.eq(completed + 1)
+                    with m.If(completed + 1 >= steps):
+                        m.d.sync += done.eq(1)
+                        m.next = "IDLE"
+                with m.If(steps == 0):
+                    m.d.sync += done.eq(1)
+                    m.next = "IDLE"
+            with m.State("BSP"):
+                m.d.comb += self.busy.eq(1)
+                m.d.comb += rom.addr.eq(Array(s.tab_addr for s in self.synapses)[link])
+                for l, syn in enumerate(self.synapses):
+                    m.d.comb += syn.bsp.eq(link == l)
+                m.d.sync += link.eq(link + 1)
+                with m.If(link == L - 1):
+                    m.d.sync += done.eq(1)
+                    m.next = "IDLE"
+
+        # register writes -------------------------------------------------------------------
+        with m.If(self.we & ~self.busy):
+            with m.Switch(self.addr):
+                for i in range(n_in):
+                    with m.Case(address("input", i)):
+                        m.d.sync += x_reg[i].eq(self.wdata)
+                for k in range(n_out):
+                    with m.Case(address("error", k)):
+                        m.d.sync += err_reg[k].eq(self.wdata)
+                with m.Case(address("info", INFO["steps"])):
+                    m.d.sync += steps.eq(self.wdata)
+        for l, syn in enumerate(self.synapses):
+            m.d.comb += [syn.c_we.eq(self.we & ~self.busy & (self.addr == address("coef", l))),
+                         syn.c_wdata.eq(self.wdata)]
+        if self.k_mode == "reg":
+            k_we = self.we & ~self.busy & (region == REGION["k"]) & (index < 15)
+            for core in self.cores:
+                m.d.comb += [core.k_we.eq(k_we), core.k_addr.eq(index),
+                             core.k_wdata.eq(self.wdata)]
+
+        # registered read -------------------------------------------------------------------
+        info = {INFO["n_inputs"]: n_in, INFO["n_outputs"]: n_out, INFO["n_neurons"]: N,
+                INFO["n_links"]: L, INFO["steps"]: steps,
+                INFO["status"]: self.busy | (overflow << 1),
+                INFO["width"]: fmt.width, INFO["frac"]: fmt.frac,
+                INFO["coef_extra"]: fmt.coef_extra, INFO["acc_width"]: fmt.acc_width,
+                INFO["h_shift"]: hw.h_shift, INFO["magic"]: MAGIC}
+        with m.Switch(self.addr):
+            for i in range(n_in):
+                with m.Case(address("input", i)):
+                    m.d.sync += self.rdata.eq(x_reg[i])
+            for k in range(n_out):
+                with m.Case(address("error", k)):
+                    m.d.sync += self.rdata.eq(err_reg[k])
+                with m.Case(address("output", k)):
+                    m.d.sync += self.rdata.eq(self.cores[out_base + k].s[t.out_elem])
+            for l, syn in enumerate(self.synapses):
+                with m.Case(address("coef", l)):
+                    m.d.sync += self.rdata.eq(syn.c)
+            for e in range(N_ELEMENTS):
+                for g, core in enumerate(self.cores):
+                    with m.Case(address("fwd_integral", e * N + g)):
+                        m.d.sync += self.rdata.eq(core.s[e])
+                    with m.Case(address("rev_integral", e * N + g)):
+                        m.d.sync += self.rdata.eq(core.r[e])
+            for g, core in enumerate(self.cores):
+                with m.Case(address("overflow", g)):
+                    m.d.sync += self.rdata.eq(core.overflow)
+            for k, v in info.items():
+                with m.Case(address("info", k)):
+                    m.d.sync += self.rdata.eq(v)
+            with m.Default():
+                m.d.sync += self.rdata.eq(0)
+        return m
+
+
+def _or(bits):
+    out = bits[0]
+    for b in bits[1:]:
+        out = out | b
+    return out
+
