@@ -1,0 +1,101 @@
+"""Network in amaranth.sim: forward, reverse and BSP of a small network equal FixedModel's."""
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from golden.config import RunConfig
+from golden.network import FixedModel, init_coefficients
+from golden.topology import Topology
+from hdl.fixed import hw_constants
+from hdl.network import INFO, MAGIC, Network, address
+
+
+def run_network(dut, c_int, x_int, err_int, steps):
+    got = {}
+    N, L = dut.topology.n_neurons, dut.topology.n_links
+
+    async def bench(ctx):
+        async def write(addr, value):
+            ctx.set(dut.addr, addr)
+            ctx.set(dut.wdata, int(value))
+            ctx.set(dut.we, 1)
+            await ctx.tick()
+            ctx.set(dut.we, 0)
+
+        async def read(addr):
+            ctx.set(dut.addr, addr)
+            await ctx.tick()
+            return ctx.get(dut.rdata)
+
+        async def command(op):
+            ctx.set(dut.op, op)
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            cycles = 1
+            while not ctx.get(dut.done):
+                await ctx.tick()
+                cycles += 1
+            return cycles
+
+        got["magic"] = await read(address("info", INFO["magic"]))
+        await write(address("info", INFO["steps"]), steps)
+        for l, c in enumerate(c_int):
+            await write(address("coef", l), c)
+        for i, v in enumerate(x_int):
+            await write(address("input", i), v)
+        for k, v in enumerate(err_int):
+            await write(address("error", k), v)
+        got["fwd_cycles"] = await command(0)
+        got["S"] = [await read(address("fwd_integral", k)) for k in range(5 * N)]
+        got["out"] = [await read(address("output", k)) for k in range(len(err_int))]
+        got["over_f"] = [await read(address("overflow", g)) for g in range(N)]
+        await command(1)
+        got["R"] = [await read(address("rev_integral", k)) for k in range(5 * N)]
+        got["over_r"] = [await read(address("overflow", g)) for g in range(N)]
+        got["bsp_cycles"] = await command(2)
+        got["C"] = [await read(address("coef", l)) for l in range(L)]
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return got
+
+
+@pytest.mark.parametrize("mult", ["parallel", "shared"])
+def test_network_matches_fixed_model(mult):
+    topo = Topology(layers=(3, 3, 2), seed=2)
+    cfg = RunConfig(steps=10, c_init_lo=0.5, c_init_hi=3.0)
+    hw = hw_constants(cfg)
+    model = FixedModel(topo, cfg)
+    rng = np.random.default_rng(0)
+    c_int = model.coef_to_int(init_coefficients(topo, cfg, seed=1))
+    x_int = model.input_to_int(rng.uniform(0, 1, (1, 3)))[0]
+    err_int = hw.fmt.to_int(rng.uniform(-2, 2, 2))
+    got = run_network(Network(topo, hw, mult=mult), c_int, x_int, err_int, cfg.steps)
+    fwd = model.forward(c_int, x_int)
+    rev = model.reverse(c_int, err_int)
+    assert got["magic"] == MAGIC
+    assert got["S"] == fwd.S.reshape(-1).tolist()
+    assert got["out"] == model.outputs(fwd)[0].tolist()
+    assert got["over_f"] == fwd.overflow[0].astype(int).tolist()
+    assert got["R"] == rev.S.reshape(-1).tolist()
+    assert got["over_r"] == rev.overflow[0].astype(int).tolist()
+    assert got["C"] == model.bsp_update(c_int, fwd.S, rev.S).tolist()
+    assert got["C"] != c_int.tolist()  # the update did something
+
+
+def test_network_rejects_bad_arguments():
+    hw = hw_constants()
+    topo = Topology(layers=(3, 3, 2))
+    with pytest.raises(TypeError, match="topology"):
+        Network("tiny", hw)
+    with pytest.raises(ValueError, match="c_init"):
+        Network(topo, hw, c_init=[0, 1])
+    with pytest.raises(ValueError, match="no links"):
+        Network(Topology(layers=(2, 2), link_counts=(0,)), hw)
+    with pytest.raises(ValueError, match="at most"):
+        Network(Topology(layers=(300, 10)), hw)
+    with pytest.raises(ValueError, match="mult"):
+        Network(topo, hw, mult="x")
