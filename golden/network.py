@@ -33,6 +33,8 @@ BSP in fixed point (per link, batch of 2**j samples)::
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +67,181 @@ def init_coefficients(topology: Topology, cfg: RunConfig, seed: int = 0) -> np.n
     return np.clip(mag, cfg.c_min, cfg.c_max)
 
 
+def _check_threads(threads):
+    if threads is None:
+        return max(1, min(os.cpu_count() or 1, 8))
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    return threads
+
+
+# Element values per chunk: a chunk's working set (seven (5 * N, chunk) arrays, 2.3 MB in float32
+# for MODEL1 and 8 samples) should about fit a core's L2 cache, while the per-call overhead
+# of NumPy stays small. Measured on MODEL1, float32, CPU time: chunks of 8 samples ran 1.4x
+# the speed of one whole-batch array, 16 1.2x, 32 1.0x.
+_CHUNK_VALUES = 80_000
+
+
+def _batch_chunks(batch: int, rows: int, threads: int):
+    """Contiguous [a, b) sample ranges of about _CHUNK_VALUES values each; at most
+    ``threads`` of them run at once (see _map_threads)."""
+    per_chunk = max(1, -(-_CHUNK_VALUES // max(rows, 1)))
+    n = max(1, -(-batch // per_chunk))
+    edges = [batch * i // n for i in range(n + 1)]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a] or [(0, 0)]
+
+
+def _map_threads(fn, items):
+    if len(items) == 1:
+        return [fn(*items[0])]
+    with ThreadPoolExecutor(max_workers=min(len(items), items[0][0].threads)) as ex:
+        return list(ex.map(lambda it: fn(*it), items))
+
+
+def _cyclic_pieces(shift: int):
+    """Element i reads element (i + shift) mod 5: (destination, source) slice pairs."""
+    s = shift % N_ELEMENTS
+    if s == 0:
+        return [(slice(0, N_ELEMENTS), slice(0, N_ELEMENTS))]
+    return [(slice(0, N_ELEMENTS - s), slice(s, N_ELEMENTS)),
+            (slice(N_ELEMENTS - s, N_ELEMENTS), slice(0, s))]
+
+
+def _float_run_chunk(model, C, ext_flat, ext, reverse):
+    """One FloatModel run of a chunk of samples: (S, overflow (batch, N), final state).
+
+    The Euler step of the module docstring, rearranged to touch each array as few times as
+    possible: h is folded into the coefficients and the input; the links are gathers: for
+    every interface, slot j holds the row of its j-th link's other end (or a zero row) and
+    h * C of that link, so ``sum_j gather_j(D) * hC_j`` is the link input of every interface
+    at once; the saturation test is a min/max reduction, the clamp only when it is needed.
+    """
+    cfg, N, dt = model.cfg, model.N, model.dtype
+    B, R = ext.shape[0], N_ELEMENTS * N
+    h = float(cfg.h)
+    hk1, hk2, hk3 = ((h * np.asarray(k, np.float64)).astype(dt)[:, None, None]
+                     for k in model._coef(reverse))
+    b0 = model.b0[reverse]
+    lin, quad = (_cyclic_pieces(o) for o in model._offsets(reverse))
+    E = np.empty((N_ELEMENTS, N, B), dtype=dt)
+    E[...] = b0
+    S = np.zeros_like(E)
+    Dz = np.zeros((R + 1, B), dtype=dt)          # D and, last, the zero row
+    D2, D = Dz[:R], Dz[:R].reshape(E.shape)
+    acc, tmp = np.empty_like(E), np.empty_like(E)
+    G = np.empty((R, B), dtype=dt)
+    acc2 = acc.reshape(R, B)
+    # the link and input terms as full (R, B) operands, built once per run
+    slots = []
+    for rows, coef in model._link_slots(reverse):
+        hC = np.zeros((R, B), dtype=dt)
+        hC[...] = (h * np.asarray(C, np.float64)[coef]).astype(dt)[:, None]
+        hC[coef < 0] = 0
+        slots.append((rows, hC))
+    ext_rows = np.asarray(ext_flat, np.int64)
+    ext_h = np.ascontiguousarray((np.asarray(ext, np.float64) * h).T.astype(dt))
+    if ext_rows.size and np.array_equal(ext_rows, np.arange(ext_rows[0],
+                                                            ext_rows[0] + ext_rows.size)):
+        ext_rows = slice(int(ext_rows[0]), int(ext_rows[0]) + ext_rows.size)  # one block
+    over = np.zeros((N, B), dtype=bool)
+    lo, hi = dt.type(cfg.state_lo), dt.type(cfg.state_hi)
+    for _ in range(cfg.steps):
+        np.subtract(E, b0, out=D)
+        S += D
+        # h * (K1 E_lin - (K2 + K3 E_quad) E)
+        for d, src in lin:
+            np.multiply(E[src], hk1[d], out=acc[d])
+        for d, src in quad:
+            np.multiply(E[src], hk3[d], out=tmp[d])
+        tmp += hk2
+        tmp *= E
+        acc -= tmp
+        # + h * sum C D(other end) + h * external input
+        for rows, hC in slots:
+            np.take(Dz, rows, axis=0, out=G)
+            G *= hC
+            acc2 += G
+        acc2[ext_rows] += ext_h
+        E += acc
+        if E.min() < lo or E.max() > hi:
+            over |= ((E < lo) | (E > hi)).any(axis=0)
+            np.clip(E, lo, hi, out=E)
+    S *= dt.type(h)
+    return S, over.T, E
+
+
+def _fixed_run_chunk(model, C_int, ext_flat, ext_int, reverse):
+    """One FixedModel run of a chunk of samples: (S, overflow (batch, N), final state).
+
+    Exactly the integer step of the module docstring, in the order of operations of
+    :func:`_float_run_chunk` (integer sums are exact in any order). The integrals are clamped
+    only if ``steps`` times the largest possible ``|D|`` can reach the accumulator's range:
+    otherwise the clamp can never act.
+    """
+    cfg, N, fmt = model.cfg, model.N, model.fmt
+    i64 = np.int64
+    B, R = ext_int.shape[0], N_ELEMENTS * N
+    F = fmt.frac
+    k1, k2, k3 = (np.array(k, dtype=i64)[:, None, None] for k in model.k_int[reverse])
+    b0 = np.asarray(model.b0_int[reverse], dtype=i64)[:, None, None]
+    lin, quad = (_cyclic_pieces(o) for o in model._offsets(reverse))
+    E = np.empty((N_ELEMENTS, N, B), dtype=i64)
+    E[...] = b0
+    S = np.zeros_like(E)
+    Dz = np.zeros((R + 1, B), dtype=i64)         # D and, last, the zero row
+    D2, D = Dz[:R], Dz[:R].reshape(E.shape)
+    acc, q = np.empty_like(E), np.empty_like(E)
+    G = np.empty((R, B), dtype=i64)
+    acc2 = acc.reshape(R, B)
+    C_mul = fmt.coef_mul_operand(np.asarray(C_int, dtype=i64))
+    slots = []
+    for rows, links in model._link_slots(reverse):
+        W = np.zeros((R, B), dtype=i64)
+        W[...] = np.where(links >= 0, C_mul[np.maximum(links, 0)], 0)[:, None]
+        slots.append((rows, W))
+    ext_rows = np.asarray(ext_flat, np.int64)
+    ext_F = np.ascontiguousarray(ext_int.T) << i64(F)
+    if ext_rows.size and np.array_equal(ext_rows, np.arange(ext_rows[0],
+                                                            ext_rows[0] + ext_rows.size)):
+        ext_rows = slice(int(ext_rows[0]), int(ext_rows[0]) + ext_rows.size)  # one block
+    max_d = max(model.hi - int(b0.min()), int(b0.max()) - model.lo, 0)
+    clamp_S = cfg.steps * max_d > min(fmt.acc_max, -fmt.acc_min)
+    half_q, half_e = i64(1 << (F - 1)), i64(1 << (F + cfg.h_shift - 1))
+    shift_q, shift_e = i64(F), i64(F + cfg.h_shift)
+    over = np.zeros((N, B), dtype=bool)
+    lo, hi = model.lo, model.hi
+    for _ in range(cfg.steps):
+        np.subtract(E, b0, out=D)
+        S += D
+        if clamp_S:
+            np.clip(S, fmt.acc_min, fmt.acc_max, out=S)
+        # q = round_shift(E * E_quad, F)
+        for d, src in quad:
+            np.multiply(E[d], E[src], out=q[d])
+        q += half_q
+        q >>= shift_q
+        q *= k3
+        # acc = K1 E_lin - K2 E - K3 q + sum (C >> coef_extra) D + (x << F)
+        for d, src in lin:
+            np.multiply(E[src], k1[d], out=acc[d])
+        acc -= q
+        np.multiply(E, k2, out=q)
+        acc -= q
+        for rows, W in slots:
+            np.take(Dz, rows, axis=0, out=G)
+            G *= W
+            acc2 += G
+        acc2[ext_rows] += ext_F
+        # E += round_shift(acc, F + h_shift), saturating
+        acc += half_e
+        acc >>= shift_e
+        E += acc
+        if E.min() < lo or E.max() > hi:
+            over |= ((E < lo) | (E > hi)).any(axis=0)
+            np.clip(E, lo, hi, out=E)
+    return S, over.T, E
+
+
 class _Base:
     def __init__(self, topology: Topology, cfg: RunConfig = RunConfig(),
                  neuron: NeuronParams = MODEL1_NEURON):
@@ -95,6 +272,37 @@ class _Base:
         self._rev = (rev.indices.copy(), rev.indptr.copy(), rev.data.astype(np.int64) - 1)
         # cyclic padding of 2 on each side: X[2 + j] = E[j mod 5] for j in [-2, 7)
         self._p = 2
+        self._slots = {}
+
+    def _link_rows(self, reverse: bool):
+        """(rows that receive, rows that send) of every link, flat indices into (5 * N)."""
+        return (self.src_flat, self.dst_flat) if reverse else (self.dst_flat, self.src_flat)
+
+    def _link_slots(self, reverse: bool):
+        """The links as gathers, one slot per link an interface receives at most.
+
+        Returns [(rows, links)]: for every flat interface r (5 * N of them), ``rows[r]`` is the
+        flat row of the other end of its j-th incoming link (or 5 * N: a zero row) and
+        ``links[r]`` that link's index (or -1).
+        """
+        key = bool(reverse)
+        if key not in self._slots:
+            to_rows, from_rows = self._link_rows(reverse)
+            R = 5 * self.N
+            order = np.argsort(to_rows, kind="stable")
+            t_sorted = to_rows[order]
+            first = np.searchsorted(t_sorted, t_sorted, side="left")
+            rank = np.arange(t_sorted.size) - first       # j: which link of its interface
+            slots = []
+            for j in range(int(rank.max()) + 1 if rank.size else 0):
+                sel = rank == j
+                rows = np.full(R, R, dtype=np.intp)
+                links = np.full(R, -1, dtype=np.int64)
+                rows[t_sorted[sel]] = from_rows[order[sel]]
+                links[t_sorted[sel]] = order[sel]
+                slots.append((rows, links))
+            self._slots[key] = slots
+        return self._slots[key]
 
     def _matrix(self, C, reverse: bool, dtype):
         idx, ptr, perm = self._rev if reverse else self._fwd
@@ -142,49 +350,30 @@ class _Base:
 
 
 class FloatModel(_Base):
-    """The float reference: a NumPy vectorised Euler integrator of the whole network."""
+    """The float reference: a NumPy vectorised Euler integrator of the whole network.
 
-    def __init__(self, topology, cfg=RunConfig(), neuron=MODEL1_NEURON, dtype=np.float32):
+    ``threads``: the batch is split into chunks run in parallel threads (NumPy releases the
+    GIL); None picks one thread per core. Samples are independent, so the split does not
+    change a single bit of the result.
+    """
+
+    def __init__(self, topology, cfg=RunConfig(), neuron=MODEL1_NEURON, dtype=np.float32,
+                 threads: int | None = None):
         super().__init__(topology, cfg, neuron)
         self.dtype = np.dtype(dtype)
+        self.threads = _check_threads(threads)
         self.b0 = {r: neuron.fixed_point(r).astype(self.dtype)[:, None, None]
                    for r in (False, True)}
 
     def _run(self, C, ext_flat, ext, reverse):
-        cfg, N, dt = self.cfg, self.N, self.dtype
+        ext = np.asarray(ext)
         B = ext.shape[0]
-        W = self._matrix(C, reverse, dt)
-        k1, k2, k3 = (k.astype(dt)[:, None, None] for k in self._coef(reverse))
-        b0 = self.b0[reverse]
-        X = np.empty((5 + 2 * self._p, N, B), dtype=dt)
-        E, Ea, Eb = self._views(X, reverse)
-        E[...] = b0
-        S = np.zeros((5, N, B), dtype=dt)
-        D = np.empty_like(S)
-        over = np.zeros((N, B), dtype=bool)
-        ext_t = np.ascontiguousarray(ext.T.astype(dt))
-        h = dt.type(cfg.h)
-        lo, hi = dt.type(cfg.state_lo), dt.type(cfg.state_hi)
-        ext_e, ext_n = np.divmod(ext_flat, N)
-        for _ in range(cfg.steps):
-            np.subtract(E, b0, out=D)
-            S += D
-            u = (W @ D.reshape(5 * N, B)).reshape(5, N, B)
-            u[ext_e, ext_n] += ext_t
-            self._refresh_pad(X, reverse)
-            t = k3 * Eb
-            t += k2
-            t *= E
-            np.subtract(u, t, out=u)
-            u += k1 * Ea
-            u *= h
-            E += u
-            o = (E < lo) | (E > hi)
-            if o.any():
-                over |= o.any(axis=0)
-                np.clip(E, lo, hi, out=E)
-        S *= h
-        return RunResult(S=S, overflow=over.T.copy(), final_state=E.copy())
+        chunks = _batch_chunks(B, 5 * self.N, self.threads)
+        pieces = [(self, C, ext_flat, ext[a:b], reverse) for a, b in chunks]
+        parts = _map_threads(_float_run_chunk, pieces)
+        return RunResult(S=np.concatenate([p[0] for p in parts], axis=2),
+                         overflow=np.concatenate([p[1] for p in parts], axis=0),
+                         final_state=np.concatenate([p[2] for p in parts], axis=2))
 
     def forward(self, C, x) -> RunResult:
         """Forward run with inputs ``x`` (batch, n_inputs), pixels in [0, 1]."""
@@ -213,11 +402,13 @@ class FloatModel(_Base):
 
 
 class FixedModel(_Base):
-    """The bit-exact integer model of the hardware."""
+    """The bit-exact integer model of the hardware (``threads`` as in :class:`FloatModel`)."""
 
     def __init__(self, topology, cfg=RunConfig(), neuron=MODEL1_NEURON,
-                 fmt: FixedFormat = DEFAULT_FORMAT, table: AtanTable = DEFAULT_TABLE):
+                 fmt: FixedFormat = DEFAULT_FORMAT, table: AtanTable = DEFAULT_TABLE,
+                 threads: int | None = None):
         super().__init__(topology, cfg, neuron)
+        self.threads = _check_threads(threads)
         if not isinstance(fmt, FixedFormat):
             raise TypeError(f"fmt must be a FixedFormat, not {type(fmt).__name__}")
         self.fmt, self.table = fmt, table
@@ -262,37 +453,13 @@ class FixedModel(_Base):
 
     # runs -----------------------------------------------------------------------------
     def _run(self, C_int, ext_flat, ext_int, reverse):
-        cfg, N, fmt = self.cfg, self.N, self.fmt
-        C_int = np.asarray(C_int, dtype=np.int64)
-        B = ext_int.shape[0]
-        W = self._matrix(fmt.coef_mul_operand(C_int), reverse, np.int64)
-        k1, k2, k3 = (np.array(k, dtype=np.int64)[:, None, None] for k in self.k_int[reverse])
-        b0 = np.asarray(self.b0_int[reverse], dtype=np.int64)[:, None, None]
-        X = np.empty((5 + 2 * self._p, N, B), dtype=np.int64)
-        E, Ea, Eb = self._views(X, reverse)
-        E[...] = b0
-        S = np.zeros((5, N, B), dtype=np.int64)
-        over = np.zeros((N, B), dtype=bool)
-        ext2 = np.ascontiguousarray(ext_int.T.astype(np.int64)) << np.int64(fmt.frac)
-        ext_e, ext_n = np.divmod(ext_flat, N)
-        F = fmt.frac
-        for _ in range(cfg.steps):
-            D = E - b0
-            S += D
-            np.clip(S, fmt.acc_min, fmt.acc_max, out=S)
-            acc = (W @ D.reshape(5 * N, B)).reshape(5, N, B)
-            acc[ext_e, ext_n] += ext2
-            self._refresh_pad(X, reverse)
-            q = round_shift(E * Eb, F)
-            acc += k1 * Ea
-            acc -= k2 * E
-            acc -= k3 * q
-            E += round_shift(acc, F + cfg.h_shift)
-            o = (E < self.lo) | (E > self.hi)
-            if o.any():
-                over |= o.any(axis=0)
-                np.clip(E, self.lo, self.hi, out=E)
-        return RunResult(S=S, overflow=over.T.copy(), final_state=E.copy())
+        ext_int = np.asarray(ext_int, np.int64)
+        chunks = _batch_chunks(ext_int.shape[0], 5 * self.N, self.threads)
+        pieces = [(self, C_int, ext_flat, ext_int[a:b], reverse) for a, b in chunks]
+        parts = _map_threads(_fixed_run_chunk, pieces)
+        return RunResult(S=np.concatenate([p[0] for p in parts], axis=2),
+                         overflow=np.concatenate([p[1] for p in parts], axis=0),
+                         final_state=np.concatenate([p[2] for p in parts], axis=2))
 
     def forward(self, C_int, x_int) -> RunResult:
         """Forward run; ``x_int`` (batch, n_inputs) integers with ``frac`` fraction bits."""

@@ -213,3 +213,38 @@ def test_bsp_by_hand_fixed(two_links):
     # a product below half an LSB of the table input rounds to no change
     S, R = _integrals(two_links, [1, -1], [2047, 2047], np.int64)
     assert m.bsp_update(np.array([5, -5]), S, R).tolist() == [5, -5]
+
+
+# --- chunked, threaded runs ------------------------------------------------------------------
+@pytest.mark.parametrize("cls", ["float", "fixed"])
+def test_batch_split_and_threads_change_no_bit(cls, small_topologies, monkeypatch):
+    import golden.network as gn
+    topo = small_topologies[3]                         # fan-in 2: two link slots
+    cfg = RunConfig(steps=30, c_init_lo=1.0, c_init_hi=2.0)
+    C = init_coefficients(topo, cfg, seed=1)
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0, 1, (11, topo.layers[0]))
+    err = rng.uniform(-1, 1, (11, topo.layers[-1]))
+    make = ((lambda th: FloatModel(topo, cfg, threads=th)) if cls == "float"
+            else (lambda th: FixedModel(topo, cfg, threads=th)))
+    if cls == "fixed":
+        fx = make(1)
+        C, x, err = fx.coef_to_int(C), fx.input_to_int(x), fx.fmt.to_int(err)
+    whole = make(1)
+    want = [whole.forward(C, x), whole.reverse(C, err)]
+    monkeypatch.setattr(gn, "_CHUNK_VALUES", 3 * 5 * topo.n_neurons)   # chunks of 3 samples
+    assert len(gn._batch_chunks(11, 5 * topo.n_neurons, 2)) == 4
+    for threads in (1, 2):
+        m = make(threads)
+        for res, ref in zip([m.forward(C, x), m.reverse(C, err)], want):
+            for a, b in ((res.S, ref.S), (res.overflow, ref.overflow),
+                         (res.final_state, ref.final_state)):
+                assert a.shape == b.shape and a.dtype == b.dtype
+                assert np.array_equal(a, b), f"threads={threads}: results differ"
+    assert any(r.overflow.any() for r in want) and not all(r.overflow.all() for r in want)
+
+
+def test_threads_argument_checked(tiny):
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="threads"):
+            FloatModel(tiny, threads=bad)
