@@ -127,17 +127,16 @@ def _float_run_chunk(model, C, ext_flat, ext, reverse):
     E[...] = b0
     S = np.zeros_like(E)
     Dz = np.zeros((R + 1, B), dtype=dt)          # D and, last, the zero row
-    D2, D = Dz[:R], Dz[:R].reshape(E.shape)
+    D = Dz[:R].reshape(E.shape)
     acc, tmp = np.empty_like(E), np.empty_like(E)
-    G = np.empty((R, B), dtype=dt)
     acc2 = acc.reshape(R, B)
-    # the link and input terms as full (R, B) operands, built once per run
+    # the link terms as full operands (a broadcast multiply is several times slower)
     slots = []
-    for rows, coef in model._link_slots(reverse):
-        hC = np.zeros((R, B), dtype=dt)
-        hC[...] = (h * np.asarray(C, np.float64)[coef]).astype(dt)[:, None]
-        hC[coef < 0] = 0
-        slots.append((rows, hC))
+    for rows, links, a, b in model._link_slots(reverse):
+        hC = np.empty((rows.size, B), dtype=dt)
+        hC[...] = np.where(links >= 0, h * np.asarray(C, np.float64)[links], 0.0
+                           ).astype(dt)[:, None]
+        slots.append((rows, hC, np.empty_like(hC), acc[:, a:b]))
     ext_rows = np.asarray(ext_flat, np.int64)
     ext_h = np.ascontiguousarray((np.asarray(ext, np.float64) * h).T.astype(dt))
     if ext_rows.size and np.array_equal(ext_rows, np.arange(ext_rows[0],
@@ -157,13 +156,13 @@ def _float_run_chunk(model, C, ext_flat, ext, reverse):
         tmp *= E
         acc -= tmp
         # + h * sum C D(other end) + h * external input
-        for rows, hC in slots:
+        for rows, hC, G, acc_ab in slots:
             np.take(Dz, rows, axis=0, out=G)
             G *= hC
-            acc2 += G
+            acc_ab += G.reshape(acc_ab.shape)
         acc2[ext_rows] += ext_h
         E += acc
-        if E.min() < lo or E.max() > hi:
+        if E.size and (E.min() < lo or E.max() > hi):
             over |= ((E < lo) | (E > hi)).any(axis=0)
             np.clip(E, lo, hi, out=E)
     S *= dt.type(h)
@@ -189,16 +188,15 @@ def _fixed_run_chunk(model, C_int, ext_flat, ext_int, reverse):
     E[...] = b0
     S = np.zeros_like(E)
     Dz = np.zeros((R + 1, B), dtype=i64)         # D and, last, the zero row
-    D2, D = Dz[:R], Dz[:R].reshape(E.shape)
+    D = Dz[:R].reshape(E.shape)
     acc, q = np.empty_like(E), np.empty_like(E)
-    G = np.empty((R, B), dtype=i64)
     acc2 = acc.reshape(R, B)
     C_mul = fmt.coef_mul_operand(np.asarray(C_int, dtype=i64))
     slots = []
-    for rows, links in model._link_slots(reverse):
-        W = np.zeros((R, B), dtype=i64)
-        W[...] = np.where(links >= 0, C_mul[np.maximum(links, 0)], 0)[:, None]
-        slots.append((rows, W))
+    for rows, links, a, b in model._link_slots(reverse):
+        W = np.empty((rows.size, B), dtype=i64)
+        W[...] = np.where(links >= 0, C_mul[links], 0)[:, None]
+        slots.append((rows, W, np.empty_like(W), acc[:, a:b]))
     ext_rows = np.asarray(ext_flat, np.int64)
     ext_F = np.ascontiguousarray(ext_int.T) << i64(F)
     if ext_rows.size and np.array_equal(ext_rows, np.arange(ext_rows[0],
@@ -227,16 +225,16 @@ def _fixed_run_chunk(model, C_int, ext_flat, ext_int, reverse):
         acc -= q
         np.multiply(E, k2, out=q)
         acc -= q
-        for rows, W in slots:
+        for rows, W, G, acc_ab in slots:
             np.take(Dz, rows, axis=0, out=G)
             G *= W
-            acc2 += G
+            acc_ab += G.reshape(acc_ab.shape)
         acc2[ext_rows] += ext_F
         # E += round_shift(acc, F + h_shift), saturating
         acc += half_e
         acc >>= shift_e
         E += acc
-        if E.min() < lo or E.max() > hi:
+        if E.size and (E.min() < lo or E.max() > hi):
             over |= ((E < lo) | (E > hi)).any(axis=0)
             np.clip(E, lo, hi, out=E)
     return S, over.T, E
@@ -281,14 +279,15 @@ class _Base:
     def _link_slots(self, reverse: bool):
         """The links as gathers, one slot per link an interface receives at most.
 
-        Returns [(rows, links)]: for every flat interface r (5 * N of them), ``rows[r]`` is the
-        flat row of the other end of its j-th incoming link (or 5 * N: a zero row) and
-        ``links[r]`` that link's index (or -1).
+        Returns [(rows, links, a, b)]: only neurons a..b-1 receive links in this slot; for the
+        interface of element e of neuron n (flat index ``e * (b - a) + n - a``), ``rows`` is the
+        flat row (into 5 * N) of the other end of its j-th incoming link, or 5 * N (a zero row),
+        and ``links`` that link's index, or -1.
         """
         key = bool(reverse)
         if key not in self._slots:
             to_rows, from_rows = self._link_rows(reverse)
-            R = 5 * self.N
+            R, N = 5 * self.N, self.N
             order = np.argsort(to_rows, kind="stable")
             t_sorted = to_rows[order]
             first = np.searchsorted(t_sorted, t_sorted, side="left")
@@ -296,11 +295,14 @@ class _Base:
             slots = []
             for j in range(int(rank.max()) + 1 if rank.size else 0):
                 sel = rank == j
-                rows = np.full(R, R, dtype=np.intp)
-                links = np.full(R, -1, dtype=np.int64)
-                rows[t_sorted[sel]] = from_rows[order[sel]]
-                links[t_sorted[sel]] = order[sel]
-                slots.append((rows, links))
+                to_j, from_j, link_j = t_sorted[sel], from_rows[order[sel]], order[sel]
+                e, n = np.divmod(to_j, N)
+                a, b = int(n.min()), int(n.max()) + 1
+                at = e * (b - a) + n - a
+                rows = np.full(5 * (b - a), R, dtype=np.intp)
+                links = np.full(5 * (b - a), -1, dtype=np.int64)
+                rows[at], links[at] = from_j, link_j
+                slots.append((rows, links, a, b))
             self._slots[key] = slots
         return self._slots[key]
 
