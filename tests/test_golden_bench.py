@@ -3,7 +3,6 @@ import pytest
 
 from golden import bench
 from golden.config import RunConfig
-from golden.topology import preset
 
 
 def test_bench_model_counts(tiny):

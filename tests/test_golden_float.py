@@ -10,7 +10,7 @@ from golden.config import RunConfig
 from golden.fixedpoint import DEFAULT_FORMAT
 from golden.network import FixedModel, FloatModel, init_coefficients
 from golden.neuron import NeuronParams
-from golden.topology import Topology, preset
+from golden.topology import Topology
 
 
 def ref_float_run(topo: Topology, neuron: NeuronParams, cfg: RunConfig, C, ext, reverse):
@@ -192,7 +192,8 @@ def test_bsp_by_hand_fixed(two_links):
     S, R = _integrals(two_links, [1 << 14, -(1 << 14)], [1 << 14, 1 << 14], np.int64)
     C = np.array([1000, -1000])
     assert m.bsp_update(C, S, R).tolist() == [1000 + 3217, -1000 - 3217]
-    # between entries: x = 1 + 1/32 (67584): i = 16, r = 2048 of 4096: y = t16 + round((t17 - t16) / 2)
+    # between entries: x = 1 + 1/32 (67584): i = 16, r = 2048 of 4096,
+    # y = t16 + round((t17 - t16) / 2)
     t16, t17 = round(math.atan(1.0) * 65536), round(math.atan(17 / 16) * 65536)
     y = t16 + ((t17 - t16) * 2048 + 2048 >> 12)
     S, R = _integrals(two_links, [67584, -67584], [1 << 12, 1 << 12], np.int64)  # P = x << 12

@@ -67,8 +67,9 @@ def test_truncated_gzip(tmp_path, images):
         read_idx(p)
 
 
-@pytest.mark.xfail(strict=True, raises=zlib.error, reason="known bug: read_idx lets zlib.error through for a "
-                   "gzip file with a corrupted deflate stream (catches only OSError/EOFError)")
+@pytest.mark.xfail(strict=True, raises=zlib.error,
+                   reason="known bug: read_idx lets zlib.error through for a gzip file "
+                   "with a corrupted deflate stream (catches only OSError/EOFError)")
 def test_corrupted_gzip_body(tmp_path, images):
     raw = bytearray(gzip.compress(idx_bytes(images), mtime=0))
     raw[12] ^= 0xFF                                             # inside the deflate stream
