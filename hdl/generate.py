@@ -1,0 +1,158 @@
+"""Verilog for a core, a synapse or a whole network, with a manifest of the parameters used.
+
+The manifest (``manifest.json`` next to the Verilog) holds everything needed to rebuild the
+golden model of the same design: the topology spec and digest, the run settings, the neuron
+parameters, the fixed-point format, the atan table, the generator options and the initial C
+registers. ``sim/`` reads it to compare the RTL against ``golden.network.FixedModel``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from amaranth.back import verilog
+
+from golden.atan_table import DEFAULT_TABLE, AtanTable
+from golden.config import RunConfig
+from golden.fixedpoint import DEFAULT_FORMAT, FixedFormat
+from golden.network import FixedModel
+from golden.neuron import MODEL1_NEURON, NeuronParams
+from golden.topology import Topology
+
+from .fixed import hw_constants
+from .network import Network
+from .neuron import NeuronCore
+from .synapse import Synapse
+
+__all__ = ["Design", "WHAT", "TOP_NAMES", "design_from_checkpoint", "build_component",
+           "write_design", "load_manifest", "MANIFEST"]
+
+WHAT = ("core", "synapse", "network")
+TOP_NAMES = {"core": "wuxing_core", "synapse": "wuxing_synapse", "network": "wuxing_network"}
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+@dataclass
+class Design:
+    """Everything a generated design is made from (all golden objects)."""
+
+    what: str = "network"
+    topology: Topology | None = None
+    cfg: RunConfig = RunConfig()
+    neuron: NeuronParams = MODEL1_NEURON
+    fmt: FixedFormat = DEFAULT_FORMAT
+    table: AtanTable = DEFAULT_TABLE
+    mult: str = "parallel"
+    k_mode: str = "const"
+    c_init: list | None = None     # C registers at reset (network), integers
+    source: str = ""               # where the topology/coefficients came from
+
+    def __post_init__(self):
+        if self.what not in WHAT:
+            raise ValueError(f"what must be one of {', '.join(WHAT)}, not {self.what!r}")
+        if self.what == "network" and self.topology is None:
+            raise ValueError("a network design needs a topology")
+
+    @property
+    def top(self) -> str:
+        return TOP_NAMES[self.what]
+
+    def hw(self):
+        return hw_constants(self.cfg, self.neuron, self.fmt, self.table)
+
+    def model(self) -> FixedModel:
+        return FixedModel(self.topology, self.cfg, self.neuron, self.fmt, self.table)
+
+    def manifest(self) -> dict:
+        return dict(
+            format="wuxing-hdl-manifest", version=MANIFEST_VERSION, what=self.what,
+            top=self.top, mult=self.mult, k_mode=self.k_mode, source=self.source,
+            topology=None if self.topology is None else self.topology.spec(),
+            topology_digest=None if self.topology is None else self.topology.digest(),
+            cfg=self.cfg.as_dict(), neuron=self.neuron.as_dict(), fmt=self.fmt.as_dict(),
+            table=self.table.as_dict(),
+            c_init=None if self.c_init is None else [int(c) for c in self.c_init])
+
+    @classmethod
+    def from_manifest(cls, m: dict) -> "Design":
+        if not isinstance(m, dict) or m.get("format") != "wuxing-hdl-manifest":
+            raise ValueError("not a wuxing hardware manifest")
+        if m.get("version") != MANIFEST_VERSION:
+            raise ValueError(f"manifest version {m.get('version')} is not {MANIFEST_VERSION}")
+        topo = None if m["topology"] is None else Topology.from_spec(m["topology"])
+        if topo is not None and topo.digest() != m["topology_digest"]:
+            raise ValueError("the manifest's topology does not rebuild to the same links")
+        return cls(what=m["what"], topology=topo, cfg=RunConfig.from_dict(m["cfg"]),
+                   neuron=NeuronParams(**m["neuron"]), fmt=FixedFormat(**m["fmt"]),
+                   table=AtanTable(**m["table"]), mult=m["mult"], k_mode=m["k_mode"],
+                   c_init=m["c_init"], source=m.get("source", ""))
+
+
+def design_from_checkpoint(path, what="network", mult="parallel", k_mode="const") -> Design:
+    """The design of a trained checkpoint: its topology, settings and coefficients."""
+    try:
+        from golden.checkpoint import load_checkpoint
+    except ImportError as e:  # pragma: no cover - depends on the golden package version
+        raise ValueError(f"checkpoints cannot be read by this golden package: {e}") from None
+    ck = load_checkpoint(path)
+    d = Design(what=what, topology=ck.topology, cfg=ck.cfg, neuron=ck.neuron, fmt=ck.fmt,
+               table=ck.table, mult=mult, k_mode=k_mode, source=f"checkpoint {path}")
+    model = d.model()
+    c_int = ck.C_int if ck.mode == "fixed" and ck.C_int is not None else model.coef_to_int(ck.C)
+    d.c_init = [int(c) for c in np.asarray(c_int)]
+    return d
+
+
+def build_component(design: Design):
+    """The Amaranth component of a design."""
+    hw = design.hw()
+    if design.what == "core":
+        links = 1
+        if design.topology is not None:
+            t = design.topology
+            ends = np.concatenate([t.src_neuron * 5 + t.src_elem, t.dst_neuron * 5 + t.dst_elem])
+            links = int(np.bincount(ends).max())
+        return NeuronCore(hw, mult=design.mult, k_mode=design.k_mode, links_per_element=links)
+    if design.what == "synapse":
+        return Synapse(hw, table="own")
+    return Network(design.topology, hw, mult=design.mult, k_mode=design.k_mode,
+                   c_init=None if design.c_init is None else np.asarray(design.c_init, np.int64))
+
+
+def write_design(design: Design, out_dir) -> dict:
+    """Write ``<top>.v`` and ``manifest.json`` into ``out_dir``; returns the manifest."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    component = build_component(design)
+    text = verilog.convert(component, name=design.top, emit_src=False)
+    vpath = out / f"{design.top}.v"
+    _atomic_write(vpath, text)
+    man = design.manifest()
+    man.update(verilog=vpath.name, lines=text.count("\n"))
+    if design.what == "network":
+        man.update(data_width=component.data_width, n_inputs=component.n_inputs,
+                   n_outputs=component.n_outputs, n_neurons=design.topology.n_neurons,
+                   n_links=design.topology.n_links)
+    _atomic_write(out / MANIFEST, json.dumps(man, indent=1) + "\n")
+    return man
+
+
+def load_manifest(out_dir) -> tuple[Design, dict]:
+    path = Path(out_dir) / MANIFEST
+    try:
+        man = json.loads(path.read_text())
+    except OSError as e:
+        raise ValueError(f"cannot read {path}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from None
+    return Design.from_manifest(man), man
+
+
+def _atomic_write(path: Path, text: str):
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
