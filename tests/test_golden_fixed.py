@@ -292,3 +292,42 @@ def test_bsp_after_real_runs(small_topologies):
     got = m.bsp_update(np.array(C), f.S, r.S).tolist()
     assert got == want, f"{len(want)} integers compared"
     assert got != C, "the update changed nothing: the test would not see an error"
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_fixed_random_sweep(seed):
+    """Random format, run settings, neuron, topology, coefficients and inputs."""
+    rng = np.random.default_rng(1000 + seed)
+    width = int(rng.integers(10, 21))
+    frac = width - 4 - int(rng.integers(0, 3))               # 3..5 integer bits
+    fmt_ = FixedFormat(width, frac, int(rng.integers(0, 9)),
+                       int(rng.integers(width, min(width + 10, 31) + 1)))
+    lo = -float(rng.integers(1, 6))
+    cfg = RunConfig(h_shift=int(rng.integers(1, 4)), steps=int(rng.integers(5, 30)),
+                    state_lo=lo, state_hi=float(rng.integers(2, 8)),
+                    c_min=-float(rng.integers(1, 5)), c_max=float(rng.integers(1, 5)))
+    k3 = float(rng.choice([0.25, 0.5, 0.75, 1.0]))
+    neuron = NeuronParams(k1=float(rng.choice([0.75, 1.0, 1.5])), k2=0.5, k3=k3,
+                          lin_offset=int(rng.choice([-1, 1, 2, -2])),
+                          quad_offset=int(rng.choice([-2, 2, 1, -1])))
+    layers = tuple(int(n) for n in rng.integers(1, 5, int(rng.integers(2, 5))))
+    topo = Topology(layers=layers, seed=seed, in_elem=int(rng.integers(0, 5)),
+                    out_elem=int(rng.integers(0, 5)))
+    fmt = RefFormat(fmt_.width, fmt_.frac, fmt_.coef_extra, fmt_.acc_width)
+    m = FixedModel(topo, cfg, neuron, fmt_)
+    C = random_coefficients(rng, topo.n_links, fmt.coef(cfg.c_min), fmt.coef(cfg.c_max),
+                            big=bool(seed % 2))
+    kind = ["pixels", "full", "zero"][seed % 3]
+    x = random_inputs(rng, 2, topo.layers[0], fmt, kind)
+    err = random_inputs(rng, 2, topo.layers[-1], fmt, "full")
+    compared = 0
+    for reverse, ext in ((False, x), (True, err)):
+        res = (m.reverse if reverse else m.forward)(np.array(C, np.int64),
+                                                    np.array(ext, np.int64))
+        want = ref_run(topo, neuron, fmt, cfg, C, ext, reverse)
+        got = (as_nested(res.S), res.overflow.astype(bool).tolist(),
+               as_nested(res.final_state))
+        n = res.S.size + res.overflow.size + res.final_state.size
+        assert got == want, f"{topo.layers} {fmt_} {cfg}: differs ({n} integers compared)"
+        compared += n
+    assert compared > 0
