@@ -10,7 +10,9 @@ gradients of the whole batch).
 Parts:
   A  cosine against the run length T (steps x h) at the start of training;
   B  cosine across BSP training of the tiny network (16, 16, 10) on digits4;
-  C  MODEL.md's check network {8, 6, 4, 2} with inputs ~U(0, 0.05) (reproduces its table).
+  C  MODEL.md's check network {8, 6, 4, 2} with inputs ~U(0, 0.05) (reproduces its table);
+  D  MODEL1 on MNIST with a golden.train recipe: BSP against the exact gradient
+     (golden.gradient, backpropagation through time) at the start and after BSP training.
 
     python -m experiments.bsp_gradient            # full (about 10 minutes)
     python -m experiments.bsp_gradient --quick
@@ -76,6 +78,8 @@ def compare(model: FloatModel, C, x, target, exact=None) -> dict:
                cos_batch_update=cos(upd, gm),
                sign_agreement=float(np.mean(np.sign(g1m) == np.sign(gm))),
                norm_ratio_G1=float(np.linalg.norm(g1m) / np.linalg.norm(gm)),
+               norm_ratio_per_sample=[float(np.linalg.norm(g1[:, b]) / np.linalg.norm(grad[:, b]))
+                                      for b in range(len(x))],
                err_scale=cfg.err_scale, loss=float(0.5 * np.mean(np.sum((target - y) ** 2, 1))),
                overflow=float(res.overflow.mean()))
     if exact is not None:
@@ -155,6 +159,49 @@ def part_c(stepss, n, seed):
     return rows
 
 
+def RECIPES_cfg(name):
+    from golden.train import RECIPES
+    return RECIPES[name].cfg.as_dict()
+
+
+def part_d(recipe_name, n_probe, n_train, rounds, seed=0):
+    """MODEL1: cosine of the BSP direction and the exact BPTT gradient, batch and per sample,
+    at the start and after each round of BSP training (golden.train) on ``n_train`` samples."""
+    from golden.gradient import Gradient, bsp_direction
+    from golden.train import RECIPES, train
+    rec = RECIPES[recipe_name]
+    topo = rec.build_topology()
+    data = load_dataset(rec.dataset)
+    model = FloatModel(topo, rec.cfg, dtype=np.float64)
+    grad = Gradient(model)
+    x = data.x_test[:n_probe]
+    t = np.eye(10)[data.y_test[:n_probe]] * getattr(rec.cfg, "target", 1.0)
+    C = init_coefficients(topo, rec.cfg, seed)
+    rows = []
+    for k in range(rounds + 1):
+        if k:
+            res = train(topo, rec.cfg, data, epochs=1, batch=rec.batch, seed=seed + k, C0=C,
+                        n_train=n_train, n_test=n_probe)
+            C = res.C
+        lo, g, _ = grad.loss_and_gradient(C, x, t)
+        b = bsp_direction(model, C, x, t)
+        pairs = [(bsp_direction(model, C, x[i:i + 1], t[i:i + 1]),
+                  -grad.loss_and_gradient(C, x[i:i + 1], t[i:i + 1])[1])
+                 for i in range(min(4, n_probe))]
+        per = [cos(a, b) for a, b in pairs]
+        r = dict(samples_trained=k * n_train, cos_batch_G1=cos(b, -g),
+                 cos_per_sample_mean=float(np.mean(per)),
+                 sign_agreement=float(np.mean(np.sign(b) == np.sign(-g))),
+                 norm_ratio_G1=float(np.linalg.norm(b) / np.linalg.norm(g)), loss=lo,
+                 norm_ratio_per_sample=[float(np.linalg.norm(a) / np.linalg.norm(b))
+                                        for a, b in pairs],
+                 accuracy=float(np.mean(grad.forward(C, x).argmax(1) == data.y_test[:n_probe])))
+        log(f"D MODEL1 after {r['samples_trained']} samples: cos batch {r['cos_batch_G1']:.3f} "
+            f"per sample {r['cos_per_sample_mean']:.3f} norm ratio {r['norm_ratio_G1']:.3g}")
+        rows.append(r)
+    return rows
+
+
 def run(args) -> dict:
     started = time.time()
     m = mode(args)
@@ -174,6 +221,8 @@ def run(args) -> dict:
     a = part_a(stepss, topo, data, n, cfg, 0, target_scale)
     b = part_b(topo, data, cfg, 0, epochs, 16, target_scale, probe, cpe)
     c = part_c(cstepss, max(n, 8), 0)
+    d_cfg = dict(smoke=(4, 32, 1), quick=(16, 500, 2), full=(32, 2000, 4))[m]
+    d = part_d(args.recipe, *d_cfg) if not args.no_model1 else []
     summary = dict(
         T_sweep={r["steps"]: r["cos_per_sample_mean"] for r in a},
         training_cos_first=b[0]["cos_per_sample_mean"],
@@ -181,12 +230,16 @@ def run(args) -> dict:
         training_cos_min=min(r["cos_per_sample_mean"] for r in b),
         training_cos_batch_mean=float(np.mean([r["cos_batch_G1"] for r in b])),
         training_acc_first=b[0]["accuracy"], training_acc_last=b[-1]["accuracy"],
-        modelmd_network={r["steps"]: r["cos_per_sample_mean"] for r in c})
+        modelmd_network={r["steps"]: r["cos_per_sample_mean"] for r in c},
+        model1_cos_batch=[r["cos_batch_G1"] for r in d])
     settings = dict(topology="tiny (16,16,10)", n_links=topo.n_links, run=cfg.as_dict(),
                     target=f"one-hot x {target_scale}", batch=16, probe_samples=probe,
                     fd="central, eps 1e-5, float64", loss="0.5*sum_k (target_k - y_k)^2",
                     y="output integral / T (output_mean)")
-    runs = dict(T_sweep=a, training=b, modelmd_network=c)
+    settings["model1_part"] = dict(recipe=args.recipe, run=RECIPES_cfg(args.recipe),
+                                   probe_samples=d_cfg[0], samples_per_round=d_cfg[1],
+                                   rounds=d_cfg[2], gradient="golden.gradient (BPTT)")
+    runs = dict(T_sweep=a, training=b, modelmd_network=c, model1=d)
     path = write_result(args, NAME, claim=CLAIM, dataset=data.describe(), settings=settings,
                         runs=runs, summary=summary, started=started)
     plot(runs, out_dir(args) / f"{NAME}{args.tag}.png", m)
@@ -196,7 +249,8 @@ def run(args) -> dict:
 
 def plot(runs, path, m):
     pyplot = plt()
-    fig, (a1, a2) = pyplot.subplots(1, 2, figsize=(12, 4.5))
+    from matplotlib.ticker import ScalarFormatter
+    fig, (a1, a2, a3) = pyplot.subplots(1, 3, figsize=(16, 4.5))
     a = runs["T_sweep"]
     T = [r["T"] for r in a]
     a1.plot(T, [r["cos_per_sample_mean"] for r in a], "o-", label="tiny/digits4, per sample (mean)")
@@ -205,10 +259,13 @@ def plot(runs, path, m):
     a1.plot([r["T"] for r in c], [r["cos_per_sample_mean"] for r in c], "^-",
             label="{8,6,4,2}, inputs U(0,0.05)")
     a1.set_xscale("log")
-    a1.set_xlabel("run length T = steps x h")
+    a1.xaxis.set_major_formatter(ScalarFormatter())
+    a1.xaxis.set_minor_formatter(ScalarFormatter())
+    a1.tick_params(axis="x", which="minor", labelsize=7)
+    a1.set_xlabel("run length T = steps x h (h = 0.25)")
     a1.set_ylabel("cosine(BSP G1, -dL/dC)")
-    a1.set_ylim(-0.1, 1.05)
-    a1.set_title("BSP against the gradient, at initialisation")
+    a1.set_ylim(-0.15, 1.05)
+    a1.set_title("at initialisation, against T", fontsize=10)
     a1.grid(alpha=.3, which="both")
     a1.legend(fontsize=8)
     b = runs["training"]
@@ -218,11 +275,23 @@ def plot(runs, path, m):
     a2.plot(ep, [r["sign_agreement"] for r in b], ":", label="sign agreement")
     a2.plot(ep, [r["accuracy"] for r in b], "k-", lw=2, label="held-out accuracy")
     a2.set_xlabel("epoch of BSP training")
-    a2.set_ylim(-0.1, 1.05)
-    a2.set_title("across training (tiny, digits4, T = 20)")
+    a2.set_ylim(-0.15, 1.05)
+    a2.set_title("across BSP training: tiny (16,16,10), digits4, T = 20", fontsize=10)
     a2.grid(alpha=.3)
     a2.legend(fontsize=8)
-    fig.suptitle(f"Experiment 5 ({m})", fontsize=10)
+    d = runs.get("model1") or []
+    if d:
+        n = [r["samples_trained"] for r in d]
+        a3.plot(n, [r["cos_batch_G1"] for r in d], "s--", label="cosine of the batch G1")
+        a3.plot(n, [r["cos_per_sample_mean"] for r in d], "o-", label="cosine per sample (mean)")
+        a3.plot(n, [r["sign_agreement"] for r in d], ":", label="sign agreement")
+        a3.plot(n, [r["accuracy"] for r in d], "k-", lw=2, label="probe accuracy")
+        a3.legend(fontsize=8)
+    a3.set_ylim(-0.15, 1.05)
+    a3.set_xlabel("MNIST samples of BSP training")
+    a3.set_title("across BSP training: MODEL1, MNIST, exact BPTT gradient", fontsize=10)
+    a3.grid(alpha=.3)
+    fig.suptitle(f"Experiment 5 ({m}): BSP update against the true gradient", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     pyplot.close(fig)
@@ -232,6 +301,8 @@ def main(argv=None):
     p = parser(__doc__)
     p.add_argument("--target-scale", type=float, default=0.1)
     p.add_argument("--step", type=float, default=2.0 ** -4)
+    p.add_argument("--recipe", default="model1-mnist", help="golden.train recipe of part D")
+    p.add_argument("--no-model1", action="store_true", help="skip part D")
     args = p.parse_args(argv)
     run(args)
 
