@@ -1,0 +1,113 @@
+"""Print the numbers of every result file in experiments/results as Markdown tables (the
+source of the tables in REPORT.md).
+
+    python -m experiments.summarize [--out DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .common import RESULTS
+
+
+def pct(v):
+    return "-" if v is None else f"{100 * v:.1f} %"
+
+
+def link_ratio(r):
+    rows = ["| mask | LR | held-out acc. (mean +- sd over seeds) | training acc. |",
+            "| --- | --- | --- | --- |"]
+    for k, v in r["summary"].items():
+        rows.append(f"| {k} | {v['link_ratio']:.3%} | {pct(v['final_test_acc_mean'])} +- "
+                    f"{100 * v['final_test_acc_std']:.1f} | {pct(v['final_train_acc_mean'])} |")
+    return rows
+
+
+def bsp_gradient(r):
+    s = r["summary"]
+    rows = ["| steps (h = 0.25) | cosine per sample, tiny |", "| --- | --- |"]
+    rows += [f"| {k} | {v:.3f} |" for k, v in s["T_sweep"].items()]
+    rows += ["", "| steps | cosine per sample, {8,6,4,2} |", "| --- | --- |"]
+    rows += [f"| {k} | {v:.3f} |" for k, v in s["modelmd_network"].items()]
+    rows += ["", f"tiny training: cosine per sample {s['training_cos_first']:.3f} -> "
+             f"{s['training_cos_last']:.3f} (min {s['training_cos_min']:.3f}), batch mean "
+             f"{s['training_cos_batch_mean']:.3f}; accuracy {pct(s['training_acc_first'])} -> "
+             f"{pct(s['training_acc_last'])}"]
+    d = r["runs"].get("model1") or []
+    if d:
+        rows += ["", "| MODEL1: samples trained | cos batch G1 | cos per sample | sign agr. | "
+                 "norm ratio | probe acc. |", "| --- | --- | --- | --- | --- | --- |"]
+        rows += [f"| {x['samples_trained']} | {x['cos_batch_G1']:.3f} | "
+                 f"{x['cos_per_sample_mean']:.3f} | {x['sign_agreement']:.3f} | "
+                 f"{x['norm_ratio_G1']:.3g} | {pct(x['accuracy'])} |" for x in d]
+    return rows
+
+
+def model_compare(r):
+    rows = ["| model | LR | start | final | best |", "| --- | --- | --- | --- | --- |"]
+    for k in ("model1", "model2"):
+        v = r["summary"][k]
+        rows.append(f"| {k} | {v['link_ratio']:.3%} | {', '.join(map(pct, v['start_test_acc']))} | "
+                    f"{', '.join(map(pct, v['final_test_acc']))} | "
+                    f"{', '.join(map(pct, v['best_test_acc']))} |")
+    return rows
+
+
+def wuxing_vs_mlp(r):
+    rows = ["| network | LR | final held-out | best held-out | epochs |", "| --- | --- | --- | --- | --- |"]
+    for x in r["runs"]:
+        rows.append(f"| {x['label']} | {x['link_ratio']:.3%} | {pct(x['test_acc'][-1])} | "
+                    f"{pct(max(x['test_acc']))} | {x['epoch'][-1]} |")
+    return rows
+
+
+def adder(r):
+    rows = ["| fan-in | links | LR (links) | LR (neuron pairs) | BSP final | BSP best | MLP same graph |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    for x in r["runs"]:
+        rows.append(f"| {x['fan_in']} | {x['n_links']} | {x['link_ratio']:.3%} | "
+                    f"{x['neuron_link_ratio']:.3%} | {pct(x['bsp']['test_acc'][-1])} | "
+                    f"{pct(x['bsp']['best_test_acc'])} | {pct(x['mlp']['test_acc'][-1])} |")
+    return rows
+
+
+def fixed_vs_float(r):
+    rows = ["| format | final acc. | best acc. | argmax agreement with float (same C) | "
+            "mean abs dy | C-change cosine | C rel. distance |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    for k, v in r["summary"].items():
+        if "error" in v:
+            rows.append(f"| {k} | not trainable: {v['error']} | | | | | |")
+        elif k == "float32":
+            rows.append(f"| {k} | {pct(v['final_test_acc'])} | {pct(v['best_test_acc'])} | | | | |")
+        else:
+            rows.append(f"| {k} | {pct(v['final_test_acc'])} | {pct(v['best_test_acc'])} | "
+                        f"{v['argmax_agreement']:.3f} | {v['mean_abs_dy']:.2e} | "
+                        f"{v['c_change_cosine']:.3f} | {v['c_rel_distance']:.2e} |")
+    return rows
+
+
+TABLES = dict(link_ratio=link_ratio, bsp_gradient=bsp_gradient, model_compare=model_compare,
+              wuxing_vs_mlp=wuxing_vs_mlp, adder=adder, fixed_vs_float=fixed_vs_float)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--out", default=None, help="results folder (default experiments/results)")
+    a = p.parse_args(argv)
+    folder = Path(a.out) if a.out else RESULTS
+    for f in sorted(folder.glob("*.json")):
+        r = json.loads(f.read_text())
+        fn = TABLES.get(r["experiment"])
+        if not fn:
+            continue
+        print(f"### {f.name} ({r['quick']} run, {r['dataset']}, {r['elapsed_s']:.0f} s, "
+              f"commit {r['git_commit']})\n")
+        print(f"`{r['command']}`\n")
+        print("\n".join(fn(r)) + "\n")
+
+
+if __name__ == "__main__":
+    main()
