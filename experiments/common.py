@@ -18,6 +18,8 @@ SCHEMA_KEYS = ("experiment", "claim", "command", "quick", "dataset", "settings",
 
 
 def parser(description: str) -> argparse.ArgumentParser:
+    global _START_COMMIT
+    _START_COMMIT = git_commit()  # the code that ran, even if commits land during the run
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true",
                    help="the small variant (a few minutes on 2 cores)")
@@ -36,6 +38,9 @@ def git_commit() -> str:
                               text=True, cwd=Path(__file__).parent, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+_START_COMMIT = None
 
 
 def _jsonable(o):
@@ -73,7 +78,7 @@ def write_result(args, name: str, *, claim: str, dataset: str, settings: dict, r
                command=" ".join(["python -m", f"experiments.{name}"] + sys.argv[1:]),
                quick=mode(args), dataset=dataset, settings=settings, runs=runs,
                summary=summary, elapsed_s=round(time.time() - started, 1),
-               git_commit=git_commit(), date=time.strftime("%Y-%m-%d %H:%M:%S"),
+               git_commit=_START_COMMIT or git_commit(), date=time.strftime("%Y-%m-%d %H:%M:%S"),
                machine=f"{platform.machine()}, {os.cpu_count()} cpus, numpy {np.__version__}")
     path = out_dir(args) / f"{name}{args.tag}.json"
     with open(path, "w") as f:
