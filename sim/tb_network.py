@@ -153,6 +153,8 @@ async def network_matches_golden(dut):
         chk.extra["overflow_runs"] += int(fwd.overflow.any()) + int(rev.overflow.any())
         chk.extra.setdefault("clamped_c", 0)
         chk.extra["clamped_c"] += int(np.sum((c_new == model.c_lo) | (c_new == model.c_hi)))
+        chk.extra.setdefault("cases", []).append(
+            dict(name=name, C=c.tolist(), x=np.asarray(x).tolist(), err=np.asarray(err).tolist()))
         chk.run_done(name)
     chk.extra["compare_cycles"] = tb.cycles
     chk.extra["compare_seconds"] = time.perf_counter() - wall

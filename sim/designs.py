@@ -1,0 +1,52 @@
+"""Generated designs for the benches, written once per parameter set and reused."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from golden.config import RunConfig
+from golden.network import FixedModel, init_coefficients
+from golden.topology import Topology, preset
+
+from hdl.generate import Design, load_manifest, write_design
+
+__all__ = ["ensure_design", "standard_design", "SMALL_TOPOLOGY", "DESIGN_ROOT"]
+
+ROOT = Path(__file__).resolve().parent.parent
+DESIGN_ROOT = ROOT / "build" / "sim-designs"
+# the quick whole-network bench: 8 neurons, 15 links
+SMALL_TOPOLOGY = dict(layers=[3, 3, 2], seed=2, name="small")
+
+
+def ensure_design(design: Design, root=DESIGN_ROOT) -> Path:
+    """Write the design's Verilog and manifest under ``root`` unless already there."""
+    man = design.manifest()
+    key = hashlib.sha256(json.dumps(man, sort_keys=True).encode()).hexdigest()[:12]
+    out = Path(root) / f"{design.what}-{design.mult}-{design.k_mode}-{key}"
+    try:
+        _, have = load_manifest(out)
+        if all(have.get(k) == v for k, v in man.items()) and (out / have["verilog"]).exists():
+            return out
+    except (ValueError, KeyError):
+        pass
+    write_design(design, out)
+    return out
+
+
+def standard_design(what: str, topology: str | Topology = "small", steps: int | None = None,
+                    mult: str = "parallel", k_mode: str = "const", c_seed: int = 0) -> Design:
+    """A design for the benches: ``topology`` is 'small', a preset name, or a Topology."""
+    if isinstance(topology, Topology):
+        topo = topology
+    elif topology == "small":
+        topo = Topology(**SMALL_TOPOLOGY)
+    else:
+        topo = preset(topology)
+    cfg = RunConfig() if steps is None else RunConfig(steps=steps)
+    d = Design(what=what, topology=topo, cfg=cfg, mult=mult, k_mode=k_mode,
+               source=f"topology {topo.spec()['name']}")
+    if what == "network":
+        d.c_init = [int(c) for c in FixedModel(topo, cfg).coef_to_int(
+            init_coefficients(topo, cfg, seed=c_seed))]
+    return d
