@@ -42,3 +42,16 @@ bench: setup  ## speed and memory figures, printed
 
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf build sim_build* runs .pytest_cache
+
+verilog: setup  ## Verilog of the $(TOPOLOGY) network, one NeuronCore and one Synapse (build/verilog)
+	$(PY) -m golden.cli generate --what network --topology $(TOPOLOGY) --out build/verilog/network
+	$(PY) -m golden.cli generate --what core --out build/verilog/core
+	$(PY) -m golden.cli generate --what synapse --out build/verilog/synapse
+
+sim: setup  ## cocotb benches (core, synapse, small network) on Icarus and Verilator vs the golden model
+	$(PY) -m golden.cli sim
+
+SIMULATOR ?= verilator
+demo-hw: setup  ## Verilog of a trained network (CHECKPOINT=path, else $(TOPOLOGY)) and RTL-vs-golden compare
+	$(PY) -m golden.cli generate --what network $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),--topology $(TOPOLOGY)) --out build/verilog/demo
+	$(PY) -m golden.cli compare $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),--topology $(TOPOLOGY)) --simulator $(SIMULATOR) --json build/compare/demo.json
