@@ -20,9 +20,9 @@ import numpy as np
 
 from golden.data import load_dataset
 
-from .common import log, mode, out_dir, parser, plt, write_result
+from .common import guarded, log, mode, out_dir, parser, plt, write_result
 from .mlp import mask_link_ratio, topology_masks, train_mlp
-from .wuxing import SIZES, adder_topology, history_dict, recipe, train_topology
+from .wuxing import add_set_option, SIZES, adder_topology, history_dict, recipe, train_topology
 
 NAME = "adder"
 CLAIM = ("Section 3 (proposed, not built in the paper): an adder in front of each synapse "
@@ -34,7 +34,7 @@ EPOCHS = dict(smoke=1, quick=3, full=8)
 def run(args) -> dict:
     started = time.time()
     m = mode(args)
-    rec = recipe(args.recipe)
+    rec = recipe(args.recipe, args.set)
     data = load_dataset(args.dataset)
     n_train, n_test = SIZES[m]
     sub = data.subset(n_train, n_test)
@@ -65,7 +65,7 @@ def run(args) -> dict:
         bsp_final=r["bsp"]["test_acc"][-1], bsp_best=r["bsp"]["best_test_acc"],
         mlp_final=r["mlp"]["test_acc"][-1]) for r in runs}
     nt, ns = len(sub.y_train), len(sub.y_test)
-    settings = dict(recipe=args.recipe, run=cfg.as_dict(), batch=rec.batch, epochs=epochs,
+    settings = dict(recipe=args.recipe, overrides=args.set, run=cfg.as_dict(), batch=rec.batch, epochs=epochs,
                     fan_ins=fan_ins, scale_c_init=args.scale_c_init, n_train=nt, n_test=ns,
                     topology="preset model1 with fan_in = fan_out = f, seed 0, duplicate "
                              "interface pairs re-paired (experiments.wuxing.dedup_links)")
@@ -118,8 +118,9 @@ def main(argv=None):
     p.add_argument("--fan-in", type=int, nargs="+", default=None)
     p.add_argument("--scale-c-init", action="store_true",
                    help="divide the initial |C| range by the fan-in")
+    add_set_option(p)
     args = p.parse_args(argv)
-    run(args)
+    guarded(run, args)
 
 
 if __name__ == "__main__":

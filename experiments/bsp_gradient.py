@@ -28,7 +28,7 @@ from golden.data import load_dataset
 from golden.network import FloatModel, init_coefficients
 from golden.topology import Topology, preset
 
-from .common import log, mode, out_dir, parser, plt, write_result
+from .common import guarded, log, mode, out_dir, parser, plt, write_result
 
 NAME = "bsp_gradient"
 CLAIM = ("Central claim: backward signal propagation (the reverse run and G1 = S_src * R_dst) "
@@ -159,17 +159,18 @@ def part_c(stepss, n, seed):
     return rows
 
 
-def RECIPES_cfg(name):
-    from golden.train import RECIPES
-    return RECIPES[name].cfg.as_dict()
+def RECIPES_cfg(name, overrides):
+    from .wuxing import recipe
+    return recipe(name, overrides).cfg.as_dict()
 
 
-def part_d(recipe_name, n_probe, n_train, rounds, seed=0):
+def part_d(recipe_name, overrides, n_probe, n_train, rounds, seed=0):
     """MODEL1: cosine of the BSP direction and the exact BPTT gradient, batch and per sample,
     at the start and after each round of BSP training (golden.train) on ``n_train`` samples."""
     from golden.gradient import Gradient, bsp_direction
-    from golden.train import RECIPES, train
-    rec = RECIPES[recipe_name]
+    from golden.train import train
+    from .wuxing import recipe
+    rec = recipe(recipe_name, overrides)
     topo = rec.build_topology()
     data = load_dataset(rec.dataset)
     model = FloatModel(topo, rec.cfg, dtype=np.float64)
@@ -222,7 +223,7 @@ def run(args) -> dict:
     b = part_b(topo, data, cfg, 0, epochs, 16, target_scale, probe, cpe)
     c = part_c(cstepss, max(n, 8), 0)
     d_cfg = dict(smoke=(4, 32, 1), quick=(16, 500, 2), full=(32, 2000, 4))[m]
-    d = part_d(args.recipe, *d_cfg) if not args.no_model1 else []
+    d = part_d(args.recipe, args.set, *d_cfg) if not args.no_model1 else []
     summary = dict(
         T_sweep={r["steps"]: r["cos_per_sample_mean"] for r in a},
         training_cos_first=b[0]["cos_per_sample_mean"],
@@ -236,7 +237,7 @@ def run(args) -> dict:
                     target=f"one-hot x {target_scale}", batch=16, probe_samples=probe,
                     fd="central, eps 1e-5, float64", loss="0.5*sum_k (target_k - y_k)^2",
                     y="output integral / T (output_mean)")
-    settings["model1_part"] = dict(recipe=args.recipe, run=RECIPES_cfg(args.recipe),
+    settings["model1_part"] = dict(recipe=args.recipe, run=RECIPES_cfg(args.recipe, args.set), overrides=args.set,
                                    probe_samples=d_cfg[0], samples_per_round=d_cfg[1],
                                    rounds=d_cfg[2], gradient="golden.gradient (BPTT)")
     runs = dict(T_sweep=a, training=b, modelmd_network=c, model1=d)
@@ -303,8 +304,10 @@ def main(argv=None):
     p.add_argument("--step", type=float, default=2.0 ** -4)
     p.add_argument("--recipe", default="model1-mnist", help="golden.train recipe of part D")
     p.add_argument("--no-model1", action="store_true", help="skip part D")
+    from .wuxing import add_set_option
+    add_set_option(p)
     args = p.parse_args(argv)
-    run(args)
+    guarded(run, args)
 
 
 if __name__ == "__main__":

@@ -93,5 +93,13 @@ def plt():
     return pyplot
 
 
+def guarded(run, args):
+    """Run an experiment; a user error (bad option value, missing data) is one line."""
+    try:
+        return run(args)
+    except ValueError as e:  # DataError is a ValueError
+        sys.exit(f"error: {e}")
+
+
 def log(msg: str):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)

@@ -24,8 +24,8 @@ from golden.data import load_dataset
 from golden.fixedpoint import DEFAULT_FORMAT, FixedFormat
 from golden.network import FixedModel, FloatModel, init_coefficients
 
-from .common import log, mode, out_dir, parser, plt, write_result
-from .wuxing import history_dict, recipe, train_topology
+from .common import guarded, log, mode, out_dir, parser, plt, write_result
+from .wuxing import add_set_option, history_dict, recipe, train_topology
 
 NAME = "fixed_vs_float"
 CLAIM = ("Users choose a fixed-point format for their FPGA: how much accuracy and agreement "
@@ -58,7 +58,7 @@ def output_divergence(topo, cfg, fmt, C_real, x):
 def run(args) -> dict:
     started = time.time()
     m = mode(args)
-    rec = recipe(args.recipe)
+    rec = recipe(args.recipe, args.set)
     data = load_dataset(rec.dataset)
     topo = rec.build_topology()
     n_train, n_test = (MODEL1_SIZES if topo.n_neurons > 200 else SIZES)[m]
@@ -119,7 +119,7 @@ def run(args) -> dict:
         summary[name] = s
     nt = n_train or len(data.y_train)
     ns = n_test or len(data.y_test)
-    settings = dict(recipe=args.recipe, topology=topo.spec(), run=cfg.as_dict(), batch=rec.batch,
+    settings = dict(recipe=args.recipe, overrides=args.set, topology=topo.spec(), run=cfg.as_dict(), batch=rec.batch,
                     epochs=epochs, seeds=seeds, formats=formats, n_train=nt, n_test=ns,
                     probe_samples=len(xprobe))
     path = write_result(args, NAME, claim=CLAIM, dataset=f"{data.name}: {nt} train / {ns} held out",
@@ -171,8 +171,9 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seeds", type=int, default=None)
     p.add_argument("--formats", nargs="+", default=None, metavar="WIDTH,FRAC")
+    add_set_option(p)
     args = p.parse_args(argv)
-    run(args)
+    guarded(run, args)
 
 
 if __name__ == "__main__":

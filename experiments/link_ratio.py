@@ -15,7 +15,7 @@ import numpy as np
 from golden.data import load_dataset
 from golden.topology import preset
 
-from .common import log, mode, out_dir, parser, plt, write_result
+from .common import guarded, log, mode, out_dir, parser, plt, write_result
 from .mlp import mask_link_ratio, random_masks, topology_masks, train_mlp
 
 NAME = "link_ratio"
@@ -120,7 +120,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seeds", type=int, default=None)
     args = p.parse_args(argv)
-    run(args)
+    guarded(run, args)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ import time
 from golden.data import load_dataset
 from golden.topology import preset
 
-from .common import log, mode, out_dir, parser, plt, write_result
-from .wuxing import SIZES, history_dict, recipe, train_topology
+from .common import guarded, log, mode, out_dir, parser, plt, write_result
+from .wuxing import add_set_option, SIZES, history_dict, recipe, train_topology
 
 NAME = "model_compare"
 CLAIM = ("Fig. 4 / section 3: MODEL2 (more neurons, free interfaces, LR 0.38 %) learns better "
@@ -24,7 +24,7 @@ EPOCHS = dict(smoke=1, quick=4, full=15)
 def run(args) -> dict:
     started = time.time()
     m = mode(args)
-    rec = recipe(args.recipe)
+    rec = recipe(args.recipe, args.set)
     data = load_dataset(args.dataset)
     n_train, n_test = SIZES[m]
     epochs = args.epochs or EPOCHS[m]
@@ -51,7 +51,7 @@ def run(args) -> dict:
     summary["model2_minus_model1_final"] = [b - a for a, b in zip(d0, d1)]
     nt = n_train or len(data.y_train)
     ns = n_test or len(data.y_test)
-    settings = dict(recipe=args.recipe, run=rec.cfg.as_dict(), batch=rec.batch, epochs=epochs,
+    settings = dict(recipe=args.recipe, overrides=args.set, run=rec.cfg.as_dict(), batch=rec.batch, epochs=epochs,
                     seeds=args.seeds, n_train=nt, n_test=ns)
     path = write_result(args, NAME, claim=CLAIM, dataset=f"{data.name}: {nt} train / {ns} held out",
                         settings=settings, runs=runs, summary=summary, started=started)
@@ -89,8 +89,9 @@ def main(argv=None):
     p.add_argument("--dataset", default="mnist")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seeds", type=int, default=1)
+    add_set_option(p)
     args = p.parse_args(argv)
-    run(args)
+    guarded(run, args)
 
 
 if __name__ == "__main__":

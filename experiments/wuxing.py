@@ -2,7 +2,11 @@
 through :func:`golden.train.train`, and the adder topologies."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+
+from golden.config import RunConfig
 
 from golden.topology import preset
 from golden.train import RECIPES, train
@@ -11,10 +15,35 @@ from golden.train import RECIPES, train
 SIZES = dict(smoke=(64, 64), quick=(2000, 1000), full=(None, None))
 
 
-def recipe(name: str):
+def recipe(name: str, overrides=None):
+    """The golden.train recipe ``name``, its run settings changed by ``overrides``
+    (a list of ``KEY=VALUE`` strings, see :func:`parse_overrides`)."""
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}")
-    return RECIPES[name]
+    rec = RECIPES[name]
+    if overrides:
+        rec = dataclasses.replace(rec, cfg=rec.cfg.replace(**parse_overrides(overrides)))
+    return rec
+
+
+def parse_overrides(items) -> dict:
+    """``["step=0.25", "target=0.1"]`` -> {"step": 0.25, "target": 0.1} (typed like RunConfig)."""
+    types = {f.name: f.type for f in dataclasses.fields(RunConfig)}
+    out = {}
+    for it in items:
+        key, sep, val = it.partition("=")
+        if not sep or key not in types:
+            raise ValueError(f"--set needs KEY=VALUE with KEY one of {', '.join(types)}; "
+                             f"got {it!r}")
+        t = str(types[key])
+        out[key] = (val.lower() in ("1", "true", "yes") if "bool" in t
+                    else int(val) if "int" in t else val if "str" in t else float(val))
+    return out
+
+
+def add_set_option(p):
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change one run setting of the recipe (repeatable), e.g. --set step=0.25")
 
 
 def history_dict(res) -> dict:

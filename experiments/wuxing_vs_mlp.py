@@ -22,11 +22,11 @@ import numpy as np
 from golden.data import load_dataset
 from golden.topology import preset
 
-from .common import log, mode, out_dir, parser, plt, write_result
+from .common import guarded, log, mode, out_dir, parser, plt, write_result
 from .link_ratio import LAYERS
 from .mlp import mask_link_ratio, random_masks, topology_masks, train_mlp
 from .model_compare import EPOCHS
-from .wuxing import SIZES, history_dict, recipe, train_topology
+from .wuxing import add_set_option, SIZES, history_dict, recipe, train_topology
 
 NAME = "wuxing_vs_mlp"
 CLAIM = ("Section 3: at LR 0.51 % the Wuxing network (MODEL1, BSP) still learns 'a substantial "
@@ -41,7 +41,7 @@ def reuse_model1(args, m, epochs, n_train, n_test):
     rec = json.loads(path.read_text())
     s = rec["settings"]
     if (rec["quick"] != m or s["recipe"] != args.recipe or s["epochs"] != epochs
-            or not rec["dataset"].startswith(args.dataset) or s["run"] != recipe(args.recipe).cfg.as_dict()):
+            or not rec["dataset"].startswith(args.dataset) or s["run"] != recipe(args.recipe, args.set).cfg.as_dict()):
         return None
     for r in rec["runs"]:
         if r["model"] == "model1" and r["seed"] == 0:
@@ -53,7 +53,7 @@ def reuse_model1(args, m, epochs, n_train, n_test):
 def run(args) -> dict:
     started = time.time()
     m = mode(args)
-    rec = recipe(args.recipe)
+    rec = recipe(args.recipe, args.set)
     data = load_dataset(args.dataset)
     n_train, n_test = SIZES[m]
     sub = data.subset(n_train, n_test)
@@ -89,7 +89,7 @@ def run(args) -> dict:
     summary = {r["label"]: dict(link_ratio=r["link_ratio"], final_test_acc=r["test_acc"][-1],
                                 best_test_acc=max(r["test_acc"])) for r in runs}
     nt, ns = len(sub.y_train), len(sub.y_test)
-    settings = dict(recipe=args.recipe, run=rec.cfg.as_dict(), batch=rec.batch, epochs=epochs,
+    settings = dict(recipe=args.recipe, overrides=args.set, run=rec.cfg.as_dict(), batch=rec.batch, epochs=epochs,
                     n_train=nt, n_test=ns, grad_lr=args.grad_lr, grad_epochs=grad_epochs,
                     mlp="see experiments/mlp.py (ReLU, softmax CE, Adam 1e-3, batch 64)")
     path = write_result(args, NAME, claim=CLAIM, dataset=f"{data.name}: {nt} train / {ns} held out",
@@ -131,8 +131,9 @@ def main(argv=None):
     p.add_argument("--no-gradient", action="store_true", help="skip the exact-gradient run")
     p.add_argument("--no-reuse", action="store_true",
                    help="train MODEL1 by BSP even if experiment 2 has the same run")
+    add_set_option(p)
     args = p.parse_args(argv)
-    run(args)
+    guarded(run, args)
 
 
 if __name__ == "__main__":
