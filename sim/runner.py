@@ -151,7 +151,7 @@ def run_bench(dut: str, design_dir, simulator: str = "icarus", waves: str | None
     failure = None
     try:
         runner.test(test_module=BENCH_MODULES[dut], hdl_toplevel=design.top,
-                    build_dir=build_dir, test_dir=build_dir, extra_env=test_env,
+                    hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=build_dir, extra_env=test_env,
                     waves=waves is not None, plusargs=plusargs, timescale=("1ns", "1ps"),
                     results_xml=str(results),
                     log_file=build_dir / "test.log" if quiet else None)

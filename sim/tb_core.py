@@ -30,7 +30,7 @@ class CoreTB:
 
     async def reset(self):
         d = self.dut
-        cocotb.start_soon(Clock(d.clk, 10, unit="ns").start())
+        cocotb.start_soon(Clock(d.clk, 10, unit="ns", impl="gpi").start())
         d.rst.value = 1
         d.start.value = 0
         d.step.value = 0

@@ -33,7 +33,7 @@ class NetworkTB:
         self.cycles = 0
 
     async def reset(self):
-        cocotb.start_soon(Clock(self.dut.clk, 10, unit="ns").start())
+        cocotb.start_soon(Clock(self.dut.clk, 10, unit="ns", impl="gpi").start())
         d = self.dut
         d.rst.value = 1
         d.we.value = 0

