@@ -72,6 +72,8 @@ class Network(wiring.Component):
             a = getattr(t, name)
             if a.shape != (t.n_links,) or a.min() < 0 or a.max() >= N_ELEMENTS:
                 raise ValueError(f"malformed topology: {name} out of range")
+        if not 1 <= hw.cfg.steps < (1 << 16):
+            raise ValueError(f"steps={hw.cfg.steps}: the steps register holds 1..65535")
         if c_init is None:
             c_init = np.zeros(t.n_links, dtype=np.int64)
         c_init = np.asarray(c_init)
