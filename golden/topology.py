@@ -198,6 +198,8 @@ class Topology:
             s = np.tile(so, (self.fan_out, 1))[:count]
             d = np.tile(di, (self.fan_in, 1))[:count]
             s = s[rng.permutation(count)]
+            if self.fan_in > 1 or self.fan_out > 1:
+                d = self._without_repeats(s, d, rng)
             src.append(s)
             dst.append(d)
             pair.append(np.full(count, l, dtype=np.int64))
@@ -213,6 +215,22 @@ class Topology:
         linkable = (role == ROLE_IN) | (role == ROLE_OUT)
         role[linkable & ~used] = ROLE_FREE
         self.role = role
+
+    def _without_repeats(self, s, d, rng, tries: int = 1000):
+        """Swap targets until no two links join the same pair of interfaces."""
+        d = d.copy()
+        width = N_ELEMENTS * self.n_neurons
+        for _ in range(tries):
+            key = (s[:, 0] * 5 + s[:, 1]) * width + d[:, 0] * 5 + d[:, 1]
+            _, first = np.unique(key, return_index=True)
+            repeated = np.setdiff1d(np.arange(len(key)), first)
+            if repeated.size == 0:
+                return d
+            for i in repeated:
+                j = rng.integers(len(d))
+                d[[i, j]] = d[[j, i]]
+        raise ValueError("cannot pair the interfaces without joining two of them twice: "
+                         "the layers are too small for this fan-in")
 
     # ---------------------------------------------------------------------------------
     def link_ratio(self) -> dict:

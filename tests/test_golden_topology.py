@@ -64,10 +64,6 @@ def test_fan_in_respected_with_fan_out_one():
     assert max(out.values()) == 1 and max(inc.values()) == 2
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="known bug: with fan-in/fan-out > 1 the random pairing can join the "
-                   "same two interfaces twice; FloatModel/FixedModel then refuse the topology "
-                   "(topology.py _build)")
 def test_fan_in_two_never_duplicates_a_link():
     for seed in range(10):
         t = Topology(layers=(2, 3, 2), fan_in=2, seed=seed)
