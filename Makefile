@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 PY      := .venv/bin/python
 VENV_OK := .venv/.installed
-DEB_PKGS := iverilog libusb-1.0-0 libftdi1-2
+# g++/make: Verilator compiles its models; libusb/libftdi: openFPGALoader
+DEB_PKGS := iverilog g++ make libusb-1.0-0 libftdi1-2
 BOARD   ?= icebreaker
 TOPOLOGY ?= tiny
 VERILATOR_BIN := $(firstword $(wildcard $(CURDIR)/.venv/lib/python3*/site-packages/verilator/bin))
@@ -17,6 +18,7 @@ setup: $(VENV_OK)  ## install Debian packages (if missing), .venv, the package a
 
 $(VENV_OK): pyproject.toml
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	python3 -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
