@@ -174,7 +174,7 @@ class Network(wiring.Component):
                      cmd_op.eq(Mux(cmd_write, self.wdata[:2], self.op))]
         issued = Signal(16)
         completed = Signal(16)
-        link = Signal(range(max(2, L)))
+        link = Signal(range(L + 2))
         done = Signal()
         m.d.sync += done.eq(0)
         m.d.comb += self.done.eq(done)
@@ -207,13 +207,15 @@ class Network(wiring.Component):
                 with m.If(steps == 0):
                     m.d.sync += done.eq(1)
                     m.next = "IDLE"
-            with m.State("BSP"):
+            with m.State("BSP"):  # strobe one link per clock; each update takes 3 clocks
                 m.d.comb += self.busy.eq(1)
-                m.d.comb += rom.addr.eq(Array(s.tab_addr for s in self.synapses)[link])
+                link_d1 = Signal.like(link)  # the link whose update is at its table stage
+                m.d.sync += link_d1.eq(link)
+                m.d.comb += rom.addr.eq(Array(s.tab_addr for s in self.synapses)[link_d1])
                 for l, syn in enumerate(self.synapses):
                     m.d.comb += syn.bsp.eq(link == l)
                 m.d.sync += link.eq(link + 1)
-                with m.If(link == L - 1):
+                with m.If(link == L + 1):
                     m.d.sync += done.eq(1)
                     m.next = "IDLE"
 

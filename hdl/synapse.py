@@ -4,7 +4,7 @@ Weighting, both directions (the same C)::
 
     w = (C >> coef_extra) * (D_dst if reverse else D_src)
 
-BSP update (golden ``FixedModel.bsp_delta`` with a batch of one)::
+BSP update (golden ``FixedModel.bsp_delta`` with a batch of one), a 3-clock pipeline::
 
     P  = S_src * R_dst
     x  = round_shift(|P|, shift_in)
@@ -108,41 +108,50 @@ class Synapse(wiring.Component):
         m.d.comb += self.w.eq(c_op * Mux(self.reverse, self.d_dst, self.d_src))
 
         # BSP: magnitude path, then the sign back on
+        # BSP, three clocks (a pipeline, so that no path holds two multipliers in series):
+        #   bsp strobe: P = S_src * R_dst, |P| shifted to the table input -> stage 1 registers
+        #   stage 1:    table lookup and interpolation, dC                -> stage 2 register
+        #   stage 2:    C = clamp(C + dC)
         P = Signal(signed(2 * fmt.acc_width))
         m.d.comb += P.eq(self.s_src * self.r_dst)
         mag = Signal(unsigned(2 * fmt.acc_width - 1))
         m.d.comb += mag.eq(Mux(P < 0, -P, P))
         x = Signal(unsigned(2 * fmt.acc_width + max(0, -hw.bsp_shift_in)))
         m.d.comb += x.eq(round_shift_expr(mag, hw.bsp_shift_in))
-        saturated = Signal()
-        m.d.comb += saturated.eq(x >= tab.x_limit)
+        s1_valid, s1_neg, s1_sat = Signal(), Signal(), Signal()
+        s1_idx = Signal(range(tab.segments))
+        s1_frac = Signal(unsigned(max(1, tab.frac_bits)))
+        saturated = x >= tab.x_limit
         xm = Mux(saturated, 0, x)
-        idx = Signal(range(tab.segments))
-        frac = Signal(unsigned(max(1, tab.frac_bits)))
-        m.d.comb += [idx.eq(xm >> tab.frac_bits),
-                     frac.eq(xm & ((1 << tab.frac_bits) - 1) if tab.frac_bits else 0)]
+        m.d.sync += [s1_valid.eq(self.bsp & ~self.c_we), s1_neg.eq(P < 0),
+                     s1_sat.eq(saturated), s1_idx.eq(xm >> tab.frac_bits),
+                     s1_frac.eq(xm & ((1 << tab.frac_bits) - 1) if tab.frac_bits else 0)]
         if self.table == "own":
             m.submodules.table = rom = AtanRom(hw)
-            m.d.comb += rom.addr.eq(idx)
+            m.d.comb += rom.addr.eq(s1_idx)
             t_lo, t_hi = rom.lo, rom.hi
         else:
-            m.d.comb += self.tab_addr.eq(idx)
+            m.d.comb += self.tab_addr.eq(s1_idx)
             t_lo, t_hi = self.tab_lo, self.tab_hi
         entries, tshape, _ = _table_shapes(hw)
         slope = t_hi - t_lo
-        interp = t_lo + round_shift_expr(slope * frac, tab.frac_bits)
+        interp = t_lo + round_shift_expr(slope * s1_frac, tab.frac_bits)
         y = Signal(signed(tshape.width + 1))
-        m.d.comb += y.eq(Mux(saturated, entries[-1], interp))
+        m.d.comb += y.eq(Mux(s1_sat, entries[-1], interp))
         d = Signal(signed(self.delta_width))
         m.d.comb += d.eq(round_shift_expr(y, hw.bsp_shift_out))
+        s2_valid = Signal()
         delta = Signal(signed(self.delta_width))
-        m.d.comb += [delta.eq(Mux(P < 0, -d, d)), self.delta.eq(delta)]
+        m.d.sync += s2_valid.eq(s1_valid)
+        with m.If(s1_valid):
+            m.d.sync += delta.eq(Mux(s1_neg, -d, d))
+        m.d.comb += self.delta.eq(delta)
         c_sum = Signal(signed(self.delta_width + 1))
         m.d.comb += c_sum.eq(C + delta)
         c_new, _ = saturate_expr(c_sum, hw.c_lo, hw.c_hi)
 
         with m.If(self.c_we):
             m.d.sync += C.eq(self.c_wdata)
-        with m.Elif(self.bsp):
+        with m.Elif(s2_valid):
             m.d.sync += C.eq(c_new)
         return m

@@ -20,9 +20,13 @@ SMALL_TOPOLOGY = dict(layers=[3, 3, 2], seed=2, name="small")
 
 
 def ensure_design(design: Design, root=DESIGN_ROOT) -> Path:
-    """Write the design's Verilog and manifest under ``root`` unless already there."""
+    """Write the design's Verilog and manifest under ``root`` unless already there (the folder
+    name hashes the manifest and the generator's source)."""
     man = design.manifest()
-    key = hashlib.sha256(json.dumps(man, sort_keys=True).encode()).hexdigest()[:12]
+    h = hashlib.sha256(json.dumps(man, sort_keys=True).encode())
+    for f in sorted((ROOT / "hdl").glob("*.py")):  # new generator code, new Verilog
+        h.update(f.read_bytes())
+    key = h.hexdigest()[:12]
     out = Path(root) / f"{design.what}-{design.mult}-{design.k_mode}-{key}"
     try:
         _, have = load_manifest(out)

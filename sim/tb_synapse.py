@@ -50,11 +50,14 @@ class SynapseTB:
         return self.dut.w.value.to_signed()
 
     async def update(self):
+        """Strobe the BSP update and follow its 3-clock pipeline: (dC, new C)."""
         d = self.dut
-        delta = d.delta.value.to_signed()
         d.bsp.value = 1
         await FallingEdge(d.clk)
         d.bsp.value = 0
+        await FallingEdge(d.clk)
+        delta = d.delta.value.to_signed()
+        await FallingEdge(d.clk)
         return delta, d.c.value.to_signed()
 
 

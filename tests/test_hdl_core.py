@@ -165,10 +165,13 @@ def test_synapse_weight_and_bsp():
                 await ctx.delay(1e-9)
                 assert ctx.get(dut.w) == synapse_weight(hw, c, d_src, d_dst, bool(rev))
             delta, c_new = synapse_bsp(hw, c, s, r)
-            assert ctx.get(dut.delta) == delta, (c, s, r)
             ctx.set(dut.bsp, 1)
             await ctx.tick()
             ctx.set(dut.bsp, 0)
+            await ctx.tick()  # the update is a 3-clock pipeline
+            assert ctx.get(dut.delta) == delta, (c, s, r)
+            assert ctx.get(dut.c) == c, (c, s, r)
+            await ctx.tick()
             assert ctx.get(dut.c) == c_new, (c, s, r)
             checked.append(c_new)
 
