@@ -1,0 +1,340 @@
+"""The host bridge: frames from the UART in, commands on the Network control port, responses out.
+
+Implements the commands of :mod:`boards.protocol` on :class:`hdl.network.Network` (its control
+port and address map: docs/HARDWARE.md). A frame is stored whole in a buffer and checked
+(CRC) before the command looks at it; commands that write first check every value against
+its register's range, then write: a refused or broken command changes nothing. While a command
+runs, the receiver holds the buffer: a frame that ends meanwhile is dropped (and counted), so
+the host waits for each response before it sends the next request.
+"""
+from __future__ import annotations
+
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hdl.network import OP_BSP, OP_FORWARD, OP_REVERSE, Network, address
+
+from .link import FrameReceiver, FrameSender
+from .protocol import MAX_CHUNK, MAX_FRAME, Cmd, DeviceInfo, Flags, Status, design_hash
+
+__all__ = ["HostBridge"]
+
+
+class HostBridge(wiring.Component):
+    """Protocol engine between a byte stream (the UART) and a :class:`~hdl.network.Network`.
+
+    Parameters: ``network``: the Network (a submodule of this bridge); ``info``: the
+    :class:`~boards.protocol.DeviceInfo` answered to IDENTIFY.
+
+    Ports: ``rx_data``/``rx_valid`` (in: received bytes, strobes); ``tx_data``/``tx_valid``/
+    ``tx_ready`` (towards the UART transmitter); ``frames_ok``, ``frames_dropped``,
+    ``train_steps`` (out, 16-bit counters); ``busy`` (out: a command runs).
+    """
+
+    def __init__(self, network: Network, info: DeviceInfo):
+        if not isinstance(network, Network):
+            raise TypeError(f"network must be a hdl.network.Network, not "
+                            f"{type(network).__name__}")
+        if not isinstance(info, DeviceInfo):
+            raise TypeError(f"info must be a DeviceInfo, not {type(info).__name__}")
+        if network.data_width != 32:
+            raise ValueError(f"the bridge sends 32-bit words; this network's data width is "
+                             f"{network.data_width}")
+        self.network, self.info = network, info
+        super().__init__({
+            "rx_data": In(8), "rx_valid": In(1),
+            "tx_data": Out(8), "tx_valid": Out(1), "tx_ready": In(1),
+            "frames_ok": Out(16), "frames_dropped": Out(16), "train_steps": Out(16),
+            "busy": Out(1),
+        })
+
+    @classmethod
+    def for_design(cls, design) -> "HostBridge":
+        """The bridge and Network of an :class:`hdl.generate.Design`."""
+        from hdl.generate import build_component
+        net = build_component(design)
+        info = DeviceInfo.for_design(design.topology, design.cfg, design.neuron, design.fmt,
+                                     design.table)
+        return cls(net, info)
+
+    def elaborate(self, platform):
+        m = Module()
+        net, hw = self.network, self.network.hw
+        fmt = hw.fmt
+        n_in, n_out, n_links = net.n_inputs, net.n_outputs, net.topology.n_links
+        m.submodules.network = net
+        m.submodules.receiver = rx = FrameReceiver(MAX_FRAME)
+        m.submodules.sender = tx = FrameSender()
+        m.submodules.buffer = buf = Memory(shape=8, depth=MAX_FRAME + 1, init=[])
+        wr = buf.write_port()
+        rd = buf.read_port(transparent_for=())
+        m.d.comb += [rx.data.eq(self.rx_data), rx.valid.eq(self.rx_valid),
+                     wr.addr.eq(rx.wr_addr), wr.data.eq(rx.wr_data), wr.en.eq(rx.wr_en),
+                     self.tx_data.eq(tx.tx_data), self.tx_valid.eq(tx.tx_valid),
+                     tx.tx_ready.eq(self.tx_ready),
+                     self.frames_ok.eq(rx.frames_ok), self.frames_dropped.eq(rx.frames_dropped)]
+
+        length = Signal(range(MAX_FRAME + 1))
+        cmd, seq, status = Signal(8), Signal(8), Signal(8)
+        ptr = Signal(range(MAX_FRAME + 1))          # buffer read pointer
+        m.d.comb += rd.addr.eq(ptr)
+        word = Signal(32)                            # a value being assembled / sent
+        nbyte = Signal(3)
+        # the value pass of WRITE_COEF / WRITE_INPUT / TRAIN
+        v_first = Signal(range(MAX_FRAME + 1))       # byte offset of the first value
+        v_count = Signal(range(max(MAX_CHUNK, n_in, n_out) + 1))
+        v_index = Signal.like(v_count)
+        v_base = Signal(16)                          # network address of the first value
+        v_lo = Signal(signed(33))
+        v_hi = Signal(signed(33))
+        v_writing = Signal()                         # pass 2 (write) after pass 1 (check)
+        start_idx = Signal(16)
+        r_count = Signal(8)
+        # flags and counters
+        fwd_ovf, rev_ovf, fwd_valid = Signal(), Signal(), Signal()
+        train_steps = Signal(16)
+        m.d.comb += self.train_steps.eq(train_steps)
+        flags = Cat(fwd_ovf, rev_ovf, fwd_valid, Const(0, 5))
+
+        # the response: header, then data from one source
+        SRC_NONE, SRC_INFO, SRC_WORDS, SRC_STATUS, SRC_FLAGS = range(5)
+        src = Signal(3)
+        info_bytes = self.info.pack()
+        info_rom = Array(Const(b, 8) for b in info_bytes)
+        status_bytes = Array([flags, rx.frames_ok[:8], rx.frames_ok[8:],
+                              rx.frames_dropped[:8], rx.frames_dropped[8:],
+                              train_steps[:8], train_steps[8:]])
+        resp_len = Signal(range(4 + 4 * max(MAX_CHUNK, n_out) + len(info_bytes)))
+        k = Signal.like(resp_len)                   # response byte index
+        w_base = Signal(16)
+        w_index = Signal(8)
+
+        net_op = Signal(2)
+        m.d.comb += [net.addr.eq(0), net.we.eq(0), net.start.eq(0), net.op.eq(net_op)]
+        m.d.comb += rx.hold.eq(self.busy)
+
+        def respond(st, source, data_len):
+            m.d.sync += [status.eq(st), src.eq(source), resp_len.eq(3 + data_len), k.eq(0)]
+            m.next = "SEND"
+
+        with m.FSM(name="bridge"):
+            with m.State("IDLE"):
+                with m.If(rx.done):
+                    m.d.sync += [length.eq(rx.length), ptr.eq(0)]
+                    m.next = "CMD"
+            with m.State("CMD"):            # rd.data = buf[0] next cycle
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += ptr.eq(1)
+                m.next = "SEQ"
+            with m.State("SEQ"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [cmd.eq(rd.data), ptr.eq(2)]
+                m.next = "DECODE"
+            with m.State("DECODE"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += seq.eq(rd.data)
+                n_args = length - 2
+                with m.If(length < 2):
+                    respond(Status.BAD_LENGTH, SRC_NONE, 0)
+                with m.Else():
+                    with m.Switch(cmd):
+                        with m.Case(Cmd.IDENTIFY):
+                            with m.If(n_args != 0):
+                                respond(Status.BAD_LENGTH, SRC_NONE, 0)
+                            with m.Else():
+                                respond(Status.OK, SRC_INFO, len(info_bytes))
+                        with m.Case(Cmd.STATUS):
+                            with m.If(n_args != 0):
+                                respond(Status.BAD_LENGTH, SRC_NONE, 0)
+                            with m.Else():
+                                respond(Status.OK, SRC_STATUS, 7)
+                        with m.Case(Cmd.READ_OUTPUT):
+                            with m.If(n_args != 0):
+                                respond(Status.BAD_LENGTH, SRC_NONE, 0)
+                            with m.Else():
+                                m.d.sync += [w_base.eq(address("output", 0)),
+                                             r_count.eq(n_out)]
+                                respond(Status.OK, SRC_WORDS, 4 * n_out)
+                        with m.Case(Cmd.FORWARD):
+                            with m.If(n_args != 0):
+                                respond(Status.BAD_LENGTH, SRC_NONE, 0)
+                            with m.Else():
+                                m.d.sync += net_op.eq(OP_FORWARD)
+                                m.next = "FORWARD"
+                        with m.Case(Cmd.WRITE_INPUT):
+                            with m.If(n_args != 4 * n_in):
+                                respond(Status.BAD_LENGTH, SRC_NONE, 0)
+                            with m.Else():
+                                m.d.sync += [v_first.eq(2), v_count.eq(n_in),
+                                             v_base.eq(address("input", 0)),
+                                             v_lo.eq(fmt.min_int), v_hi.eq(fmt.max_int)]
+                                m.next = "VALUES"
+                        with m.Case(Cmd.TRAIN):
+                            with m.If(n_args != 4 * n_out):
+                                respond(Status.BAD_LENGTH, SRC_NONE, 0)
+                            with m.Elif(~fwd_valid):
+                                respond(Status.NO_FORWARD, SRC_NONE, 0)
+                            with m.Else():
+                                m.d.sync += [v_first.eq(2), v_count.eq(n_out),
+                                             v_base.eq(address("error", 0)),
+                                             v_lo.eq(fmt.min_int), v_hi.eq(fmt.max_int)]
+                                m.next = "VALUES"
+                        with m.Case(Cmd.WRITE_COEF, Cmd.READ_COEF):
+                            with m.If(n_args < 3):
+                                respond(Status.BAD_LENGTH, SRC_NONE, 0)
+                            with m.Else():
+                                m.d.sync += ptr.eq(3)
+                                m.next = "START_LO"
+                        with m.Default():
+                            respond(Status.UNKNOWN_COMMAND, SRC_NONE, 0)
+            # start index (u16) of WRITE_COEF / READ_COEF ---------------------------------
+            with m.State("START_LO"):       # rd.data = buf[2]
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [start_idx[:8].eq(rd.data), ptr.eq(4)]
+                m.next = "START_HI"
+            with m.State("START_HI"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += start_idx[8:].eq(rd.data)
+                m.next = "COUNT"
+            with m.State("COUNT"):          # rd.data = buf[4]
+                m.d.comb += self.busy.eq(1)
+                n_args = length - 2
+                n_vals = (n_args - 2) >> 2
+                with m.If(cmd == Cmd.READ_COEF):
+                    cnt = rd.data
+                    with m.If(n_args != 3):
+                        respond(Status.BAD_LENGTH, SRC_NONE, 0)
+                    with m.Elif((cnt == 0) | (cnt > MAX_CHUNK) |
+                                (start_idx + cnt > n_links)):
+                        respond(Status.BAD_RANGE, SRC_NONE, 0)
+                    with m.Else():
+                        m.d.sync += [w_base.eq(address("coef", 0) + start_idx),
+                                     r_count.eq(cnt)]
+                        respond(Status.OK, SRC_WORDS, cnt << 2)
+                with m.Else():
+                    with m.If(((n_args - 2) & 3 != 0) | (n_vals == 0) |
+                              (n_vals > MAX_CHUNK)):
+                        respond(Status.BAD_LENGTH, SRC_NONE, 0)
+                    with m.Elif(start_idx + n_vals > n_links):
+                        respond(Status.BAD_RANGE, SRC_NONE, 0)
+                    with m.Else():
+                        m.d.sync += [v_first.eq(4), v_count.eq(n_vals),
+                                     v_base.eq(address("coef", 0) + start_idx),
+                                     v_lo.eq(hw.c_lo), v_hi.eq(hw.c_hi)]
+                        m.next = "VALUES"
+            # the value pass: check every value (pass 1), then write them (pass 2) ---------
+            with m.State("VALUES"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [v_index.eq(0), v_writing.eq(0), ptr.eq(v_first), nbyte.eq(0)]
+                m.next = "V_BYTE"
+            with m.State("V_BYTE"):         # wait for rd.data = buf[ptr]
+                m.d.comb += self.busy.eq(1)
+                m.next = "V_TAKE"
+            with m.State("V_TAKE"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [word.eq(Cat(word[8:], rd.data)), ptr.eq(ptr + 1),
+                             nbyte.eq(nbyte + 1)]
+                with m.If(nbyte == 3):
+                    m.next = "V_WORD"
+                with m.Else():
+                    m.next = "V_BYTE"
+            with m.State("V_WORD"):
+                m.d.comb += self.busy.eq(1)
+                value = word.as_signed()
+                with m.If(~v_writing):
+                    with m.If((value < v_lo) | (value > v_hi)):
+                        respond(Status.BAD_RANGE, SRC_NONE, 0)
+                    with m.Elif(v_index + 1 == v_count):
+                        m.d.sync += [v_writing.eq(1), v_index.eq(0), ptr.eq(v_first),
+                                     nbyte.eq(0)]
+                        m.next = "V_BYTE"
+                    with m.Else():
+                        m.d.sync += [v_index.eq(v_index + 1), nbyte.eq(0)]
+                        m.next = "V_BYTE"
+                with m.Else():
+                    m.d.comb += [net.addr.eq(v_base + v_index), net.we.eq(1)]
+                    m.d.comb += net.wdata.eq(value)
+                    with m.If(v_index + 1 == v_count):
+                        m.next = "WRITTEN"
+                    with m.Else():
+                        m.d.sync += [v_index.eq(v_index + 1), nbyte.eq(0)]
+                        m.next = "V_BYTE"
+            with m.State("WRITTEN"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(cmd == Cmd.TRAIN):
+                    m.d.sync += net_op.eq(OP_REVERSE)
+                    m.next = "REVERSE"
+                with m.Else():
+                    m.d.sync += fwd_valid.eq(0)      # new input or coefficients
+                    respond(Status.OK, SRC_NONE, 0)
+            # runs ---------------------------------------------------------------------------
+            with m.State("FORWARD"):
+                m.d.comb += [self.busy.eq(1), net.start.eq(1)]
+                m.next = "FORWARD_WAIT"
+            with m.State("FORWARD_WAIT"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(net.done):
+                    m.d.sync += [fwd_ovf.eq(net.overflow), fwd_valid.eq(1)]
+                    respond(Status.OK, SRC_FLAGS, 1)
+            with m.State("REVERSE"):
+                m.d.comb += [self.busy.eq(1), net.start.eq(1)]
+                m.next = "REVERSE_WAIT"
+            with m.State("REVERSE_WAIT"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(net.done):
+                    m.d.sync += [rev_ovf.eq(net.overflow), net_op.eq(OP_BSP)]
+                    m.next = "BSP"
+            with m.State("BSP"):
+                m.d.comb += [self.busy.eq(1), net.start.eq(1)]
+                m.next = "BSP_WAIT"
+            with m.State("BSP_WAIT"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(net.done):
+                    # the coefficients changed: the forward integrals are stale
+                    m.d.sync += [fwd_valid.eq(0), train_steps.eq(train_steps + 1)]
+                    respond(Status.OK, SRC_FLAGS, 1)
+            # the response ---------------------------------------------------------------------
+            with m.State("SEND"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [w_index.eq(0), nbyte.eq(0)]
+                m.next = "S_BYTE"
+            with m.State("S_BYTE"):
+                m.d.comb += self.busy.eq(1)
+                d = k - 3
+                byte = Signal(8)
+                with m.If(k == 0):
+                    m.d.comb += byte.eq(cmd | 0x80)
+                with m.Elif(k == 1):
+                    m.d.comb += byte.eq(seq)
+                with m.Elif(k == 2):
+                    m.d.comb += byte.eq(status)
+                with m.Else():
+                    with m.Switch(src):
+                        with m.Case(SRC_INFO):
+                            m.d.comb += byte.eq(info_rom[d])
+                        with m.Case(SRC_STATUS):
+                            m.d.comb += byte.eq(status_bytes[d])
+                        with m.Case(SRC_FLAGS):
+                            m.d.comb += byte.eq(flags)
+                        with m.Case(SRC_WORDS):
+                            m.d.comb += byte.eq(word[:8])
+                need_word = (src == SRC_WORDS) & (k >= 3) & (nbyte == 0)
+                with m.If(need_word):
+                    m.d.comb += net.addr.eq(w_base + w_index)
+                    m.next = "S_FETCH"
+                with m.Else():
+                    m.d.comb += [tx.data.eq(byte), tx.valid.eq(1),
+                                 tx.last.eq(k + 1 == resp_len)]
+                    with m.If(tx.ready):
+                        m.d.sync += k.eq(k + 1)
+                        with m.If((src == SRC_WORDS) & (k >= 3)):
+                            m.d.sync += [word.eq(word >> 8), nbyte.eq(nbyte - 1)]
+                        with m.If(k + 1 == resp_len):
+                            m.next = "IDLE"
+            with m.State("S_FETCH"):        # net.rdata = the word at w_base + w_index
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [word.eq(net.rdata), nbyte.eq(4), w_index.eq(w_index + 1)]
+                m.next = "S_BYTE"
+        return m
