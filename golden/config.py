@@ -33,6 +33,10 @@ class RunConfig:
     c_min/c_max:  clamp range of every coefficient C.
     c_init_lo/hi: |C| at start is uniform in [c_init_lo, c_init_hi] ...
     c_init_sign:  ... with a random sign ("random") or positive ("positive").
+    target:       training target of the true class (the others are 0); the host forms
+                  the error err_scale * (target * onehot - y). Outputs the network can reach
+                  without leaving the near-linear range of its neurons keep BSP on the
+                  gradient (docs/TRAINING.md).
     """
 
     h_shift: int = 2
@@ -49,6 +53,7 @@ class RunConfig:
     c_init_lo: float = 0.0
     c_init_hi: float = 1.0
     c_init_sign: str = "random"
+    target: float = 1.0
 
     def __post_init__(self):
         if not isinstance(self.h_shift, int) or not 0 <= self.h_shift <= 12:
@@ -63,6 +68,8 @@ class RunConfig:
             raise ValueError("kt and step must be positive")
         if self.c_init_sign not in ("random", "positive"):
             raise ValueError("c_init_sign must be 'random' or 'positive'")
+        if not self.target > 0:
+            raise ValueError(f"target must be positive, got {self.target}")
         if not 0 <= self.c_init_lo <= self.c_init_hi:
             raise ValueError("need 0 <= c_init_lo <= c_init_hi")
 

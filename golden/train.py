@@ -1,0 +1,315 @@
+"""Training a Wuxing network: BSP (the paper's method 2), float or bit-exact fixed point, and
+the exact-gradient baseline.
+
+One BSP step per batch (MODEL.md "Training method 2")::
+
+    forward run (input held on)      -> S, y = outputs(S)
+    error = err_scale * (target * onehot - y) -> reverse run -> R
+    C <- bsp_update(C, S, R)            (G1 averaged over the batch)
+
+In fixed-point mode the same step runs on :class:`~golden.network.FixedModel` (integer C
+registers, batch a power of two, the host quantises the error with ``error_int``).
+
+``method="gradient"`` replaces BSP by the exact gradient of the output loss
+(:mod:`golden.gradient`, backpropagation through time) with Adam: what the topology itself can
+reach under the same run settings.
+
+Named recipes (:data:`RECIPES`) hold the settings measured in docs/TRAINING.md. Run one with
+``python -m golden.train --recipe NAME``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import RunConfig
+from .data import Dataset, load_dataset
+from .fixedpoint import DEFAULT_FORMAT, FixedFormat
+from .network import FixedModel, FloatModel, init_coefficients
+from .neuron import MODEL1_NEURON, NeuronParams
+from .topology import Topology, preset
+
+__all__ = ["TrainResult", "Recipe", "RECIPES", "train", "evaluate", "run_recipe", "onehot"]
+
+
+def onehot(labels, n: int) -> np.ndarray:
+    return np.eye(n)[np.asarray(labels, np.int64)]
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train`.
+
+    C: final coefficients (float64, or the integer C registers in fixed mode).
+    C_real: final coefficients as real numbers (equal to C in float mode).
+    history: one dict per epoch (epoch 0 = before training): epoch, train_acc (on the batches
+        seen during the epoch, before each update), test_acc, test_loss, seconds (cumulative),
+        mean_abs_c, overflow (fraction of held-out samples whose forward run saturated a state).
+    best: the history entry with the highest test_acc; best_C: its coefficients.
+    """
+
+    C: np.ndarray
+    C_real: np.ndarray
+    history: list
+    best: dict
+    best_C: np.ndarray
+    fixed: bool
+    cfg: RunConfig
+    method: str = "bsp"
+
+    def table(self) -> str:
+        rows = ["epoch  train_acc  test_acc  test_loss  mean|C|  overflow  seconds"]
+        for h in self.history:
+            tr = "" if h["train_acc"] is None else f"{100 * h['train_acc']:.1f} %"
+            rows.append(f"{h['epoch']:5d}  {tr:>9}  {100 * h['test_acc']:6.1f} %  "
+                        f"{h['test_loss']:9.4f}  {h['mean_abs_c']:7.3f}  "
+                        f"{100 * h['overflow']:6.1f} %  {h['seconds']:7.1f}")
+        return "\n".join(rows)
+
+
+def _model(topology, cfg, neuron, fixed, fmt):
+    if fixed:
+        return FixedModel(topology, cfg, neuron, fmt)
+    return FloatModel(topology, cfg, neuron, dtype=np.float32)
+
+
+def _outputs(model, C, x):
+    """(real outputs y, overflow per sample) of a forward run."""
+    if isinstance(model, FixedModel):
+        res = model.forward(C, model.input_to_int(x))
+        return model.outputs_real(res), res.overflow.any(axis=1)
+    res = model.forward(C, x)
+    return model.outputs(res), res.overflow.any(axis=1)
+
+
+def evaluate(model, C, x, y, batch: int = 256, *, return_overflow: bool = False):
+    """(accuracy, mean loss) of ``model`` with coefficients ``C`` on inputs ``x``, labels ``y``.
+
+    Prediction = argmax of the outputs; loss = mean of 0.5 * sum (target * onehot - y)^2
+    (``target`` from the model's RunConfig). Works for a
+    FloatModel (real C) and a FixedModel (integer C registers).
+    """
+    x = np.asarray(x)
+    y = np.asarray(y, np.int64)
+    if len(x) != len(y):
+        raise ValueError(f"{len(x)} inputs but {len(y)} labels")
+    if len(x) == 0:
+        raise ValueError("nothing to evaluate")
+    n_out = model.topology.layers[-1]
+    correct, total_loss, over = 0, 0.0, 0
+    for a in range(0, len(x), batch):
+        out, ov = _outputs(model, C, x[a:a + batch])
+        t = model.cfg.target * onehot(y[a:a + batch], n_out)
+        correct += int(np.sum(np.argmax(out, axis=1) == y[a:a + batch]))
+        total_loss += float(np.sum(0.5 * np.sum((t - out) ** 2, axis=1)))
+        over += int(ov.sum())
+    acc, lo = correct / len(x), total_loss / len(x)
+    return (acc, lo, over / len(x)) if return_overflow else (acc, lo)
+
+
+def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, batch: int,
+          seed: int = 0, neuron: NeuronParams = MODEL1_NEURON, fixed: bool = False,
+          fmt: FixedFormat = DEFAULT_FORMAT, C0=None, progress=None, log=None,
+          method: str = "bsp", lr: float = 0.01, n_train: int | None = None,
+          n_test: int | None = None) -> TrainResult:
+    """Train ``topology`` on ``data`` and return a :class:`TrainResult`.
+
+    Parameters
+    ----------
+    epochs, batch: passes over the training set and samples per update (in fixed mode a
+        power of two). The last incomplete batch of an epoch is left out (the order is
+        reshuffled every epoch from ``seed``).
+    seed: seeds the initial coefficients (unless ``C0`` is given) and the shuffling.
+    fixed: train the bit-exact FixedModel (format ``fmt``); ``C0`` is then either integer
+        registers or real coefficients (float dtype), which are quantised.
+    progress: optional callable ``(done, total)`` called after every update.
+    log: optional callable ``(text)`` called with one line per epoch.
+    method: ``"bsp"`` (the paper's method 2) or ``"gradient"`` (exact gradient with Adam at
+        learning rate ``lr``, float only).
+    n_train, n_test: use only the first samples of each part (quick runs).
+    """
+    if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    if not isinstance(batch, (int, np.integer)) or batch < 1:
+        raise ValueError(f"batch must be a positive integer, got {batch!r}")
+    if method not in ("bsp", "gradient"):
+        raise ValueError(f"method must be 'bsp' or 'gradient', got {method!r}")
+    if fixed and method != "bsp":
+        raise ValueError("the exact-gradient baseline runs in float only")
+    if data.n_inputs != topology.layers[0]:
+        raise ValueError(f"dataset {data.name} has {data.n_inputs} inputs but the topology's "
+                         f"input layer has {topology.layers[0]} neurons")
+    if data.n_classes > topology.layers[-1]:
+        raise ValueError(f"dataset {data.name} has {data.n_classes} classes but the topology "
+                         f"has {topology.layers[-1]} outputs")
+    model = _model(topology, cfg, neuron, fixed, fmt)
+    if fixed:
+        model.bsp_shifts(batch)  # a clear error now if batch is not a power of two
+    xtr, ytr = data.x_train[:n_train], data.y_train[:n_train]
+    xte, yte = data.x_test[:n_test], data.y_test[:n_test]
+    if len(xtr) < batch:
+        raise ValueError(f"batch {batch} is larger than the training set ({len(xtr)})")
+    n_out = topology.layers[-1]
+
+    if C0 is None:
+        C = init_coefficients(topology, cfg, seed)
+    else:
+        C = np.asarray(C0)
+        if C.shape != (topology.n_links,):
+            raise ValueError(f"C0 needs {topology.n_links} values, got shape {C.shape}")
+    if fixed:
+        C = model.coef_to_int(C) if C.dtype.kind == "f" else np.asarray(C, np.int64).copy()
+    else:
+        C = np.asarray(C, np.float64).copy()
+    to_real = model.coef_to_real if fixed else (lambda c: c)
+
+    grad = opt = None
+    if method == "gradient":
+        from .gradient import Adam, Gradient
+        grad = Gradient(FloatModel(topology, cfg, neuron, dtype=np.float64))
+        opt = Adam(lr)
+
+    rng = np.random.default_rng(seed + 1)
+    per_epoch = len(xtr) // batch
+    total, done = epochs * per_epoch, 0
+    t0 = time.perf_counter()
+    history = []
+
+    def record(epoch, train_acc):
+        acc, lo, ov = evaluate(model, C, xte, yte, return_overflow=True)
+        h = dict(epoch=epoch, train_acc=train_acc, test_acc=acc, test_loss=lo,
+                 seconds=time.perf_counter() - t0, mean_abs_c=float(np.mean(np.abs(to_real(C)))),
+                 overflow=ov)
+        history.append(h)
+        if log:
+            tr = "   -  " if train_acc is None else f"{100 * train_acc:5.1f}%"
+            log(f"epoch {epoch:3d}  train {tr}  held-out {100 * acc:5.1f}%  loss {lo:.4f}  "
+                f"mean|C| {h['mean_abs_c']:.3f}  overflow {100 * ov:.1f}%  "
+                f"{h['seconds']:.0f}s")
+        return h
+
+    best = record(0, None)
+    best_C = C.copy()
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(len(xtr))
+        correct = 0
+        for b in range(per_epoch):
+            idx = order[b * batch:(b + 1) * batch]
+            xb, yb = xtr[idx], ytr[idx]
+            tb = cfg.target * onehot(yb, n_out)
+            if method == "gradient":
+                _, g, out = grad.loss_and_gradient(C, xb, tb)
+                C = np.clip(opt.step(C, g), cfg.c_min, cfg.c_max)
+            elif fixed:
+                res = model.forward(C, model.input_to_int(xb))
+                out = model.outputs_real(res)
+                rev = model.reverse(C, model.error_int(res, tb))
+                C = model.bsp_update(C, res.S, rev.S)
+            else:
+                res = model.forward(C, xb)
+                out = model.outputs(res)
+                rev = model.reverse(C, model.error(out, tb))
+                C = model.bsp_update(C, res.S, rev.S)
+            correct += int(np.sum(np.argmax(out, axis=1) == yb))
+            done += 1
+            if progress:
+                progress(done, total)
+        h = record(epoch, correct / (per_epoch * batch))
+        if h["test_acc"] > best["test_acc"]:
+            best, best_C = h, C.copy()
+    return TrainResult(C=C, C_real=to_real(C), history=history, best=best, best_C=best_C,
+                       fixed=fixed, cfg=cfg, method=method)
+
+
+# ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Recipe:
+    """A named, measured training setup (see docs/TRAINING.md)."""
+
+    description: str
+    topology: str
+    cfg: RunConfig
+    dataset: str
+    epochs: int
+    batch: int
+    topology_overrides: dict = field(default_factory=dict)
+    method: str = "bsp"
+    lr: float = 0.01
+    fixed: bool = False
+
+    def build_topology(self) -> Topology:
+        return preset(self.topology, **self.topology_overrides)
+
+
+RECIPES = {
+    # measured in docs/TRAINING.md; every step and kt is a power of two (the hardware shifts)
+    "tiny-digits4": Recipe(
+        description="tiny network (16, 16, 10) on 4x4 digits, BSP (float; fixed point learns "
+                    "with the same settings)",
+        topology="tiny", dataset="digits4", epochs=15, batch=8,
+        cfg=RunConfig(target=0.1, kt=2.0 ** 6, step=2.0 ** -4, c_min=-2.0, c_max=2.0)),
+    "model1-mnist": Recipe(
+        description="MODEL1 on MNIST (8,000 / 2,000), BSP in float",
+        topology="model1", dataset="mnist", epochs=3, batch=32,
+        cfg=RunConfig(target=0.1, step=2.0 ** 1)),
+    "model1-mnist-gradient": Recipe(
+        description="MODEL1 on MNIST trained by the exact gradient (BPTT) with Adam: what the "
+                    "topology reaches under the same run settings",
+        topology="model1", dataset="mnist", epochs=3, batch=32, method="gradient", lr=0.01,
+        cfg=RunConfig(target=0.1, step=2.0 ** 1)),
+}
+
+
+def run_recipe(name: str, *, epochs=None, batch=None, seed=0, fixed=None, method=None,
+               n_train=None, n_test=None, progress=None, log=None, data_dir=None):
+    """Train a named recipe (optionally overriding epochs, batch, seed, mode, method)."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}")
+    r = RECIPES[name]
+    data = load_dataset(r.dataset, data_dir)
+    return train(r.build_topology(), r.cfg, data,
+                 epochs=r.epochs if epochs is None else epochs,
+                 batch=r.batch if batch is None else batch, seed=seed,
+                 fixed=r.fixed if fixed is None else fixed,
+                 method=r.method if method is None else method, lr=r.lr,
+                 n_train=n_train, n_test=n_test, progress=progress, log=log)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m golden.train",
+                                description="Train a named recipe and print the curve.")
+    p.add_argument("--recipe", default="tiny-digits4", choices=sorted(RECIPES))
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fixed", action="store_true", help="bit-exact fixed-point training")
+    p.add_argument("--method", choices=("bsp", "gradient"),
+                   help="override the recipe's method (gradient = exact-gradient baseline)")
+    p.add_argument("--n-train", type=int, help="use only the first N training samples")
+    p.add_argument("--n-test", type=int, help="use only the first N held-out samples")
+    p.add_argument("--json", metavar="PATH", help="write the history as JSON")
+    a = p.parse_args(argv)
+    try:
+        res = run_recipe(a.recipe, epochs=a.epochs, batch=a.batch, seed=a.seed,
+                         fixed=True if a.fixed else None, method=a.method,
+                         n_train=a.n_train, n_test=a.n_test, log=print)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(res.table())
+    print(f"best held-out accuracy {100 * res.best['test_acc']:.1f} % at epoch "
+          f"{res.best['epoch']}")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(dict(recipe=a.recipe, seed=a.seed, fixed=res.fixed, method=res.method,
+                           cfg=res.cfg.as_dict(), history=res.history), f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
