@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,12 +124,28 @@ def build_component(design: Design):
                    c_init=None if design.c_init is None else np.asarray(design.c_init, np.int64))
 
 
+_TIME_ZERO = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend[^ ]*)\s*= 0;$", re.M)
+
+
+def time_zero_event(text: str) -> str:
+    """Make every ``always @*`` block of Yosys's Verilog evaluate once at time 0.
+
+    Yosys makes each combinational block sensitive to a dummy register declared ``= 0``, so
+    that its initialisation evaluates the blocks at time 0. In SystemVerilog mode (cocotb runs
+    Icarus with -g2012) declaration initialisers run before the blocks wait, so blocks whose
+    inputs are all registers holding their initial value would stay X until one of them
+    changes. An ``initial #0`` toggle of the same register gives them their time-0 event.
+    Synthesis does not use this file (the flows take the Amaranth design directly)."""
+    return _TIME_ZERO.sub(lambda m: f"{m.group(0)}\n{m.group(1)}initial #0 {m.group(2)} = 1'b1;",
+                          text)
+
+
 def write_design(design: Design, out_dir) -> dict:
     """Write ``<top>.v`` and ``manifest.json`` into ``out_dir``; returns the manifest."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     component = build_component(design)
-    text = verilog.convert(component, name=design.top, emit_src=False)
+    text = time_zero_event(verilog.convert(component, name=design.top, emit_src=False))
     vpath = out / f"{design.top}.v"
     _atomic_write(vpath, text)
     man = design.manifest()
