@@ -1,0 +1,140 @@
+"""Bitstream builds with the YoWASP tools, and the report read from the tools' logs.
+
+``build_bitstream(board, design)`` elaborates the board top (Network + host bridge + UART),
+runs Yosys and nextpnr through Amaranth, and reads the resources used of available and Fmax
+against the board clock from the nextpnr log (``<name>.tim``) and the Yosys report
+(``<name>.rpt``). A design that does not fit or misses timing raises :class:`BuildError` with
+the numbers that say why.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+from .host import HostBridge
+from .top import DEFAULT_BAUD, BoardTop, board, setup_toolchain_env
+
+__all__ = ["BuildError", "build_bitstream", "parse_nextpnr_log", "parse_yosys_report",
+           "NAME"]
+
+NAME = "wuxing"
+
+# nextpnr's cell types, by what a user calls them
+_KINDS = {
+    "ICESTORM_LC": "logic cells (LUT4+FF)", "ICESTORM_RAM": "block RAM (4 kbit)",
+    "ICESTORM_DSP": "DSP (16x16)", "SB_IO": "I/O", "ICESTORM_SPRAM": "SPRAM (256 kbit)",
+    "TRELLIS_COMB": "LUT4", "TRELLIS_FF": "flip-flops", "MULT18X18D": "DSP (18x18)",
+    "DP16KD": "block RAM (18 kbit)", "TRELLIS_IO": "I/O", "TRELLIS_RAMW": "LUT RAM",
+}
+
+
+class BuildError(Exception):
+    """The bitstream could not be built (tool failure, does not fit, misses timing)."""
+
+
+def parse_nextpnr_log(text: str) -> dict:
+    """``{"resources": {cell: (used, available)}, "fmax_mhz": {clock: (achieved, target)}}``
+    from a nextpnr log (the last utilisation block and the last Fmax line per clock)."""
+    res = {}
+    for m in re.finditer(r"Info:\s+([A-Z0-9_]+):\s+(\d+)/\s*(\d+)\s+\d+%", text):
+        res[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    fmax = {}
+    for m in re.finditer(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz "
+                         r"\((PASS|FAIL) at ([\d.]+) MHz\)", text):
+        fmax[m.group(1)] = (float(m.group(2)), float(m.group(4)))
+    return dict(resources=res, fmax_mhz=fmax)
+
+
+def parse_yosys_report(text: str) -> dict:
+    """LUT and flip-flop counts from the last ``stat`` of a Yosys report."""
+    last = text.rsplit("Number of cells", 1)[-1] if "Number of cells" in text else ""
+    luts = ffs = dsps = 0
+    for m in re.finditer(r"^\s+(\d+)\s+(\S+)\s*$|^\s+(\S+)\s+(\d+)\s*$", last, re.M):
+        if m.group(1):
+            n, cell = int(m.group(1)), m.group(2)
+        else:
+            cell, n = m.group(3), int(m.group(4))
+        if cell in ("SB_LUT4", "LUT4"):
+            luts += n
+        elif cell.startswith("SB_DFF") or cell == "TRELLIS_FF":
+            ffs += n
+        elif cell in ("SB_MAC16", "MULT18X18D"):
+            dsps += n
+    return dict(luts=luts, ffs=ffs, dsps=dsps)
+
+
+def _failure_reason(log: str) -> str:
+    for pat in (r"ERROR: .*", r"Design uses more .*", r"Unable to place .*"):
+        m = re.search(pat, log)
+        if m:
+            return m.group(0).strip()
+    return "see the log"
+
+
+def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT_BAUD) -> dict:
+    """Build the bitstream of ``design`` (an :class:`hdl.generate.Design`) for a board.
+
+    Returns the report: resources used/available, LUTs/FFs/DSPs, Fmax vs the board clock,
+    the bitstream path and the build time. Raises :class:`BuildError` when it does not fit or
+    misses timing (the report is attached as ``.report``)."""
+    b = board(board_name)
+    setup_toolchain_env()
+    platform = b.platform()
+    build_dir = Path(build_dir or Path("build") / "bitstream" / board_name)
+    top = BoardTop(HostBridge.for_design(design), baud=baud)
+    t0 = time.perf_counter()
+    failure = None
+    try:
+        platform.build(top, name=NAME, build_dir=str(build_dir), do_program=False,
+                       nextpnr_opts="--timing-allow-fail")
+    except subprocess.CalledProcessError as e:
+        failure = e
+    seconds = time.perf_counter() - t0
+    tim = build_dir / f"{NAME}.tim"
+    rpt = build_dir / f"{NAME}.rpt"
+    log = tim.read_text(errors="replace") if tim.exists() else ""
+    pnr = parse_nextpnr_log(log)
+    ys = parse_yosys_report(rpt.read_text(errors="replace")) if rpt.exists() else {}
+    clk_mhz = platform.default_clk_frequency / 1e6
+    report = dict(board=board_name, fpga=b.fpga, clock_mhz=clk_mhz, baud=baud,
+                  topology=design.topology.spec(), n_neurons=design.topology.n_neurons,
+                  n_links=design.topology.n_links, mult=design.mult,
+                  resources={k: dict(used=u, available=a, what=_KINDS.get(k, k))
+                             for k, (u, a) in pnr["resources"].items()},
+                  luts=ys.get("luts"), ffs=ys.get("ffs"), dsps=ys.get("dsps"),
+                  fmax_mhz=None, seconds=round(seconds, 1), build_dir=str(build_dir),
+                  bitstream=None, ok=False)
+    if pnr["fmax_mhz"]:
+        report["fmax_mhz"] = min(v[0] for v in pnr["fmax_mhz"].values())
+    over = [f"{k}: {u}/{a}" for k, (u, a) in pnr["resources"].items() if u > a]
+    if failure is not None:
+        reason = ("does not fit: " + ", ".join(over)) if over else _failure_reason(log)
+        err = BuildError(f"{board_name}: the build failed ({reason}); log: {tim}")
+        err.report = report
+        raise err
+    if report["fmax_mhz"] is not None and report["fmax_mhz"] < clk_mhz:
+        err = BuildError(f"{board_name}: misses timing: Fmax {report['fmax_mhz']:.1f} MHz "
+                         f"< board clock {clk_mhz:g} MHz; choose a smaller network or "
+                         f"mult='shared'")
+        err.report = report
+        raise err
+    bit = build_dir / f"{NAME}.{b.bitstream_ext}"
+    report.update(ok=True, bitstream=str(bit) if bit.exists() else None)
+    return report
+
+
+def format_report(r: dict) -> str:
+    lines = [f"board {r['board']} ({r['fpga']}), {r['n_neurons']} neurons, {r['n_links']} "
+             f"links, mult={r['mult']}"]
+    for k, v in r["resources"].items():
+        if v["used"]:
+            lines.append(f"  {v['what']:<24} {v['used']:>7} / {v['available']:<7} "
+                         f"({100 * v['used'] / max(1, v['available']):.0f} %)")
+    lines.append(f"  LUTs {r['luts']}, flip-flops {r['ffs']}, DSPs {r['dsps']} (Yosys)")
+    if r["fmax_mhz"] is not None:
+        lines.append(f"  Fmax {r['fmax_mhz']:.1f} MHz against the {r['clock_mhz']:g} MHz "
+                     f"board clock")
+    lines.append(f"  build time {r['seconds']} s; bitstream {r['bitstream']}")
+    return "\n".join(lines)

@@ -1,0 +1,209 @@
+"""``wuxing build``, ``wuxing program``, ``wuxing run``: the board flow from the command line."""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from golden.cli import UserError
+
+from .top import BOARDS, board, openfpgaloader_path
+
+SMALL_LAYERS = (2, 2)   # the default board design: small enough for an iCE40 UP5K
+
+
+def _design(args):
+    from golden.topology import Topology
+    from hdl.generate import Design, design_from_checkpoint
+    if getattr(args, "checkpoint", None):
+        return design_from_checkpoint(args.checkpoint, mult=args.mult)
+    layers = tuple(int(v) for v in args.layers.split(",")) if args.layers else SMALL_LAYERS
+    return Design(topology=Topology(layers=layers, name="board"), mult=args.mult)
+
+
+def cmd_build(args) -> int:
+    from .build import BuildError, build_bitstream, format_report
+    design = _design(args)
+    out = Path(args.out or Path("build") / "bitstream" / args.board)
+    print(f"building {args.board}: {design.topology.n_neurons} neurons, "
+          f"{design.topology.n_links} links (the first YoWASP run compiles the tools, "
+          f"40-90 s)", flush=True)
+    try:
+        r = build_bitstream(args.board, design, out)
+    except BuildError as e:
+        if args.json and getattr(e, "report", None):
+            Path(args.json).write_text(json.dumps(e.report, indent=1) + "\n")
+        raise UserError(str(e)) from None
+    print(format_report(r))
+    if args.json:
+        Path(args.json).write_text(json.dumps(r, indent=1) + "\n")
+    return 0
+
+
+def program_command(board_name: str, bitstream: str) -> list[str]:
+    """The exact programmer command for a board and bitstream."""
+    b = board(board_name)
+    argv = [a.format(bitstream=bitstream) for a in b.program]
+    if argv[0] == "openFPGALoader":
+        argv[0] = os.environ.get("OPENFPGALOADER") or openfpgaloader_path() or argv[0]
+    return argv
+
+
+def cmd_program(args) -> int:
+    import subprocess
+    b = board(args.board)
+    bit = args.bitstream or str(Path("build") / "bitstream" / args.board /
+                                f"wuxing.{b.bitstream_ext}")
+    argv = program_command(args.board, bit)
+    if args.dry_run:
+        print(shlex.join(argv))
+        if b.note:
+            print(f"note: {b.note}")
+        return 0
+    if not Path(bit).exists():
+        raise UserError(f"no bitstream at {bit}: run `wuxing build --board {args.board}` first")
+    if shutil.which(argv[0]) is None and not Path(argv[0]).exists():
+        raise UserError(f"{argv[0]} is not installed ({b.note or 'install it first'})")
+    if argv[0].endswith("openFPGALoader"):
+        # ask the programmer whether a cable/board is there before writing anything
+        probe = subprocess.run([argv[0], "--detect", "-b", argv[2]], capture_output=True,
+                               text=True)
+        if probe.returncode != 0:
+            msg = (probe.stderr or probe.stdout).strip().splitlines()
+            raise UserError(f"no {args.board} board found (openFPGALoader --detect: "
+                            f"{msg[-1] if msg else 'no output'}); is it plugged in?")
+    r = subprocess.run(argv)
+    if r.returncode != 0:
+        raise UserError(f"programming failed (exit code {r.returncode}): {shlex.join(argv)}")
+    print(f"programmed {args.board} with {bit}")
+    return 0
+
+
+def _samples(args, design):
+    from golden.data import load_dataset
+    name = args.dataset or "digits4"
+    ds = load_dataset(name)
+    n_in = design.topology.layers[0]
+    if ds.n_inputs != n_in:
+        raise UserError(f"dataset {name} has {ds.n_inputs} inputs, the network {n_in}")
+    return ds
+
+
+def cmd_run(args) -> int:
+    from golden.checkpoint import Checkpoint, save_checkpoint
+    from golden.network import init_coefficients
+
+    from .flow import golden_session, host_session
+    if not args.checkpoint and not args.sim:
+        raise UserError("a real board needs --checkpoint (the design it was built from)")
+    design = _design(args)
+    model = design.model()
+    if design.c_init is not None:
+        C = np.asarray(design.c_init, np.int64)
+    else:
+        C = model.coef_to_int(init_coefficients(design.topology, design.cfg, args.seed))
+    n_out = design.topology.layers[-1]
+    if args.checkpoint or args.dataset:
+        ds = _samples(args, design)
+        if n_out > ds.n_classes:
+            raise UserError(f"the network has {n_out} outputs, the dataset "
+                            f"{ds.n_classes} classes")
+        tr = min(args.train, len(ds.y_train))
+        x = np.concatenate([ds.x_train[:tr], ds.x_test[:args.n]])
+        labels = np.concatenate([ds.y_train[:tr], ds.y_test[:args.n]])
+    else:   # no data for a made-up network: random inputs, random labels (seeded)
+        rng = np.random.default_rng(args.seed)
+        tr = args.train
+        x = rng.uniform(0, 1, (tr + args.n, design.topology.layers[0]))
+        labels = rng.integers(0, n_out, tr + args.n)
+    target = getattr(design.cfg, "target", 1.0)
+    targets = target * np.eye(n_out)[labels % n_out]
+    x_int = model.input_to_int(x)
+
+    def progress(i, n):
+        print(f"\r  sample {i}/{n}", end="", file=sys.stderr, flush=True)
+
+    if args.sim:
+        from .sim import run_sim_session
+        job = dict(C_int=C.tolist(), x_int=x_int.tolist(), targets=targets.tolist(), train=tr)
+        print(f"simulating the board ({args.simulator}): {tr} training steps, "
+              f"{args.n} inference samples ...", flush=True)
+        r = run_sim_session(design, job, args.simulator)
+    else:
+        from .driver import BoardDriver, SerialTransport
+        drv = BoardDriver(SerialTransport(args.port, args.baud))
+        try:
+            r = host_session(drv, model, C, x_int, targets, train=tr, progress=progress)
+        finally:
+            drv.t.close()
+        print(file=sys.stderr)
+    print(r["info"])
+    g = golden_session(model, C, x_int, targets, train=tr)
+    out, gout = np.array(r["outputs"]), np.array(g["outputs"])
+    mism = int(np.sum(out != gout)) + int(np.sum(np.array(r["c_after"]) != g["c_after"]))
+    compared = out.size + len(g["c_after"])
+    pred = out[tr:].argmax(axis=1) if len(out) > tr else np.array([])
+    acc = float(np.mean(pred == labels[tr:])) if len(pred) else float("nan")
+    print(f"inference on {len(pred)} samples: accuracy {acc:.3f}; trained on the chip: "
+          f"{tr} samples")
+    print(f"device vs golden model: {compared} integers compared, {mism} mismatches")
+    summary = dict(accuracy=acc, n_inference=len(pred), n_train=tr, compared=compared,
+                   mismatches=mism, status=r.get("status"))
+    if args.save:
+        ck = Checkpoint(topology=design.topology, cfg=design.cfg,
+                        C=model.coef_to_real(np.array(r["c_after"])), neuron=design.neuron,
+                        fmt=design.fmt, table=design.table, mode="fixed",
+                        C_int=np.array(r["c_after"]),
+                        dataset=args.dataset, extra=dict(trained_on="sim" if args.sim
+                                                         else f"board {args.port}"))
+        save_checkpoint(args.save, ck)
+        print(f"coefficients read back from the device saved to {args.save}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=1) + "\n")
+    return 0 if mism == 0 else 1
+
+
+def add_commands(sub):
+    names = ", ".join(BOARDS)
+
+    def design_args(p):
+        p.add_argument("--checkpoint", help="build the network of this checkpoint")
+        p.add_argument("--layers", help=f"layer sizes, e.g. 2,2 (default "
+                                        f"{','.join(map(str, SMALL_LAYERS))})")
+        p.add_argument("--mult", choices=("parallel", "shared"), default="shared",
+                       help="neuron multipliers: one step per clock, or shared (5 clocks)")
+
+    p = sub.add_parser("build", help="build a board bitstream (YoWASP) and report resources")
+    p.add_argument("--board", required=True, choices=sorted(BOARDS), help=names)
+    design_args(p)
+    p.add_argument("--out", help="build folder (default build/bitstream/BOARD)")
+    p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("program", help="flash a built bitstream onto a board")
+    p.add_argument("--board", required=True, choices=sorted(BOARDS), help=names)
+    p.add_argument("--bitstream", help="default build/bitstream/BOARD/wuxing.bin|bit")
+    p.add_argument("--dry-run", action="store_true", help="print the command only")
+    p.set_defaults(func=cmd_program)
+
+    p = sub.add_parser("run", help="host flow on a board (--port) or the simulated board (--sim)")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--port", help="serial port of the board, e.g. /dev/ttyUSB1")
+    g.add_argument("--sim", action="store_true", help="the board gateware in cocotb")
+    design_args(p)
+    p.set_defaults(mult="parallel")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    p.add_argument("--dataset", help="digits, digits4, mnist, ... (inputs must match)")
+    p.add_argument("--n", type=int, default=10, help="inference samples (held-out set)")
+    p.add_argument("--train", type=int, default=0, help="training steps on the chip first")
+    p.add_argument("--seed", type=int, default=0, help="initial coefficients without a "
+                                                        "checkpoint")
+    p.add_argument("--save", metavar="CKPT", help="save the coefficients read back")
+    p.add_argument("--json", metavar="PATH", help="write the summary as JSON")
+    p.set_defaults(func=cmd_run)
