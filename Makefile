@@ -57,3 +57,9 @@ SIMULATOR ?= verilator
 demo-hw: setup  ## Verilog of a trained network (CHECKPOINT=path, else $(TOPOLOGY)) and RTL-vs-golden compare
 	$(PY) -m golden.cli generate --what network $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),--topology $(TOPOLOGY)) --out build/verilog/demo
 	$(PY) -m golden.cli compare $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),--topology $(TOPOLOGY)) --simulator $(SIMULATOR) --json build/compare/demo.json
+
+bitstream: setup  ## build the board bitstream, print resources and Fmax (BOARD=icebreaker|icesugar|ulx3s|orangecrab, LAYERS=1,1)
+	.venv/bin/wuxing build --board $(BOARD) $(if $(LAYERS),--layers $(LAYERS)) --json build/bitstream/$(BOARD)-report.json
+
+program: setup  ## flash build/bitstream/BOARD onto the board (DRY_RUN=1 prints the command only)
+	.venv/bin/wuxing program --board $(BOARD) $(if $(DRY_RUN),--dry-run)
