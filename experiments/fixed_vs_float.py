@@ -125,7 +125,7 @@ def run(args) -> dict:
     path = write_result(args, NAME, claim=CLAIM, dataset=f"{data.name}: {nt} train / {ns} held out",
                         settings=settings, runs=runs, summary=summary, started=started)
     plot(runs, summary, out_dir(args) / f"{NAME}{args.tag}.png", f"{data.name} {nt}/{ns}", m,
-         args.recipe)
+         " ".join([args.recipe] + args.set))
     log(f"wrote {path}")
     for k, v in summary.items():
         log(f"{k}: {v}")

@@ -55,7 +55,8 @@ def run(args) -> dict:
                     seeds=args.seeds, n_train=nt, n_test=ns)
     path = write_result(args, NAME, claim=CLAIM, dataset=f"{data.name}: {nt} train / {ns} held out",
                         settings=settings, runs=runs, summary=summary, started=started)
-    plot(runs, out_dir(args) / f"{NAME}{args.tag}.png", f"{data.name} {nt}/{ns}", m, args.recipe)
+    plot(runs, out_dir(args) / f"{NAME}{args.tag}.png", f"{data.name} {nt}/{ns}", m,
+         " ".join([args.recipe] + args.set))
     log(f"wrote {path}: {summary}")
     return summary
 
