@@ -23,7 +23,7 @@ def _design(args):
     if getattr(args, "checkpoint", None):
         return design_from_checkpoint(args.checkpoint, mult=args.mult)
     layers = tuple(int(v) for v in args.layers.split(",")) if args.layers else SMALL_LAYERS
-    return Design(topology=Topology(layers=layers, name="board"), mult=args.mult)
+    return Design(topology=Topology(layers=layers), mult=args.mult)
 
 
 def cmd_build(args) -> int:
@@ -69,17 +69,17 @@ def cmd_program(args) -> int:
         raise UserError(f"no bitstream at {bit}: run `wuxing build --board {args.board}` first")
     if shutil.which(argv[0]) is None and not Path(argv[0]).exists():
         raise UserError(f"{argv[0]} is not installed ({b.note or 'install it first'})")
-    if argv[0].endswith("openFPGALoader"):
-        # ask the programmer whether a cable/board is there before writing anything
-        probe = subprocess.run([argv[0], "--detect", "-b", argv[2]], capture_output=True,
-                               text=True)
-        if probe.returncode != 0:
-            msg = (probe.stderr or probe.stdout).strip().splitlines()
-            raise UserError(f"no {args.board} board found (openFPGALoader --detect: "
-                            f"{msg[-1] if msg else 'no output'}); is it plugged in?")
-    r = subprocess.run(argv)
+    r = subprocess.run(argv, capture_output=True, text=True)
     if r.returncode != 0:
-        raise UserError(f"programming failed (exit code {r.returncode}): {shlex.join(argv)}")
+        text = (r.stderr + r.stdout).lower()
+        if any(s in text for s in ("device not found", "unable to open ftdi", "no dfu",
+                                   "cannot find", "no device", "no such device")):
+            raise UserError(f"no {args.board} board found on USB (is it plugged in, and "
+                            f"may this user open it?); command: {shlex.join(argv)}")
+        last = (r.stderr or r.stdout).strip().splitlines()
+        raise UserError(f"programming failed (exit code {r.returncode}: "
+                        f"{last[-1] if last else 'no output'}): {shlex.join(argv)}")
+    sys.stdout.write(r.stdout)
     print(f"programmed {args.board} with {bit}")
     return 0
 

