@@ -104,7 +104,7 @@ def run_bench(dut: str, design_dir, simulator: str = "icarus", waves: str | None
         # the benches touch only the top-level ports: dropping the runner's --public-flat-rw
         # lets Verilator inline and optimise the whole design
         build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE",
-                      "-Wno-CASEOVERLAP", "--no-public-flat-rw", "-O3", "--x-assign", "fast",
+                      "-Wno-CASEOVERLAP", "--no-timing", "--no-public-flat-rw", "-O3", "--x-assign", "fast",
                       "--x-initial", "fast"]
         if waves == "fst":
             build_args += ["--trace-fst"]
