@@ -1,0 +1,5 @@
+"""cocotb 2.1 co-simulation of the hdl/ designs against the golden model (docs/HARDWARE.md).
+
+Benches: sim.tb_core, sim.tb_synapse, sim.tb_network; references: sim.reference and
+golden.network.FixedModel; runner: sim.runner; commands: ``wuxing sim``, ``wuxing compare``.
+"""
