@@ -4,7 +4,7 @@ MODEL1's own neuron-level connection graph (LR 0.51 %, every neuron reachable).
 
     python -m experiments.link_ratio            # full: MNIST 8,000/2,000, 20 epochs, 3 seeds
     python -m experiments.link_ratio --quick    # 2,000/1,000 samples, 5 epochs, 1 seed
-    python -m experiments.link_ratio --dataset fashion-mnist --epochs 10 --seeds 1 --tag _fashion
+    python -m experiments.link_ratio --dataset fashion-mnist --n-train 20000 --epochs 3 --seeds 1 --tag _fashion
 """
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ def run(args) -> dict:
         epochs, seeds, ratios = 20, 3, RATIOS
     epochs = args.epochs or epochs
     seeds = args.seeds or seeds
+    if args.n_train or args.n_test:
+        data = data.subset(args.n_train, args.n_test)
     log(f"{NAME} ({m}): {data.describe()}, {epochs} epochs, {seeds} seed(s)")
     configs = [(f"LR {r:g}", "random", r) for r in ratios] + [("MODEL1 graph", "model1", None)]
     runs = []
@@ -119,6 +121,8 @@ def main(argv=None):
     p.add_argument("--dataset", default="mnist", help="mnist or fashion-mnist")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seeds", type=int, default=None)
+    p.add_argument("--n-train", type=int, default=None, help="use the first N training samples")
+    p.add_argument("--n-test", type=int, default=None, help="use the first N held-out samples")
     args = p.parse_args(argv)
     guarded(run, args)
 

@@ -14,7 +14,7 @@ if [ "${1:-}" = quick ]; then
   exit 0
 fi
 $PY -m experiments.link_ratio                                   # exp 1, MNIST, full
-$PY -m experiments.link_ratio --dataset fashion-mnist --epochs 5 --seeds 1 --tag _fashion
+$PY -m experiments.link_ratio --dataset fashion-mnist --n-train 20000 --epochs 3 --seeds 1 --tag _fashion
 $PY -m experiments.bsp_gradient                                 # exp 5, full
 $PY -m experiments.model_compare --quick                        # exp 2
 $PY -m experiments.wuxing_vs_mlp --quick                        # exp 3 (reuses exp 2's MODEL1)
