@@ -74,6 +74,7 @@ def test_small_network_shared_bench():
     passed(rep, 500)
 
 
+@pytest.mark.slow
 def test_tiny_network_bench_icarus():
     rep = run_bench("network", ensure_design(standard_design("network", "tiny")), icarus(),
                     env=dict(WUXING_RANDOM_CASES=0))
