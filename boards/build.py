@@ -49,7 +49,11 @@ def parse_nextpnr_log(text: str) -> dict:
 
 def parse_yosys_report(text: str) -> dict:
     """LUT and flip-flop counts from the last ``stat`` of a Yosys report."""
-    last = text.rsplit("Number of cells", 1)[-1] if "Number of cells" in text else ""
+    # the last statistics block (older Yosys: "Number of cells", newer: "... cells")
+    marks = [text.rfind(k) for k in ("Number of cells", "Count including submodules",
+                                      "=== wuxing ===")]
+    last = text[max(marks):] if max(marks) >= 0 else ""
+    last = last.split("Executing", 1)[0]
     luts = ffs = dsps = 0
     for m in re.finditer(r"^\s+(\d+)\s+(\S+)\s*$|^\s+(\S+)\s+(\d+)\s*$", last, re.M):
         if m.group(1):

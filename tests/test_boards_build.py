@@ -1,0 +1,48 @@
+"""Bitstream builds: the report parsers on recorded tool logs (fast), and real YoWASP builds of
+the default board design for iCEBreaker and ULX3S (slow: minutes on a shared machine)."""
+import json
+from pathlib import Path
+
+import pytest
+
+from boards.build import BuildError, build_bitstream, parse_nextpnr_log, parse_yosys_report
+
+FIX = Path(__file__).parent / "fixtures" / "boards"
+
+
+def test_parse_recorded_ecp5_logs():
+    """Excerpts of a real ULX3S build of the 1+1-neuron network (nextpnr-ecp5, Yosys 0.70)."""
+    pnr = parse_nextpnr_log((FIX / "ulx3s_1x1.tim").read_text())
+    want = json.loads((FIX / "ulx3s_1x1.expected.json").read_text())
+    assert {k: list(v) for k, v in pnr["resources"].items()} == want["resources"]
+    assert {k: list(v) for k, v in pnr["fmax_mhz"].items()} == want["fmax_mhz"]
+    ys = parse_yosys_report((FIX / "ulx3s_1x1.rpt").read_text())
+    assert ys == want["yosys"]
+
+
+def test_parse_fmax_pass_and_fail_lines():
+    log = ("Info: Max frequency for clock 'clk': 41.50 MHz (PASS at 12.00 MHz)\n"
+           "Info: Max frequency for clock 'clk': 10.25 MHz (FAIL at 12.00 MHz)\n"
+           "Info: \t         ICESTORM_LC:  6001/ 5280   113%\n")
+    r = parse_nextpnr_log(log)
+    assert r["fmax_mhz"] == {"clk": (10.25, 12.0)}          # the last report counts
+    assert r["resources"] == {"ICESTORM_LC": (6001, 5280)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board_name", ["icebreaker", "ulx3s"])
+def test_default_board_build(board_name, tmp_path):
+    """The default board design builds, or stops with the numbers that say why not."""
+    from golden.topology import Topology
+    from hdl.generate import Design
+    d = Design(topology=Topology(layers=(1, 1)), mult="shared")
+    try:
+        r = build_bitstream(board_name, d, tmp_path / board_name)
+    except BuildError as e:
+        msg = str(e)
+        assert "does not fit" in msg or "misses timing" in msg, msg
+        assert e.report["resources"], "the report must still hold the resources"
+        return
+    assert r["ok"] and Path(r["bitstream"]).stat().st_size > 1000
+    assert r["fmax_mhz"] >= r["clock_mhz"]
+    assert r["luts"] > 0 and r["ffs"] > 0
