@@ -169,50 +169,78 @@ def _float_run_chunk(model, C, ext_flat, ext, reverse):
     return S, over.T, E
 
 
+def _fixed_int_type(model, C_mul, ext_int, reverse, clamp_S):
+    """np.int32 if no intermediate of this run can reach 2**31, else np.int64.
+
+    Worst case of every value of the step, from the state range, B0, K, the coefficients
+    and inputs actually given: with int32 the run is the same integers at half the memory
+    traffic.
+    """
+    fmt, cfg, F = model.fmt, model.cfg, model.fmt.frac
+    b0 = [int(v) for v in np.ravel(model.b0_int[reverse])]
+    k1, k2, k3 = (max(abs(int(v)) for v in np.ravel(k)) for k in model.k_int[reverse])
+    e_max = max(abs(model.lo), abs(model.hi), *(abs(v) for v in b0))
+    d_max = max(model.hi - min(b0), max(b0) - model.lo, 0)
+    prod = e_max * e_max + (1 << (F - 1))
+    q = (prod >> F) + 1
+    c_max = int(np.abs(C_mul).max()) if C_mul.size else 0
+    x_max = (int(np.abs(ext_int).max()) if ext_int.size else 0) << F
+    fan = len(model._link_slots(reverse))
+    acc = (k1 * e_max + k2 * e_max + k3 * q + fan * c_max * d_max + x_max
+           + (1 << (F + cfg.h_shift - 1)))
+    s_max = (max(fmt.acc_max, -fmt.acc_min) + d_max) if clamp_S else cfg.steps * d_max
+    e_new = e_max + (acc >> (F + cfg.h_shift)) + 1
+    bound = max(prod, k3 * q, c_max * d_max, acc, s_max, e_new)
+    return np.int32 if bound < 2 ** 31 - 1 else np.int64
+
+
 def _fixed_run_chunk(model, C_int, ext_flat, ext_int, reverse):
     """One FixedModel run of a chunk of samples: (S, overflow (batch, N), final state).
 
     Exactly the integer step of the module docstring, in the order of operations of
     :func:`_float_run_chunk` (integer sums are exact in any order). The integrals are clamped
     only if ``steps`` times the largest possible ``|D|`` can reach the accumulator's range:
-    otherwise the clamp can never act.
+    otherwise the clamp can never act. Arithmetic is int32 when :func:`_fixed_int_type`
+    proves nothing can overflow it, else int64; results are int64.
     """
     cfg, N, fmt = model.cfg, model.N, model.fmt
-    i64 = np.int64
     B, R = ext_int.shape[0], N_ELEMENTS * N
     F = fmt.frac
-    k1, k2, k3 = (np.array(k, dtype=i64)[:, None, None] for k in model.k_int[reverse])
-    b0 = np.asarray(model.b0_int[reverse], dtype=i64)[:, None, None]
+    C_mul = fmt.coef_mul_operand(np.asarray(C_int, dtype=np.int64))
+    b0_64 = np.asarray(model.b0_int[reverse], dtype=np.int64)
+    max_d = max(model.hi - int(b0_64.min()), int(b0_64.max()) - model.lo, 0)
+    clamp_S = cfg.steps * max_d > min(fmt.acc_max, -fmt.acc_min)
+    it = _fixed_int_type(model, C_mul, ext_int, reverse, clamp_S)
+    k1, k2, k3 = (np.array(k, dtype=it)[:, None, None] for k in model.k_int[reverse])
+    b0 = b0_64.astype(it)[:, None, None]
     lin, quad = (_cyclic_pieces(o) for o in model._offsets(reverse))
-    E = np.empty((N_ELEMENTS, N, B), dtype=i64)
+    E = np.empty((N_ELEMENTS, N, B), dtype=it)
     E[...] = b0
     S = np.zeros_like(E)
-    Dz = np.zeros((R + 1, B), dtype=i64)         # D and, last, the zero row
+    Dz = np.zeros((R + 1, B), dtype=it)          # D and, last, the zero row
     D = Dz[:R].reshape(E.shape)
     acc, q = np.empty_like(E), np.empty_like(E)
     acc2 = acc.reshape(R, B)
-    C_mul = fmt.coef_mul_operand(np.asarray(C_int, dtype=i64))
     slots = []
     for rows, links, a, b in model._link_slots(reverse):
-        W = np.empty((rows.size, B), dtype=i64)
-        W[...] = np.where(links >= 0, C_mul[links], 0)[:, None]
+        W = np.empty((rows.size, B), dtype=it)
+        W[...] = np.where(links >= 0, C_mul[links], 0).astype(it)[:, None]
         slots.append((rows, W, np.empty_like(W), acc[:, a:b]))
     ext_rows = np.asarray(ext_flat, np.int64)
-    ext_F = np.ascontiguousarray(ext_int.T) << i64(F)
+    ext_F = (np.ascontiguousarray(ext_int.T).astype(np.int64) << np.int64(F)).astype(it)
     if ext_rows.size and np.array_equal(ext_rows, np.arange(ext_rows[0],
                                                             ext_rows[0] + ext_rows.size)):
         ext_rows = slice(int(ext_rows[0]), int(ext_rows[0]) + ext_rows.size)  # one block
-    max_d = max(model.hi - int(b0.min()), int(b0.max()) - model.lo, 0)
-    clamp_S = cfg.steps * max_d > min(fmt.acc_max, -fmt.acc_min)
-    half_q, half_e = i64(1 << (F - 1)), i64(1 << (F + cfg.h_shift - 1))
-    shift_q, shift_e = i64(F), i64(F + cfg.h_shift)
+    half_q, half_e = it(1 << (F - 1)), it(1 << (F + cfg.h_shift - 1))
+    shift_q, shift_e = it(F), it(F + cfg.h_shift)
+    acc_lo, acc_hi = it(fmt.acc_min), it(fmt.acc_max)
     over = np.zeros((N, B), dtype=bool)
-    lo, hi = model.lo, model.hi
+    lo, hi = it(model.lo), it(model.hi)
     for _ in range(cfg.steps):
         np.subtract(E, b0, out=D)
         S += D
         if clamp_S:
-            np.clip(S, fmt.acc_min, fmt.acc_max, out=S)
+            np.clip(S, acc_lo, acc_hi, out=S)
         # q = round_shift(E * E_quad, F)
         for d, src in quad:
             np.multiply(E[d], E[src], out=q[d])
@@ -237,7 +265,7 @@ def _fixed_run_chunk(model, C_int, ext_flat, ext_int, reverse):
         if E.size and (E.min() < lo or E.max() > hi):
             over |= ((E < lo) | (E > hi)).any(axis=0)
             np.clip(E, lo, hi, out=E)
-    return S, over.T, E
+    return S.astype(np.int64), over.T, E.astype(np.int64)
 
 
 class _Base:

@@ -331,3 +331,35 @@ def test_fixed_random_sweep(seed):
         assert got == want, f"{topo.layers} {fmt_} {cfg}: differs ({n} integers compared)"
         compared += n
     assert compared > 0
+
+
+def test_int32_path_equals_int64_path(small_topologies, monkeypatch):
+    """FixedModel computes in int32 when its worst-case bound allows: the same integers as
+    int64, here at full-scale inputs, coefficients at the clamps and saturating states."""
+    import golden.network as gn
+    fmt_ = FixedFormat()
+    cfg = RunConfig(steps=30)
+    fmt = RefFormat(16, 12, 8, 24)
+    results, compared = {}, 0
+    for it in ("auto", np.int64):
+        if it is np.int64:
+            monkeypatch.setattr(gn, "_fixed_int_type", lambda *a: np.int64)
+        out = []
+        for topo in small_topologies:
+            m = FixedModel(topo, cfg, fmt=fmt_)
+            C = np.array(random_coefficients(np.random.default_rng(topo.n_links), topo.n_links,
+                                             m.c_lo, m.c_hi, big=True))
+            if it == "auto":
+                assert gn._fixed_int_type(m, fmt_.coef_mul_operand(C),
+                                          np.array([[fmt.lo]]), False, False) is np.int32
+            x = np.full((3, topo.layers[0]), fmt.hi)
+            x[1] = fmt.lo
+            e = np.full((3, topo.layers[-1]), fmt.lo)
+            f, r = m.forward(C, x), m.reverse(C, e)
+            out += [f.S, f.overflow, f.final_state, r.S, r.overflow, r.final_state]
+            assert f.overflow.any() and f.S.dtype == np.int64
+        results[str(it)] = out
+    for a, b in zip(*results.values()):
+        assert np.array_equal(a, b)
+        compared += a.size
+    assert compared > 1000, f"{compared} integers compared"
