@@ -1,6 +1,5 @@
 """Bitstream builds: the report parsers on recorded tool logs (fast), and real YoWASP builds of
 the default board design for iCEBreaker and ULX3S (slow: minutes on a shared machine)."""
-import json
 from pathlib import Path
 
 import pytest
@@ -13,11 +12,16 @@ FIX = Path(__file__).parent / "fixtures" / "boards"
 def test_parse_recorded_ecp5_logs():
     """Excerpts of a real ULX3S build of the 1+1-neuron network (nextpnr-ecp5, Yosys 0.70)."""
     pnr = parse_nextpnr_log((FIX / "ulx3s_1x1.tim").read_text())
-    want = json.loads((FIX / "ulx3s_1x1.expected.json").read_text())
-    assert {k: list(v) for k, v in pnr["resources"].items()} == want["resources"]
-    assert {k: list(v) for k, v in pnr["fmax_mhz"].items()} == want["fmax_mhz"]
+    # the numbers as read by eye from the log
+    assert pnr["resources"]["TRELLIS_COMB"] == (8797, 83640)
+    assert pnr["resources"]["TRELLIS_FF"] == (1563, 83640)
+    assert pnr["resources"]["MULT18X18D"] == (31, 156)
+    assert pnr["resources"]["DP16KD"] == (1, 208)
+    assert len(pnr["resources"]) == 28
+    # two Fmax reports (after placement, after routing): the last one counts
+    assert pnr["fmax_mhz"] == {"$glbnet$bridge.clk": (26.43, 25.0)}
     ys = parse_yosys_report((FIX / "ulx3s_1x1.rpt").read_text())
-    assert ys == want["yosys"]
+    assert ys == {"luts": 5475, "ffs": 1563, "dsps": 31}
 
 
 def test_parse_fmax_pass_and_fail_lines():
