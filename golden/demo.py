@@ -1,0 +1,255 @@
+"""``wuxing demo``: the main job on the embedded default, no board and no download.
+
+1. train the demo recipe (the tiny network on scikit-learn's digits, pooled to 4x4) with BSP
+   in the golden model, and evaluate it in the bit-exact fixed-point model;
+2. generate the Verilog of that trained network;
+3. co-simulate it against the fixed-point golden model (forward, reverse, BSP update);
+4. run the host flow against the simulated board (UART protocol, inference and a training
+   step on the chip), equal to the golden model;
+5. build the iCEBreaker bitstream with the YoWASP tools;
+6. print one summary (and write it as JSON).
+
+A stage whose tools are missing is reported as skipped with the reason; a stage that fails
+makes the demo exit non-zero, after the summary.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["run_demo", "add_demo_command"]
+
+DEMO_RECIPE = "tiny-digits4"
+
+
+class _Stage:
+    def __init__(self, summary, name):
+        self.summary, self.name = summary, name
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        print(f"\n== {self.name} ==", flush=True)
+        self.rec = dict(stage=self.name, status="ok")
+        return self.rec
+
+    def __exit__(self, et, ev, tb):
+        self.rec["seconds"] = round(time.perf_counter() - self.t0, 1)
+        if et is not None:
+            from .cli import UserError
+            self.rec["status"] = "failed"
+            self.rec["error"] = f"{et.__name__}: {ev}"
+            print(f"{self.name}: FAILED: {ev}", flush=True)
+            if not isinstance(ev, (UserError, ValueError)):
+                traceback.print_exception(et, ev, tb, file=sys.stderr)
+        self.summary["stages"].append(self.rec)
+        return et is not None and issubclass(et, Exception)
+
+
+def run_demo(out="runs/demo", epochs=None, simulator="auto", board="icebreaker",
+             skip_bitstream=False, quiet=False) -> dict:
+    from .checkpoint import Checkpoint, save_checkpoint
+    from .network import FixedModel
+    from .report import plot_curves, write_json
+    from .train import RECIPES, evaluate, run_recipe
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = dict(recipe=DEMO_RECIPE, stages=[])
+    t_start = time.perf_counter()
+    recipe = RECIPES[DEMO_RECIPE]
+    topo = recipe.build_topology()
+    ckpt_path = out / "checkpoint.npz"
+
+    # 1. training -----------------------------------------------------------------------
+    with _Stage(summary, "1. train (golden model, BSP)") as rec:
+        print(f"{recipe.description}: {topo.n_neurons} neurons, {topo.n_links} links, "
+              f"{recipe.epochs if epochs is None else epochs} epochs")
+        bar = None
+        if not quiet:
+            from tqdm import tqdm
+            bar = tqdm(total=1, unit="batch", file=sys.stderr, leave=False)
+
+        def progress(done, total):
+            if bar is not None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+        res = run_recipe(DEMO_RECIPE, epochs=epochs, progress=progress,
+                         log=(bar.write if bar is not None else print))
+        if bar is not None:
+            bar.close()
+        hist = res.history
+        fixed = res.fixed
+        model = FixedModel(topo, recipe.cfg)
+        C_int = res.C if fixed else model.coef_to_int(res.C)
+        from .data import load_dataset
+        data = load_dataset(recipe.dataset)
+        acc_fixed, _ = evaluate(model, C_int, data.x_test, data.y_test)
+        save_checkpoint(ckpt_path, Checkpoint(
+            topology=topo, cfg=recipe.cfg, C=model.coef_to_real(C_int) if fixed else res.C,
+            mode="fixed" if fixed else "float", C_int=C_int if fixed else None,
+            dataset=recipe.dataset, history=hist, extra=dict(recipe=DEMO_RECIPE)))
+        plot_curves(out / "curve.png", {"BSP (held out)": ([h["epoch"] for h in hist],
+                                                           [100 * h["test_acc"] for h in hist])},
+                    title=f"{DEMO_RECIPE}: held-out accuracy")
+        rec.update(accuracy_before=hist[0]["test_acc"], accuracy=hist[-1]["test_acc"],
+                   accuracy_fixed_point=acc_fixed, mode="fixed" if fixed else "float",
+                   epochs=len(hist) - 1, checkpoint=str(ckpt_path))
+        print(f"held-out accuracy {100 * hist[0]['test_acc']:.1f} % -> "
+              f"{100 * hist[-1]['test_acc']:.1f} % ({'fixed point' if fixed else 'float'}); "
+              f"in the fixed-point model: {100 * acc_fixed:.1f} %")
+
+    if summary["stages"][-1]["status"] != "ok":
+        return _finish(summary, out, t_start)
+
+    # 2. Verilog ------------------------------------------------------------------------
+    design = None
+    with _Stage(summary, "2. generate Verilog") as rec:
+        from hdl.generate import design_from_checkpoint, write_design
+        design = design_from_checkpoint(ckpt_path)
+        man = write_design(design, out / "verilog")
+        v = out / "verilog" / f"{design.top}.v"
+        rec.update(verilog=str(v), lines=sum(1 for _ in open(v)), top=man.get("top"))
+        print(f"wrote {v} ({rec['lines']} lines) and its manifest")
+
+    # 3. co-simulation ------------------------------------------------------------------
+    with _Stage(summary, "3. co-simulate RTL against the golden model") as rec:
+        from sim.commands import compare_design
+        from sim.runner import simulator_missing
+        sim = simulator
+        if sim == "auto":
+            sim = "verilator" if simulator_missing("verilator") is None else "icarus"
+        reason = simulator_missing(sim)
+        if reason:
+            rec.update(status="skipped", reason=reason)
+            print(f"skipped: {reason}")
+        else:
+            rep = compare_design(design, sim)
+            rec.update(simulator=sim, compared=rep["compared"], mismatches=rep["mismatches"],
+                       float_vs_fixed=rep["float_vs_fixed"])
+            print(f"{sim}: {rep['compared']} values compared, {rep['mismatches']} mismatches")
+            if rep["mismatches"] or rep.get("tests_failed"):
+                rec["status"] = "failed"
+
+    # 4. host flow in simulation ----------------------------------------------------------
+    with _Stage(summary, "4. host flow against the simulated board") as rec:
+        rec.update(_host_flow(design, recipe, simulator))
+        if rec.get("mismatches"):
+            rec["status"] = "failed"
+
+    # 5. bitstream ------------------------------------------------------------------------
+    with _Stage(summary, f"5. {board} bitstream (YoWASP)") as rec:
+        if skip_bitstream:
+            rec.update(status="skipped", reason="--skip-bitstream")
+            print("skipped (--skip-bitstream)")
+        else:
+            rec.update(_bitstream(design, board, out))
+
+    return _finish(summary, out, t_start)
+
+
+def _host_flow(design, recipe, simulator):
+    from boards.flow import golden_session
+    from boards.sim import run_sim_session
+    from sim.runner import simulator_missing
+
+    from .data import load_dataset
+    sim = "icarus" if simulator == "auto" else simulator
+    reason = simulator_missing(sim)
+    if reason:
+        print(f"skipped: {reason}")
+        return dict(status="skipped", reason=reason)
+    model = design.model()
+    data = load_dataset(recipe.dataset)
+    n_train, n_infer = 2, 8
+    x = np.concatenate([data.x_train[:n_train], data.x_test[:n_infer]])
+    labels = np.concatenate([data.y_train[:n_train], data.y_test[:n_infer]])
+    n_out = design.topology.layers[-1]
+    targets = getattr(design.cfg, "target", 1.0) * np.eye(n_out)[labels]
+    x_int = model.input_to_int(x)
+    C = np.asarray(design.c_init, np.int64)
+    job = dict(C_int=C.tolist(), x_int=x_int.tolist(), targets=targets.tolist(), train=n_train)
+    print(f"{sim}: identify, write/read coefficients, {n_train} training steps on the chip, "
+          f"{n_infer} inferences, read coefficients back", flush=True)
+    r = run_sim_session(design, job, sim)
+    g = golden_session(model, C, x_int, targets, train=n_train)
+    out, gout = np.array(r["outputs"]), np.array(g["outputs"])
+    c_after = np.array(r["c_after"])
+    mism = int(np.sum(out != gout)) + int(np.sum(c_after != np.array(g["c_after"])))
+    mism += int(np.sum(np.array(r["c_read_back"]) != C))
+    compared = out.size + c_after.size + C.size
+    print(f"device vs golden model: {compared} integers compared, {mism} mismatches")
+    return dict(simulator=sim, compared=compared, mismatches=mism, train_steps=n_train,
+                inferences=n_infer)
+
+
+def _bitstream(design, board, out):
+    from boards.build import BuildError, build_bitstream, format_report
+    try:
+        r = build_bitstream(board, design, out / "bitstream" / board)
+        print(format_report(r))
+        return dict(board=board, network=f"{design.topology.n_neurons} neurons (the trained "
+                    f"network)", luts=r.get("luts"), resources=r["resources"],
+                    fmax_mhz=r["fmax_mhz"], clock_mhz=r["clock_mhz"], bitstream=r["bitstream"])
+    except BuildError as e:
+        rep = getattr(e, "report", {}) or {}
+        print(f"the trained network does not go on the {board}: {e}")
+        return dict(status="failed", board=board, error=str(e), resources=rep.get("resources"))
+
+
+def _finish(summary, out, t_start):
+    from .report import write_json
+    summary["seconds"] = round(time.perf_counter() - t_start, 1)
+    summary["ok"] = all(s["status"] in ("ok", "skipped") for s in summary["stages"])
+    write_json(out / "summary.json", summary)
+    print("\n== summary ==")
+    for s in summary["stages"]:
+        line = f"{s['stage']:<48} {s['status']:<8} {s['seconds']:7.1f} s"
+        print(line)
+    st = {s["stage"][:2]: s for s in summary["stages"]}
+    if "1." in st and st["1."]["status"] == "ok":
+        s = st["1."]
+        print(f"  accuracy (held out): {100 * s['accuracy_before']:.1f} % before training, "
+              f"{100 * s['accuracy']:.1f} % after; fixed-point model "
+              f"{100 * s['accuracy_fixed_point']:.1f} %")
+    for k, what in (("3.", "co-simulation"), ("4.", "host flow (sim)")):
+        s = st.get(k)
+        if s and "compared" in s:
+            print(f"  {what}: {s['compared']} values compared, {s['mismatches']} mismatches")
+    s = st.get("5.")
+    if s and s.get("resources"):
+        res = ", ".join(f"{v['what']} {v['used']}/{v['available']}"
+                        for v in s["resources"].values() if v["used"])
+        fm = s.get("fmax_mhz")
+        print(f"  {s.get('board')}: {res}" + (f"; Fmax {fm:.1f} MHz (clock "
+                                               f"{s.get('clock_mhz'):g} MHz)" if fm else ""))
+    print(f"  total {summary['seconds']:.0f} s; summary in {out / 'summary.json'}")
+    return summary
+
+
+def cmd_demo(args) -> int:
+    s = run_demo(out=args.out, epochs=args.epochs, simulator=args.simulator, board=args.board,
+                 skip_bitstream=args.skip_bitstream, quiet=args.quiet)
+    return 0 if s["ok"] else 1
+
+
+def add_demo_command(sub):
+    p = sub.add_parser("demo", help="the main job: train, generate, co-simulate, host flow, "
+                                    "bitstream, one summary",
+                       description="The main job on the embedded default (no board, no "
+                       "download): train the tiny network on scikit-learn's digits with BSP, "
+                       "generate its Verilog, co-simulate it against the golden model, run the "
+                       "host flow against the simulated board, build the iCEBreaker bitstream, "
+                       "and print one summary (also written as OUT/summary.json).")
+    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    p.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    p.add_argument("--simulator", choices=("auto", "icarus", "verilator"), default="auto")
+    p.add_argument("--board", default="icebreaker", help="board for the bitstream stage")
+    p.add_argument("--skip-bitstream", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_demo)
