@@ -14,7 +14,8 @@ from golden.cli import UserError
 
 from .top import BOARDS, board, openfpgaloader_path
 
-SMALL_LAYERS = (2, 2)   # the default board design: small enough for an iCE40 UP5K
+SIM_LAYERS = (2, 2)     # the default network of `wuxing run --sim`
+BUILD_LAYERS = (1, 1)   # the default network of `wuxing build`: the smallest (2 neurons, 4 links)
 
 
 def _design(args):
@@ -22,7 +23,11 @@ def _design(args):
     from hdl.generate import Design, design_from_checkpoint
     if getattr(args, "checkpoint", None):
         return design_from_checkpoint(args.checkpoint, mult=args.mult)
-    layers = tuple(int(v) for v in args.layers.split(",")) if args.layers else SMALL_LAYERS
+    default = SIM_LAYERS if getattr(args, "func", None) is cmd_run else BUILD_LAYERS
+    try:
+        layers = tuple(int(v) for v in args.layers.split(",")) if args.layers else default
+    except ValueError:
+        raise UserError(f"--layers takes sizes like 2,2, not {args.layers!r}") from None
     return Design(topology=Topology(layers=layers), mult=args.mult)
 
 
@@ -173,8 +178,7 @@ def add_commands(sub):
 
     def design_args(p):
         p.add_argument("--checkpoint", help="build the network of this checkpoint")
-        p.add_argument("--layers", help=f"layer sizes, e.g. 2,2 (default "
-                                        f"{','.join(map(str, SMALL_LAYERS))})")
+        p.add_argument("--layers", help="layer sizes, e.g. 2,2 (default: build 1,1, run 2,2)")
         p.add_argument("--mult", choices=("parallel", "shared"), default="shared",
                        help="neuron multipliers: one step per clock, or shared (5 clocks)")
 

@@ -119,21 +119,18 @@ class HostBridge(wiring.Component):
             m.d.sync += [status.eq(st), src.eq(source), resp_len.eq(3 + data_len), k.eq(0)]
             m.next = "SEND"
 
-        with m.FSM(name="bridge"):
+        with m.FSM(name="bridge") as fsm:
             with m.State("IDLE"):
                 with m.If(rx.done):
                     m.d.sync += [length.eq(rx.length), ptr.eq(0)]
                     m.next = "CMD"
             with m.State("CMD"):            # rd.data = buf[0] next cycle
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += ptr.eq(1)
                 m.next = "SEQ"
             with m.State("SEQ"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += [cmd.eq(rd.data), ptr.eq(2)]
                 m.next = "DECODE"
             with m.State("DECODE"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += seq.eq(rd.data)
                 n_args = length - 2
                 with m.If(length < 2):
@@ -191,15 +188,12 @@ class HostBridge(wiring.Component):
                             respond(Status.UNKNOWN_COMMAND, SRC_NONE, 0)
             # start index (u16) of WRITE_COEF / READ_COEF ---------------------------------
             with m.State("START_LO"):       # rd.data = buf[2]
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += [start_idx[:8].eq(rd.data), ptr.eq(4)]
                 m.next = "START_HI"
             with m.State("START_HI"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += start_idx[8:].eq(rd.data)
                 m.next = "COUNT"
             with m.State("COUNT"):          # rd.data = buf[4]
-                m.d.comb += self.busy.eq(1)
                 n_args = length - 2
                 n_vals = (n_args - 2) >> 2
                 with m.If(cmd == Cmd.READ_COEF):
@@ -226,14 +220,11 @@ class HostBridge(wiring.Component):
                         m.next = "VALUES"
             # the value pass: check every value (pass 1), then write them (pass 2) ---------
             with m.State("VALUES"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += [v_index.eq(0), v_writing.eq(0), ptr.eq(v_first), nbyte.eq(0)]
                 m.next = "V_BYTE"
             with m.State("V_BYTE"):         # wait for rd.data = buf[ptr]
-                m.d.comb += self.busy.eq(1)
                 m.next = "V_TAKE"
             with m.State("V_TAKE"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += [word.eq(Cat(word[8:], rd.data)), ptr.eq(ptr + 1),
                              nbyte.eq(nbyte + 1)]
                 with m.If(nbyte == 3):
@@ -241,7 +232,6 @@ class HostBridge(wiring.Component):
                 with m.Else():
                     m.next = "V_BYTE"
             with m.State("V_WORD"):
-                m.d.comb += self.busy.eq(1)
                 value = word.as_signed()
                 with m.If(~v_writing):
                     with m.If((value < v_lo) | (value > v_hi)):
@@ -262,7 +252,6 @@ class HostBridge(wiring.Component):
                         m.d.sync += [v_index.eq(v_index + 1), nbyte.eq(0)]
                         m.next = "V_BYTE"
             with m.State("WRITTEN"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(cmd == Cmd.TRAIN):
                     m.d.sync += net_op.eq(OP_REVERSE)
                     m.next = "REVERSE"
@@ -271,37 +260,32 @@ class HostBridge(wiring.Component):
                     respond(Status.OK, SRC_NONE, 0)
             # runs ---------------------------------------------------------------------------
             with m.State("FORWARD"):
-                m.d.comb += [self.busy.eq(1), net.start.eq(1)]
+                m.d.comb += net.start.eq(1)
                 m.next = "FORWARD_WAIT"
             with m.State("FORWARD_WAIT"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(net.done):
                     m.d.sync += [fwd_ovf.eq(net.overflow), fwd_valid.eq(1)]
                     respond(Status.OK, SRC_FLAGS, 1)
             with m.State("REVERSE"):
-                m.d.comb += [self.busy.eq(1), net.start.eq(1)]
+                m.d.comb += net.start.eq(1)
                 m.next = "REVERSE_WAIT"
             with m.State("REVERSE_WAIT"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(net.done):
                     m.d.sync += [rev_ovf.eq(net.overflow), net_op.eq(OP_BSP)]
                     m.next = "BSP"
             with m.State("BSP"):
-                m.d.comb += [self.busy.eq(1), net.start.eq(1)]
+                m.d.comb += net.start.eq(1)
                 m.next = "BSP_WAIT"
             with m.State("BSP_WAIT"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(net.done):
                     # the coefficients changed: the forward integrals are stale
                     m.d.sync += [fwd_valid.eq(0), train_steps.eq(train_steps + 1)]
                     respond(Status.OK, SRC_FLAGS, 1)
             # the response ---------------------------------------------------------------------
             with m.State("SEND"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += [w_index.eq(0), nbyte.eq(0)]
                 m.next = "S_BYTE"
             with m.State("S_BYTE"):
-                m.d.comb += self.busy.eq(1)
                 d = k - 3
                 byte = Signal(8)
                 with m.If(k == 0):
@@ -334,7 +318,9 @@ class HostBridge(wiring.Component):
                         with m.If(k + 1 == resp_len):
                             m.next = "IDLE"
             with m.State("S_FETCH"):        # net.rdata = the word at w_base + w_index
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += [word.eq(net.rdata), nbyte.eq(4), w_index.eq(w_index + 1)]
                 m.next = "S_BYTE"
+        # busy as a continuous assignment of the state register (not inside the FSM's
+        # process), so that event-driven simulators see its value from time 0
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m
