@@ -23,6 +23,8 @@ def add_design_args(p, with_what: bool = True):
                    help="multipliers: one step per clock, or one element per clock")
     p.add_argument("--k", dest="k_mode", choices=("const", "reg"), default="const",
                    help="K1/K2/K3 as constants or as writable registers")
+    p.add_argument("--pipeline", action="store_true",
+                   help="parallel cores with registered products: 2 clocks a step, higher Fmax")
 
 
 def design_from_args(args, what=None):
@@ -33,7 +35,8 @@ def design_from_args(args, what=None):
 
     what = what or args.what
     if getattr(args, "checkpoint", None):
-        d = design_from_checkpoint(args.checkpoint, what, args.mult, args.k_mode)
+        d = design_from_checkpoint(args.checkpoint, what, args.mult, args.k_mode,
+                                   args.pipeline)
     else:
         if getattr(args, "topology_file", None):
             topo = Topology.load(args.topology_file)
@@ -44,7 +47,7 @@ def design_from_args(args, what=None):
             source = f"topology preset {name}"
         cfg = RunConfig()
         d = Design(what=what, topology=topo, cfg=cfg, mult=args.mult, k_mode=args.k_mode,
-                   source=source)
+                   pipeline=args.pipeline, source=source)
         d.c_init = [int(c) for c in FixedModel(topo, cfg).coef_to_int(
             init_coefficients(topo, cfg, seed=0))]
     if getattr(args, "steps", None) is not None:
@@ -58,7 +61,8 @@ def cmd_generate(args) -> int:
     t0 = time.perf_counter()
     out = args.out
     man = write_design(d, out)
-    print(f"generate: {man['what']} ({man['top']}), mult={d.mult}, k={d.k_mode}, "
+    print(f"generate: {man['what']} ({man['top']}), mult={d.mult}"
+          f"{' (pipelined)' if d.pipeline else ''}, k={d.k_mode}, "
           f"{d.fmt.describe()}")
     if d.what == "network":
         print(f"  {d.source}: {man['n_neurons']} neurons, {man['n_links']} links, "

@@ -49,6 +49,7 @@ class Design:
     table: AtanTable = DEFAULT_TABLE
     mult: str = "parallel"
     k_mode: str = "const"
+    pipeline: bool = False         # parallel cores with registered products (2 clocks a step)
     c_init: list | None = None     # C registers at reset (network), integers
     source: str = ""               # where the topology/coefficients came from
 
@@ -71,7 +72,8 @@ class Design:
     def manifest(self) -> dict:
         return dict(
             format="wuxing-hdl-manifest", version=MANIFEST_VERSION, what=self.what,
-            top=self.top, mult=self.mult, k_mode=self.k_mode, source=self.source,
+            top=self.top, mult=self.mult, k_mode=self.k_mode, pipeline=self.pipeline,
+            source=self.source,
             topology=None if self.topology is None else self.topology.spec(),
             topology_digest=None if self.topology is None else self.topology.digest(),
             cfg=self.cfg.as_dict(), neuron=self.neuron.as_dict(), fmt=self.fmt.as_dict(),
@@ -90,10 +92,12 @@ class Design:
         return cls(what=m["what"], topology=topo, cfg=RunConfig.from_dict(m["cfg"]),
                    neuron=NeuronParams(**m["neuron"]), fmt=FixedFormat(**m["fmt"]),
                    table=AtanTable(**m["table"]), mult=m["mult"], k_mode=m["k_mode"],
+                   pipeline=bool(m.get("pipeline", False)),
                    c_init=m["c_init"], source=m.get("source", ""))
 
 
-def design_from_checkpoint(path, what="network", mult="parallel", k_mode="const") -> Design:
+def design_from_checkpoint(path, what="network", mult="parallel", k_mode="const",
+                           pipeline: bool = False) -> Design:
     """The design of a trained checkpoint: its topology, settings and coefficients."""
     try:
         from golden.checkpoint import load_checkpoint
@@ -101,7 +105,8 @@ def design_from_checkpoint(path, what="network", mult="parallel", k_mode="const"
         raise ValueError(f"checkpoints cannot be read by this golden package: {e}") from None
     ck = load_checkpoint(path)
     d = Design(what=what, topology=ck.topology, cfg=ck.cfg, neuron=ck.neuron, fmt=ck.fmt,
-               table=ck.table, mult=mult, k_mode=k_mode, source=f"checkpoint {path}")
+               table=ck.table, mult=mult, k_mode=k_mode, pipeline=pipeline,
+               source=f"checkpoint {path}")
     model = d.model()
     c_int = ck.C_int if ck.mode == "fixed" and ck.C_int is not None else model.coef_to_int(ck.C)
     d.c_init = [int(c) for c in np.asarray(c_int)]
@@ -117,10 +122,12 @@ def build_component(design: Design):
             t = design.topology
             ends = np.concatenate([t.src_neuron * 5 + t.src_elem, t.dst_neuron * 5 + t.dst_elem])
             links = int(np.bincount(ends).max())
-        return NeuronCore(hw, mult=design.mult, k_mode=design.k_mode, links_per_element=links)
+        return NeuronCore(hw, mult=design.mult, k_mode=design.k_mode, links_per_element=links,
+                          pipeline=design.pipeline)
     if design.what == "synapse":
         return Synapse(hw, table="own")
     return Network(design.topology, hw, mult=design.mult, k_mode=design.k_mode,
+                   pipeline=design.pipeline,
                    c_init=None if design.c_init is None else np.asarray(design.c_init, np.int64))
 
 

@@ -47,7 +47,7 @@ class Network(wiring.Component):
     ----------
     topology: the golden :class:`~golden.topology.Topology` (at most 256 neurons, 1+ links).
     hw: :class:`hdl.fixed.HwConstants` (format, neuron, run settings; from the golden model).
-    mult, k_mode: passed to every :class:`~hdl.neuron.NeuronCore`.
+    mult, k_mode, pipeline: passed to every :class:`~hdl.neuron.NeuronCore`.
     c_init: reset values of the C registers (ints, one per link, topology order); default 0.
 
     Ports: ``addr``, ``wdata``, ``we``, ``rdata`` (registered read), ``op``, ``start``,
@@ -55,7 +55,7 @@ class Network(wiring.Component):
     """
 
     def __init__(self, topology: Topology, hw: HwConstants, *, mult: str = "parallel",
-                 k_mode: str = "const", c_init=None):
+                 k_mode: str = "const", c_init=None, pipeline: bool = False):
         check_types(topology=(topology, Topology), hw=(hw, HwConstants))
         if topology.n_links == 0:
             raise ValueError("the topology has no links: nothing to build")
@@ -87,7 +87,7 @@ class Network(wiring.Component):
                                t.dst_neuron * N_ELEMENTS + t.dst_elem])
         self.links_per_element = int(np.bincount(ends).max())
         # build the cores once here so that bad options fail in __init__
-        self.cores = [NeuronCore(hw, mult=mult, k_mode=k_mode,
+        self.cores = [NeuronCore(hw, mult=mult, k_mode=k_mode, pipeline=pipeline,
                                  links_per_element=self.links_per_element)
                       for _ in range(t.n_neurons)]
         self.synapses = [Synapse(hw, table="port", c_init=c) for c in self.c_init]

@@ -43,21 +43,26 @@ class NeuronCore(wiring.Component):
     k_mode: ``"const"`` (K1/K2/K3 as constants) or ``"reg"`` (writable registers, reset to the
         golden values).
     links_per_element: most links summed into one element's weighted input (sets its width).
+    pipeline: with ``mult="parallel"``, register the products: two clocks a step, a shorter
+        critical path (``ready`` is low during the second clock).
 
     Ports: see docs/HARDWARE.md (start, reverse, step, ready, done, x, w, e, d, s, r, overflow,
     and k_we/k_addr/k_wdata with ``k_mode="reg"``).
     """
 
     def __init__(self, hw: HwConstants, *, mult: str = "parallel", k_mode: str = "const",
-                 links_per_element: int = 1):
-        check_types(hw=(hw, HwConstants), links_per_element=(links_per_element, int))
+                 links_per_element: int = 1, pipeline: bool = False):
+        check_types(hw=(hw, HwConstants), links_per_element=(links_per_element, int),
+                    pipeline=(pipeline, bool))
+        if pipeline and mult != "parallel":
+            raise ValueError("pipeline applies to mult='parallel' only")
         if mult not in MULT_MODES:
             raise ValueError(f"mult must be one of {', '.join(MULT_MODES)}, not {mult!r}")
         if k_mode not in K_MODES:
             raise ValueError(f"k_mode must be one of {', '.join(K_MODES)}, not {k_mode!r}")
         if not 1 <= links_per_element <= 64:
             raise ValueError(f"links_per_element must be in 1..64, not {links_per_element}")
-        self.hw, self.mult, self.k_mode = hw, mult, k_mode
+        self.hw, self.mult, self.k_mode, self.pipeline = hw, mult, k_mode, pipeline
         fmt = hw.fmt
         self.weight_width = weight_width(hw, links_per_element)
         ports = {
@@ -75,7 +80,7 @@ class NeuronCore(wiring.Component):
         super().__init__(ports)
 
     # the datapath of one element ----------------------------------------------------------
-    def _element(self, m, name, e, e_lin, e_quad, k1, k2, k3, w, x):
+    def _element(self, m, name, e, e_lin, e_quad, k1, k2, k3, w, x, capture=None):
         """(E', clamped) of one element; named signals keep the Verilog small and readable.
 
         Widths come from magnitude bounds of every term, so nothing is ever truncated (the
@@ -88,8 +93,15 @@ class NeuronCore(wiring.Component):
         sum_max = half + (acc_max >> (F + k)) + 1
         q = Signal(signed(q_max.bit_length() + 1), name=f"{name}_q")
         m.d.comb += q.eq(round_shift_expr(e * e_quad, F))
+        part = Signal(signed(acc_max.bit_length() + 1), name=f"{name}_part")
+        m.d.comb += part.eq(k1 * e_lin - k2 * e + w + (x << F))
+        if capture is not None:  # pipelined: products registered, the sum a clock later
+            q_r, part_r = Signal.like(q, name=f"{name}_q_r"), Signal.like(part, name=f"{name}_part_r")
+            with m.If(capture):
+                m.d.sync += [q_r.eq(q), part_r.eq(part)]
+            q, part = q_r, part_r
         acc = Signal(signed(acc_max.bit_length() + 1), name=f"{name}_acc")
-        m.d.comb += acc.eq(k1 * e_lin - k2 * e - k3 * q + w + (x << F))
+        m.d.comb += acc.eq(part - k3 * q)
         e_sum = Signal(signed(sum_max.bit_length() + 1), name=f"{name}_sum")
         m.d.comb += e_sum.eq(e + round_shift_expr(acc, F + k))
         return saturate_expr(e_sum, self.hw.lo, self.hw.hi)
@@ -161,10 +173,15 @@ class NeuronCore(wiring.Component):
         m.d.comb += self.ready.eq(~busy)
 
         # datapath (combinational), then the control that commits it
+        capture = None
+        if self.pipeline:
+            capture = Signal()  # the step is taken: its products go into the stage registers
+            m.d.comb += capture.eq(~busy & ~self.start & self.step)
         if self.mult == "parallel":
             results = [self._element(m, f"el{i}", E[i], sel(hw.src[False], hw.src[True], i),
                                      sel(hw.partner[False], hw.partner[True], i),
-                                     k_of(0, i), k_of(1, i), k_of(2, i), self.w[i], self.x[i])
+                                     k_of(0, i), k_of(1, i), k_of(2, i), self.w[i], self.x[i],
+                                     capture)
                        for i in range(n)]
         else:
             j = Signal(range(n), name="elem")
@@ -178,8 +195,12 @@ class NeuronCore(wiring.Component):
                 Array(self.w)[j], Array(self.x)[j])
             e_next = [Signal(signed(W), name=f"E{i}_next") for i in range(n - 1)]
 
-        with m.If(busy):
-            pass  # a shared-mode step in progress takes neither start nor step
+        with m.If(busy):  # a step in progress takes neither start nor step
+            if self.pipeline:  # second clock: commit the step
+                for i in range(n):
+                    m.d.sync += E[i].eq(results[i][0])
+                m.d.sync += [over.eq(over | _any([c for _, c in results])), done.eq(1),
+                             busy.eq(0)]
         with m.Elif(self.start):
             m.d.sync += over.eq(0)
             for i in range(n):
@@ -189,7 +210,11 @@ class NeuronCore(wiring.Component):
                 with m.Else():
                     m.d.sync += S[i].eq(0)
         with m.Elif(self.step):
-            if self.mult == "parallel":
+            if self.mult == "parallel" and self.pipeline:
+                m.d.sync += busy.eq(1)
+                for i in range(n):
+                    accumulate_stmts(m, i)
+            elif self.mult == "parallel":
                 for i in range(n):
                     m.d.sync += E[i].eq(results[i][0])
                     accumulate_stmts(m, i)

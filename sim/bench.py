@@ -74,11 +74,16 @@ def _harness(dut):
 
 
 def _design(what: str, mult: str):
+    """``mult``: parallel, shared or pipelined (parallel with registered products)."""
     from hdl.fixed import hw_constants
     from hdl.neuron import NeuronCore
     from hdl.synapse import Synapse
     hw = hw_constants()
-    return NeuronCore(hw, mult=mult) if what == "core" else Synapse(hw, table="own")
+    if what != "core":
+        return Synapse(hw, table="own")
+    if mult == "pipelined":
+        return NeuronCore(hw, mult="parallel", pipeline=True)
+    return NeuronCore(hw, mult=mult)
 
 
 def synthesis_estimate(what: str = "core", family: str = "iCE40 UP5K", mult: str = "parallel",
@@ -165,7 +170,8 @@ def main(argv=None) -> int:
               "1-pin-in/1-pin-out harness):")
         print(f"  {'component':22s} {'FPGA':11s} {'LUT4':>6s} {'carry':>6s} {'FF':>6s} "
               f"{'DSP':>4s} {'Fmax MHz':>9s} {'target':>7s}")
-        for what, mult in (("core", "parallel"), ("core", "shared"), ("synapse", "-")):
+        for what, mult in (("core", "parallel"), ("core", "pipelined"), ("core", "shared"),
+                           ("synapse", "-")):
             for family in FAMILIES:
                 try:
                     r = synthesis_estimate(what, family, "parallel" if mult == "-" else mult)

@@ -118,7 +118,8 @@ def cmd_sim(args) -> int:
             print(f"{sim}: skipped ({reason})")
             continue
         for what in benches:
-            design = standard_design(what, args.topology, args.steps, args.mult, args.k_mode)
+            design = standard_design(what, args.topology, args.steps, args.mult, args.k_mode,
+                                     pipeline=args.pipeline and args.mult == "parallel")
             t0 = time.perf_counter()
             try:
                 rep = run_bench(what, ensure_design(design), sim, waves=args.waves,
@@ -155,6 +156,7 @@ def add_commands(sub):
     p.add_argument("--steps", type=int, help="Euler steps per run (default: the settings')")
     p.add_argument("--mult", choices=("parallel", "shared"), default="parallel")
     p.add_argument("--k", dest="k_mode", choices=("const", "reg"), default="const")
+    p.add_argument("--pipeline", action="store_true", help="pipelined parallel cores")
     p.add_argument("--waves", choices=("vcd", "fst"), help="record waveforms")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_sim)

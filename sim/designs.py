@@ -27,7 +27,8 @@ def ensure_design(design: Design, root=DESIGN_ROOT) -> Path:
     for f in sorted((ROOT / "hdl").glob("*.py")):  # new generator code, new Verilog
         h.update(f.read_bytes())
     key = h.hexdigest()[:12]
-    out = Path(root) / f"{design.what}-{design.mult}-{design.k_mode}-{key}"
+    mult = "pipelined" if design.pipeline else design.mult
+    out = Path(root) / f"{design.what}-{mult}-{design.k_mode}-{key}"
     try:
         _, have = load_manifest(out)
         if all(have.get(k) == v for k, v in man.items()) and (out / have["verilog"]).exists():
@@ -39,7 +40,8 @@ def ensure_design(design: Design, root=DESIGN_ROOT) -> Path:
 
 
 def standard_design(what: str, topology: str | Topology = "small", steps: int | None = None,
-                    mult: str = "parallel", k_mode: str = "const", c_seed: int = 0) -> Design:
+                    mult: str = "parallel", k_mode: str = "const", c_seed: int = 0,
+                    pipeline: bool = False) -> Design:
     """A design for the benches: ``topology`` is 'small', a preset name, or a Topology."""
     if isinstance(topology, Topology):
         topo = topology
@@ -48,7 +50,7 @@ def standard_design(what: str, topology: str | Topology = "small", steps: int | 
     else:
         topo = preset(topology)
     cfg = RunConfig() if steps is None else RunConfig(steps=steps)
-    d = Design(what=what, topology=topo, cfg=cfg, mult=mult, k_mode=k_mode,
+    d = Design(what=what, topology=topo, cfg=cfg, mult=mult, k_mode=k_mode, pipeline=pipeline,
                source=f"topology {topo.spec()['name']}")
     if what == "network":
         d.c_init = [int(c) for c in FixedModel(topo, cfg).coef_to_int(

@@ -25,8 +25,9 @@ from .reference import core_reference
 class CoreTB:
     """Drives start/step/x/w of a NeuronCore and reads its state."""
 
-    def __init__(self, dut, mult: str):
+    def __init__(self, dut, mult: str, pipeline: bool = False):
         self.dut, self.mult = dut, mult
+        self.one_clock_steps = mult == "parallel" and not pipeline
 
     async def reset(self):
         d = self.dut
@@ -54,11 +55,11 @@ class CoreTB:
         d.start.value = 0
 
     async def run(self, steps: int):
-        """``steps`` Euler steps with ``step`` held high: Python wakes once (parallel) or
-        once a step (shared), never every clock."""
+        """``steps`` Euler steps with ``step`` held high: Python wakes once (one-clock steps)
+        or once a step (shared or pipelined), never every clock."""
         d = self.dut
         d.step.value = 1
-        if self.mult == "parallel":
+        if self.one_clock_steps:
             await ClockCycles(d.clk, steps, rising=False)
         else:
             for _ in range(steps):
@@ -98,8 +99,9 @@ async def core_matches_reference(dut):
     core = build_component(design)
     rng = np.random.default_rng(int(os.environ.get("WUXING_SEED", "0")))
     steps = design.cfg.steps
-    chk = Checker(f"core ({design.mult}, k={design.k_mode})")
-    tb = CoreTB(dut, design.mult)
+    chk = Checker(f"core ({design.mult}{', pipelined' if design.pipeline else ''}, "
+                  f"k={design.k_mode})")
+    tb = CoreTB(dut, design.mult, design.pipeline)
     await tb.reset()
     n_random = int(os.environ.get("WUXING_RANDOM_CASES", "4"))
     # one run per direction checked after every step

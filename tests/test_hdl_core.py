@@ -70,12 +70,13 @@ def stimulus(hw, steps, seed, scale):
     return x, w
 
 
-@pytest.mark.parametrize("mult", ["parallel", "shared"])
+@pytest.mark.parametrize("mult, pipeline", [("parallel", False), ("shared", False),
+                                            ("parallel", True)])
 @pytest.mark.parametrize("reverse", [False, True])
-def test_core_matches_reference(mult, reverse):
+def test_core_matches_reference(mult, pipeline, reverse):
     hw = hw_constants()
     x, w = stimulus(hw, 12, seed=1 + reverse, scale=hw.fmt.one)
-    out = run_core(NeuronCore(hw, mult=mult), x, w, reverse)
+    out = run_core(NeuronCore(hw, mult=mult, pipeline=pipeline), x, w, reverse)
     assert compare_core(hw, out, core_reference(hw, x, w, reverse)) == 12 * 16
 
 
@@ -85,7 +86,7 @@ def test_core_saturates_and_sets_overflow():
     # full-scale positive input and weighted input on every element
     x = np.full((10, 5), fmt.max_int)
     w = np.full((10, 5), (1 << (2 * fmt.width - 1)) - 1)
-    out = run_core(NeuronCore(hw), x, w, False)
+    out = run_core(NeuronCore(hw, pipeline=True), x, w, False)
     ref = core_reference(hw, x, w, False)
     compare_core(hw, out, ref)
     assert out[-1][3] and max(out[-1][0]) == hw.hi
@@ -200,6 +201,8 @@ def test_core_and_synapse_reject_bad_arguments():
         NeuronCore(hw, mult="serial")
     with pytest.raises(ValueError, match="k_mode"):
         NeuronCore(hw, k_mode="rom")
+    with pytest.raises(ValueError, match="pipeline"):
+        NeuronCore(hw, mult="shared", pipeline=True)
     with pytest.raises(TypeError, match="hw"):
         NeuronCore("hw")
     with pytest.raises(ValueError, match="table"):

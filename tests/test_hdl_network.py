@@ -63,8 +63,9 @@ def run_network(dut, c_int, x_int, err_int, steps):
     return got
 
 
-@pytest.mark.parametrize("mult", ["parallel", "shared"])
-def test_network_matches_fixed_model(mult):
+@pytest.mark.parametrize("mult, pipeline", [("parallel", False), ("shared", False),
+                                            ("parallel", True)])
+def test_network_matches_fixed_model(mult, pipeline):
     topo = Topology(layers=(3, 3, 2), seed=2)
     cfg = RunConfig(steps=10, c_init_lo=0.5, c_init_hi=3.0)
     hw = hw_constants(cfg)
@@ -73,7 +74,8 @@ def test_network_matches_fixed_model(mult):
     c_int = model.coef_to_int(init_coefficients(topo, cfg, seed=1))
     x_int = model.input_to_int(rng.uniform(0, 1, (1, 3)))[0]
     err_int = hw.fmt.to_int(rng.uniform(-2, 2, 2))
-    got = run_network(Network(topo, hw, mult=mult), c_int, x_int, err_int, cfg.steps)
+    got = run_network(Network(topo, hw, mult=mult, pipeline=pipeline), c_int, x_int, err_int,
+                      cfg.steps)
     fwd = model.forward(c_int, x_int)
     rev = model.reverse(c_int, err_int)
     assert got["magic"] == MAGIC

@@ -68,6 +68,13 @@ def test_core_bench_shared_and_k_registers():
         passed(rep, 700)
 
 
+def test_pipelined_core_and_network_benches():
+    sim = icarus()
+    passed(run_bench("core", ensure_design(standard_design("core", pipeline=True)), sim), 700)
+    passed(run_bench("network", ensure_design(standard_design("network", "small", steps=12,
+                                                              pipeline=True)), sim), 500)
+
+
 def test_small_network_shared_bench():
     rep = run_bench("network", ensure_design(standard_design("network", "small", steps=12,
                                                              mult="shared")), icarus())
