@@ -256,12 +256,12 @@ RECIPES = {
     "model1-mnist": Recipe(
         description="MODEL1 on MNIST (8,000 / 2,000), BSP in float",
         topology="model1", dataset="mnist", epochs=3, batch=32,
-        cfg=RunConfig(target=0.1, step=2.0 ** 1, kt=2.0 ** 4, c_min=-2.0, c_max=2.0)),
+        cfg=RunConfig(target=0.1, step=2.0 ** 0, kt=2.0 ** 4, c_min=-2.0, c_max=2.0)),
     "model1-mnist-gradient": Recipe(
         description="MODEL1 on MNIST trained by the exact gradient (BPTT) with Adam: what the "
                     "topology reaches under the same run settings",
         topology="model1", dataset="mnist", epochs=3, batch=32, method="gradient", lr=0.01,
-        cfg=RunConfig(target=0.1, step=2.0 ** 1, kt=2.0 ** 4, c_min=-2.0, c_max=2.0)),
+        cfg=RunConfig(target=0.1, step=2.0 ** 0, kt=2.0 ** 4, c_min=-2.0, c_max=2.0)),
 }
 
 
