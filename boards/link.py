@@ -5,7 +5,7 @@ Byte-for-byte the behaviour of :class:`boards.protocol.FrameDecoder` and
 """
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -123,35 +123,26 @@ class FrameSender(wiring.Component):
         is_crc = Signal()
         special = (cur == END) | (cur == ESC)
 
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.valid):
                     m.next = "START"
             with m.State("START"):
-                m.d.comb += [self.tx_data.eq(END), self.tx_valid.eq(1)]
                 with m.If(self.tx_ready):
                     m.d.sync += crc.eq(0xFFFF)
                     m.next = "TAKE"
             with m.State("TAKE"):
-                m.d.comb += self.ready.eq(1)
                 with m.If(self.valid):
                     m.d.sync += [cur.eq(self.data), crc.eq(crc16_next(crc, self.data)),
                                  is_crc.eq(0), cur_last.eq(0), crc_hi.eq(self.last)]
                     m.next = "BYTE"
             with m.State("BYTE"):
-                m.d.comb += [self.tx_data.eq(ESC), self.tx_valid.eq(1)]
-                with m.If(~special):
-                    m.d.comb += self.tx_data.eq(cur)
                 with m.If(self.tx_ready):
                     with m.If(special):
                         m.next = "ESCAPED"
                     with m.Else():
                         m.next = "NEXT"
             with m.State("ESCAPED"):
-                m.d.comb += [self.tx_valid.eq(1),
-                             self.tx_data.eq(Const(ESC_END, 8))]
-                with m.If(cur == ESC):
-                    m.d.comb += self.tx_data.eq(ESC_ESC)
                 with m.If(self.tx_ready):
                     m.next = "NEXT"
             with m.State("NEXT"):
@@ -167,7 +158,18 @@ class FrameSender(wiring.Component):
                 with m.Else():
                     m.next = "TAKE"
             with m.State("STOP"):
-                m.d.comb += [self.tx_data.eq(END), self.tx_valid.eq(1)]
                 with m.If(self.tx_ready):
                     m.next = "IDLE"
+        # the outputs as continuous assignments of the state (event-driven simulators see
+        # them from time 0)
+        edge = fsm.ongoing("START") | fsm.ongoing("STOP")
+        in_byte = fsm.ongoing("BYTE")
+        escaped = fsm.ongoing("ESCAPED")
+        m.d.comb += [
+            self.ready.eq(fsm.ongoing("TAKE")),
+            self.tx_valid.eq(edge | in_byte | escaped),
+            self.tx_data.eq(Mux(edge, END,
+                                Mux(in_byte, Mux(special, ESC, cur),
+                                    Mux(cur == ESC, ESC_ESC, ESC_END)))),
+        ]
         return m
