@@ -1,0 +1,520 @@
+"""SerialNetwork: a whole Wuxing network on one small time-multiplexed datapath.
+
+The same control port, address map, info registers and commands as :class:`hdl.network.Network`
+(docs/HARDWARE.md), and the same integers as ``golden.network.FixedModel``, but one datapath
+walks the interfaces (flat row ``r = element * N + neuron``) one after another, with the state
+in memories (block RAM on an FPGA):
+
+* ``E``: two banks of 5N states; step ``t`` reads bank ``t % 2`` and writes the other, so every
+  link and element of step ``t`` sees the states from before the update (as FixedModel).
+* ``S``, ``R``: the integrals (5N each); ``C``: the coefficients (L); ``OV``: the sticky
+  overflow flag of each neuron; ``X``: the inputs then the errors.
+* ROM tables: per direction, the links grouped by the interface that receives them (CSR: the
+  [start, end) range of each row, then per link its index and the row of its other end).
+
+Per row (one signed ``width x width`` multiplier, products registered)::
+
+    acc = x << F;  acc += K1 * E_lin;  acc -= K2 * E;  q = round_shift(E * E_quad, F)
+    acc -= (K3 * (q >> (W-1))) << (W-1);  acc -= K3 * (q & (2**(W-1) - 1))
+    for each link into the row: acc += (C >> coef_extra) * D(other end)
+    E' = sat(E + round_shift(acc, F + k));  S (or R) = sat(S + D)
+
+12 clocks a row plus 4 a link. BSP walks the links in the same forward order: ``|S_src| * |R_dst|``
+by a shift-add over ``acc_width`` clocks, then the atan table (``AtanTable.entries()``, two
+synchronous ROMs) and its interpolation on the shared multiplier, then ``C = clamp(C + dC)``.
+
+While ``busy``, reads of the memory regions (0-6) return unspecified values (the datapath owns
+the memory read ports); the info registers read as in :class:`~hdl.network.Network`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from golden.neuron import N_ELEMENTS
+from golden.topology import Topology
+
+from .fixed import HwConstants, check_types, round_shift_expr, saturate_expr
+from .network import ADDR_WIDTH, INDEX_BITS, INFO, MAGIC, OP_BSP, OP_FORWARD, OP_REVERSE, REGION
+from .synapse import _table_shapes
+
+__all__ = ["SerialNetwork", "SERIAL_MAX_NEURONS", "SERIAL_MAX_LINKS"]
+
+# the control port's index field (12 bits) addresses 5N integrals and L coefficients
+SERIAL_MAX_NEURONS = (1 << INDEX_BITS) // N_ELEMENTS
+SERIAL_MAX_LINKS = 1 << INDEX_BITS
+
+
+def _bits(n: int) -> int:
+    return max(1, int(n).bit_length())
+
+
+class SerialNetwork(wiring.Component):
+    """A whole Wuxing network, time-multiplexed on one datapath (see the module docstring).
+
+    Parameters
+    ----------
+    topology: the golden :class:`~golden.topology.Topology` (at most 819 neurons and 4096
+        links: the control port's 12-bit index must reach every integral and coefficient).
+    hw: :class:`hdl.fixed.HwConstants` (format, neuron, run settings; from the golden model).
+    c_init: initial values of the C memory (ints, one per link, topology order); default 0.
+
+    Ports (as :class:`hdl.network.Network`): ``addr``, ``wdata``, ``we``, ``rdata`` (registered
+    read), ``op``, ``start``, ``busy``, ``done``, ``overflow``.
+    """
+
+    def __init__(self, topology: Topology, hw: HwConstants, *, c_init=None):
+        check_types(topology=(topology, Topology), hw=(hw, HwConstants))
+        t = topology
+        if t.n_links == 0:
+            raise ValueError("the topology has no links: nothing to build")
+        if t.n_neurons > SERIAL_MAX_NEURONS or t.n_links > SERIAL_MAX_LINKS:
+            raise ValueError(f"the topology has {t.n_neurons} neurons and {t.n_links} links; "
+                             f"the serial network takes at most {SERIAL_MAX_NEURONS} neurons "
+                             f"and {SERIAL_MAX_LINKS} links")
+        N, L = t.n_neurons, t.n_links
+        for name, hi in (("src_neuron", N), ("dst_neuron", N), ("src_elem", N_ELEMENTS),
+                         ("dst_elem", N_ELEMENTS)):
+            a = np.asarray(getattr(t, name))
+            if a.shape != (L,) or a.min() < 0 or a.max() >= hi:
+                raise ValueError(f"malformed topology: {name} out of range")
+        if not 1 <= hw.cfg.steps < (1 << 16):
+            raise ValueError(f"steps={hw.cfg.steps}: the steps register holds 1..65535")
+        fmt, W = hw.fmt, hw.fmt.width
+        # one W x W signed multiplier: every operand must fit it
+        if hw.max_abs_d > (1 << (W - 1)) - 1:
+            raise ValueError(f"|D| up to {hw.max_abs_d} does not fit the {W}-bit multiplier")
+        entries, tshape, _ = _table_shapes(hw)
+        slope = int(np.max(np.abs(np.diff(entries))))
+        if slope > (1 << (W - 1)) - 1 or hw.table.frac_bits > W - 1:
+            raise ValueError(f"the atan table's interpolation does not fit the {W}-bit multiplier")
+        if c_init is None:
+            c_init = np.zeros(L, dtype=np.int64)
+        c_init = np.asarray(c_init)
+        if c_init.shape != (L,) or not np.issubdtype(c_init.dtype, np.integer):
+            raise ValueError(f"c_init must be {L} integers (one per link), got shape "
+                             f"{c_init.shape} of {c_init.dtype}")
+        if c_init.min() < hw.c_lo or c_init.max() > hw.c_hi:
+            raise ValueError(f"c_init outside the C clamp range [{hw.c_lo}, {hw.c_hi}]")
+        self.topology, self.hw = t, hw
+        self.c_init = [int(v) for v in c_init]
+        self.data_width = max(32, fmt.coef_width, fmt.acc_width)
+        super().__init__({
+            "addr": In(ADDR_WIDTH), "wdata": In(signed(self.data_width)), "we": In(1),
+            "rdata": Out(signed(self.data_width)),
+            "op": In(2), "start": In(1), "busy": Out(1), "done": Out(1), "overflow": Out(1),
+        })
+
+    @property
+    def n_inputs(self) -> int:
+        return self.topology.layers[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.topology.layers[-1]
+
+    def tables(self):
+        """The ROM contents: (row ranges, links) per direction, forward then reverse.
+
+        ``ranges[rev * 5N + r] = (start, end)`` of the links row ``r`` receives;
+        ``links[rev * L + j] = (link index, row of the other end)``."""
+        t, N, L = self.topology, self.topology.n_neurons, self.topology.n_links
+        src = (t.src_elem * N + t.src_neuron).astype(np.int64)
+        dst = (t.dst_elem * N + t.dst_neuron).astype(np.int64)
+        ranges, links = [], []
+        for to_rows, from_rows in ((dst, src), (src, dst)):
+            order = np.argsort(to_rows, kind="stable")
+            counts = np.bincount(to_rows, minlength=5 * N)
+            ends = np.cumsum(counts)
+            ranges += list(zip((ends - counts).tolist(), ends.tolist()))
+            links += [(int(l), int(from_rows[l])) for l in order]
+        return ranges, links
+
+    def cycles_per_step(self) -> int:
+        """Clocks of one Euler step (12 a row, 4 a link)."""
+        return 12 * 5 * self.topology.n_neurons + 4 * self.topology.n_links
+
+    def elaborate(self, platform):
+        m = Module()
+        t, hw, fmt = self.topology, self.hw, self.hw.fmt
+        W, F, k = fmt.width, fmt.frac, hw.h_shift
+        N, L = t.n_neurons, t.n_links
+        R5 = N_ELEMENTS * N
+        n_in, n_out = self.n_inputs, self.n_outputs
+        out_base = int(t.offsets[-2])
+        tab = hw.table
+        entries, tshape, _ = _table_shapes(hw)
+
+        # memories ----------------------------------------------------------------------
+        e_mem = Memory(shape=signed(W), depth=2 * R5, init=[])
+        s_mem = Memory(shape=signed(fmt.acc_width), depth=R5, init=[])
+        r_mem = Memory(shape=signed(fmt.acc_width), depth=R5, init=[])
+        c_mem = Memory(shape=signed(fmt.coef_width), depth=L, init=self.c_init)
+        ov_mem = Memory(shape=1, depth=N, init=[])
+        x_mem = Memory(shape=signed(W), depth=n_in + n_out, init=[])
+        ranges, links = self.tables()
+        lb = _bits(L)          # a link position 0..L
+        rb = _bits(R5 - 1)     # a row
+        range_rom = Memory(shape=2 * lb, depth=2 * R5,
+                           init=[s | (e << lb) for s, e in ranges])
+        li = _bits(L - 1)
+        link_rom = Memory(shape=li + rb + 3, depth=2 * L,
+                          init=[l | (o << li) | ((o // N) << (li + rb)) for l, o in links])
+        tlo_rom = Memory(shape=tshape, depth=len(entries) - 1, init=entries[:-1])
+        thi_rom = Memory(shape=tshape, depth=len(entries) - 1, init=entries[1:])
+        for name, mem in (("e_mem", e_mem), ("s_mem", s_mem), ("r_mem", r_mem),
+                          ("c_mem", c_mem), ("ov_mem", ov_mem), ("x_mem", x_mem),
+                          ("range_rom", range_rom), ("link_rom", link_rom),
+                          ("atan_lo", tlo_rom), ("atan_hi", thi_rom)):
+            m.submodules[name] = mem
+        e_rd, e_wr = e_mem.read_port(), e_mem.write_port()
+        s_rd, s_wr = s_mem.read_port(), s_mem.write_port()
+        r_rd, r_wr = r_mem.read_port(), r_mem.write_port()
+        c_rd, c_wr = c_mem.read_port(), c_mem.write_port()
+        ov_rd, ov_wr = ov_mem.read_port(), ov_mem.write_port()
+        x_rd, x_wr = x_mem.read_port(), x_mem.write_port()
+        rng_rd, lnk_rd = range_rom.read_port(), link_rom.read_port()
+        tlo_rd, thi_rd = tlo_rom.read_port(), thi_rom.read_port()
+
+        # constants per element, by direction ---------------------------------------------
+        rev = Signal()
+        elem = Signal(range(N_ELEMENTS))
+        neuron = Signal(range(N))
+        row = Signal(range(R5))
+
+        def per_elem(fn, index, shape):
+            f = Array(Const(fn(False, i), shape) for i in range(N_ELEMENTS))
+            r = Array(Const(fn(True, i), shape) for i in range(N_ELEMENTS))
+            return Mux(rev, r[index], f[index])
+
+        b0_of = lambda i: per_elem(lambda d, j: hw.b0_int[d][j], i, signed(W))  # noqa: E731
+        k1 = per_elem(lambda d, j: hw.k_int[d][0][j], elem, signed(W))
+        k2 = per_elem(lambda d, j: hw.k_int[d][1][j], elem, signed(W))
+        k3 = per_elem(lambda d, j: hw.k_int[d][2][j], elem, signed(W))
+        lin_base = per_elem(lambda d, j: hw.src[d][j] * N, elem, unsigned(rb + 1))
+        quad_base = per_elem(lambda d, j: hw.partner[d][j] * N, elem, unsigned(rb + 1))
+        in_row = Mux(rev, (elem == t.out_elem) & (neuron >= out_base),
+                     (elem == t.in_elem) & (neuron < n_in))
+        x_addr = Mux(rev, neuron - out_base + n_in, neuron)
+
+        # the shared multiplier: product registered ---------------------------------------
+        mul_a, mul_b = Signal(signed(W)), Signal(signed(W))
+        prod = Signal(signed(2 * W))
+        m.d.sync += prod.eq(mul_a * mul_b)
+
+        # bounds of the row sum (never truncated: FixedModel computes in int64)
+        half = 1 << (W - 1)
+        e_max = max(abs(hw.lo), abs(hw.hi), *(abs(v) for d in (0, 1) for v in hw.b0_int[d]))
+        q_max = (e_max * e_max + (1 << (F - 1))) >> F
+        fan = max(e - s for s, e in ranges)
+        acc_max = (2 * half * half + half * q_max + fan * half * half + (half << F))
+        acc = Signal(signed(acc_max.bit_length() + 1))
+        q = Signal(signed(q_max.bit_length() + 1))
+        qs = W - 1  # K3 * q in two products: the high part, then the low qs bits
+        e_lin, e_quad, e_self = Signal(signed(W)), Signal(signed(W)), Signal(signed(W))
+        x_val = Signal(signed(W))
+        ov_old, s_old = Signal(), Signal(signed(fmt.acc_width))
+        j, j_end = Signal(range(L + 1)), Signal(range(L + 1))
+        link_idx, other = Signal(range(L)), Signal(range(R5))
+        other_elem = Signal(range(N_ELEMENTS))
+        m.d.comb += [link_idx.eq(lnk_rd.data[:li]), other.eq(lnk_rd.data[li:li + rb])]
+
+        def e_addr(r):
+            return r + Mux(bank, R5, 0)
+        bank = Signal()
+        step = Signal(16)
+        steps = Signal(16, init=hw.cfg.steps)
+        any_over = Signal()
+        done = Signal()
+        m.d.sync += done.eq(0)
+        m.d.comb += [self.done.eq(done), self.overflow.eq(any_over)]
+
+        d_self = Signal(signed(W + 1))
+        m.d.comb += d_self.eq(e_self - b0_of(elem))
+        e_sum = Signal(signed(acc.shape().width + 1))
+        m.d.comb += e_sum.eq(e_self + round_shift_expr(acc, F + k))
+        e_new, clamped = saturate_expr(e_sum, hw.lo, hw.hi)
+        i_sum = Signal(signed(fmt.acc_width + 1))
+        m.d.comb += i_sum.eq(s_old + d_self)
+        i_new, _ = saturate_expr(i_sum, fmt.acc_min, fmt.acc_max)
+
+        # BSP registers
+        sh_a = Signal(unsigned(2 * fmt.acc_width))   # |S| shifted left
+        sh_b = Signal(unsigned(fmt.acc_width))       # |R| shifted right
+        mag = Signal(unsigned(2 * fmt.acc_width))
+        neg = Signal()
+        bit = Signal(range(fmt.acc_width + 1))
+        c_old = Signal(signed(fmt.coef_width))
+        xb = Signal(unsigned(2 * fmt.acc_width + max(0, -hw.bsp_shift_in)))
+        m.d.comb += xb.eq(round_shift_expr(mag, hw.bsp_shift_in))
+        t_sat = Signal()
+        t_frac = Signal(unsigned(max(1, tab.frac_bits)))
+        t_idx = Signal(range(tab.segments))
+        y = Signal(signed(tshape.width + 1))
+        delta_width = max(fmt.coef_width + 1, tshape.width + max(0, -hw.bsp_shift_out) + 2)
+        dC = Signal(signed(delta_width))
+        c_sum = Signal(signed(delta_width + 1))
+        m.d.comb += [
+            y.eq(Mux(t_sat, entries[-1],
+                     tlo_rd.data + round_shift_expr(prod, tab.frac_bits))),
+            dC.eq(round_shift_expr(y, hw.bsp_shift_out)),
+            c_sum.eq(c_old + Mux(neg, -dC, dC)),
+        ]
+        c_new, _ = saturate_expr(c_sum, hw.c_lo, hw.c_hi)
+
+        # commands -----------------------------------------------------------------------
+        region = self.addr[INDEX_BITS:]
+        index = self.addr[:INDEX_BITS]
+        cmd_write = self.we & (region == REGION["info"]) & (index == INFO["command"])
+        cmd = Signal()
+        cmd_op = Signal(2)
+        m.d.comb += [cmd.eq(self.start | cmd_write),
+                     cmd_op.eq(Mux(cmd_write, self.wdata[:2], self.op))]
+
+        def next_row(m, last_state_done):
+            """Advance (elem, neuron, row); at the last row run ``last_state_done``."""
+            with m.If(row == R5 - 1):
+                m.d.sync += [row.eq(0), elem.eq(0), neuron.eq(0)]
+                last_state_done()
+            with m.Else():
+                m.d.sync += row.eq(row + 1)
+                with m.If(neuron == N - 1):
+                    m.d.sync += [neuron.eq(0), elem.eq(elem + 1)]
+                with m.Else():
+                    m.d.sync += neuron.eq(neuron + 1)
+
+        def finish(m):
+            m.d.sync += done.eq(1)
+            m.next = "IDLE"
+
+        with m.FSM(name="control") as fsm:
+            with m.State("IDLE"):
+                m.d.sync += [row.eq(0), elem.eq(0), neuron.eq(0)]
+                with m.If(cmd):
+                    with m.If(cmd_op == OP_BSP):
+                        m.d.sync += rev.eq(0)   # BSP walks the forward link table
+                        m.next = "B_ROW"
+                    with m.Elif(cmd_op == OP_REVERSE):
+                        m.d.sync += [rev.eq(1), any_over.eq(0)]
+                        m.next = "LOAD"
+                    with m.Elif(cmd_op == OP_FORWARD):
+                        m.d.sync += [rev.eq(0), any_over.eq(0)]
+                        m.next = "LOAD"
+            with m.State("LOAD"):  # E (bank 0) to B0, the integral of the mode and flags cleared
+                m.d.comb += [e_wr.addr.eq(row), e_wr.data.eq(b0_of(elem)), e_wr.en.eq(1),
+                             s_wr.addr.eq(row), s_wr.data.eq(0), s_wr.en.eq(~rev),
+                             r_wr.addr.eq(row), r_wr.data.eq(0), r_wr.en.eq(rev),
+                             ov_wr.addr.eq(neuron), ov_wr.data.eq(0), ov_wr.en.eq(elem == 0)]
+
+                def loaded():
+                    m.d.sync += [bank.eq(0), step.eq(0)]
+                    with m.If(steps == 0):
+                        finish(m)
+                    with m.Else():
+                        m.next = "ROW0"
+                next_row(m, loaded)
+            # one row of one Euler step ------------------------------------------------------
+            with m.State("ROW0"):
+                m.d.comb += e_rd.addr.eq(e_addr(lin_base + neuron))
+                m.next = "ROW1"
+            with m.State("ROW1"):
+                m.d.sync += [e_lin.eq(e_rd.data), x_val.eq(Mux(in_row, x_rd.data, 0)),
+                             ov_old.eq(ov_rd.data),
+                             s_old.eq(Mux(rev, r_rd.data, s_rd.data)),
+                             j.eq(rng_rd.data[:lb]), j_end.eq(rng_rd.data[lb:])]
+                m.d.comb += e_rd.addr.eq(e_addr(quad_base + neuron))
+                m.next = "ROW2"
+            with m.State("ROW2"):
+                m.d.sync += e_quad.eq(e_rd.data)
+                m.d.comb += e_rd.addr.eq(e_addr(row))
+                m.next = "ROW3"
+            with m.State("ROW3"):
+                m.d.sync += [e_self.eq(e_rd.data), acc.eq(x_val << F)]
+                m.next = "M1"
+            with m.State("M1"):
+                m.d.comb += [mul_a.eq(k1), mul_b.eq(e_lin)]
+                m.next = "M2"
+            with m.State("M2"):
+                m.d.sync += acc.eq(acc + prod)
+                m.d.comb += [mul_a.eq(k2), mul_b.eq(e_self)]
+                m.next = "M3"
+            with m.State("M3"):
+                m.d.sync += acc.eq(acc - prod)
+                m.d.comb += [mul_a.eq(e_self), mul_b.eq(e_quad)]
+                m.next = "M4"
+            with m.State("M4"):
+                m.d.sync += q.eq(round_shift_expr(prod, F))
+                m.next = "M5"
+            with m.State("M5"):
+                m.d.comb += [mul_a.eq(k3), mul_b.eq(q >> qs)]
+                m.next = "M6"
+            with m.State("M6"):
+                m.d.sync += acc.eq(acc - (prod << qs))
+                m.d.comb += [mul_a.eq(k3), mul_b.eq(q[:qs])]
+                m.next = "M7"
+            with m.State("M7"):
+                m.d.sync += acc.eq(acc - prod)
+                with m.If(j == j_end):
+                    m.next = "FIN"
+                with m.Else():
+                    m.next = "LINK0"
+            with m.State("LINK0"):  # the link table at j
+                m.next = "LINK1"
+            with m.State("LINK1"):  # C of the link, E of its other end
+                m.d.comb += [c_rd.addr.eq(link_idx), e_rd.addr.eq(e_addr(other))]
+                m.d.sync += other_elem.eq(lnk_rd.data[li + rb:])
+                m.next = "LINK2"
+            with m.State("LINK2"):
+                m.d.comb += [mul_a.eq(c_rd.data >> fmt.coef_extra),
+                             mul_b.eq(e_rd.data - b0_of(other_elem))]
+                m.next = "LINK3"
+            with m.State("LINK3"):
+                m.d.sync += [acc.eq(acc + prod), j.eq(j + 1)]
+                with m.If(j + 1 == j_end):
+                    m.next = "FIN"
+                with m.Else():
+                    m.next = "LINK0"
+            with m.State("FIN"):  # commit the row: E', integral, overflow flag
+                m.d.comb += [e_wr.addr.eq(row + Mux(bank, 0, R5)), e_wr.data.eq(e_new), e_wr.en.eq(1),
+                             s_wr.addr.eq(row), s_wr.data.eq(i_new), s_wr.en.eq(~rev),
+                             r_wr.addr.eq(row), r_wr.data.eq(i_new), r_wr.en.eq(rev),
+                             ov_wr.addr.eq(neuron), ov_wr.data.eq(ov_old | clamped),
+                             ov_wr.en.eq(1)]
+                m.d.sync += any_over.eq(any_over | clamped)
+
+                def stepped():
+                    m.d.sync += [bank.eq(~bank), step.eq(step + 1)]
+                    with m.If(step + 1 >= steps):
+                        finish(m)
+                m.next = "ROW0"
+                next_row(m, stepped)
+            # BSP: every link, grouped by its target row ---------------------------------------
+            with m.State("B_ROW"):
+                m.next = "B_RANGE"
+            with m.State("B_RANGE"):
+                m.d.sync += [j.eq(rng_rd.data[:lb]), j_end.eq(rng_rd.data[lb:])]
+                m.next = "B_NEXT"
+            with m.State("B_NEXT"):
+                with m.If(j == j_end):
+                    next_row(m, lambda: finish(m))
+                    with m.If(row != R5 - 1):
+                        m.next = "B_ROW"
+                with m.Else():
+                    m.next = "B_LINK"
+            with m.State("B_LINK"):  # link table data: read S at its source, R here, C
+                m.d.comb += [s_rd.addr.eq(other), c_rd.addr.eq(link_idx)]
+                m.next = "B_LOAD"
+            with m.State("B_LOAD"):
+                s_val, r_val = s_rd.data, r_rd.data
+                m.d.sync += [sh_a.eq(Mux(s_val < 0, -s_val, s_val)),
+                             sh_b.eq(Mux(r_val < 0, -r_val, r_val)),
+                             neg.eq((s_val < 0) ^ (r_val < 0)), mag.eq(0), bit.eq(0),
+                             c_old.eq(c_rd.data)]
+                m.next = "B_MUL"
+            with m.State("B_MUL"):  # |P| = |S| * |R|, one bit a clock
+                with m.If(sh_b[0]):
+                    m.d.sync += mag.eq(mag + sh_a)
+                m.d.sync += [sh_a.eq(sh_a << 1), sh_b.eq(sh_b >> 1), bit.eq(bit + 1)]
+                with m.If(bit == fmt.acc_width - 1):
+                    m.next = "B_TAB"
+            with m.State("B_TAB"):  # table input: segment and interpolation weight
+                sat = xb >= tab.x_limit
+                xm = Mux(sat, 0, xb)
+                m.d.sync += [t_sat.eq(sat), t_idx.eq(xm >> tab.frac_bits),
+                             t_frac.eq(xm & ((1 << tab.frac_bits) - 1) if tab.frac_bits else 0)]
+                m.next = "B_READ"
+            with m.State("B_READ"):
+                m.next = "B_SLOPE"
+            with m.State("B_SLOPE"):
+                m.d.comb += [mul_a.eq(thi_rd.data - tlo_rd.data), mul_b.eq(t_frac)]
+                m.next = "B_WRITE"
+            with m.State("B_WRITE"):
+                m.d.comb += [c_wr.addr.eq(link_idx), c_wr.data.eq(c_new), c_wr.en.eq(1)]
+                m.d.sync += j.eq(j + 1)
+                m.next = "B_NEXT"
+
+        busy = Signal()
+        m.d.comb += [busy.eq(~fsm.ongoing("IDLE")), self.busy.eq(busy)]
+
+        # addresses the datapath holds in every state (synchronous reads)
+        in_bsp = Signal()
+        m.d.comb += in_bsp.eq(fsm.ongoing("B_ROW") | fsm.ongoing("B_RANGE") |
+                              fsm.ongoing("B_NEXT") | fsm.ongoing("B_LINK") |
+                              fsm.ongoing("B_LOAD") | fsm.ongoing("B_MUL") |
+                              fsm.ongoing("B_TAB") | fsm.ongoing("B_READ") |
+                              fsm.ongoing("B_SLOPE") | fsm.ongoing("B_WRITE"))
+        m.d.comb += [rng_rd.addr.eq(row + Mux(rev, R5, 0)),
+                     lnk_rd.addr.eq(j + Mux(rev, L, 0)),
+                     tlo_rd.addr.eq(t_idx), thi_rd.addr.eq(t_idx)]
+
+        # host side: writes when idle, reads through the memories' read ports ------------
+        host_write = self.we & ~busy
+        with m.If(~busy):
+            with m.If(host_write & (region == REGION["input"]) & (index < n_in)):
+                m.d.comb += [x_wr.addr.eq(index), x_wr.data.eq(self.wdata), x_wr.en.eq(1)]
+            with m.If(host_write & (region == REGION["error"]) & (index < n_out)):
+                m.d.comb += [x_wr.addr.eq(index + n_in), x_wr.data.eq(self.wdata),
+                             x_wr.en.eq(1)]
+            with m.If(host_write & (region == REGION["coef"]) & (index < L)):
+                m.d.comb += [c_wr.addr.eq(index), c_wr.data.eq(self.wdata), c_wr.en.eq(1)]
+        with m.If(host_write & (self.addr == ((REGION["info"] << INDEX_BITS) | INFO["steps"]))):
+            m.d.sync += steps.eq(self.wdata)
+
+        # datapath read addresses while busy, the host's otherwise
+        with m.If(~busy):
+            m.d.comb += [
+                x_rd.addr.eq(Mux(region == REGION["error"], index + n_in, index)),
+                c_rd.addr.eq(index),
+                s_rd.addr.eq(Mux(region == REGION["output"],
+                                 t.out_elem * N + out_base + index, index)),
+                r_rd.addr.eq(index),
+                ov_rd.addr.eq(index),
+            ]
+        with m.Elif(~in_bsp):
+            m.d.comb += [x_rd.addr.eq(x_addr), ov_rd.addr.eq(neuron), s_rd.addr.eq(row),
+                         r_rd.addr.eq(row)]
+        with m.Else():
+            m.d.comb += r_rd.addr.eq(row)
+
+        # registered read: the source chosen a clock earlier, memory data arrives with it
+        SRC_ZERO, SRC_INFO, SRC_X, SRC_C, SRC_S, SRC_R, SRC_OV = range(7)
+        src = Signal(range(7))
+        info_val = Signal(signed(self.data_width))
+        info = {INFO["n_inputs"]: n_in, INFO["n_outputs"]: n_out, INFO["n_neurons"]: N,
+                INFO["n_links"]: L, INFO["steps"]: steps,
+                INFO["status"]: busy | (any_over << 1),
+                INFO["width"]: fmt.width, INFO["frac"]: fmt.frac,
+                INFO["coef_extra"]: fmt.coef_extra, INFO["acc_width"]: fmt.acc_width,
+                INFO["h_shift"]: hw.h_shift, INFO["magic"]: MAGIC}
+        m.d.sync += [src.eq(SRC_ZERO), info_val.eq(0)]
+        in_range = {"input": n_in, "error": n_out, "coef": L, "fwd_integral": R5,
+                    "rev_integral": R5, "output": n_out, "overflow": N}
+        which = {"input": SRC_X, "error": SRC_X, "coef": SRC_C, "fwd_integral": SRC_S,
+                 "rev_integral": SRC_R, "output": SRC_S, "overflow": SRC_OV}
+        with m.Switch(region):
+            for name, n in in_range.items():
+                with m.Case(REGION[name]):
+                    with m.If(index < n):
+                        m.d.sync += src.eq(which[name])
+            with m.Case(REGION["info"]):
+                with m.Switch(index):
+                    for key, v in info.items():
+                        with m.Case(key):
+                            m.d.sync += [src.eq(SRC_INFO), info_val.eq(v)]
+        with m.Switch(src):
+            with m.Case(SRC_INFO):
+                m.d.comb += self.rdata.eq(info_val)
+            with m.Case(SRC_X):
+                m.d.comb += self.rdata.eq(x_rd.data)
+            with m.Case(SRC_C):
+                m.d.comb += self.rdata.eq(c_rd.data)
+            with m.Case(SRC_S):
+                m.d.comb += self.rdata.eq(s_rd.data)
+            with m.Case(SRC_R):
+                m.d.comb += self.rdata.eq(r_rd.data)
+            with m.Case(SRC_OV):
+                m.d.comb += self.rdata.eq(ov_rd.data)
+        return m

@@ -1,0 +1,60 @@
+"""SerialNetwork in amaranth.sim: forward, reverse and BSP equal FixedModel's, bit for bit."""
+import numpy as np
+import pytest
+
+from golden.config import RunConfig
+from golden.network import FixedModel
+from golden.topology import Topology
+from hdl.fixed import hw_constants
+from hdl.network import MAGIC
+from hdl.serial import SerialNetwork
+from tests.test_hdl_network import run_network
+
+
+def _compare(topo, cfg, seed):
+    hw = hw_constants(cfg)
+    model = FixedModel(topo, cfg)
+    rng = np.random.default_rng(seed)
+    L = topo.n_links
+    # random C over the whole range, two links at the clamps
+    c_int = rng.integers(hw.c_lo, hw.c_hi + 1, L)
+    c_int[0], c_int[-1] = hw.c_hi, hw.c_lo
+    # inputs up to beyond the state range: some states saturate
+    x_int = hw.fmt.to_int(rng.uniform(-1, 12, topo.layers[0]))
+    err_int = hw.fmt.to_int(rng.uniform(-8, 8, topo.layers[-1]))
+    dut = SerialNetwork(topo, hw, c_init=rng.integers(hw.c_lo, hw.c_hi + 1, L))
+    got = run_network(dut, c_int, x_int, err_int, cfg.steps)
+    fwd = model.forward(c_int, x_int)
+    rev = model.reverse(c_int, err_int)
+    want = {"S": fwd.S.reshape(-1).tolist(), "out": model.outputs(fwd)[0].tolist(),
+            "over_f": fwd.overflow[0].astype(int).tolist(), "R": rev.S.reshape(-1).tolist(),
+            "over_r": rev.overflow[0].astype(int).tolist(),
+            "C": model.bsp_update(c_int, fwd.S, rev.S).tolist()}
+    n = sum(len(v) for v in want.values())
+    for key, v in want.items():
+        assert got[key] == v, f"{key}: {n} values compared; got {got[key]} want {v}"
+    assert got["magic"] == MAGIC
+    return got, want, fwd, rev, c_int
+
+
+@pytest.mark.parametrize("layers, seed", [((3, 2), 0), ((4, 3, 2), 1)])
+def test_serial_matches_fixed_model(layers, seed):
+    topo = Topology(layers=layers, seed=seed)
+    got, want, fwd, rev, c_int = _compare(topo, RunConfig(steps=6), seed)
+    # the run exercised what it claims to: saturation, a change of C, a clamp of C
+    assert fwd.overflow.any() or rev.overflow.any()
+    assert got["C"] != c_int.tolist()
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_serial_rejects_bad_arguments():
+    hw = hw_constants()
+    topo = Topology(layers=(3, 2))
+    with pytest.raises(TypeError, match="topology"):
+        SerialNetwork("tiny", hw)
+    with pytest.raises(ValueError, match="c_init"):
+        SerialNetwork(topo, hw, c_init=[0, 1])
+    with pytest.raises(ValueError, match="no links"):
+        SerialNetwork(Topology(layers=(2, 2), link_counts=(0,)), hw)
+    with pytest.raises(ValueError, match="at most"):
+        SerialNetwork(Topology(layers=(900, 10)), hw)
