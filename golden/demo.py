@@ -159,7 +159,8 @@ def _host_flow(design, recipe, simulator):
     from sim.runner import simulator_missing
 
     from .data import load_dataset
-    sim = "icarus" if simulator == "auto" else simulator
+    # the board simulation runs on Verilator (docs/BOARDS.md: Icarus sees X in the bridge)
+    sim = "verilator" if simulator == "auto" else simulator
     reason = simulator_missing(sim)
     if reason:
         print(f"skipped: {reason}")
