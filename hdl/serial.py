@@ -7,10 +7,11 @@ in memories (block RAM on an FPGA):
 
 * ``E``: two banks of 5N states; step ``t`` reads bank ``t % 2`` and writes the other, so every
   link and element of step ``t`` sees the states from before the update (as FixedModel).
-* ``S``, ``R``: the integrals (5N each); ``C``: the coefficients (L); ``OV``: the sticky
+* ``S`` then ``R``: the integrals (5N each, one memory); ``C``: the coefficients (L); ``OV``: the sticky
   overflow flag of each neuron; ``X``: the inputs then the errors.
-* ROM tables: per direction, the links grouped by the interface that receives them (CSR: the
-  [start, end) range of each row, then per link its index and the row of its other end).
+* ROM table: per direction, the links sorted by the interface (row) that receives them: per
+  link its index, the row of its other end and the receiving row; the row walk consumes them
+  in order, so no per-row pointers are needed.
 
 Per row (one signed ``width x width`` multiplier, products registered)::
 
@@ -19,7 +20,8 @@ Per row (one signed ``width x width`` multiplier, products registered)::
     for each link into the row: acc += (C >> coef_extra) * D(other end)
     E' = sat(E + round_shift(acc, F + k));  S (or R) = sat(S + D)
 
-12 clocks a row plus 4 a link. BSP walks the links in the same forward order: ``|S_src| * |R_dst|``
+12 clocks a row plus 2 a link. E and S/R have one address each (single-port RAMs: Yosys can map
+them to the UP5K's SPRAM with ``synth_ice40 -spram``). BSP walks the links in the forward order: ``|S_src| * |R_dst|``
 by a shift-add over ``acc_width`` clocks, then the atan table (``AtanTable.entries()``, two
 synchronous ROMs) and its interpolation on the shared multiplier, then ``C = clamp(C + dC)``.
 
@@ -116,26 +118,29 @@ class SerialNetwork(wiring.Component):
     def n_outputs(self) -> int:
         return self.topology.layers[-1]
 
-    def tables(self):
-        """The ROM contents: (row ranges, links) per direction, forward then reverse.
-
-        ``ranges[rev * 5N + r] = (start, end)`` of the links row ``r`` receives;
-        ``links[rev * L + j] = (link index, row of the other end)``."""
-        t, N, L = self.topology, self.topology.n_neurons, self.topology.n_links
+    def link_table(self):
+        """The link ROM: per direction (forward, then reverse), the links sorted by the row
+        that receives them: ``(link index, row of the other end, receiving row)``."""
+        t, N = self.topology, self.topology.n_neurons
         src = (t.src_elem * N + t.src_neuron).astype(np.int64)
         dst = (t.dst_elem * N + t.dst_neuron).astype(np.int64)
-        ranges, links = [], []
+        links = []
         for to_rows, from_rows in ((dst, src), (src, dst)):
             order = np.argsort(to_rows, kind="stable")
-            counts = np.bincount(to_rows, minlength=5 * N)
-            ends = np.cumsum(counts)
-            ranges += list(zip((ends - counts).tolist(), ends.tolist()))
-            links += [(int(l), int(from_rows[l])) for l in order]
-        return ranges, links
+            links += [(int(l), int(from_rows[l]), int(to_rows[l])) for l in order]
+        return links
 
     def cycles_per_step(self) -> int:
-        """Clocks of one Euler step (12 a row, 4 a link)."""
-        return 12 * 5 * self.topology.n_neurons + 4 * self.topology.n_links
+        """Clocks of one Euler step (12 a row, 2 a link)."""
+        return 12 * N_ELEMENTS * self.topology.n_neurons + 2 * self.topology.n_links
+
+    def cycles_per_bsp(self) -> int:
+        """Clocks of one BSP update (acc_width + 8 a link)."""
+        return (self.hw.fmt.acc_width + 8) * self.topology.n_links + 1
+
+    def cycles_per_run(self) -> int:
+        """Clocks of a forward or reverse run: the load (5N), then the steps."""
+        return N_ELEMENTS * self.topology.n_neurons + self.hw.cfg.steps * self.cycles_per_step()
 
     def elaborate(self, platform):
         m = Module()
@@ -148,36 +153,32 @@ class SerialNetwork(wiring.Component):
         tab = hw.table
         entries, tshape, _ = _table_shapes(hw)
 
-        # memories ----------------------------------------------------------------------
+        # memories (one address each for E and S/R: single-port RAMs, SPRAM on the UP5K) --
         e_mem = Memory(shape=signed(W), depth=2 * R5, init=[])
-        s_mem = Memory(shape=signed(fmt.acc_width), depth=R5, init=[])
-        r_mem = Memory(shape=signed(fmt.acc_width), depth=R5, init=[])
+        sr_mem = Memory(shape=signed(fmt.acc_width), depth=2 * R5, init=[])  # S, then R
         c_mem = Memory(shape=signed(fmt.coef_width), depth=L, init=self.c_init)
         ov_mem = Memory(shape=1, depth=N, init=[])
         x_mem = Memory(shape=signed(W), depth=n_in + n_out, init=[])
-        ranges, links = self.tables()
-        lb = _bits(L)          # a link position 0..L
-        rb = _bits(R5 - 1)     # a row
-        range_rom = Memory(shape=2 * lb, depth=2 * R5,
-                           init=[s | (e << lb) for s, e in ranges])
-        li = _bits(L - 1)
-        link_rom = Memory(shape=li + rb + 3, depth=2 * L,
-                          init=[l | (o << li) | ((o // N) << (li + rb)) for l, o in links])
+        li, rb = _bits(L - 1), _bits(R5 - 1)
+        link_rom = Memory(shape=li + 2 * rb + 3, depth=2 * L,
+                          init=[l | (o << li) | (r << (li + rb)) | ((o // N) << (li + 2 * rb))
+                                for l, o, r in self.link_table()])
         tlo_rom = Memory(shape=tshape, depth=len(entries) - 1, init=entries[:-1])
         thi_rom = Memory(shape=tshape, depth=len(entries) - 1, init=entries[1:])
-        for name, mem in (("e_mem", e_mem), ("s_mem", s_mem), ("r_mem", r_mem),
-                          ("c_mem", c_mem), ("ov_mem", ov_mem), ("x_mem", x_mem),
-                          ("range_rom", range_rom), ("link_rom", link_rom),
+        for name, mem in (("e_mem", e_mem), ("sr_mem", sr_mem), ("c_mem", c_mem),
+                          ("ov_mem", ov_mem), ("x_mem", x_mem), ("link_rom", link_rom),
                           ("atan_lo", tlo_rom), ("atan_hi", thi_rom)):
             m.submodules[name] = mem
         e_rd, e_wr = e_mem.read_port(), e_mem.write_port()
-        s_rd, s_wr = s_mem.read_port(), s_mem.write_port()
-        r_rd, r_wr = r_mem.read_port(), r_mem.write_port()
+        sr_rd, sr_wr = sr_mem.read_port(), sr_mem.write_port()
         c_rd, c_wr = c_mem.read_port(), c_mem.write_port()
         ov_rd, ov_wr = ov_mem.read_port(), ov_mem.write_port()
         x_rd, x_wr = x_mem.read_port(), x_mem.write_port()
-        rng_rd, lnk_rd = range_rom.read_port(), link_rom.read_port()
+        lnk_rd = link_rom.read_port()
         tlo_rd, thi_rd = tlo_rom.read_port(), thi_rom.read_port()
+        e_addr, sr_addr = Signal(range(2 * R5)), Signal(range(2 * R5))
+        m.d.comb += [e_rd.addr.eq(e_addr), e_wr.addr.eq(e_addr),
+                     sr_rd.addr.eq(sr_addr), sr_wr.addr.eq(sr_addr)]
 
         # constants per element, by direction ---------------------------------------------
         rev = Signal()
@@ -209,7 +210,8 @@ class SerialNetwork(wiring.Component):
         half = 1 << (W - 1)
         e_max = max(abs(hw.lo), abs(hw.hi), *(abs(v) for d in (0, 1) for v in hw.b0_int[d]))
         q_max = (e_max * e_max + (1 << (F - 1))) >> F
-        fan = max(e - s for s, e in ranges)
+        fan = int(max(np.bincount(np.concatenate([t.src_elem * N + t.src_neuron,
+                                                   t.dst_elem * N + t.dst_neuron]))))
         acc_max = (2 * half * half + half * q_max + fan * half * half + (half << F))
         acc = Signal(signed(acc_max.bit_length() + 1))
         q = Signal(signed(q_max.bit_length() + 1))
@@ -217,14 +219,18 @@ class SerialNetwork(wiring.Component):
         e_lin, e_quad, e_self = Signal(signed(W)), Signal(signed(W)), Signal(signed(W))
         x_val = Signal(signed(W))
         ov_old, s_old = Signal(), Signal(signed(fmt.acc_width))
-        j, j_end = Signal(range(L + 1)), Signal(range(L + 1))
-        link_idx, other = Signal(range(L)), Signal(range(R5))
-        other_elem = Signal(range(N_ELEMENTS))
-        m.d.comb += [link_idx.eq(lnk_rd.data[:li]), other.eq(lnk_rd.data[li:li + rb])]
-
-        def e_addr(r):
-            return r + Mux(bank, R5, 0)
+        j = Signal(range(L + 1))  # the next link of the table (of the direction)
+        link_idx, other, own = Signal(range(L)), Signal(range(R5)), Signal(range(R5))
+        other_elem, link_elem = Signal(range(N_ELEMENTS)), Signal(range(N_ELEMENTS))
+        m.d.comb += [link_idx.eq(lnk_rd.data[:li]), other.eq(lnk_rd.data[li:li + rb]),
+                     own.eq(lnk_rd.data[li + rb:li + 2 * rb]),
+                     link_elem.eq(lnk_rd.data[li + 2 * rb:]),
+                     lnk_rd.addr.eq(j + Mux(rev, L, 0))]
         bank = Signal()
+
+        def e_row(r, b):
+            return r + Mux(b, R5, 0)
+        sr_base = Mux(rev, R5, 0)   # the integral of the mode
         step = Signal(16)
         steps = Signal(16, init=hw.cfg.steps)
         any_over = Signal()
@@ -292,11 +298,11 @@ class SerialNetwork(wiring.Component):
 
         with m.FSM(name="control") as fsm:
             with m.State("IDLE"):
-                m.d.sync += [row.eq(0), elem.eq(0), neuron.eq(0)]
+                m.d.sync += [row.eq(0), elem.eq(0), neuron.eq(0), j.eq(0)]
                 with m.If(cmd):
                     with m.If(cmd_op == OP_BSP):
                         m.d.sync += rev.eq(0)   # BSP walks the forward link table
-                        m.next = "B_ROW"
+                        m.next = "B_NEXT"
                     with m.Elif(cmd_op == OP_REVERSE):
                         m.d.sync += [rev.eq(1), any_over.eq(0)]
                         m.next = "LOAD"
@@ -304,9 +310,8 @@ class SerialNetwork(wiring.Component):
                         m.d.sync += [rev.eq(0), any_over.eq(0)]
                         m.next = "LOAD"
             with m.State("LOAD"):  # E (bank 0) to B0, the integral of the mode and flags cleared
-                m.d.comb += [e_wr.addr.eq(row), e_wr.data.eq(b0_of(elem)), e_wr.en.eq(1),
-                             s_wr.addr.eq(row), s_wr.data.eq(0), s_wr.en.eq(~rev),
-                             r_wr.addr.eq(row), r_wr.data.eq(0), r_wr.en.eq(rev),
+                m.d.comb += [e_addr.eq(row), e_wr.data.eq(b0_of(elem)), e_wr.en.eq(1),
+                             sr_addr.eq(sr_base + row), sr_wr.data.eq(0), sr_wr.en.eq(1),
                              ov_wr.addr.eq(neuron), ov_wr.data.eq(0), ov_wr.en.eq(elem == 0)]
 
                 def loaded():
@@ -318,18 +323,17 @@ class SerialNetwork(wiring.Component):
                 next_row(m, loaded)
             # one row of one Euler step ------------------------------------------------------
             with m.State("ROW0"):
-                m.d.comb += e_rd.addr.eq(e_addr(lin_base + neuron))
+                m.d.comb += [e_addr.eq(e_row(lin_base + neuron, bank)),
+                             sr_addr.eq(sr_base + row)]
                 m.next = "ROW1"
             with m.State("ROW1"):
                 m.d.sync += [e_lin.eq(e_rd.data), x_val.eq(Mux(in_row, x_rd.data, 0)),
-                             ov_old.eq(ov_rd.data),
-                             s_old.eq(Mux(rev, r_rd.data, s_rd.data)),
-                             j.eq(rng_rd.data[:lb]), j_end.eq(rng_rd.data[lb:])]
-                m.d.comb += e_rd.addr.eq(e_addr(quad_base + neuron))
+                             ov_old.eq(ov_rd.data), s_old.eq(sr_rd.data)]
+                m.d.comb += e_addr.eq(e_row(quad_base + neuron, bank))
                 m.next = "ROW2"
             with m.State("ROW2"):
                 m.d.sync += e_quad.eq(e_rd.data)
-                m.d.comb += e_rd.addr.eq(e_addr(row))
+                m.d.comb += e_addr.eq(e_row(row, bank))
                 m.next = "ROW3"
             with m.State("ROW3"):
                 m.d.sync += [e_self.eq(e_rd.data), acc.eq(x_val << F)]
@@ -355,64 +359,58 @@ class SerialNetwork(wiring.Component):
                 m.d.sync += acc.eq(acc - (prod << qs))
                 m.d.comb += [mul_a.eq(k3), mul_b.eq(q[:qs])]
                 m.next = "M7"
+
+            def next_link():
+                """The link table entry at j is valid here: if it is this row's, read its C and
+                the E of its other end (the product is taken next clock)."""
+                with m.If((j != L) & (own == row)):
+                    m.d.comb += [c_rd.addr.eq(link_idx), e_addr.eq(e_row(other, bank))]
+                    m.d.sync += [other_elem.eq(link_elem), j.eq(j + 1)]
+                    m.next = "LINK"
+                with m.Else():
+                    m.next = "FIN"
             with m.State("M7"):
                 m.d.sync += acc.eq(acc - prod)
-                with m.If(j == j_end):
-                    m.next = "FIN"
-                with m.Else():
-                    m.next = "LINK0"
-            with m.State("LINK0"):  # the link table at j
-                m.next = "LINK1"
-            with m.State("LINK1"):  # C of the link, E of its other end
-                m.d.comb += [c_rd.addr.eq(link_idx), e_rd.addr.eq(e_addr(other))]
-                m.d.sync += other_elem.eq(lnk_rd.data[li + rb:])
-                m.next = "LINK2"
-            with m.State("LINK2"):
+                next_link()
+            with m.State("LINK"):
                 m.d.comb += [mul_a.eq(c_rd.data >> fmt.coef_extra),
                              mul_b.eq(e_rd.data - b0_of(other_elem))]
-                m.next = "LINK3"
-            with m.State("LINK3"):
-                m.d.sync += [acc.eq(acc + prod), j.eq(j + 1)]
-                with m.If(j + 1 == j_end):
-                    m.next = "FIN"
-                with m.Else():
-                    m.next = "LINK0"
+                m.next = "LINK_ACC"
+            with m.State("LINK_ACC"):
+                m.d.sync += acc.eq(acc + prod)
+                next_link()
             with m.State("FIN"):  # commit the row: E', integral, overflow flag
-                m.d.comb += [e_wr.addr.eq(row + Mux(bank, 0, R5)), e_wr.data.eq(e_new), e_wr.en.eq(1),
-                             s_wr.addr.eq(row), s_wr.data.eq(i_new), s_wr.en.eq(~rev),
-                             r_wr.addr.eq(row), r_wr.data.eq(i_new), r_wr.en.eq(rev),
+                m.d.comb += [e_addr.eq(e_row(row, ~bank)), e_wr.data.eq(e_new), e_wr.en.eq(1),
+                             sr_addr.eq(sr_base + row), sr_wr.data.eq(i_new), sr_wr.en.eq(1),
                              ov_wr.addr.eq(neuron), ov_wr.data.eq(ov_old | clamped),
                              ov_wr.en.eq(1)]
                 m.d.sync += any_over.eq(any_over | clamped)
 
                 def stepped():
-                    m.d.sync += [bank.eq(~bank), step.eq(step + 1)]
+                    m.d.sync += [bank.eq(~bank), step.eq(step + 1), j.eq(0)]
                     with m.If(step + 1 >= steps):
                         finish(m)
                 m.next = "ROW0"
                 next_row(m, stepped)
-            # BSP: every link, grouped by its target row ---------------------------------------
-            with m.State("B_ROW"):
-                m.next = "B_RANGE"
-            with m.State("B_RANGE"):
-                m.d.sync += [j.eq(rng_rd.data[:lb]), j_end.eq(rng_rd.data[lb:])]
-                m.next = "B_NEXT"
+            # BSP: every link in the forward table order ------------------------------------
             with m.State("B_NEXT"):
-                with m.If(j == j_end):
-                    next_row(m, lambda: finish(m))
-                    with m.If(row != R5 - 1):
-                        m.next = "B_ROW"
+                with m.If(j == L):
+                    finish(m)
                 with m.Else():
                     m.next = "B_LINK"
-            with m.State("B_LINK"):  # link table data: read S at its source, R here, C
-                m.d.comb += [s_rd.addr.eq(other), c_rd.addr.eq(link_idx)]
+            with m.State("B_LINK"):  # S at the link's source, its C
+                m.d.comb += [sr_addr.eq(other), c_rd.addr.eq(link_idx)]
+                m.next = "B_RREAD"
+            with m.State("B_RREAD"):  # R at its target
+                s_val = sr_rd.data
+                m.d.comb += sr_addr.eq(R5 + own)
+                m.d.sync += [sh_a.eq(Mux(s_val < 0, -s_val, s_val)), neg.eq(s_val < 0),
+                             c_old.eq(c_rd.data)]
                 m.next = "B_LOAD"
             with m.State("B_LOAD"):
-                s_val, r_val = s_rd.data, r_rd.data
-                m.d.sync += [sh_a.eq(Mux(s_val < 0, -s_val, s_val)),
-                             sh_b.eq(Mux(r_val < 0, -r_val, r_val)),
-                             neg.eq((s_val < 0) ^ (r_val < 0)), mag.eq(0), bit.eq(0),
-                             c_old.eq(c_rd.data)]
+                r_val = sr_rd.data
+                m.d.sync += [sh_b.eq(Mux(r_val < 0, -r_val, r_val)), neg.eq(neg ^ (r_val < 0)),
+                             mag.eq(0), bit.eq(0)]
                 m.next = "B_MUL"
             with m.State("B_MUL"):  # |P| = |S| * |R|, one bit a clock
                 with m.If(sh_b[0]):
@@ -439,16 +437,7 @@ class SerialNetwork(wiring.Component):
         busy = Signal()
         m.d.comb += [busy.eq(~fsm.ongoing("IDLE")), self.busy.eq(busy)]
 
-        # addresses the datapath holds in every state (synchronous reads)
-        in_bsp = Signal()
-        m.d.comb += in_bsp.eq(fsm.ongoing("B_ROW") | fsm.ongoing("B_RANGE") |
-                              fsm.ongoing("B_NEXT") | fsm.ongoing("B_LINK") |
-                              fsm.ongoing("B_LOAD") | fsm.ongoing("B_MUL") |
-                              fsm.ongoing("B_TAB") | fsm.ongoing("B_READ") |
-                              fsm.ongoing("B_SLOPE") | fsm.ongoing("B_WRITE"))
-        m.d.comb += [rng_rd.addr.eq(row + Mux(rev, R5, 0)),
-                     lnk_rd.addr.eq(j + Mux(rev, L, 0)),
-                     tlo_rd.addr.eq(t_idx), thi_rd.addr.eq(t_idx)]
+        m.d.comb += [tlo_rd.addr.eq(t_idx), thi_rd.addr.eq(t_idx)]
 
         # host side: writes when idle, reads through the memories' read ports ------------
         host_write = self.we & ~busy
@@ -468,20 +457,16 @@ class SerialNetwork(wiring.Component):
             m.d.comb += [
                 x_rd.addr.eq(Mux(region == REGION["error"], index + n_in, index)),
                 c_rd.addr.eq(index),
-                s_rd.addr.eq(Mux(region == REGION["output"],
-                                 t.out_elem * N + out_base + index, index)),
-                r_rd.addr.eq(index),
+                sr_addr.eq(Mux(region == REGION["output"], t.out_elem * N + out_base + index,
+                               Mux(region == REGION["rev_integral"], R5 + index, index))),
                 ov_rd.addr.eq(index),
             ]
-        with m.Elif(~in_bsp):
-            m.d.comb += [x_rd.addr.eq(x_addr), ov_rd.addr.eq(neuron), s_rd.addr.eq(row),
-                         r_rd.addr.eq(row)]
         with m.Else():
-            m.d.comb += r_rd.addr.eq(row)
+            m.d.comb += [x_rd.addr.eq(x_addr), ov_rd.addr.eq(neuron)]
 
         # registered read: the source chosen a clock earlier, memory data arrives with it
-        SRC_ZERO, SRC_INFO, SRC_X, SRC_C, SRC_S, SRC_R, SRC_OV = range(7)
-        src = Signal(range(7))
+        SRC_ZERO, SRC_INFO, SRC_X, SRC_C, SRC_SR, SRC_OV = range(6)
+        src = Signal(range(6))
         info_val = Signal(signed(self.data_width))
         info = {INFO["n_inputs"]: n_in, INFO["n_outputs"]: n_out, INFO["n_neurons"]: N,
                 INFO["n_links"]: L, INFO["steps"]: steps,
@@ -492,8 +477,8 @@ class SerialNetwork(wiring.Component):
         m.d.sync += [src.eq(SRC_ZERO), info_val.eq(0)]
         in_range = {"input": n_in, "error": n_out, "coef": L, "fwd_integral": R5,
                     "rev_integral": R5, "output": n_out, "overflow": N}
-        which = {"input": SRC_X, "error": SRC_X, "coef": SRC_C, "fwd_integral": SRC_S,
-                 "rev_integral": SRC_R, "output": SRC_S, "overflow": SRC_OV}
+        which = {"input": SRC_X, "error": SRC_X, "coef": SRC_C, "fwd_integral": SRC_SR,
+                 "rev_integral": SRC_SR, "output": SRC_SR, "overflow": SRC_OV}
         with m.Switch(region):
             for name, n in in_range.items():
                 with m.Case(REGION[name]):
@@ -511,10 +496,8 @@ class SerialNetwork(wiring.Component):
                 m.d.comb += self.rdata.eq(x_rd.data)
             with m.Case(SRC_C):
                 m.d.comb += self.rdata.eq(c_rd.data)
-            with m.Case(SRC_S):
-                m.d.comb += self.rdata.eq(s_rd.data)
-            with m.Case(SRC_R):
-                m.d.comb += self.rdata.eq(r_rd.data)
+            with m.Case(SRC_SR):
+                m.d.comb += self.rdata.eq(sr_rd.data)
             with m.Case(SRC_OV):
                 m.d.comb += self.rdata.eq(ov_rd.data)
         return m
