@@ -90,6 +90,8 @@ def plot(runs, folder, tag, dataset, m):
         ax.annotate(f"fan-in {r['fan_in']}", (xx, r["bsp"]["test_acc"][-1]), fontsize=7,
                     textcoords="offset points", xytext=(3, 5))
     lr_file = folder / f"link_ratio{tag}.json"
+    if not lr_file.exists():
+        lr_file = folder / "link_ratio.json"
     if lr_file.exists():  # experiment 1's MLP curve, for reference (its own data and epochs)
         rec = json.loads(lr_file.read_text())
         rows = [(v["link_ratio"], v["final_test_acc_mean"]) for k, v in rec["summary"].items()
