@@ -56,4 +56,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run as `python -m golden.cli`: use the importable module, so that UserError raised by
+    # other packages (imported from golden.cli) is the class caught here
+    from golden.cli import main as _main
+    sys.exit(_main())
