@@ -31,7 +31,7 @@ $(VENV_OK): pyproject.toml
 	@echo "setup: ready (.venv)"
 
 demo: setup  ## the main job on the embedded default: train the tiny network, report
-	$(PY) -m golden.cli demo
+	.venv/bin/wuxing demo
 
 test: setup  ## the default test run (fast; CI runs this)
 	$(PY) -m pytest -q
@@ -39,24 +39,25 @@ test: setup  ## the default test run (fast; CI runs this)
 test-slow: setup  ## the slow tests too (training to accuracy, long co-simulations, bitstreams)
 	$(PY) -m pytest -q -m "slow or not slow"
 
-bench: setup  ## speed and memory figures, printed
+bench: setup  ## speed and memory figures, printed (golden model; co-simulation and synthesis: ~20 min)
 	$(PY) -m golden.bench
+	$(PY) -m sim.bench
 
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf build sim_build* runs .pytest_cache
 
 verilog: setup  ## Verilog of the $(TOPOLOGY) network, one NeuronCore and one Synapse (build/verilog)
-	$(PY) -m golden.cli generate --what network --topology $(TOPOLOGY) --out build/verilog/network
-	$(PY) -m golden.cli generate --what core --out build/verilog/core
-	$(PY) -m golden.cli generate --what synapse --out build/verilog/synapse
+	.venv/bin/wuxing generate --what network --topology $(TOPOLOGY) --out build/verilog/network
+	.venv/bin/wuxing generate --what core --out build/verilog/core
+	.venv/bin/wuxing generate --what synapse --out build/verilog/synapse
 
 sim: setup  ## cocotb benches (core, synapse, small network) on Icarus and Verilator vs the golden model
-	$(PY) -m golden.cli sim
+	.venv/bin/wuxing sim
 
 SIMULATOR ?= verilator
 demo-hw: setup  ## Verilog of a trained network (CHECKPOINT=path, else $(TOPOLOGY)) and RTL-vs-golden compare
-	$(PY) -m golden.cli generate --what network $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),--topology $(TOPOLOGY)) --out build/verilog/demo
-	$(PY) -m golden.cli compare $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),--topology $(TOPOLOGY)) --simulator $(SIMULATOR) --json build/compare/demo.json
+	.venv/bin/wuxing generate --what network $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),--topology $(TOPOLOGY)) --out build/verilog/demo
+	.venv/bin/wuxing compare $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),--topology $(TOPOLOGY)) --simulator $(SIMULATOR) --json build/compare/demo.json
 
 bitstream: setup  ## build the board bitstream, print resources and Fmax (BOARD=icebreaker|icesugar|ulx3s|orangecrab, LAYERS=1,1)
 	.venv/bin/wuxing build --board $(BOARD) $(if $(LAYERS),--layers $(LAYERS)) --json build/bitstream/$(BOARD)-report.json
