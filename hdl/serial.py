@@ -63,13 +63,16 @@ class SerialNetwork(wiring.Component):
         links: the control port's 12-bit index must reach every integral and coefficient).
     hw: :class:`hdl.fixed.HwConstants` (format, neuron, run settings; from the golden model).
     c_init: initial values of the C memory (ints, one per link, topology order); default 0.
+    spram: ask Yosys to put E and S/R in iCE40 UltraPlus SPRAM (attribute ``ram_style="huge"``;
+        iCE40 UP only): frees block RAM for the coefficients and link table of larger networks.
 
     Ports (as :class:`hdl.network.Network`): ``addr``, ``wdata``, ``we``, ``rdata`` (registered
     read), ``op``, ``start``, ``busy``, ``done``, ``overflow``.
     """
 
-    def __init__(self, topology: Topology, hw: HwConstants, *, c_init=None):
-        check_types(topology=(topology, Topology), hw=(hw, HwConstants))
+    def __init__(self, topology: Topology, hw: HwConstants, *, c_init=None,
+                 spram: bool = False):
+        check_types(topology=(topology, Topology), hw=(hw, HwConstants), spram=(spram, bool))
         t = topology
         if t.n_links == 0:
             raise ValueError("the topology has no links: nothing to build")
@@ -101,7 +104,7 @@ class SerialNetwork(wiring.Component):
                              f"{c_init.shape} of {c_init.dtype}")
         if c_init.min() < hw.c_lo or c_init.max() > hw.c_hi:
             raise ValueError(f"c_init outside the C clamp range [{hw.c_lo}, {hw.c_hi}]")
-        self.topology, self.hw = t, hw
+        self.topology, self.hw, self.spram = t, hw, spram
         self.c_init = [int(v) for v in c_init]
         self.data_width = max(32, fmt.coef_width, fmt.acc_width)
         super().__init__({
@@ -154,8 +157,9 @@ class SerialNetwork(wiring.Component):
         entries, tshape, _ = _table_shapes(hw)
 
         # memories (one address each for E and S/R: single-port RAMs, SPRAM on the UP5K) --
-        e_mem = Memory(shape=signed(W), depth=2 * R5, init=[])
-        sr_mem = Memory(shape=signed(fmt.acc_width), depth=2 * R5, init=[])  # S, then R
+        big = dict(ram_style="huge") if self.spram else None
+        e_mem = Memory(shape=signed(W), depth=2 * R5, init=[], attrs=big)
+        sr_mem = Memory(shape=signed(fmt.acc_width), depth=2 * R5, init=[], attrs=big)  # S, R
         c_mem = Memory(shape=signed(fmt.coef_width), depth=L, init=self.c_init)
         ov_mem = Memory(shape=1, depth=N, init=[])
         x_mem = Memory(shape=signed(W), depth=n_in + n_out, init=[])
@@ -177,8 +181,9 @@ class SerialNetwork(wiring.Component):
         lnk_rd = link_rom.read_port()
         tlo_rd, thi_rd = tlo_rom.read_port(), thi_rom.read_port()
         e_addr, sr_addr = Signal(range(2 * R5)), Signal(range(2 * R5))
-        m.d.comb += [e_rd.addr.eq(e_addr), e_wr.addr.eq(e_addr),
-                     sr_rd.addr.eq(sr_addr), sr_wr.addr.eq(sr_addr)]
+        # no read while writing (SPRAM's read data holds during a write)
+        m.d.comb += [e_rd.addr.eq(e_addr), e_wr.addr.eq(e_addr), e_rd.en.eq(~e_wr.en),
+                     sr_rd.addr.eq(sr_addr), sr_wr.addr.eq(sr_addr), sr_rd.en.eq(~sr_wr.en)]
 
         # constants per element, by direction ---------------------------------------------
         rev = Signal()
