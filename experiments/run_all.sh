@@ -30,6 +30,8 @@ $PY -m experiments.adder --quick --scale-c-init --tag _scaled $M1
 $PY -m experiments.model_compare --quick --tag _recipe                         # exp 2-4 with the
 $PY -m experiments.wuxing_vs_mlp --quick --tag _recipe                         # golden.train
 $PY -m experiments.adder --quick --fan-in 1 2 4 --tag _recipe                  # recipe as it is
+$PY -m experiments.bsp_gradient --quick --tag _recipe
+$PY -m experiments.fixed_vs_float --quick --tag _recipe
 $PY -m experiments.fixed_vs_float $TINY                                        # exp 6
 $PY -m experiments.fixed_vs_float --quick --recipe model1-mnist --formats 16,12 12,8 --tag _model1 $M1
 $PY -m experiments.summarize
