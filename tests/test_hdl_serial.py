@@ -11,7 +11,7 @@ from hdl.serial import SerialNetwork
 from tests.test_hdl_network import run_network
 
 
-def _compare(topo, cfg, seed):
+def _compare(topo, cfg, seed, spram=False):
     hw = hw_constants(cfg)
     model = FixedModel(topo, cfg)
     rng = np.random.default_rng(seed)
@@ -22,7 +22,7 @@ def _compare(topo, cfg, seed):
     # inputs up to beyond the state range: some states saturate
     x_int = hw.fmt.to_int(rng.uniform(-1, 12, topo.layers[0]))
     err_int = hw.fmt.to_int(rng.uniform(-8, 8, topo.layers[-1]))
-    dut = SerialNetwork(topo, hw, c_init=rng.integers(hw.c_lo, hw.c_hi + 1, L))
+    dut = SerialNetwork(topo, hw, c_init=rng.integers(hw.c_lo, hw.c_hi + 1, L), spram=spram)
     got = run_network(dut, c_int, x_int, err_int, cfg.steps)
     fwd = model.forward(c_int, x_int)
     rev = model.reverse(c_int, err_int)
@@ -37,10 +37,12 @@ def _compare(topo, cfg, seed):
     return got, want, fwd, rev, c_int
 
 
-@pytest.mark.parametrize("layers, seed", [((3, 2), 0), ((4, 3, 2), 1)])
-def test_serial_matches_fixed_model(layers, seed):
-    topo = Topology(layers=layers, seed=seed)
-    got, want, fwd, rev, c_int = _compare(topo, RunConfig(steps=6), seed)
+# fan_in=2: two links into (and out of) some interfaces, so the link walk sums several
+@pytest.mark.parametrize("layers, seed, fan_in", [((3, 2), 0, 1), ((4, 3, 2), 1, 1),
+                                                  ((4, 3, 2), 3, 2)])
+def test_serial_matches_fixed_model(layers, seed, fan_in):
+    topo = Topology(layers=layers, seed=seed, fan_in=fan_in)
+    got, want, fwd, rev, c_int = _compare(topo, RunConfig(steps=6), seed, spram=fan_in > 1)
     # the run exercised what it claims to: saturation, a change of C, a clamp of C
     assert fwd.overflow.any() or rev.overflow.any()
     assert got["C"] != c_int.tolist()
