@@ -20,7 +20,7 @@ Per row (one signed ``width x width`` multiplier, products registered)::
     for each link into the row: acc += (C >> coef_extra) * D(other end)
     E' = sat(E + round_shift(acc, F + k));  S (or R) = sat(S + D)
 
-12 clocks a row plus 2 a link. E and S/R have one address each (single-port RAMs: Yosys can map
+13 clocks a row plus 2 a link. E and S/R have one address each (single-port RAMs: Yosys can map
 them to the UP5K's SPRAM with ``synth_ice40 -spram``). BSP walks the links in the forward order: ``|S_src| * |R_dst|``
 by a shift-add over ``acc_width`` clocks, then the atan table (``AtanTable.entries()``, two
 synchronous ROMs) and its interpolation on the shared multiplier, then ``C = clamp(C + dC)``.
@@ -134,12 +134,12 @@ class SerialNetwork(wiring.Component):
         return links
 
     def cycles_per_step(self) -> int:
-        """Clocks of one Euler step (12 a row, 2 a link)."""
-        return 12 * N_ELEMENTS * self.topology.n_neurons + 2 * self.topology.n_links
+        """Clocks of one Euler step (13 a row, 2 a link)."""
+        return 13 * N_ELEMENTS * self.topology.n_neurons + 2 * self.topology.n_links
 
     def cycles_per_bsp(self) -> int:
-        """Clocks of one BSP update (acc_width + 8 a link)."""
-        return (self.hw.fmt.acc_width + 8) * self.topology.n_links + 1
+        """Clocks of one BSP update (acc_width + 9 a link)."""
+        return (self.hw.fmt.acc_width + 9) * self.topology.n_links + 1
 
     def cycles_per_run(self) -> int:
         """Clocks of a forward or reverse run: the load (5N), then the steps."""
@@ -245,11 +245,10 @@ class SerialNetwork(wiring.Component):
 
         d_self = Signal(signed(W + 1))
         m.d.comb += d_self.eq(e_self - b0_of(elem))
+        # the sums registered (state SUM), saturated and written a clock later (FIN)
         e_sum = Signal(signed(acc.shape().width + 1))
-        m.d.comb += e_sum.eq(e_self + round_shift_expr(acc, F + k))
         e_new, clamped = saturate_expr(e_sum, hw.lo, hw.hi)
         i_sum = Signal(signed(fmt.acc_width + 1))
-        m.d.comb += i_sum.eq(s_old + d_self)
         i_new, _ = saturate_expr(i_sum, fmt.acc_min, fmt.acc_max)
 
         # BSP registers
@@ -267,12 +266,13 @@ class SerialNetwork(wiring.Component):
         y = Signal(signed(tshape.width + 1))
         delta_width = max(fmt.coef_width + 1, tshape.width + max(0, -hw.bsp_shift_out) + 2)
         dC = Signal(signed(delta_width))
-        c_sum = Signal(signed(delta_width + 1))
+        dC_signed = Signal(signed(delta_width + 1))   # registered (state B_DELTA)
+        c_sum = Signal(signed(delta_width + 2))
         m.d.comb += [
             y.eq(Mux(t_sat, entries[-1],
                      tlo_rd.data + round_shift_expr(prod, tab.frac_bits))),
             dC.eq(round_shift_expr(y, hw.bsp_shift_out)),
-            c_sum.eq(c_old + Mux(neg, -dC, dC)),
+            c_sum.eq(c_old + dC_signed),
         ]
         c_new, _ = saturate_expr(c_sum, hw.c_lo, hw.c_hi)
 
@@ -373,7 +373,7 @@ class SerialNetwork(wiring.Component):
                     m.d.sync += [other_elem.eq(link_elem), j.eq(j + 1)]
                     m.next = "LINK"
                 with m.Else():
-                    m.next = "FIN"
+                    m.next = "SUM"
             with m.State("M7"):
                 m.d.sync += acc.eq(acc - prod)
                 next_link()
@@ -384,6 +384,10 @@ class SerialNetwork(wiring.Component):
             with m.State("LINK_ACC"):
                 m.d.sync += acc.eq(acc + prod)
                 next_link()
+            with m.State("SUM"):
+                m.d.sync += [e_sum.eq(e_self + round_shift_expr(acc, F + k)),
+                             i_sum.eq(s_old + d_self)]
+                m.next = "FIN"
             with m.State("FIN"):  # commit the row: E', integral, overflow flag
                 m.d.comb += [e_addr.eq(e_row(row, ~bank)), e_wr.data.eq(e_new), e_wr.en.eq(1),
                              sr_addr.eq(sr_base + row), sr_wr.data.eq(i_new), sr_wr.en.eq(1),
@@ -433,6 +437,9 @@ class SerialNetwork(wiring.Component):
                 m.next = "B_SLOPE"
             with m.State("B_SLOPE"):
                 m.d.comb += [mul_a.eq(thi_rd.data - tlo_rd.data), mul_b.eq(t_frac)]
+                m.next = "B_DELTA"
+            with m.State("B_DELTA"):
+                m.d.sync += dC_signed.eq(Mux(neg, -dC, dC))
                 m.next = "B_WRITE"
             with m.State("B_WRITE"):
                 m.d.comb += [c_wr.addr.eq(link_idx), c_wr.data.eq(c_new), c_wr.en.eq(1)]
