@@ -20,8 +20,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from .atan_table import DEFAULT_TABLE, AtanTable
 from .config import RunConfig
 from .fixedpoint import DEFAULT_FORMAT, FixedFormat
 from .neuron import MODEL1_NEURON, NeuronParams
+from .report import atomic_write
 from .topology import Topology
 
 __all__ = ["Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint",
@@ -107,20 +106,7 @@ def save_checkpoint(path, ckpt: Checkpoint) -> Path:
     buf = io.BytesIO()
     np.savez(buf, meta=np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8),
              **arrays)
-    folder = path.parent if str(path.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, buf.getvalue())
 
 
 def load_checkpoint(path) -> Checkpoint:

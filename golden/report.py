@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["table", "write_json", "plot_curves"]
+__all__ = ["table", "atomic_write", "write_json", "plot_curves"]
 
 
 def table(rows, headers) -> str:
@@ -41,21 +41,29 @@ def _default(o):
     raise TypeError(f"cannot write {type(o).__name__} as JSON")
 
 
-def write_json(path, data) -> Path:
-    """Write ``data`` as indented JSON, atomically (never a half-written file)."""
+def atomic_write(path, data) -> Path:
+    """Write bytes or text to ``path`` so that readers see the old file or the whole new one
+    (temporary file in the same folder, fsync, rename); never a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=_default)
-            f.write("\n")
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def write_json(path, data) -> Path:
+    """Write ``data`` as indented JSON, atomically."""
+    return atomic_write(path, json.dumps(data, indent=2, default=_default) + "\n")
 
 
 def plot_curves(path, curves: dict, *, title: str, xlabel: str = "epoch",
