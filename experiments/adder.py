@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import time
 
-import numpy as np
 
 from golden.data import load_dataset
 
@@ -67,8 +66,8 @@ def run(args) -> dict:
     nt, ns = len(sub.y_train), len(sub.y_test)
     settings = dict(recipe=args.recipe, overrides=args.set, run=cfg.as_dict(), batch=rec.batch, epochs=epochs,
                     fan_ins=fan_ins, scale_c_init=args.scale_c_init, n_train=nt, n_test=ns,
-                    topology="preset model1 with fan_in = fan_out = f, seed 0, duplicate "
-                             "interface pairs re-paired (experiments.wuxing.dedup_links)")
+                    topology="preset model1 with fan_in = fan_out = f, seed 0 (golden.topology "
+                             "never joins two interfaces twice)")
     path = write_result(args, NAME, claim=CLAIM, dataset=f"{data.name}: {nt} train / {ns} held out",
                         settings=settings, runs=runs, summary=summary, started=started)
     plot(runs, out_dir(args), args.tag, f"{data.name} {nt}/{ns}", m)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 
 from golden.config import RunConfig
 
@@ -65,35 +64,6 @@ def train_topology(topology, rec, data, *, epochs, n_train, n_test, seed=0, fixe
     return train(topology, cfg or rec.cfg, data, **kw)
 
 
-def dedup_links(topology, seed=0):
-    """Make every (source interface, target interface) pair carry at most one link.
-
-    golden.topology's fill rule with ``fan_in > 1`` can draw the same pair of interfaces
-    twice, which the network models refuse. Swapping the targets of two links of the same
-    layer pair keeps every interface's fan-in and fan-out, so it changes nothing else.
-    Returns the number of swaps.
-    """
-    rng = np.random.default_rng(seed)
-    t = topology
-    swaps = 0
-    for _ in range(1000):
-        key = ((t.src_neuron * 5 + t.src_elem) * (5 * t.n_neurons)
-               + t.dst_neuron * 5 + t.dst_elem)
-        _, first, counts = np.unique(key, return_index=True, return_counts=True)
-        dup = np.setdiff1d(np.arange(len(key)), first)
-        if len(dup) == 0:
-            return swaps
-        for i in dup:
-            same = np.flatnonzero(t.pair == t.pair[i])
-            j = rng.choice(same)
-            t.dst_neuron[i], t.dst_neuron[j] = t.dst_neuron[j], t.dst_neuron[i]
-            t.dst_elem[i], t.dst_elem[j] = t.dst_elem[j], t.dst_elem[i]
-            swaps += 1
-    raise RuntimeError("could not remove duplicate links")
-
-
 def adder_topology(fan_in: int, seed: int = 0, name: str = "model1"):
-    t = preset(name, fan_in=fan_in, seed=seed)
-    dedup_links(t, seed)
-    return t
+    return preset(name, fan_in=fan_in, seed=seed)
 
