@@ -20,6 +20,9 @@ __all__ = ["BuildError", "build_bitstream", "parse_nextpnr_log", "parse_yosys_re
            "NAME"]
 
 NAME = "wuxing"
+# Yosys: remove the init of the serial network's state memories so they can map to SPRAM
+SPRAM_NO_INIT = ("delete t:$meminit_v2 r:MEMID=\\e_mem %i "
+                 "t:$meminit_v2 r:MEMID=\\sr_mem %i %u")
 
 # nextpnr's cell types, by what a user calls them
 _KINDS = {
@@ -87,12 +90,19 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     setup_toolchain_env()
     platform = b.platform()
     build_dir = Path(build_dir or Path("build") / "bitstream" / board_name)
-    top = BoardTop(HostBridge.for_design(design), baud=baud)
+    ice40 = b.fpga.startswith("iCE40")
+    spram = ice40 and design.arch == "serial"
+    top = BoardTop(HostBridge.for_design(design, spram=spram), baud=baud)
+    opts = {}
+    if ice40:   # the UltraPlus DSPs (16x16) for the multipliers, not logic cells
+        opts["synth_opts"] = "-dsp"
+    if spram:   # SPRAM cannot be initialised: drop the (all-zero) init of E and S/R
+        opts["script_after_read"] = SPRAM_NO_INIT
     t0 = time.perf_counter()
     failure = None
     try:
         platform.build(top, name=NAME, build_dir=str(build_dir), do_program=False,
-                       nextpnr_opts="--timing-allow-fail")
+                       nextpnr_opts="--timing-allow-fail", **opts)
     except subprocess.CalledProcessError as e:
         failure = e
     seconds = time.perf_counter() - t0
@@ -104,7 +114,7 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     clk_mhz = platform.default_clk_frequency / 1e6
     report = dict(board=board_name, fpga=b.fpga, clock_mhz=clk_mhz, baud=baud,
                   topology=design.topology.spec(), n_neurons=design.topology.n_neurons,
-                  n_links=design.topology.n_links, mult=design.mult,
+                  n_links=design.topology.n_links, mult=design.mult, arch=design.arch,
                   resources={k: dict(used=u, available=a, what=_KINDS.get(k, k))
                              for k, (u, a) in pnr["resources"].items()},
                   luts=ys.get("luts"), ffs=ys.get("ffs"), dsps=ys.get("dsps"),

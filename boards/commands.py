@@ -16,19 +16,31 @@ from .top import BOARDS, board, openfpgaloader_path
 
 SIM_LAYERS = (2, 2)     # the default network of `wuxing run --sim`
 BUILD_LAYERS = (1, 1)   # the default network of `wuxing build`: the smallest (2 neurons, 4 links)
+SERIAL_BUILD_PRESET = "tiny"  # ... and with --arch serial (the iCE40 default): 42 neurons
+
+
+def _arch(args) -> str:
+    """--arch, else serial on the iCE40 boards (the unrolled Network does not fit them)."""
+    if getattr(args, "arch", None):
+        return args.arch
+    name = getattr(args, "board", None)
+    return "serial" if name and board(name).fpga.startswith("iCE40") else "unrolled"
 
 
 def _design(args):
-    from golden.topology import Topology
+    from golden.topology import Topology, preset
     from hdl.generate import Design, design_from_checkpoint
+    arch = _arch(args)
     if getattr(args, "checkpoint", None):
-        return design_from_checkpoint(args.checkpoint, mult=args.mult)
+        return design_from_checkpoint(args.checkpoint, mult=args.mult, arch=arch)
     default = SIM_LAYERS if getattr(args, "func", None) is cmd_run else BUILD_LAYERS
     try:
-        layers = tuple(int(v) for v in args.layers.split(",")) if args.layers else default
+        layers = tuple(int(v) for v in args.layers.split(",")) if args.layers else None
     except ValueError:
         raise UserError(f"--layers takes sizes like 2,2, not {args.layers!r}") from None
-    return Design(topology=Topology(layers=layers), mult=args.mult)
+    if layers is None and arch == "serial" and getattr(args, "func", None) is cmd_build:
+        return Design(topology=preset(SERIAL_BUILD_PRESET), mult=args.mult, arch=arch)
+    return Design(topology=Topology(layers=layers or default), mult=args.mult, arch=arch)
 
 
 def cmd_build(args) -> int:
@@ -36,7 +48,8 @@ def cmd_build(args) -> int:
     design = _design(args)
     out = Path(args.out or Path("build") / "bitstream" / args.board)
     print(f"building {args.board}: {design.topology.n_neurons} neurons, "
-          f"{design.topology.n_links} links (the first YoWASP run compiles the tools, "
+          f"{design.topology.n_links} links, arch {design.arch} (the first YoWASP run "
+          f"compiles the tools, "
           f"40-90 s)", flush=True)
     try:
         r = build_bitstream(args.board, design, out)
@@ -178,7 +191,11 @@ def add_commands(sub):
 
     def design_args(p):
         p.add_argument("--checkpoint", help="build the network of this checkpoint")
-        p.add_argument("--layers", help="layer sizes, e.g. 2,2 (default: build 1,1, run 2,2)")
+        p.add_argument("--layers", help="layer sizes, e.g. 2,2 (default: build 1,1 unrolled "
+                                        "or the tiny preset serial, run 2,2)")
+        p.add_argument("--arch", choices=("unrolled", "serial"),
+                       help="network hardware: unrolled, or serial (one time-multiplexed "
+                            "datapath; the default on the iCE40 boards)")
         p.add_argument("--mult", choices=("parallel", "shared"), default="shared",
                        help="neuron multipliers: one step per clock, or shared (5 clocks)")
 

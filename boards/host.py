@@ -15,6 +15,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hdl.network import OP_BSP, OP_FORWARD, OP_REVERSE, Network, address
+from hdl.serial import SerialNetwork
 
 from .link import FrameReceiver, FrameSender
 from .protocol import MAX_CHUNK, MAX_FRAME, Cmd, DeviceInfo, Flags, Status, design_hash
@@ -34,8 +35,8 @@ class HostBridge(wiring.Component):
     """
 
     def __init__(self, network: Network, info: DeviceInfo):
-        if not isinstance(network, Network):
-            raise TypeError(f"network must be a hdl.network.Network, not "
+        if not isinstance(network, (Network, SerialNetwork)):
+            raise TypeError(f"network must be a hdl.network.Network or SerialNetwork, not "
                             f"{type(network).__name__}")
         if not isinstance(info, DeviceInfo):
             raise TypeError(f"info must be a DeviceInfo, not {type(info).__name__}")
@@ -51,10 +52,11 @@ class HostBridge(wiring.Component):
         })
 
     @classmethod
-    def for_design(cls, design) -> "HostBridge":
-        """The bridge and Network of an :class:`hdl.generate.Design`."""
+    def for_design(cls, design, *, spram: bool = False) -> "HostBridge":
+        """The bridge and Network of an :class:`hdl.generate.Design` (``spram``: see
+        :func:`hdl.generate.build_component`)."""
         from hdl.generate import build_component
-        net = build_component(design)
+        net = build_component(design, spram=spram)
         info = DeviceInfo.for_design(design.topology, design.cfg, design.neuron, design.fmt,
                                      design.table)
         return cls(net, info)

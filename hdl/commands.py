@@ -19,6 +19,9 @@ def add_design_args(p, with_what: bool = True):
     src.add_argument("--checkpoint", metavar="PATH",
                      help="a trained checkpoint: its topology, settings and coefficients")
     p.add_argument("--steps", type=int, help="Euler steps per run (default: the run settings')")
+    p.add_argument("--arch", choices=("unrolled", "serial"), default="unrolled",
+                   help="network: every neuron and link its own hardware (unrolled), or one "
+                        "time-multiplexed datapath with the state in RAM (serial)")
     p.add_argument("--mult", choices=("parallel", "shared"), default="parallel",
                    help="multipliers: one step per clock, or one element per clock")
     p.add_argument("--k", dest="k_mode", choices=("const", "reg"), default="const",
@@ -36,7 +39,7 @@ def design_from_args(args, what=None):
     what = what or args.what
     if getattr(args, "checkpoint", None):
         d = design_from_checkpoint(args.checkpoint, what, args.mult, args.k_mode,
-                                   args.pipeline)
+                                   args.pipeline, arch=args.arch)
     else:
         if getattr(args, "topology_file", None):
             topo = Topology.load(args.topology_file)
@@ -47,7 +50,7 @@ def design_from_args(args, what=None):
             source = f"topology preset {name}"
         cfg = RunConfig()
         d = Design(what=what, topology=topo, cfg=cfg, mult=args.mult, k_mode=args.k_mode,
-                   pipeline=args.pipeline, source=source)
+                   pipeline=args.pipeline, source=source, arch=args.arch)
         d.c_init = [int(c) for c in FixedModel(topo, cfg).coef_to_int(
             init_coefficients(topo, cfg, seed=0))]
     if getattr(args, "steps", None) is not None:
@@ -61,8 +64,9 @@ def cmd_generate(args) -> int:
     t0 = time.perf_counter()
     out = args.out
     man = write_design(d, out)
-    print(f"generate: {man['what']} ({man['top']}), mult={d.mult}"
-          f"{' (pipelined)' if d.pipeline else ''}, k={d.k_mode}, "
+    arch = "serial (one time-multiplexed datapath)" if d.arch == "serial" else (
+        f"mult={d.mult}{' (pipelined)' if d.pipeline else ''}, k={d.k_mode}")
+    print(f"generate: {man['what']} ({man['top']}), {arch}, "
           f"{d.fmt.describe()}")
     if d.what == "network":
         print(f"  {d.source}: {man['n_neurons']} neurons, {man['n_links']} links, "

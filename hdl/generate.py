@@ -25,15 +25,18 @@ from golden.topology import Topology
 
 from .fixed import hw_constants
 from .network import Network
+from .serial import SerialNetwork
 from .neuron import NeuronCore
 from .synapse import Synapse
 
-__all__ = ["Design", "WHAT", "TOP_NAMES", "design_from_checkpoint", "build_component",
+__all__ = ["Design", "WHAT", "ARCHS", "TOP_NAMES", "design_from_checkpoint", "build_component",
            "write_design", "load_manifest", "MANIFEST"]
 
 WHAT = ("core", "synapse", "network")
 TOP_NAMES = {"core": "wuxing_core", "synapse": "wuxing_synapse", "network": "wuxing_network"}
 MANIFEST = "manifest.json"
+# network architectures: every neuron and link its own hardware, or one time-multiplexed datapath
+ARCHS = ("unrolled", "serial")
 MANIFEST_VERSION = 1
 
 
@@ -52,10 +55,15 @@ class Design:
     pipeline: bool = False         # parallel cores with registered products (2 clocks a step)
     c_init: list | None = None     # C registers at reset (network), integers
     source: str = ""               # where the topology/coefficients came from
+    arch: str = "unrolled"         # network: "unrolled" (Network) or "serial" (SerialNetwork)
 
     def __post_init__(self):
         if self.what not in WHAT:
             raise ValueError(f"what must be one of {', '.join(WHAT)}, not {self.what!r}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {self.arch!r}")
+        if self.arch != "unrolled" and self.what != "network":
+            raise ValueError(f"arch={self.arch!r} applies to a network, not a {self.what}")
         if self.what == "network" and self.topology is None:
             raise ValueError("a network design needs a topology")
 
@@ -72,7 +80,8 @@ class Design:
     def manifest(self) -> dict:
         return dict(
             format="wuxing-hdl-manifest", version=MANIFEST_VERSION, what=self.what,
-            top=self.top, mult=self.mult, k_mode=self.k_mode, pipeline=self.pipeline,
+            top=self.top, arch=self.arch, mult=self.mult, k_mode=self.k_mode,
+            pipeline=self.pipeline,
             source=self.source,
             topology=None if self.topology is None else self.topology.spec(),
             topology_digest=None if self.topology is None else self.topology.digest(),
@@ -93,11 +102,12 @@ class Design:
                    neuron=NeuronParams(**m["neuron"]), fmt=FixedFormat(**m["fmt"]),
                    table=AtanTable(**m["table"]), mult=m["mult"], k_mode=m["k_mode"],
                    pipeline=bool(m.get("pipeline", False)),
-                   c_init=m["c_init"], source=m.get("source", ""))
+                   c_init=m["c_init"], source=m.get("source", ""),
+                   arch=m.get("arch", "unrolled"))
 
 
 def design_from_checkpoint(path, what="network", mult="parallel", k_mode="const",
-                           pipeline: bool = False) -> Design:
+                           pipeline: bool = False, arch: str = "unrolled") -> Design:
     """The design of a trained checkpoint: its topology, settings and coefficients."""
     try:
         from golden.checkpoint import load_checkpoint
@@ -106,15 +116,16 @@ def design_from_checkpoint(path, what="network", mult="parallel", k_mode="const"
     ck = load_checkpoint(path)
     d = Design(what=what, topology=ck.topology, cfg=ck.cfg, neuron=ck.neuron, fmt=ck.fmt,
                table=ck.table, mult=mult, k_mode=k_mode, pipeline=pipeline,
-               source=f"checkpoint {path}")
+               source=f"checkpoint {path}", arch=arch)
     model = d.model()
     c_int = ck.C_int if ck.mode == "fixed" and ck.C_int is not None else model.coef_to_int(ck.C)
     d.c_init = [int(c) for c in np.asarray(c_int)]
     return d
 
 
-def build_component(design: Design):
-    """The Amaranth component of a design."""
+def build_component(design: Design, *, spram: bool = False):
+    """The Amaranth component of a design (``spram``: a serial network's E and S/R memories
+    in iCE40 UltraPlus SPRAM, see :class:`hdl.serial.SerialNetwork`)."""
     hw = design.hw()
     if design.what == "core":
         links = 1
@@ -126,6 +137,11 @@ def build_component(design: Design):
                           pipeline=design.pipeline)
     if design.what == "synapse":
         return Synapse(hw, table="own")
+    c_init = None if design.c_init is None else np.asarray(design.c_init, np.int64)
+    if design.arch == "serial":
+        if design.k_mode != "const" or design.pipeline:
+            raise ValueError("the serial network has constant K and no pipeline option")
+        return SerialNetwork(design.topology, hw, c_init=c_init, spram=spram)
     return Network(design.topology, hw, mult=design.mult, k_mode=design.k_mode,
                    pipeline=design.pipeline,
                    c_init=None if design.c_init is None else np.asarray(design.c_init, np.int64))

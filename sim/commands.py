@@ -63,7 +63,9 @@ def _print_report(rep, design):
     b = rep["benches"][0]
     t = design.topology
     print(f"compare: {design.source}, {t.n_neurons} neurons, {t.n_links} links, "
-          f"{design.cfg.steps} steps, mult={design.mult}, simulator {rep['simulator']}")
+          f"{design.cfg.steps} steps, "
+          f"{'arch=serial' if design.arch == 'serial' else 'mult=' + design.mult}, "
+          f"simulator {rep['simulator']}")
     print(f"  runs: {', '.join(b['runs'])}")
     print(f"  values compared: {rep['compared']}")
     print(f"  mismatches:      {rep['mismatches']}")

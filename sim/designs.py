@@ -27,7 +27,8 @@ def ensure_design(design: Design, root=DESIGN_ROOT) -> Path:
     for f in sorted((ROOT / "hdl").glob("*.py")):  # new generator code, new Verilog
         h.update(f.read_bytes())
     key = h.hexdigest()[:12]
-    mult = "pipelined" if design.pipeline else design.mult
+    mult = "serial" if design.arch == "serial" else (
+        "pipelined" if design.pipeline else design.mult)
     out = Path(root) / f"{design.what}-{mult}-{design.k_mode}-{key}"
     try:
         _, have = load_manifest(out)

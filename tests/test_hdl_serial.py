@@ -60,3 +60,15 @@ def test_serial_rejects_bad_arguments():
         SerialNetwork(Topology(layers=(2, 2), link_counts=(0,)), hw)
     with pytest.raises(ValueError, match="at most"):
         SerialNetwork(Topology(layers=(900, 10)), hw)
+
+
+def test_design_arch_serial_round_trips():
+    from hdl.generate import Design, build_component
+    d = Design(topology=Topology(layers=(3, 2)), arch="serial")
+    assert isinstance(build_component(d), SerialNetwork)
+    back = Design.from_manifest(d.manifest())
+    assert back.arch == "serial"
+    with pytest.raises(ValueError, match="arch"):
+        Design(topology=Topology(layers=(3, 2)), arch="folded")
+    with pytest.raises(ValueError, match="applies to a network"):
+        Design(what="core", arch="serial")
