@@ -141,7 +141,7 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
 
 def format_report(r: dict) -> str:
     lines = [f"board {r['board']} ({r['fpga']}), {r['n_neurons']} neurons, {r['n_links']} "
-             f"links, mult={r['mult']}"]
+             f"links, " + ("arch serial" if r.get("arch") == "serial" else f"mult={r['mult']}")]
     for k, v in r["resources"].items():
         if v["used"]:
             lines.append(f"  {v['what']:<24} {v['used']:>7} / {v['available']:<7} "
