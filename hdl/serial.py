@@ -7,8 +7,8 @@ in memories (block RAM on an FPGA):
 
 * ``E``: two banks of 5N states; step ``t`` reads bank ``t % 2`` and writes the other, so every
   link and element of step ``t`` sees the states from before the update (as FixedModel).
-* ``S`` then ``R``: the integrals (5N each, one memory); ``C``: the coefficients (L); ``OV``: the sticky
-  overflow flag of each neuron; ``X``: the inputs then the errors.
+* ``S`` then ``R``: the integrals (5N each, one memory); ``C``: the coefficients (L); ``OV``:
+  the sticky overflow flag of each neuron; ``X``: the inputs then the errors.
 * ROM table: per direction, the links sorted by the interface (row) that receives them: per
   link its index, the row of its other end and the receiving row; the row walk consumes them
   in order, so no per-row pointers are needed.
@@ -21,8 +21,8 @@ Per row (one signed ``width x width`` multiplier, products registered)::
     E' = sat(E + round_shift(acc, F + k));  S (or R) = sat(S + D)
 
 13 clocks a row plus 2 a link. E and S/R have one address each (single-port RAMs: Yosys can map
-them to the UP5K's SPRAM with ``synth_ice40 -spram``). BSP walks the links in the forward order: ``|S_src| * |R_dst|``
-by a shift-add over ``acc_width`` clocks, then the atan table (``AtanTable.entries()``, two
+them to the UP5K's SPRAM, see ``spram``). BSP walks the links in the forward order:
+``|S_src| * |R_dst|`` by a shift-add over ``acc_width`` clocks, then the atan table (``AtanTable.entries()``, two
 synchronous ROMs) and its interpolation on the shared multiplier, then ``C = clamp(C + dC)``.
 
 While ``busy``, reads of the memory regions (0-6) return unspecified values (the datapath owns
