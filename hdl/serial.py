@@ -22,8 +22,9 @@ Per row (one signed ``width x width`` multiplier, products registered)::
 
 13 clocks a row plus 2 a link. E and S/R have one address each (single-port RAMs: Yosys can map
 them to the UP5K's SPRAM, see ``spram``). BSP walks the links in the forward order:
-``|S_src| * |R_dst|`` by a shift-add over ``acc_width`` clocks, then the atan table (``AtanTable.entries()``, two
-synchronous ROMs) and its interpolation on the shared multiplier, then ``C = clamp(C + dC)``.
+``|S_src| * |R_dst|`` by a shift-add over ``acc_width`` clocks, then the atan table
+(``AtanTable.entries()``, two synchronous ROMs) and its interpolation on the shared multiplier,
+then ``C = clamp(C + dC)``.
 
 While ``busy``, reads of the memory regions (0-6) return unspecified values (the datapath owns
 the memory read ports); the info registers read as in :class:`~hdl.network.Network`.
