@@ -111,18 +111,21 @@ def run_demo(out="runs/demo", epochs=None, simulator="auto", board="icebreaker",
     design = None
     with _Stage(summary, "2. generate Verilog") as rec:
         from hdl.generate import design_from_checkpoint, write_design
-        design = design_from_checkpoint(ckpt_path)
+        # the time-multiplexed network: the same design is co-simulated, driven over the
+        # simulated UART and built for the iCEBreaker (the unrolled one does not fit an iCE40)
+        design = design_from_checkpoint(ckpt_path, arch="serial")
         man = write_design(design, out / "verilog")
         v = out / "verilog" / f"{design.top}.v"
-        rec.update(verilog=str(v), lines=sum(1 for _ in open(v)), top=man.get("top"))
-        print(f"wrote {v} ({rec['lines']} lines) and its manifest")
+        rec.update(verilog=str(v), lines=sum(1 for _ in open(v)), top=man.get("top"),
+                   arch=design.arch)
+        print(f"wrote {v} ({rec['lines']} lines, {design.arch} architecture) and its manifest")
 
     # 3. co-simulation ------------------------------------------------------------------
     with _Stage(summary, "3. co-simulate RTL against the golden model") as rec:
         from sim.commands import compare_design
         from sim.runner import simulator_missing
         sim = simulator
-        if sim == "auto":
+        if sim == "auto":  # Verilator is the faster of the two on the long runs
             sim = "verilator" if simulator_missing("verilator") is None else "icarus"
         reason = simulator_missing(sim)
         if reason:
