@@ -16,15 +16,15 @@ from .top import BOARDS, board, openfpgaloader_path
 
 SIM_LAYERS = (2, 2)     # the default network of `wuxing run --sim`
 BUILD_LAYERS = (1, 1)   # the default network of `wuxing build`: the smallest (2 neurons, 4 links)
-SERIAL_BUILD_PRESET = "tiny"  # ... and with --arch serial (the iCE40 default): 42 neurons
+SERIAL_BUILD_PRESET = "tiny"  # ... and with --arch serial (the default): 42 neurons
 
 
 def _arch(args) -> str:
-    """--arch, else serial on the iCE40 boards (the unrolled Network does not fit them)."""
+    """--arch, else serial: the unrolled Network does not fit an iCE40 at all and holds at
+    most 4+4 neurons on an ECP5-85F; the serial one takes the tiny network on every board."""
     if getattr(args, "arch", None):
         return args.arch
-    name = getattr(args, "board", None)
-    return "serial" if name and board(name).fpga.startswith("iCE40") else "unrolled"
+    return "serial" if getattr(args, "board", None) else "unrolled"
 
 
 def _design(args):
@@ -195,7 +195,7 @@ def add_commands(sub):
                                         "or the tiny preset serial, run 2,2)")
         p.add_argument("--arch", choices=("unrolled", "serial"),
                        help="network hardware: unrolled, or serial (one time-multiplexed "
-                            "datapath; the default on the iCE40 boards)")
+                            "datapath; the default of build on every board)")
         p.add_argument("--mult", choices=("parallel", "shared"), default="shared",
                        help="neuron multipliers: one step per clock, or shared (5 clocks)")
 

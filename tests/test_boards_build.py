@@ -1,5 +1,6 @@
 """Bitstream builds: the report parsers on recorded tool logs (fast), and real YoWASP builds of
-the default board design for iCEBreaker and ULX3S (slow: minutes on a shared machine)."""
+the default board design (serial, tiny network) for iCEBreaker and ULX3S, and the smallest
+unrolled one (slow: it does not fit the iCE40; minutes on a shared machine)."""
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,21 @@ def test_parse_fmax_pass_and_fail_lines():
     r = parse_nextpnr_log(log)
     assert r["fmax_mhz"] == {"clk": (10.25, 12.0)}          # the last report counts
     assert r["resources"] == {"ICESTORM_LC": (6001, 5280)}
+
+
+@pytest.mark.parametrize("board_name", ["icebreaker", "ulx3s"])
+def test_default_serial_board_build(board_name, tmp_path):
+    """The default board design (the tiny network, serial) builds, fits and meets timing.
+    (~40 s each; the first YoWASP run compiles the tools for 40-90 s more.)"""
+    from golden.topology import preset
+    from hdl.generate import Design
+    d = Design(topology=preset("tiny"), arch="serial")
+    r = build_bitstream(board_name, d, tmp_path / board_name)
+    assert r["ok"] and Path(r["bitstream"]).stat().st_size > 1000
+    assert r["fmax_mhz"] >= r["clock_mhz"], r
+    assert r["luts"] > 0 and r["ffs"] > 0 and r["resources"]
+    used = {k: v["used"] for k, v in r["resources"].items()}
+    assert all(v["used"] <= v["available"] for v in r["resources"].values()), used
 
 
 @pytest.mark.slow
