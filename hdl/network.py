@@ -35,12 +35,48 @@ MAGIC = 0x5758  # "WX"
 OP_FORWARD, OP_REVERSE, OP_BSP = 0, 1, 2
 
 
+def coefficient_reset_values(c_init, hw: HwConstants, n_links: int) -> list:
+    """Checked reset values of the C registers (``None``: all zero)."""
+    if c_init is None:
+        c_init = np.zeros(n_links, dtype=np.int64)
+    c_init = np.asarray(c_init)
+    if c_init.shape != (n_links,) or not np.issubdtype(c_init.dtype, np.integer):
+        raise ValueError(f"c_init must be {n_links} integers (one per link), got shape "
+                         f"{c_init.shape} of {c_init.dtype}")
+    if n_links and (c_init.min() < hw.c_lo or c_init.max() > hw.c_hi):
+        raise ValueError(f"c_init outside the C clamp range [{hw.c_lo}, {hw.c_hi}]")
+    return [int(v) for v in c_init]
+
+
+class ControlPort(wiring.Component):
+    """The control port shared by :class:`Network` and :class:`hdl.serial.SerialNetwork`:
+    ``addr``, ``wdata``, ``we``, ``rdata``, ``op``, ``start``, ``busy``, ``done``,
+    ``overflow`` (docs/HARDWARE.md)."""
+
+    def __init__(self, topology: Topology, hw: HwConstants):
+        fmt = hw.fmt
+        self.data_width = max(32, fmt.coef_width, fmt.acc_width)
+        super().__init__({
+            "addr": In(ADDR_WIDTH), "wdata": In(signed(self.data_width)), "we": In(1),
+            "rdata": Out(signed(self.data_width)),
+            "op": In(2), "start": In(1), "busy": Out(1), "done": Out(1), "overflow": Out(1),
+        })
+
+    @property
+    def n_inputs(self) -> int:
+        return self.topology.layers[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.topology.layers[-1]
+
+
 def address(region: str, index: int = 0) -> int:
     """The control-port address of ``index`` in ``region`` (a name of :data:`REGION`)."""
     return (REGION[region] << INDEX_BITS) | index
 
 
-class Network(wiring.Component):
+class Network(ControlPort):
     """A whole Wuxing network in hardware.
 
     Parameters
@@ -74,14 +110,8 @@ class Network(wiring.Component):
                 raise ValueError(f"malformed topology: {name} out of range")
         if not 1 <= hw.cfg.steps < (1 << 16):
             raise ValueError(f"steps={hw.cfg.steps}: the steps register holds 1..65535")
-        if c_init is None:
-            c_init = np.zeros(t.n_links, dtype=np.int64)
-        c_init = np.asarray(c_init)
-        if c_init.shape != (t.n_links,) or not np.issubdtype(c_init.dtype, np.integer):
-            raise ValueError(f"c_init must be {t.n_links} integers (one per link), got shape "
-                             f"{c_init.shape} of {c_init.dtype}")
         self.topology, self.hw, self.mult, self.k_mode = t, hw, mult, k_mode
-        self.c_init = [int(v) for v in c_init]
+        self.c_init = coefficient_reset_values(c_init, hw, t.n_links)
         # fan: the most links any one element sums, in either direction
         ends = np.concatenate([t.src_neuron * N_ELEMENTS + t.src_elem,
                                t.dst_neuron * N_ELEMENTS + t.dst_elem])
@@ -91,21 +121,7 @@ class Network(wiring.Component):
                                  links_per_element=self.links_per_element)
                       for _ in range(t.n_neurons)]
         self.synapses = [Synapse(hw, table="port", c_init=c) for c in self.c_init]
-        fmt = hw.fmt
-        self.data_width = max(32, fmt.coef_width, fmt.acc_width)
-        super().__init__({
-            "addr": In(ADDR_WIDTH), "wdata": In(signed(self.data_width)), "we": In(1),
-            "rdata": Out(signed(self.data_width)),
-            "op": In(2), "start": In(1), "busy": Out(1), "done": Out(1), "overflow": Out(1),
-        })
-
-    @property
-    def n_inputs(self) -> int:
-        return self.topology.layers[0]
-
-    @property
-    def n_outputs(self) -> int:
-        return self.topology.layers[-1]
+        super().__init__(t, hw)
 
     def elaborate(self, platform):
         m = Module()

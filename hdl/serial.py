@@ -33,15 +33,14 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
 from golden.neuron import N_ELEMENTS
 from golden.topology import Topology
 
 from .fixed import HwConstants, check_types, round_shift_expr, saturate_expr
-from .network import ADDR_WIDTH, INDEX_BITS, INFO, MAGIC, OP_BSP, OP_FORWARD, OP_REVERSE, REGION
+from .network import (INDEX_BITS, INFO, MAGIC, OP_BSP, OP_FORWARD, OP_REVERSE,
+                      REGION, ControlPort, coefficient_reset_values)
 from .synapse import _table_shapes
 
 __all__ = ["SerialNetwork", "SERIAL_MAX_NEURONS", "SERIAL_MAX_LINKS"]
@@ -55,7 +54,7 @@ def _bits(n: int) -> int:
     return max(1, int(n).bit_length())
 
 
-class SerialNetwork(wiring.Component):
+class SerialNetwork(ControlPort):
     """A whole Wuxing network, time-multiplexed on one datapath (see the module docstring).
 
     Parameters
@@ -89,7 +88,7 @@ class SerialNetwork(wiring.Component):
                 raise ValueError(f"malformed topology: {name} out of range")
         if not 1 <= hw.cfg.steps < (1 << 16):
             raise ValueError(f"steps={hw.cfg.steps}: the steps register holds 1..65535")
-        fmt, W = hw.fmt, hw.fmt.width
+        W = hw.fmt.width
         # one W x W signed multiplier: every operand must fit it
         if hw.max_abs_d > (1 << (W - 1)) - 1:
             raise ValueError(f"|D| up to {hw.max_abs_d} does not fit the {W}-bit multiplier")
@@ -97,30 +96,9 @@ class SerialNetwork(wiring.Component):
         slope = int(np.max(np.abs(np.diff(entries))))
         if slope > (1 << (W - 1)) - 1 or hw.table.frac_bits > W - 1:
             raise ValueError(f"the atan table's interpolation does not fit the {W}-bit multiplier")
-        if c_init is None:
-            c_init = np.zeros(L, dtype=np.int64)
-        c_init = np.asarray(c_init)
-        if c_init.shape != (L,) or not np.issubdtype(c_init.dtype, np.integer):
-            raise ValueError(f"c_init must be {L} integers (one per link), got shape "
-                             f"{c_init.shape} of {c_init.dtype}")
-        if c_init.min() < hw.c_lo or c_init.max() > hw.c_hi:
-            raise ValueError(f"c_init outside the C clamp range [{hw.c_lo}, {hw.c_hi}]")
         self.topology, self.hw, self.spram = t, hw, spram
-        self.c_init = [int(v) for v in c_init]
-        self.data_width = max(32, fmt.coef_width, fmt.acc_width)
-        super().__init__({
-            "addr": In(ADDR_WIDTH), "wdata": In(signed(self.data_width)), "we": In(1),
-            "rdata": Out(signed(self.data_width)),
-            "op": In(2), "start": In(1), "busy": Out(1), "done": Out(1), "overflow": Out(1),
-        })
-
-    @property
-    def n_inputs(self) -> int:
-        return self.topology.layers[0]
-
-    @property
-    def n_outputs(self) -> int:
-        return self.topology.layers[-1]
+        self.c_init = coefficient_reset_values(c_init, hw, L)
+        super().__init__(t, hw)
 
     def link_table(self):
         """The link ROM: per direction (forward, then reverse), the links sorted by the row
