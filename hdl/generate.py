@@ -8,7 +8,6 @@ registers. ``sim/`` reads it to compare the RTL against ``golden.network.FixedMo
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from golden.config import RunConfig
 from golden.fixedpoint import DEFAULT_FORMAT, FixedFormat
 from golden.network import FixedModel
 from golden.neuron import MODEL1_NEURON, NeuronParams
+from golden.report import atomic_write
 from golden.topology import Topology
 
 from .fixed import hw_constants
@@ -170,14 +170,14 @@ def write_design(design: Design, out_dir) -> dict:
     component = build_component(design)
     text = time_zero_event(verilog.convert(component, name=design.top, emit_src=False))
     vpath = out / f"{design.top}.v"
-    _atomic_write(vpath, text)
+    atomic_write(vpath, text)
     man = design.manifest()
     man.update(verilog=vpath.name, lines=text.count("\n"))
     if design.what == "network":
         man.update(data_width=component.data_width, n_inputs=component.n_inputs,
                    n_outputs=component.n_outputs, n_neurons=design.topology.n_neurons,
                    n_links=design.topology.n_links)
-    _atomic_write(out / MANIFEST, json.dumps(man, indent=1) + "\n")
+    atomic_write(out / MANIFEST, json.dumps(man, indent=1) + "\n")
     return man
 
 
@@ -190,9 +190,3 @@ def load_manifest(out_dir) -> tuple[Design, dict]:
     except json.JSONDecodeError as e:
         raise ValueError(f"{path} is not valid JSON: {e}") from None
     return Design.from_manifest(man), man
-
-
-def _atomic_write(path: Path, text: str):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
