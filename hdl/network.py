@@ -62,6 +62,18 @@ class ControlPort(wiring.Component):
             "op": In(2), "start": In(1), "busy": Out(1), "done": Out(1), "overflow": Out(1),
         })
 
+    def decode_command(self, m):
+        """(region, index, cmd, cmd_op): the address split, and a command strobe with its op,
+        from ``start`` and ``op`` or from a write of the command register (region 0x7)."""
+        region = self.addr[INDEX_BITS:]
+        index = self.addr[:INDEX_BITS]
+        cmd_write = self.we & (region == REGION["info"]) & (index == INFO["command"])
+        cmd = Signal()
+        cmd_op = Signal(2)
+        m.d.comb += [cmd.eq(self.start | cmd_write),
+                     cmd_op.eq(Mux(cmd_write, self.wdata[:2], self.op))]
+        return region, index, cmd, cmd_op
+
     @property
     def n_inputs(self) -> int:
         return self.topology.layers[0]
@@ -181,13 +193,7 @@ class Network(ControlPort):
         m.d.comb += self.overflow.eq(overflow)
 
         # commands --------------------------------------------------------------------------
-        region = self.addr[INDEX_BITS:]
-        index = self.addr[:INDEX_BITS]
-        cmd_write = self.we & (region == REGION["info"]) & (index == INFO["command"])
-        cmd = Signal()
-        cmd_op = Signal(2)
-        m.d.comb += [cmd.eq(self.start | cmd_write),
-                     cmd_op.eq(Mux(cmd_write, self.wdata[:2], self.op))]
+        region, index, cmd, cmd_op = self.decode_command(m)
         issued = Signal(16)
         completed = Signal(16)
         link = Signal(range(L + 2))

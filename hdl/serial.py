@@ -256,13 +256,7 @@ class SerialNetwork(ControlPort):
         c_new, _ = saturate_expr(c_sum, hw.c_lo, hw.c_hi)
 
         # commands -----------------------------------------------------------------------
-        region = self.addr[INDEX_BITS:]
-        index = self.addr[:INDEX_BITS]
-        cmd_write = self.we & (region == REGION["info"]) & (index == INFO["command"])
-        cmd = Signal()
-        cmd_op = Signal(2)
-        m.d.comb += [cmd.eq(self.start | cmd_write),
-                     cmd_op.eq(Mux(cmd_write, self.wdata[:2], self.op))]
+        region, index, cmd, cmd_op = self.decode_command(m)
 
         def next_row(m, last_state_done):
             """Advance (elem, neuron, row); at the last row run ``last_state_done``."""
