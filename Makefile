@@ -30,7 +30,7 @@ $(VENV_OK): pyproject.toml
 	@touch $(VENV_OK)
 	@echo "setup: ready (.venv)"
 
-demo: setup  ## the main job on the embedded default: train the tiny network, report
+demo: setup  ## the main job (no board, no download): train, Verilog, co-simulation, host flow (sim), iCEBreaker bitstream, summary
 	.venv/bin/wuxing demo
 
 test: setup  ## the default test run (fast; CI runs this)
@@ -59,7 +59,7 @@ demo-hw: setup  ## Verilog of a trained network (CHECKPOINT=path, else $(TOPOLOG
 	.venv/bin/wuxing generate --what network $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),--topology $(TOPOLOGY)) --out build/verilog/demo
 	.venv/bin/wuxing compare $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),--topology $(TOPOLOGY)) --simulator $(SIMULATOR) --json build/compare/demo.json
 
-bitstream: setup  ## build the board bitstream, print resources and Fmax (BOARD=icebreaker|icesugar|ulx3s|orangecrab, LAYERS=1,1)
+bitstream: setup  ## build the board bitstream, print resources and Fmax (BOARD=icebreaker|icesugar|ulx3s|orangecrab; default network: the tiny preset, serial; LAYERS=16,16,10 for another)
 	.venv/bin/wuxing build --board $(BOARD) $(if $(LAYERS),--layers $(LAYERS)) --json build/bitstream/$(BOARD)-report.json
 
 program: setup  ## flash build/bitstream/BOARD onto the board (DRY_RUN=1 prints the command only)
