@@ -3,7 +3,7 @@
 (a golden.train recipe), same seed.
 
     python -m experiments.model_compare --quick     # 2,000 / 1,000 MNIST samples, 4 epochs
-    python -m experiments.model_compare             # MNIST 8,000 / 2,000, 15 epochs
+    python -m experiments.model_compare             # MNIST 8,000 / 2,000, 6 epochs
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .wuxing import add_set_option, SIZES, history_dict, recipe, train_topology
 NAME = "model_compare"
 CLAIM = ("Fig. 4 / section 3: MODEL2 (more neurons, free interfaces, LR 0.38 %) learns better "
          "than MODEL1 (LR 0.51 %) with the same training.")
-EPOCHS = dict(smoke=1, quick=4, full=15)
+EPOCHS = dict(smoke=1, quick=4, full=6)
 
 
 def run(args) -> dict:
