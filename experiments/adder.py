@@ -9,7 +9,10 @@ exceed 100 % in the last pair at large fan-in) and distinct connected neuron pai
 (comparable with the MLP's LR).
 
     python -m experiments.adder --quick     # fan-in 1, 2, 4, 8; 2,000 / 1,000 MNIST, 3 epochs
-    python -m experiments.adder             # fan-in 1, 2, 4, 8, 16; 8,000 / 2,000, 8 epochs
+    python -m experiments.adder             # fan-in 1, 2, 4, 8; 8,000 / 2,000, 3 epochs
+
+``--scale-with-fan-in`` divides C0, the C range and the BSP step by the fan-in (the recipe's
+settings diverge at fan-in 4 and more).
 """
 from __future__ import annotations
 
@@ -26,8 +29,8 @@ from .wuxing import add_set_option, SIZES, adder_topology, history_dict, recipe,
 NAME = "adder"
 CLAIM = ("Section 3 (proposed, not built in the paper): an adder in front of each synapse "
          "raises LR and with it the learning ability.")
-FAN_INS = dict(smoke=(1, 2), quick=(1, 2, 4, 8), full=(1, 2, 4, 8, 16))
-EPOCHS = dict(smoke=1, quick=3, full=8)
+FAN_INS = dict(smoke=(1, 2), quick=(1, 2, 4, 8), full=(1, 2, 4, 8))
+EPOCHS = dict(smoke=1, quick=3, full=3)
 
 
 def run(args) -> dict:
@@ -49,6 +52,8 @@ def run(args) -> dict:
         c = cfg
         if args.scale_c_init:  # keep the summed input of an interface the same size
             c = cfg.replace(c_init_lo=cfg.c_init_lo / f, c_init_hi=cfg.c_init_hi / f)
+        if args.scale_with_fan_in:  # ... and its changes: C0, C range and step all / f
+            c = scale_with_fan_in(cfg, f)
         log(f"fan-in {f}: {topo.n_links} links, LR {lr_if:.3%} (neuron pairs {lr_n:.3%})")
         res = train_topology(topo, rec, data, epochs=epochs, n_train=n_train, n_test=n_test,
                              cfg=c, log=lambda s: log("  " + s))
@@ -58,14 +63,16 @@ def run(args) -> dict:
         log(f"  MLP held-out {hm['test_acc'][-1]:.3f}")
         runs.append(dict(fan_in=f, n_links=topo.n_links, link_ratio=lr_if,
                          neuron_link_ratio=lr_n, bsp=h, mlp=hm,
-                         c_init=(c.c_init_lo, c.c_init_hi)))
+                         c_init=(c.c_init_lo, c.c_init_hi), c_range=(c.c_min, c.c_max),
+                         step=c.step))
     summary = {f"fan-in {r['fan_in']}": dict(
         link_ratio=r["link_ratio"], neuron_link_ratio=r["neuron_link_ratio"],
         bsp_final=r["bsp"]["test_acc"][-1], bsp_best=r["bsp"]["best_test_acc"],
         mlp_final=r["mlp"]["test_acc"][-1]) for r in runs}
     nt, ns = len(sub.y_train), len(sub.y_test)
     settings = dict(recipe=args.recipe, overrides=args.set, run=cfg.as_dict(), batch=rec.batch, epochs=epochs,
-                    fan_ins=fan_ins, scale_c_init=args.scale_c_init, n_train=nt, n_test=ns,
+                    fan_ins=fan_ins, scale_c_init=args.scale_c_init,
+                    scale_with_fan_in=args.scale_with_fan_in, n_train=nt, n_test=ns,
                     topology="preset model1 with fan_in = fan_out = f, seed 0 (golden.topology "
                              "never joins two interfaces twice)")
     path = write_result(args, NAME, claim=CLAIM, dataset=f"{data.name}: {nt} train / {ns} held out",
@@ -75,6 +82,14 @@ def run(args) -> dict:
     for k, v in summary.items():
         log(f"{k}: LR {v['link_ratio']:.3%} BSP {v['bsp_final']:.3f} MLP {v['mlp_final']:.3f}")
     return summary
+
+
+def scale_with_fan_in(cfg, f: int):
+    """``cfg`` with the initial |C|, the C clamp range and the BSP step divided by ``f``: an
+    interface summing ``f`` links then starts, and moves per update, like one link at fan-in 1.
+    For a power-of-two ``f`` the step stays a power of two (the hardware shifts)."""
+    return cfg.replace(c_init_lo=cfg.c_init_lo / f, c_init_hi=cfg.c_init_hi / f,
+                       c_min=cfg.c_min / f, c_max=cfg.c_max / f, step=cfg.step / f)
 
 
 def plot(runs, folder, tag, dataset, m):
@@ -119,6 +134,9 @@ def main(argv=None):
     p.add_argument("--fan-in", type=int, nargs="+", default=None)
     p.add_argument("--scale-c-init", action="store_true",
                    help="divide the initial |C| range by the fan-in")
+    p.add_argument("--scale-with-fan-in", action="store_true",
+                   help="divide the initial |C| range, the C clamp range and the BSP step by "
+                        "the fan-in")
     add_set_option(p)
     args = p.parse_args(argv)
     guarded(run, args)

@@ -121,3 +121,13 @@ def test_fixed_vs_float_smoke(tmp_path):
     d = rec["summary"]["16,12"]
     # the default format follows float closely on the same coefficients
     assert d["argmax_agreement"] > 0.9
+
+
+def test_adder_scale_with_fan_in_divides_c_and_step():
+    from experiments.adder import scale_with_fan_in
+    from golden.train import RECIPES
+    cfg = RECIPES["model1-mnist"].cfg
+    s = scale_with_fan_in(cfg, 4)
+    assert (s.c_init_lo, s.c_init_hi) == (cfg.c_init_lo / 4, cfg.c_init_hi / 4)
+    assert (s.c_min, s.c_max, s.step) == (cfg.c_min / 4, cfg.c_max / 4, cfg.step / 4)
+    assert (s.kt, s.target, s.steps) == (cfg.kt, cfg.target, cfg.steps)
