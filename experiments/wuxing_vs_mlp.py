@@ -10,7 +10,7 @@ MODEL1 trained by BSP (a golden.train recipe) against, on the same samples and e
   * the dense MLP (LR 100 %) as the ceiling.
 
     python -m experiments.wuxing_vs_mlp --quick     # 2,000 / 1,000 MNIST samples, 4 epochs
-    python -m experiments.wuxing_vs_mlp             # MNIST 8,000 / 2,000, 15 epochs
+    python -m experiments.wuxing_vs_mlp             # MNIST 8,000 / 2,000, 6 epochs (3 for BPTT)
 """
 from __future__ import annotations
 
