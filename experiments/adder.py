@@ -20,11 +20,10 @@ import json
 import time
 
 
-from golden.data import load_dataset
 
-from .common import guarded, log, mode, out_dir, parser, plt, write_result
+from .common import guarded, log, out_dir, parser, plt, save_figure, write_result
 from .mlp import mask_link_ratio, topology_masks, train_mlp
-from .wuxing import add_set_option, SIZES, adder_topology, history_dict, recipe, train_topology
+from .wuxing import add_set_option, adder_topology, bsp_setup, history_dict, train_topology
 
 NAME = "adder"
 CLAIM = ("Section 3 (proposed, not built in the paper): an adder in front of each synapse "
@@ -35,12 +34,8 @@ EPOCHS = dict(smoke=1, quick=3, full=3)
 
 def run(args) -> dict:
     started = time.time()
-    m = mode(args)
-    rec = recipe(args.recipe, args.set)
-    data = load_dataset(args.dataset)
-    n_train, n_test = SIZES[m]
+    m, rec, data, n_train, n_test, epochs = bsp_setup(args, EPOCHS)
     sub = data.subset(n_train, n_test)
-    epochs = args.epochs or EPOCHS[m]
     fan_ins = tuple(args.fan_in) if args.fan_in else FAN_INS[m]
     cfg = rec.cfg
     runs = []
@@ -121,9 +116,7 @@ def plot(runs, folder, tag, dataset, m):
     ax.set_title(f"Experiment 4 ({m}): the adder on MODEL1's layer sizes, {dataset}", fontsize=9)
     ax.grid(alpha=.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(folder / f"{NAME}{tag}.png", dpi=110)
-    pyplot.close(fig)
+    save_figure(fig, folder / f"{NAME}{tag}.png")
 
 
 def main(argv=None):

@@ -28,7 +28,7 @@ from golden.data import load_dataset
 from golden.network import FloatModel, init_coefficients
 from golden.topology import Topology, preset
 
-from .common import guarded, log, mode, out_dir, parser, plt, write_result
+from .common import guarded, log, mode, out_dir, parser, plt, save_figure, write_result
 
 NAME = "bsp_gradient"
 CLAIM = ("Central claim: backward signal propagation (the reverse run and G1 = S_src * R_dst) "
@@ -292,10 +292,7 @@ def plot(runs, path, m):
     a3.set_xlabel("MNIST samples of BSP training")
     a3.set_title("across BSP training: MODEL1, MNIST, exact BPTT gradient", fontsize=10)
     a3.grid(alpha=.3)
-    fig.suptitle(f"Experiment 5 ({m}): BSP update against the true gradient", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    pyplot.close(fig)
+    save_figure(fig, path, f"Experiment 5 ({m}): BSP update against the true gradient")
 
 
 def main(argv=None):

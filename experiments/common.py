@@ -93,6 +93,15 @@ def plt():
     return pyplot
 
 
+def save_figure(fig, path, title: str | None = None):
+    """Lay out, write (110 dpi) and close a matplotlib figure; ``title`` becomes its suptitle."""
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt().close(fig)
+
+
 def guarded(run, args):
     """Run an experiment; a user error (bad option value, missing data) is one line."""
     try:

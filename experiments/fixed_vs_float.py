@@ -24,7 +24,7 @@ from golden.data import load_dataset
 from golden.fixedpoint import DEFAULT_FORMAT, FixedFormat
 from golden.network import FixedModel, FloatModel, init_coefficients
 
-from .common import guarded, log, mode, out_dir, parser, plt, write_result
+from .common import guarded, log, mode, out_dir, parser, plt, save_figure, write_result
 from .wuxing import add_set_option, history_dict, recipe, train_topology
 
 NAME = "fixed_vs_float"
@@ -159,10 +159,7 @@ def plot(runs, summary, path, dataset, m, rec):
     a2.set_ylim(0, 1.05)
     a2.legend(fontsize=8)
     a2.grid(alpha=.3, axis="y")
-    fig.suptitle(f"Experiment 6 ({m}): fixed point against float, {dataset}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    pyplot.close(fig)
+    save_figure(fig, path, f"Experiment 6 ({m}): fixed point against float, {dataset}")
 
 
 def main(argv=None):

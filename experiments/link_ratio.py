@@ -15,7 +15,7 @@ import numpy as np
 from golden.data import load_dataset
 from golden.topology import preset
 
-from .common import guarded, log, mode, out_dir, parser, plt, write_result
+from .common import guarded, log, mode, out_dir, parser, plt, save_figure, write_result
 from .mlp import mask_link_ratio, random_masks, topology_masks, train_mlp
 
 NAME = "link_ratio"
@@ -110,10 +110,7 @@ def plot(runs, summary, path, dataset, m):
     a2.set_title("accuracy against link ratio")
     a2.legend(fontsize=8)
     a2.grid(alpha=.3, which="both")
-    fig.suptitle(f"Experiment 1 ({m}): {dataset}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    pyplot.close(fig)
+    save_figure(fig, path, f"Experiment 1 ({m}): {dataset}")
 
 
 def main(argv=None):

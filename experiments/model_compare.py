@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import time
 
-from golden.data import load_dataset
 from golden.topology import preset
 
-from .common import guarded, log, mode, out_dir, parser, plt, write_result
-from .wuxing import add_set_option, SIZES, history_dict, recipe, train_topology
+from .common import guarded, log, out_dir, parser, plt, save_figure, write_result
+from .wuxing import add_set_option, bsp_setup, history_dict, train_topology
 
 NAME = "model_compare"
 CLAIM = ("Fig. 4 / section 3: MODEL2 (more neurons, free interfaces, LR 0.38 %) learns better "
@@ -23,11 +22,7 @@ EPOCHS = dict(smoke=1, quick=4, full=6)
 
 def run(args) -> dict:
     started = time.time()
-    m = mode(args)
-    rec = recipe(args.recipe, args.set)
-    data = load_dataset(args.dataset)
-    n_train, n_test = SIZES[m]
-    epochs = args.epochs or EPOCHS[m]
+    m, rec, data, n_train, n_test, epochs = bsp_setup(args, EPOCHS)
     runs, summary = [], {}
     for name in ("model1", "model2"):
         for seed in range(args.seeds):
@@ -78,9 +73,7 @@ def plot(runs, path, dataset, m, rec):
                  fontsize=9)
     ax.grid(alpha=.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    pyplot.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None):

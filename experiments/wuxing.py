@@ -25,6 +25,18 @@ def recipe(name: str, overrides=None):
     return rec
 
 
+def bsp_setup(args, epochs_by_mode: dict):
+    """What experiments 2-4 start from: (variant, recipe with the --set changes, dataset,
+    n_train, n_test, epochs); sample counts from :data:`SIZES`, epochs from --epochs or
+    ``epochs_by_mode[variant]``."""
+    from golden.data import load_dataset
+    from .common import mode
+    m = mode(args)
+    n_train, n_test = SIZES[m]
+    return (m, recipe(args.recipe, args.set), load_dataset(args.dataset), n_train, n_test,
+            args.epochs or epochs_by_mode[m])
+
+
 def parse_overrides(items) -> dict:
     """``["step=0.25", "target=0.1"]`` -> {"step": 0.25, "target": 0.1} (typed like RunConfig)."""
     types = {f.name: f.type for f in dataclasses.fields(RunConfig)}

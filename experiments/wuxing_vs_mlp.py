@@ -19,14 +19,13 @@ import time
 
 import numpy as np
 
-from golden.data import load_dataset
 from golden.topology import preset
 
-from .common import guarded, log, mode, out_dir, parser, plt, write_result
+from .common import guarded, log, out_dir, parser, plt, save_figure, write_result
 from .link_ratio import LAYERS
 from .mlp import mask_link_ratio, random_masks, topology_masks, train_mlp
 from .model_compare import EPOCHS
-from .wuxing import add_set_option, SIZES, history_dict, recipe, train_topology
+from .wuxing import add_set_option, bsp_setup, history_dict, recipe, train_topology
 
 NAME = "wuxing_vs_mlp"
 CLAIM = ("Section 3: at LR 0.51 % the Wuxing network (MODEL1, BSP) still learns 'a substantial "
@@ -52,12 +51,8 @@ def reuse_model1(args, m, epochs, n_train, n_test):
 
 def run(args) -> dict:
     started = time.time()
-    m = mode(args)
-    rec = recipe(args.recipe, args.set)
-    data = load_dataset(args.dataset)
-    n_train, n_test = SIZES[m]
+    m, rec, data, n_train, n_test, epochs = bsp_setup(args, EPOCHS)
     sub = data.subset(n_train, n_test)
-    epochs = args.epochs or EPOCHS[m]
     topo = preset("model1", seed=0)
     runs = []
     r = reuse_model1(args, m, epochs, n_train, n_test)
@@ -114,9 +109,7 @@ def plot(runs, path, dataset, m):
     ax.set_title(f"Experiment 3 ({m}): Wuxing MODEL1 against MLPs, {dataset}", fontsize=9)
     ax.grid(alpha=.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    pyplot.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None):
