@@ -222,7 +222,11 @@ def run(args) -> dict:
     a = part_a(stepss, topo, data, n, cfg, 0, target_scale)
     b = part_b(topo, data, cfg, 0, epochs, 16, target_scale, probe, cpe)
     c = part_c(cstepss, max(n, 8), 0)
-    d_cfg = dict(smoke=(4, 32, 1), quick=(16, 500, 2), full=(32, 2000, 4))[m]
+    d_cfg = list(dict(smoke=(4, 32, 1), quick=(16, 500, 2), full=(32, 2000, 4))[m])
+    if args.model1_samples:
+        d_cfg[1] = args.model1_samples
+    if args.model1_rounds:
+        d_cfg[2] = args.model1_rounds
     d = part_d(args.recipe, args.set, *d_cfg) if not args.no_model1 else []
     summary = dict(
         T_sweep={r["steps"]: r["cos_per_sample_mean"] for r in a},
@@ -301,6 +305,10 @@ def main(argv=None):
     p.add_argument("--step", type=float, default=2.0 ** -4)
     p.add_argument("--recipe", default="model1-mnist", help="golden.train recipe of part D")
     p.add_argument("--no-model1", action="store_true", help="skip part D")
+    p.add_argument("--model1-samples", type=int, default=None,
+                   help="part D: MNIST samples of BSP training per round (default 2,000 full)")
+    p.add_argument("--model1-rounds", type=int, default=None,
+                   help="part D: rounds of BSP training between measurements (default 4 full)")
     from .wuxing import add_set_option
     add_set_option(p)
     args = p.parse_args(argv)

@@ -33,6 +33,7 @@ run wuxing_vs_mlp _full                                                        #
 run adder _full_scaled --scale-with-fan-in                                     # exp 4
 run adder _full --fan-in 1 2 4                                                 #   recipe unscaled
 run bsp_gradient _full                                                         # exp 5
+run bsp_gradient _full_epochs --model1-samples 8000 --model1-rounds 5          #   MODEL1 by epochs
 run fixed_vs_float _full                                                       # exp 6
 quick
 $PY -m experiments.summarize
