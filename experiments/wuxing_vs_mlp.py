@@ -98,7 +98,7 @@ def run(args) -> dict:
 
 def plot(runs, path, dataset, m):
     pyplot = plt()
-    fig, ax = pyplot.subplots(figsize=(7.5, 4.5))
+    fig, ax = pyplot.subplots(figsize=(9.5, 4.5))
     for i, r in enumerate(runs):
         ax.plot(r["epoch"], r["test_acc"], "o-" if r["kind"] == "wuxing" else "s--",
                 color=f"C{i}", label=f"{r['label']} (LR {r['link_ratio']:.2%})")
@@ -108,7 +108,7 @@ def plot(runs, path, dataset, m):
     ax.set_ylim(0, 1)
     ax.set_title(f"Experiment 3 ({m}): Wuxing MODEL1 against MLPs, {dataset}", fontsize=9)
     ax.grid(alpha=.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: the curves fill the box
     save_figure(fig, path)
 
 
