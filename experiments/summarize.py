@@ -1,5 +1,6 @@
 """Print the numbers of every result file in experiments/results as Markdown tables (the
-source of the tables in REPORT.md).
+source of the tables in REPORT.md), and draw the plots that span several result files
+(``model_compare_steps.png``: experiment 2's full runs at every step factor).
 
     python -m experiments.summarize [--out DIR]
 """
@@ -9,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .common import RESULTS
+from .common import RESULTS, plt, save_figure
 
 
 def pct(v):
@@ -93,6 +94,34 @@ TABLES = dict(link_ratio=link_ratio, bsp_gradient=bsp_gradient, model_compare=mo
               wuxing_vs_mlp=wuxing_vs_mlp, adder=adder, fixed_vs_float=fixed_vs_float)
 
 
+def step_sweep_plot(folder: Path):
+    """Experiment 2's full MNIST runs (``model_compare_full*.json``), one panel per model, one
+    curve per BSP step factor; returns the PNG path, or None without such files."""
+    files = sorted(folder.glob("model_compare_full*.json"))
+    if not files:
+        return None
+    pyplot = plt()
+    fig, axes = pyplot.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for f in files:
+        r = json.loads(f.read_text())
+        step = r["settings"]["run"]["step"]
+        for ax, name in zip(axes, ("model1", "model2")):
+            for x in r["runs"]:
+                if x["model"] == name:
+                    ax.plot(x["epoch"], x["test_acc"], "o-", label=f"step {step:g}")
+    for ax, name in zip(axes, ("MODEL1 (LR 0.51 %)", "MODEL2 (LR 0.38 %)")):
+        ax.axhline(0.1, color="gray", ls=":", lw=1)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("held-out accuracy")
+    path = folder / "model_compare_steps.png"
+    save_figure(fig, path, "Experiment 2 (full, MNIST 8,000 / 2,000): BSP step factor sweep, "
+                           "recipe model1-mnist otherwise")
+    return path
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--out", default=None, help="results folder (default experiments/results)")
@@ -107,6 +136,9 @@ def main(argv=None):
               f"commit {r['git_commit']})\n")
         print(f"`{r['command']}`\n")
         print("\n".join(fn(r)) + "\n")
+    path = step_sweep_plot(folder)
+    if path:
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

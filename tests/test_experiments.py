@@ -113,6 +113,12 @@ def test_bsp_experiments_smoke(tmp_path, name):
     assert rec["runs"]
     if name == "wuxing_vs_mlp":
         assert rec["summary"]["MLP, dense"]["final_test_acc"] > 0.1
+    if name == "model_compare":  # the summary tables and the step-sweep plot read it
+        from experiments import summarize
+        (tmp_path / "model_compare_full.json").write_text(
+            (tmp_path / "model_compare.json").read_text())
+        summarize.main(["--out", str(tmp_path)])
+        assert (tmp_path / "model_compare_steps.png").stat().st_size > 1000
 
 
 def test_fixed_vs_float_smoke(tmp_path):
