@@ -48,7 +48,7 @@ def run(args) -> dict:
         if args.scale_c_init:  # keep the summed input of an interface the same size
             c = cfg.replace(c_init_lo=cfg.c_init_lo / f, c_init_hi=cfg.c_init_hi / f)
         if args.scale_with_fan_in:  # ... and its changes: C0, C range and step all / f
-            c = scale_with_fan_in(cfg, f)
+            c = scale_with_fan_in(cfg, f, args.scale_exponent)
         log(f"fan-in {f}: {topo.n_links} links, LR {lr_if:.3%} (neuron pairs {lr_n:.3%})")
         res = train_topology(topo, rec, data, epochs=epochs, n_train=n_train, n_test=n_test,
                              cfg=c, log=lambda s: log("  " + s))
@@ -67,7 +67,8 @@ def run(args) -> dict:
     nt, ns = len(sub.y_train), len(sub.y_test)
     settings = dict(recipe=args.recipe, overrides=args.set, run=cfg.as_dict(), batch=rec.batch, epochs=epochs,
                     fan_ins=fan_ins, scale_c_init=args.scale_c_init,
-                    scale_with_fan_in=args.scale_with_fan_in, n_train=nt, n_test=ns,
+                    scale_with_fan_in=args.scale_with_fan_in,
+                    scale_exponent=args.scale_exponent, n_train=nt, n_test=ns,
                     topology="preset model1 with fan_in = fan_out = f, seed 0 (golden.topology "
                              "never joins two interfaces twice)")
     path = write_result(args, NAME, claim=CLAIM, dataset=f"{data.name}: {nt} train / {ns} held out",
@@ -79,12 +80,15 @@ def run(args) -> dict:
     return summary
 
 
-def scale_with_fan_in(cfg, f: int):
-    """``cfg`` with the initial |C|, the C clamp range and the BSP step divided by ``f``: an
-    interface summing ``f`` links then starts, and moves per update, like one link at fan-in 1.
-    For a power-of-two ``f`` the step stays a power of two (the hardware shifts)."""
-    return cfg.replace(c_init_lo=cfg.c_init_lo / f, c_init_hi=cfg.c_init_hi / f,
-                       c_min=cfg.c_min / f, c_max=cfg.c_max / f, step=cfg.step / f)
+def scale_with_fan_in(cfg, f: int, exponent: float = 1.0):
+    """``cfg`` with the initial |C|, the C clamp range and the BSP step divided by
+    ``f ** exponent``. Exponent 1: an interface summing ``f`` links of equal sign starts, and
+    moves per update, like one link at fan-in 1 (for a power-of-two ``f`` the step stays a
+    power of two, as the hardware shifts need); exponent 0.5 keeps the size of a sum of ``f``
+    random-sign terms instead."""
+    d = float(f) ** exponent
+    return cfg.replace(c_init_lo=cfg.c_init_lo / d, c_init_hi=cfg.c_init_hi / d,
+                       c_min=cfg.c_min / d, c_max=cfg.c_max / d, step=cfg.step / d)
 
 
 def plot(runs, folder, tag, dataset, m):
@@ -129,7 +133,9 @@ def main(argv=None):
                    help="divide the initial |C| range by the fan-in")
     p.add_argument("--scale-with-fan-in", action="store_true",
                    help="divide the initial |C| range, the C clamp range and the BSP step by "
-                        "the fan-in")
+                        "the fan-in (to the power --scale-exponent)")
+    p.add_argument("--scale-exponent", type=float, default=1.0,
+                   help="with --scale-with-fan-in: divide by fan-in ** EXPONENT (default 1)")
     add_set_option(p)
     args = p.parse_args(argv)
     guarded(run, args)

@@ -32,6 +32,7 @@ run model_compare _fashion --dataset fashion-mnist --epochs 2                  #
 run wuxing_vs_mlp _full                                                        # exp 3 (reuses exp 2)
 run adder _full_scaled --scale-with-fan-in                                     # exp 4
 run adder _full --fan-in 1 2 4                                                 #   recipe unscaled
+run adder _full_sqrt --scale-with-fan-in --scale-exponent 0.5 --fan-in 4 8     #   / sqrt(fan-in)
 run bsp_gradient _full                                                         # exp 5
 run bsp_gradient _full_epochs --model1-samples 8000 --model1-rounds 5          #   MODEL1 by epochs
 run fixed_vs_float _full                                                       # exp 6

@@ -137,3 +137,5 @@ def test_adder_scale_with_fan_in_divides_c_and_step():
     assert (s.c_init_lo, s.c_init_hi) == (cfg.c_init_lo / 4, cfg.c_init_hi / 4)
     assert (s.c_min, s.c_max, s.step) == (cfg.c_min / 4, cfg.c_max / 4, cfg.step / 4)
     assert (s.kt, s.target, s.steps) == (cfg.kt, cfg.target, cfg.steps)
+    h = scale_with_fan_in(cfg, 16, exponent=0.5)
+    assert (h.c_max, h.step) == (cfg.c_max / 4, cfg.step / 4)
