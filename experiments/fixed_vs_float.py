@@ -4,6 +4,9 @@ format and narrower ones) against float, from the same initial coefficients and 
 Reported per format: the accuracy curve, and the divergence from float:
   * outputs: the same coefficients run through FixedModel and FloatModel (the float-trained
     final C and the initial C): mean / max |y_fixed - y_float| and argmax agreement;
+  * one update: at C0, on a few training batches, the fixed-point BSP change of C against
+    float's for the same batch (cosine, norm ratio, share of links float moves and fixed
+    point leaves unchanged);
   * training: the relative distance between the fixed-trained and float-trained final C, and
     the cosine between their total changes (C_final - C0).
 
@@ -23,6 +26,7 @@ import numpy as np
 from golden.data import load_dataset
 from golden.fixedpoint import DEFAULT_FORMAT, FixedFormat
 from golden.network import FixedModel, FloatModel, init_coefficients
+from golden.train import onehot
 
 from .common import guarded, log, mode, out_dir, parser, plt, save_figure, write_result
 from .wuxing import add_set_option, history_dict, recipe, train_topology
@@ -53,6 +57,29 @@ def output_divergence(topo, cfg, fmt, C_real, x):
                 rel_dy=float(np.linalg.norm(yx - yf) / max(np.linalg.norm(yf), 1e-300)),
                 argmax_agreement=float(np.mean(yx.argmax(1) == yf.argmax(1))),
                 n_compared=int(d.size))
+
+
+def update_agreement(topo, cfg, fmt, C_real, x, labels, batch, n_batches=4, seed=0):
+    """One BSP update from ``C_real`` (rounded to the format) on ``n_batches`` random training
+    batches, fixed point against float64 on the same batch and the same C."""
+    fl = FloatModel(topo, cfg, dtype=np.float64)
+    fx = FixedModel(topo, cfg, fmt=fmt)
+    Ci = fx.coef_to_int(C_real)
+    Cr = fx.coef_to_real(Ci)
+    rng = np.random.default_rng(seed)
+    cos, ratio, frozen = [], [], []
+    for _ in range(n_batches):
+        i = rng.choice(len(labels), batch, replace=False)
+        tb = onehot(labels[i], topo.layers[-1]) * cfg.target
+        res = fl.forward(Cr, x[i])
+        d_float = fl.bsp_update(Cr, res.S, fl.reverse(Cr, fl.error(fl.outputs(res), tb)).S) - Cr
+        rx = fx.forward(Ci, fx.input_to_int(x[i]))
+        d_fixed = fx.coef_to_real(fx.bsp_delta(rx.S, fx.reverse(Ci, fx.error_int(rx, tb)).S))
+        cos.append(float(d_fixed @ d_float / max(np.linalg.norm(d_fixed) * np.linalg.norm(d_float),
+                                                 1e-300)))
+        ratio.append(float(np.linalg.norm(d_fixed) / max(np.linalg.norm(d_float), 1e-300)))
+        frozen.append(float(np.mean((d_fixed == 0) & (d_float != 0))))
+    return dict(cosine=cos, norm_ratio=ratio, frozen_share=frozen, batch=batch)
 
 
 def run(args) -> dict:
@@ -90,6 +117,8 @@ def run(args) -> dict:
             dC_fixed = xres.C_real - C0
             div = dict(
                 at_init=output_divergence(topo, cfg, fmt, C0, xprobe),
+                update_at_init=update_agreement(topo, cfg, fmt, C0, data.x_train[:n_train],
+                                                data.y_train[:n_train], rec.batch, seed=seed),
                 at_float_final=output_divergence(topo, cfg, fmt, fres.C_real, xprobe),
                 c_rel_distance=float(np.linalg.norm(xres.C_real - fres.C_real)
                                      / np.linalg.norm(fres.C_real)),
@@ -115,6 +144,12 @@ def run(args) -> dict:
                 mean_abs_dy=float(np.mean([r["divergence"]["at_float_final"]["mean_abs_dy"]
                                            for r in rs])),
                 c_change_cosine=float(np.mean([r["divergence"]["c_change_cosine"] for r in rs])),
+                update_cosine=float(np.mean([r["divergence"]["update_at_init"]["cosine"]
+                                             for r in rs])),
+                update_norm_ratio=float(np.mean([r["divergence"]["update_at_init"]["norm_ratio"]
+                                                 for r in rs])),
+                update_frozen_share=float(np.mean(
+                    [r["divergence"]["update_at_init"]["frozen_share"] for r in rs])),
                 c_rel_distance=float(np.mean([r["divergence"]["c_rel_distance"] for r in rs])))
         summary[name] = s
     nt = n_train or len(data.y_train)

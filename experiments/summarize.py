@@ -76,16 +76,19 @@ def adder(r):
 
 def fixed_vs_float(r):
     rows = ["| format | final acc. | best acc. | argmax agreement with float (same C) | "
-            "mean abs dy | C-change cosine | C rel. distance |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
+            "mean abs dy | one update at C0: cosine / norm ratio / frozen | C-change cosine | "
+            "C rel. distance |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for k, v in r["summary"].items():
         if "error" in v:
-            rows.append(f"| {k} | not trainable: {v['error']} | | | | | |")
+            rows.append(f"| {k} | not trainable: {v['error']} | | | | | | |")
         elif k == "float32":
-            rows.append(f"| {k} | {pct(v['final_test_acc'])} | {pct(v['best_test_acc'])} | | | | |")
+            rows.append(f"| {k} | {pct(v['final_test_acc'])} | {pct(v['best_test_acc'])} | | | | | |")
         else:
+            upd = (f"{v['update_cosine']:.3f} / {v['update_norm_ratio']:.3f} / "
+                   f"{pct(v['update_frozen_share'])}" if "update_cosine" in v else "-")
             rows.append(f"| {k} | {pct(v['final_test_acc'])} | {pct(v['best_test_acc'])} | "
-                        f"{v['argmax_agreement']:.3f} | {v['mean_abs_dy']:.2e} | "
+                        f"{v['argmax_agreement']:.3f} | {v['mean_abs_dy']:.2e} | {upd} | "
                         f"{v['c_change_cosine']:.3f} | {v['c_rel_distance']:.2e} |")
     return rows
 

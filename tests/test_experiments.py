@@ -127,6 +127,8 @@ def test_fixed_vs_float_smoke(tmp_path):
     d = rec["summary"]["16,12"]
     # the default format follows float closely on the same coefficients
     assert d["argmax_agreement"] > 0.9
+    # ... and one BSP update from the same C points the same way
+    assert d["update_cosine"] > 0.9 and 0.8 < d["update_norm_ratio"] < 1.2
 
 
 def test_adder_scale_with_fan_in_divides_c_and_step():
