@@ -29,6 +29,7 @@ run model_compare _full                                                        #
 run model_compare _full_step0.5 --set step=0.5                                 #   half the step
 run model_compare _full_step0.25 --set step=0.25                               #   a quarter
 run model_compare _fashion --dataset fashion-mnist --epochs 2                  #   Fashion-MNIST
+run model_compare _fashion_step0.25 --dataset fashion-mnist --epochs 2 --set step=0.25
 run wuxing_vs_mlp _full                                                        # exp 3 (reuses exp 2)
 run adder _full_scaled --scale-with-fan-in                                     # exp 4
 run adder _full --fan-in 1 2 4                                                 #   recipe unscaled
@@ -36,5 +37,7 @@ run adder _full_sqrt --scale-with-fan-in --scale-exponent 0.5 --fan-in 4 8     #
 run bsp_gradient _full                                                         # exp 5
 run bsp_gradient _full_epochs --model1-samples 8000 --model1-rounds 5          #   MODEL1 by epochs
 run fixed_vs_float _full                                                       # exp 6
+run fixed_vs_float _full_err2 --formats 16,12 12,8 --set err_scale=2 --set kt=32 --set step=0.03125
+run fixed_vs_float _full_err8 --formats 16,12 12,8 --set err_scale=8 --set kt=8 --set step=0.0078125
 quick
 $PY -m experiments.summarize

@@ -3,6 +3,7 @@ source of the tables in REPORT.md), and draw the plots that span several result 
 (``model_compare_steps.png``: experiment 2's full runs at every step factor).
 
     python -m experiments.summarize [--out DIR]
+    python -m experiments.summarize --index     # one row per result file: command, data, time
 """
 from __future__ import annotations
 
@@ -125,11 +126,29 @@ def step_sweep_plot(folder: Path):
     return path
 
 
+def index(folder: Path) -> list:
+    """Markdown table of every result file: exact command, variant, data, run time, commit."""
+    rows = ["| result file | command | variant | data | time | code |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for f in sorted(folder.glob("*.json")):
+        r = json.loads(f.read_text())
+        if "experiment" not in r:
+            continue
+        rows.append(f"| `{f.name}` | `{r['command']}` | {r['quick']} | {r['dataset']} | "
+                    f"{r['elapsed_s'] / 60:.1f} min | {r['git_commit']} |")
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--out", default=None, help="results folder (default experiments/results)")
+    p.add_argument("--index", action="store_true",
+                   help="print only the table of result files (command, data, time, commit)")
     a = p.parse_args(argv)
     folder = Path(a.out) if a.out else RESULTS
+    if a.index:
+        print("\n".join(index(folder)))
+        return
     for f in sorted(folder.glob("*.json")):
         r = json.loads(f.read_text())
         fn = TABLES.get(r["experiment"])
