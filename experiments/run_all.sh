@@ -29,7 +29,7 @@ run model_compare _full                                                        #
 run model_compare _full_step0.5 --set step=0.5                                 #   half the step
 run model_compare _full_step0.25 --set step=0.25                               #   a quarter
 run model_compare _fashion --dataset fashion-mnist --epochs 2                  #   Fashion-MNIST
-run model_compare _fashion_step0.25 --dataset fashion-mnist --epochs 2 --set step=0.25
+run model_compare _fashion_step0.25 --dataset fashion-mnist --epochs 1 --set step=0.25
 run wuxing_vs_mlp _full                                                        # exp 3 (reuses exp 2)
 run adder _full_scaled --scale-with-fan-in                                     # exp 4
 run adder _full --fan-in 1 2 4                                                 #   recipe unscaled
