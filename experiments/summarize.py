@@ -1,6 +1,7 @@
 """Print the numbers of every result file in experiments/results as Markdown tables (the
 source of the tables in REPORT.md), and draw the plots that span several result files
-(``model_compare_steps.png``: experiment 2's full runs at every step factor).
+(``model_compare_steps.png``: experiment 2's full runs at every step factor;
+``adder_settings.png``: experiment 4's full runs under each scaling of the settings).
 
     python -m experiments.summarize [--out DIR]
     python -m experiments.summarize --index     # one row per result file: command, data, time
@@ -139,6 +140,45 @@ def index(folder: Path) -> list:
     return rows
 
 
+def adder_settings_plot(folder: Path):
+    """Experiment 4's full runs (``adder_full*.json``) in one plot: held-out accuracy after
+    training against LR, one curve per scaling of the BSP settings, and the MLP on the same
+    graphs; returns the PNG path, or None without such files."""
+    files = sorted(folder.glob("adder_full*.json"))
+    if not files:
+        return None
+    pyplot = plt()
+    fig, ax = pyplot.subplots(figsize=(11, 4.5))
+    mlp = {}
+    for f in files:
+        r = json.loads(f.read_text())
+        st = r["settings"]
+        label = ("C0, C range, step / fan-in" + (f" ** {st['scale_exponent']:g}"
+                 if st.get("scale_exponent", 1) != 1 else "")
+                 if st.get("scale_with_fan_in") else "recipe unchanged")
+        xs = [x["neuron_link_ratio"] for x in r["runs"]]
+        ax.plot(xs, [x["bsp"]["test_acc"][-1] for x in r["runs"]], "o-", label=f"BSP, {label}")
+        for x in r["runs"]:
+            mlp[x["neuron_link_ratio"]] = (x["fan_in"], x["mlp"]["test_acc"][-1])
+    rows = sorted(mlp.items())
+    ax.plot([k for k, _ in rows], [v[1] for _, v in rows], "s--", color="gray",
+            label="MLP on the same graph")
+    for k, (fan_in, acc) in rows:
+        ax.annotate(f"fan-in {fan_in}", (k, acc), fontsize=7, textcoords="offset points",
+                    xytext=(-10, 6))
+    ax.axhline(0.1, color="gray", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("link ratio (connected neuron pairs / possible)")
+    ax.set_ylabel("held-out accuracy after 3 epochs")
+    ax.grid(alpha=.3, which="both")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    path = folder / "adder_settings.png"
+    save_figure(fig, path, "Experiment 4 (full, MNIST 8,000 / 2,000): the adder under three "
+                           "scalings of the BSP settings")
+    return path
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--out", default=None, help="results folder (default experiments/results)")
@@ -158,9 +198,10 @@ def main(argv=None):
               f"commit {r['git_commit']})\n")
         print(f"`{r['command']}`\n")
         print("\n".join(fn(r)) + "\n")
-    path = step_sweep_plot(folder)
-    if path:
-        print(f"wrote {path}")
+    for draw in (step_sweep_plot, adder_settings_plot):
+        path = draw(folder)
+        if path:
+            print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -119,6 +119,10 @@ def test_bsp_experiments_smoke(tmp_path, name):
             (tmp_path / "model_compare.json").read_text())
         summarize.main(["--out", str(tmp_path)])
         assert (tmp_path / "model_compare_steps.png").stat().st_size > 1000
+    if name == "adder":
+        from experiments import summarize
+        (tmp_path / "adder_full.json").write_text((tmp_path / "adder.json").read_text())
+        assert summarize.adder_settings_plot(tmp_path).stat().st_size > 1000
 
 
 def test_fixed_vs_float_smoke(tmp_path):
