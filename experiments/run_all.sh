@@ -21,6 +21,7 @@ quick() {
   run bsp_gradient _quick --quick                                              # exp 5
   run fixed_vs_float _quick --quick                                            # exp 6
   run fixed_vs_float _model1_quick --quick --recipe model1-mnist --formats 16,12 12,8
+  run fixed_vs_float _model1_quick_err8 --quick --recipe model1-mnist --formats 16,12 12,8 --set err_scale=8 --set kt=2 --set step=0.125
 }
 if [ "${1:-}" = quick ]; then quick; exit 0; fi
 run link_ratio ""                                                              # exp 1, MNIST
