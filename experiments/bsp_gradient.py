@@ -292,7 +292,8 @@ def plot(runs, path, m):
         a3.plot(n, [r["sign_agreement"] for r in d], ":", label="sign agreement")
         a3.plot(n, [r["accuracy"] for r in d], "k-", lw=2, label="probe accuracy")
         a3.legend(fontsize=8)
-    a3.set_ylim(-0.15, 1.05)
+    low = min([-0.1] + [r[k] for r in d for k in ("cos_batch_G1", "cos_per_sample_mean")])
+    a3.set_ylim(low - 0.05, 1.05)  # BSP can turn against the gradient late in training
     a3.set_xlabel("MNIST samples of BSP training")
     a3.set_title("across BSP training: MODEL1, MNIST, exact BPTT gradient", fontsize=10)
     a3.grid(alpha=.3)
