@@ -43,10 +43,10 @@ bench: setup  ## speed and memory figures, printed (golden model; co-simulation 
 	$(PY) -m golden.bench
 	$(PY) -m sim.bench
 
-experiments-quick: setup  ## the paper's six experiments, --quick variants (~20 min), results in experiments/results
+experiments-quick: setup  ## the paper's six experiments, --quick variants (~11 min), results in experiments/results
 	PY=$(PY) experiments/run_all.sh quick
 
-experiments: setup  ## every experiment run REPORT.md quotes (~2.5 h on 2 cores), then the tables
+experiments: setup  ## every experiment run REPORT.md quotes (~3 h on 2 cores), then the tables
 	PY=$(PY) experiments/run_all.sh
 
 clean:  ## remove build outputs (keeps .venv)

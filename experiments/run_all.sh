@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce every number of REPORT.md (from the repository root):
-#   experiments/run_all.sh          every run REPORT.md quotes (about 2.5 h on an idle 2-core machine)
-#   experiments/run_all.sh quick    every experiment's --quick variant only (about 20 min)
+#   experiments/run_all.sh          every run REPORT.md quotes (about 3 h on an idle 2-core machine)
+#   experiments/run_all.sh quick    every experiment's --quick variant only (about 11 min)
 # The BSP runs use golden/train.py's recipes unchanged (model1-mnist, tiny-digits4) unless a
 # line says otherwise. The golden model threads over both cores: run one experiment at a time.
 set -euo pipefail
