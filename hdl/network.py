@@ -83,6 +83,25 @@ class ControlPort(wiring.Component):
         return self.topology.layers[-1]
 
 
+def check_buildable(t: Topology, hw: HwConstants, max_neurons: int, max_links: int,
+                    arch: str):
+    """Raise ValueError unless ``t`` can be built as the ``arch`` network: links present,
+    within the size limits, indices in range, and a run length the steps register holds."""
+    if t.n_links == 0:
+        raise ValueError("the topology has no links: nothing to build")
+    if t.n_neurons > max_neurons or t.n_links > max_links:
+        raise ValueError(f"the topology has {t.n_neurons} neurons and {t.n_links} links; the "
+                         f"{arch} network takes at most {max_neurons} neurons and "
+                         f"{max_links} links")
+    for name, hi in (("src_neuron", t.n_neurons), ("dst_neuron", t.n_neurons),
+                     ("src_elem", N_ELEMENTS), ("dst_elem", N_ELEMENTS)):
+        a = np.asarray(getattr(t, name))
+        if a.shape != (t.n_links,) or a.min() < 0 or a.max() >= hi:
+            raise ValueError(f"malformed topology: {name} out of range")
+    if not 1 <= hw.cfg.steps < (1 << 16):
+        raise ValueError(f"steps={hw.cfg.steps}: the steps register holds 1..65535")
+
+
 def address(region: str, index: int = 0) -> int:
     """The control-port address of ``index`` in ``region`` (a name of :data:`REGION`)."""
     return (REGION[region] << INDEX_BITS) | index
@@ -105,23 +124,8 @@ class Network(ControlPort):
     def __init__(self, topology: Topology, hw: HwConstants, *, mult: str = "parallel",
                  k_mode: str = "const", c_init=None, pipeline: bool = False):
         check_types(topology=(topology, Topology), hw=(hw, HwConstants))
-        if topology.n_links == 0:
-            raise ValueError("the topology has no links: nothing to build")
-        if topology.n_neurons > MAX_NEURONS or topology.n_links > MAX_LINKS:
-            raise ValueError(f"the topology has {topology.n_neurons} neurons and "
-                             f"{topology.n_links} links; the unrolled network takes at most "
-                             f"{MAX_NEURONS} neurons and {MAX_LINKS} links")
+        check_buildable(topology, hw, MAX_NEURONS, MAX_LINKS, "unrolled")
         t = topology
-        for name in ("src_neuron", "dst_neuron"):
-            a = getattr(t, name)
-            if a.shape != (t.n_links,) or a.min() < 0 or a.max() >= t.n_neurons:
-                raise ValueError(f"malformed topology: {name} out of range")
-        for name in ("src_elem", "dst_elem"):
-            a = getattr(t, name)
-            if a.shape != (t.n_links,) or a.min() < 0 or a.max() >= N_ELEMENTS:
-                raise ValueError(f"malformed topology: {name} out of range")
-        if not 1 <= hw.cfg.steps < (1 << 16):
-            raise ValueError(f"steps={hw.cfg.steps}: the steps register holds 1..65535")
         self.topology, self.hw, self.mult, self.k_mode = t, hw, mult, k_mode
         self.c_init = coefficient_reset_values(c_init, hw, t.n_links)
         # fan: the most links any one element sums, in either direction

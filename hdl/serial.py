@@ -40,7 +40,7 @@ from golden.topology import Topology
 
 from .fixed import HwConstants, check_types, round_shift_expr, saturate_expr
 from .network import (INDEX_BITS, INFO, MAGIC, OP_BSP, OP_FORWARD, OP_REVERSE,
-                      REGION, ControlPort, coefficient_reset_values)
+                      REGION, ControlPort, check_buildable, coefficient_reset_values)
 from .synapse import _table_shapes
 
 __all__ = ["SerialNetwork", "SERIAL_MAX_NEURONS", "SERIAL_MAX_LINKS"]
@@ -74,20 +74,8 @@ class SerialNetwork(ControlPort):
                  spram: bool = False):
         check_types(topology=(topology, Topology), hw=(hw, HwConstants), spram=(spram, bool))
         t = topology
-        if t.n_links == 0:
-            raise ValueError("the topology has no links: nothing to build")
-        if t.n_neurons > SERIAL_MAX_NEURONS or t.n_links > SERIAL_MAX_LINKS:
-            raise ValueError(f"the topology has {t.n_neurons} neurons and {t.n_links} links; "
-                             f"the serial network takes at most {SERIAL_MAX_NEURONS} neurons "
-                             f"and {SERIAL_MAX_LINKS} links")
-        N, L = t.n_neurons, t.n_links
-        for name, hi in (("src_neuron", N), ("dst_neuron", N), ("src_elem", N_ELEMENTS),
-                         ("dst_elem", N_ELEMENTS)):
-            a = np.asarray(getattr(t, name))
-            if a.shape != (L,) or a.min() < 0 or a.max() >= hi:
-                raise ValueError(f"malformed topology: {name} out of range")
-        if not 1 <= hw.cfg.steps < (1 << 16):
-            raise ValueError(f"steps={hw.cfg.steps}: the steps register holds 1..65535")
+        check_buildable(t, hw, SERIAL_MAX_NEURONS, SERIAL_MAX_LINKS, "serial")
+        L = t.n_links
         W = hw.fmt.width
         # one W x W signed multiplier: every operand must fit it
         if hw.max_abs_d > (1 << (W - 1)) - 1:
