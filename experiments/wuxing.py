@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-
-from golden.config import RunConfig
+from golden.config import parse_overrides
 
 from golden.topology import preset
 from golden.train import RECIPES, train
@@ -16,7 +15,7 @@ SIZES = dict(smoke=(64, 64), quick=(2000, 1000), full=(None, None))
 
 def recipe(name: str, overrides=None):
     """The golden.train recipe ``name``, its run settings changed by ``overrides``
-    (a list of ``KEY=VALUE`` strings, see :func:`parse_overrides`)."""
+    (a list of ``KEY=VALUE`` strings, see :func:`golden.config.parse_overrides`)."""
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}")
     rec = RECIPES[name]
@@ -35,21 +34,6 @@ def bsp_setup(args, epochs_by_mode: dict):
     n_train, n_test = SIZES[m]
     return (m, recipe(args.recipe, args.set), load_dataset(args.dataset), n_train, n_test,
             args.epochs or epochs_by_mode[m])
-
-
-def parse_overrides(items) -> dict:
-    """``["step=0.25", "target=0.1"]`` -> {"step": 0.25, "target": 0.1} (typed like RunConfig)."""
-    types = {f.name: f.type for f in dataclasses.fields(RunConfig)}
-    out = {}
-    for it in items:
-        key, sep, val = it.partition("=")
-        if not sep or key not in types:
-            raise ValueError(f"--set needs KEY=VALUE with KEY one of {', '.join(types)}; "
-                             f"got {it!r}")
-        t = str(types[key])
-        out[key] = (val.lower() in ("1", "true", "yes") if "bool" in t
-                    else int(val) if "int" in t else val if "str" in t else float(val))
-    return out
 
 
 def add_set_option(p):

@@ -53,44 +53,18 @@ def cmd_topology(args) -> int:
     return 0
 
 
-def _parse_sets(items):
-    """``--set key=value`` overrides of RunConfig fields (numbers, true/false, strings)."""
-    from dataclasses import fields
-
-    from .config import RunConfig
-    types = {f.name: f.type for f in fields(RunConfig)}
-    out = {}
-    for item in items or ():
-        if "=" not in item:
-            raise ValueError(f"--set needs key=value, got {item!r}")
-        k, v = item.split("=", 1)
-        if k not in types:
-            raise ValueError(f"--set: unknown run setting {k!r}; known: {', '.join(types)}")
-        t = str(types[k])
-        if "bool" in t:
-            if v.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(f"--set {k}: expected true or false, got {v!r}")
-            out[k] = v.lower() in ("true", "1")
-        elif "int" in t:
-            out[k] = int(v)
-        elif "float" in t:
-            out[k] = float(eval(v, {"__builtins__": {}}, {})) if "**" in v else float(v)
-        else:
-            out[k] = v
-    return out
-
-
 def cmd_train(args) -> int:
     import sys
     from pathlib import Path
 
     from .checkpoint import Checkpoint, save_checkpoint
+    from .config import parse_overrides
     from .data import load_dataset
     from .report import plot_curves, write_json
     from .train import RECIPES, train
 
     r = RECIPES[args.recipe]
-    cfg = r.cfg.replace(**_parse_sets(args.set)) if args.set else r.cfg
+    cfg = r.cfg.replace(**parse_overrides(args.set)) if args.set else r.cfg
     topo = topology_from_args(args) if (args.model or args.topology_file) else r.build_topology()
     dataset = args.dataset or r.dataset
     data = load_dataset(dataset, args.data_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
-__all__ = ["RunConfig", "power_of_two_exponent"]
+__all__ = ["RunConfig", "power_of_two_exponent", "parse_overrides"]
 
 
 def power_of_two_exponent(value: float, name: str) -> int:
@@ -96,3 +96,33 @@ class RunConfig:
         if unknown:
             raise ValueError(f"unknown run setting(s): {', '.join(sorted(unknown))}")
         return cls(**d)
+
+
+def parse_overrides(items) -> dict:
+    """``["steps=64", "step=2**-4", "output_mean=false"]`` -> RunConfig field values, typed like
+    the fields (the ``KEY=VALUE`` strings of the ``--set`` options). Floats may be written as
+    ``BASE**EXP``. Raises ValueError naming the bad item."""
+    types = {f.name: str(f.type) for f in fields(RunConfig)}
+    out = {}
+    for item in items or ():
+        key, sep, val = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set needs key=value, got {item!r}")
+        if key not in types:
+            raise ValueError(f"--set: unknown run setting {key!r}; known: {', '.join(types)}")
+        t = types[key]
+        try:
+            if "bool" in t:
+                if val.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                out[key] = val.lower() in ("true", "1")
+            elif "int" in t:
+                out[key] = int(val)
+            elif "float" in t:
+                base, power, exp = val.partition("**")
+                out[key] = float(base) ** float(exp) if power else float(val)
+            else:
+                out[key] = val
+        except ValueError:
+            raise ValueError(f"--set {key}: {val!r} is not a valid {t}") from None
+    return out

@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from golden.cli import main
 
 
@@ -69,3 +71,12 @@ def test_eval_refuses_damaged_checkpoint(tmp_path, capsys):
     bad.write_bytes(b"PK\x03\x04garbage")
     assert main(["eval", str(bad)]) == 2
     assert "checkpoint" in capsys.readouterr().err
+
+
+def test_set_overrides_are_typed_like_runconfig():
+    from golden.config import parse_overrides
+    got = parse_overrides(["steps=64", "step=2**-4", "output_mean=false", "c_init_sign=positive"])
+    assert got == dict(steps=64, step=0.0625, output_mean=False, c_init_sign="positive")
+    for bad in (["steps"], ["nosuch=1"], ["steps=1.5"], ["output_mean=maybe"]):
+        with pytest.raises(ValueError):
+            parse_overrides(bad)
