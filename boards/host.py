@@ -9,7 +9,7 @@ the host waits for each response before it sends the next request.
 """
 from __future__ import annotations
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth import Array, Cat, Const, Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -18,7 +18,7 @@ from hdl.network import OP_BSP, OP_FORWARD, OP_REVERSE, Network, address
 from hdl.serial import SerialNetwork
 
 from .link import FrameReceiver, FrameSender
-from .protocol import MAX_CHUNK, MAX_FRAME, Cmd, DeviceInfo, Flags, Status, design_hash
+from .protocol import MAX_CHUNK, MAX_FRAME, Cmd, DeviceInfo, Status
 
 __all__ = ["HostBridge"]
 

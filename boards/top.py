@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from amaranth import ClockSignal, Elaboratable, Module, ResetSignal
+from amaranth import Elaboratable, Module
 from amaranth.build import Attrs, Pins, Resource, Subsignal
 
 from .host import HostBridge

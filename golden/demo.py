@@ -14,7 +14,6 @@ makes the demo exit non-zero, after the summary.
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 import traceback
@@ -54,7 +53,7 @@ def run_demo(out="runs/demo", epochs=None, simulator="auto", board="icebreaker",
              skip_bitstream=False, quiet=False) -> dict:
     from .checkpoint import Checkpoint, save_checkpoint
     from .network import FixedModel
-    from .report import plot_curves, write_json
+    from .report import plot_curves
     from .train import RECIPES, evaluate, run_recipe
 
     out = Path(out)

@@ -25,7 +25,6 @@ Used to check BSP against the true gradient (:func:`cosine`) and as a baseline t
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from .network import FloatModel
 

@@ -20,7 +20,6 @@ Named recipes (:data:`RECIPES`) hold the settings measured in docs/TRAINING.md. 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -305,9 +304,9 @@ def main(argv=None) -> int:
     print(f"best held-out accuracy {100 * res.best['test_acc']:.1f} % at epoch "
           f"{res.best['epoch']}")
     if a.json:
-        with open(a.json, "w") as f:
-            json.dump(dict(recipe=a.recipe, seed=a.seed, fixed=res.fixed, method=res.method,
-                           cfg=res.cfg.as_dict(), history=res.history), f, indent=1)
+        from .report import write_json
+        write_json(a.json, dict(recipe=a.recipe, seed=a.seed, fixed=res.fixed,
+                                method=res.method, cfg=res.cfg.as_dict(), history=res.history))
     return 0
 
 

@@ -9,7 +9,7 @@ from golden.checkpoint import (Checkpoint, CheckpointError, FORMAT_VERSION, _dig
                                load_checkpoint, save_checkpoint)
 from golden.config import RunConfig
 from golden.network import FixedModel, init_coefficients
-from golden.topology import Topology, preset
+from golden.topology import preset
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """`wuxing generate`: Verilog + manifest; Icarus compiles it, Verilator lints it."""
 import json
-import shutil
 import subprocess
 
 import numpy as np

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from golden.config import RunConfig
-from golden.data import Dataset, load_dataset
+from golden.data import load_dataset
 from golden.network import FixedModel, FloatModel, init_coefficients
 from golden.topology import Topology
 from golden.train import RECIPES, evaluate, onehot, run_recipe, train
