@@ -161,7 +161,7 @@ def cmd_eval(args) -> int:
 
 def add_commands(sub):
     from .data import SOURCES
-    from .train import RECIPES
+    from .train import RECIPES, add_run_args
 
     p = sub.add_parser("train", help="train a network with BSP (golden model)",
                        description="Train a Wuxing network with backward signal propagation "
@@ -174,16 +174,9 @@ def add_commands(sub):
     p.add_argument("--dataset", choices=sorted(SOURCES), help="override the recipe's dataset")
     p.add_argument("--data-dir", help="folder with MNIST-format IDX files (mnist, fashion-mnist)")
     add_topology_args(p, default=None)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch", type=int)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fixed", action="store_true", help="train the bit-exact fixed-point model")
-    p.add_argument("--method", choices=("bsp", "gradient"),
-                   help="bsp (the paper's method 2) or gradient (exact-gradient baseline)")
+    add_run_args(p)
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a run setting (RunConfig field), e.g. --set steps=64")
-    p.add_argument("--n-train", type=int, help="use only the first N training samples")
-    p.add_argument("--n-test", type=int, help="use only the first N held-out samples")
     p.add_argument("--out", help="output folder (default runs/RECIPE)")
     p.add_argument("--checkpoint", help="checkpoint path (default OUT/checkpoint.npz)")
     p.add_argument("--json", help="per-epoch results (default OUT/history.json)")

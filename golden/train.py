@@ -279,18 +279,23 @@ def run_recipe(name: str, *, epochs=None, batch=None, seed=0, fixed=None, method
                  n_train=n_train, n_test=n_test, progress=progress, log=log)
 
 
+def add_run_args(p):
+    """The options that change a recipe's run (``python -m golden.train``, ``wuxing train``)."""
+    p.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    p.add_argument("--batch", type=int, help="override the recipe's batch size")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fixed", action="store_true", help="train the bit-exact fixed-point model")
+    p.add_argument("--method", choices=("bsp", "gradient"),
+                   help="bsp (the paper's method 2) or gradient (exact-gradient baseline)")
+    p.add_argument("--n-train", type=int, help="use only the first N training samples")
+    p.add_argument("--n-test", type=int, help="use only the first N held-out samples")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m golden.train",
                                 description="Train a named recipe and print the curve.")
     p.add_argument("--recipe", default="tiny-digits4", choices=sorted(RECIPES))
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch", type=int)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fixed", action="store_true", help="bit-exact fixed-point training")
-    p.add_argument("--method", choices=("bsp", "gradient"),
-                   help="override the recipe's method (gradient = exact-gradient baseline)")
-    p.add_argument("--n-train", type=int, help="use only the first N training samples")
-    p.add_argument("--n-test", type=int, help="use only the first N held-out samples")
+    add_run_args(p)
     p.add_argument("--json", metavar="PATH", help="write the history as JSON")
     a = p.parse_args(argv)
     try:
