@@ -29,6 +29,7 @@ from golden.network import FloatModel, init_coefficients
 from golden.topology import Topology, preset
 
 from .common import guarded, log, mode, out_dir, parser, plt, save_figure, write_result
+from .wuxing import add_set_option, recipe
 
 NAME = "bsp_gradient"
 CLAIM = ("Central claim: backward signal propagation (the reverse run and G1 = S_src * R_dst) "
@@ -159,17 +160,11 @@ def part_c(stepss, n, seed):
     return rows
 
 
-def RECIPES_cfg(name, overrides):
-    from .wuxing import recipe
-    return recipe(name, overrides).cfg.as_dict()
-
-
 def part_d(recipe_name, overrides, n_probe, n_train, rounds, seed=0):
     """MODEL1: cosine of the BSP direction and the exact BPTT gradient, batch and per sample,
     at the start and after each round of BSP training (golden.train) on ``n_train`` samples."""
     from golden.gradient import Gradient, bsp_direction
     from golden.train import train
-    from .wuxing import recipe
     rec = recipe(recipe_name, overrides)
     topo = rec.build_topology()
     data = load_dataset(rec.dataset)
@@ -241,7 +236,8 @@ def run(args) -> dict:
                     target=f"one-hot x {target_scale}", batch=16, probe_samples=probe,
                     fd="central, eps 1e-5, float64", loss="0.5*sum_k (target_k - y_k)^2",
                     y="output integral / T (output_mean)")
-    settings["model1_part"] = dict(recipe=args.recipe, run=RECIPES_cfg(args.recipe, args.set), overrides=args.set,
+    settings["model1_part"] = dict(recipe=args.recipe, run=recipe(args.recipe, args.set).cfg.as_dict(),
+                                   overrides=args.set,
                                    probe_samples=d_cfg[0], samples_per_round=d_cfg[1],
                                    rounds=d_cfg[2], gradient="golden.gradient (BPTT)")
     runs = dict(T_sweep=a, training=b, modelmd_network=c, model1=d)
@@ -310,7 +306,6 @@ def main(argv=None):
                    help="part D: MNIST samples of BSP training per round (default 2,000 full)")
     p.add_argument("--model1-rounds", type=int, default=None,
                    help="part D: rounds of BSP training between measurements (default 4 full)")
-    from .wuxing import add_set_option
     add_set_option(p)
     args = p.parse_args(argv)
     guarded(run, args)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 from golden.config import parse_overrides
-
+from golden.data import load_dataset
 from golden.topology import preset
 from golden.train import RECIPES, train
+
+from .common import mode
 
 # sample counts of the three variants (n_train, n_test); None = the whole part
 SIZES = dict(smoke=(64, 64), quick=(2000, 1000), full=(None, None))
@@ -28,8 +30,6 @@ def bsp_setup(args, epochs_by_mode: dict):
     """What experiments 2-4 start from: (variant, recipe with the --set changes, dataset,
     n_train, n_test, epochs); sample counts from :data:`SIZES`, epochs from --epochs or
     ``epochs_by_mode[variant]``."""
-    from golden.data import load_dataset
-    from .common import mode
     m = mode(args)
     n_train, n_test = SIZES[m]
     return (m, recipe(args.recipe, args.set), load_dataset(args.dataset), n_train, n_test,
