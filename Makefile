@@ -26,7 +26,7 @@ $(VENV_OK): pyproject.toml
 	@test -x $(PY) || python3 -m venv .venv
 	@$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -m pip install -q -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
-	@$(PY) -c "import golden, amaranth, cocotb, numpy" || { echo "error: installing the package failed"; exit 1; }
+	@$(PY) -c "import wuxing.golden, amaranth, cocotb, numpy" || { echo "error: installing the package failed"; exit 1; }
 	@touch $(VENV_OK)
 	@echo "setup: ready (.venv)"
 
@@ -40,8 +40,8 @@ test-slow: setup  ## the slow tests too (training to accuracy, long co-simulatio
 	$(PY) -m pytest -q -m "slow or not slow"
 
 bench: setup  ## speed and memory figures, printed (golden model; co-simulation and synthesis: ~20 min)
-	$(PY) -m golden.bench
-	$(PY) -m sim.bench
+	$(PY) -m wuxing.golden.bench
+	$(PY) -m wuxing.sim.bench
 
 experiments-quick: setup  ## the paper's six experiments, --quick variants (~11 min), results in experiments/results
 	PY=$(PY) experiments/run_all.sh quick

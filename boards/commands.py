@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from golden.cli import UserError
+from wuxing.golden.errors import UserError
 
 from .top import BOARDS, board, openfpgaloader_path
 
@@ -28,8 +28,8 @@ def _arch(args) -> str:
 
 
 def _design(args):
-    from golden.topology import Topology, preset
-    from hdl.generate import Design, design_from_checkpoint
+    from wuxing.golden.topology import Topology, preset
+    from wuxing.hdl.generate import Design, design_from_checkpoint
     arch = _arch(args)
     if getattr(args, "checkpoint", None):
         return design_from_checkpoint(args.checkpoint, mult=args.mult, arch=arch)
@@ -103,7 +103,7 @@ def cmd_program(args) -> int:
 
 
 def _samples(args, design):
-    from golden.data import load_dataset
+    from wuxing.golden.data import load_dataset
     name = args.dataset or "digits4"
     ds = load_dataset(name)
     n_in = design.topology.layers[0]
@@ -113,8 +113,8 @@ def _samples(args, design):
 
 
 def cmd_run(args) -> int:
-    from golden.checkpoint import Checkpoint, save_checkpoint
-    from golden.network import init_coefficients
+    from wuxing.golden.checkpoint import Checkpoint, save_checkpoint
+    from wuxing.golden.network import init_coefficients
 
     from .flow import golden_session, host_session
     if not args.checkpoint and not args.sim:

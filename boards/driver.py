@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from golden.network import FixedModel, RunResult
+from wuxing.golden.network import FixedModel, RunResult
 
 from .protocol import (MAX_CHUNK, STATUS_TEXT, Cmd, DeviceInfo, FrameDecoder, ProtocolError,
                        Request, Response, Status, design_hash, encode_frame, pack_values,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from golden.network import FixedModel
+from wuxing.golden.network import FixedModel
 
 from .driver import BoardDriver, error_for_outputs
 

@@ -14,8 +14,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hdl.network import OP_BSP, OP_FORWARD, OP_REVERSE, Network, address
-from hdl.serial import SerialNetwork
+from wuxing.hdl.network import OP_BSP, OP_FORWARD, OP_REVERSE, Network, address
+from wuxing.hdl.serial import SerialNetwork
 
 from .link import FrameReceiver, FrameSender
 from .protocol import MAX_CHUNK, MAX_FRAME, Cmd, DeviceInfo, Status
@@ -55,7 +55,7 @@ class HostBridge(wiring.Component):
     def for_design(cls, design, *, spram: bool = False) -> "HostBridge":
         """The bridge and Network of an :class:`hdl.generate.Design` (``spram``: see
         :func:`hdl.generate.build_component`)."""
-        from hdl.generate import build_component
+        from wuxing.hdl.generate import build_component
         net = build_component(design, spram=spram)
         info = DeviceInfo.for_design(design.topology, design.cfg, design.neuron, design.fmt,
                                      design.table)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from hdl.generate import MANIFEST, Design
+from wuxing.hdl.generate import MANIFEST, Design
 
 from .host import HostBridge
 
@@ -47,7 +47,7 @@ def run_sim_session(design: Design, job: dict, simulator: str = "icarus") -> dic
     """Run ``job`` (see boards.tb_host) against the simulated board; returns its result."""
     from cocotb_tools.runner import get_runner
 
-    from sim.runner import simulator_missing
+    from wuxing.sim.runner import simulator_missing
     reason = simulator_missing(simulator)
     if reason:
         raise ValueError(reason)
@@ -82,7 +82,7 @@ def run_sim_session(design: Design, job: dict, simulator: str = "icarus") -> dic
     t0 = time.perf_counter()
     failure = None
     try:
-        runner.test(test_module="boards.tb_host", hdl_toplevel=TOP, build_dir=build_dir,
+        runner.test(test_module="wuxing.boards.tb_host", hdl_toplevel=TOP, build_dir=build_dir,
                     test_dir=build_dir, extra_env=env, timescale=("1ns", "1ps"),
                     results_xml=str(build_dir / "results.xml"),
                     log_file=build_dir / "test.log")

@@ -94,7 +94,7 @@ async def _reset(dut):
 
 @cocotb.test()
 async def host_flow(dut):
-    from hdl.generate import load_manifest
+    from wuxing.hdl.generate import load_manifest
     with open(os.environ["WUXING_HOST_JOB"]) as f:
         job = json.load(f)
     design, _ = load_manifest(job["design_dir"])

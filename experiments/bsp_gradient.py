@@ -23,10 +23,10 @@ import time
 
 import numpy as np
 
-from golden.config import RunConfig
-from golden.data import load_dataset
-from golden.network import FloatModel, init_coefficients
-from golden.topology import Topology, preset
+from wuxing.golden.config import RunConfig
+from wuxing.golden.data import load_dataset
+from wuxing.golden.network import FloatModel, init_coefficients
+from wuxing.golden.topology import Topology, preset
 
 from .common import guarded, log, mode, out_dir, parser, plt, save_figure, write_result
 from .wuxing import add_set_option, recipe
@@ -163,8 +163,8 @@ def part_c(stepss, n, seed):
 def part_d(recipe_name, overrides, n_probe, n_train, rounds, seed=0):
     """MODEL1: cosine of the BSP direction and the exact BPTT gradient, batch and per sample,
     at the start and after each round of BSP training (golden.train) on ``n_train`` samples."""
-    from golden.gradient import Gradient, bsp_direction
-    from golden.train import train
+    from wuxing.golden.gradient import Gradient, bsp_direction
+    from wuxing.golden.train import train
     rec = recipe(recipe_name, overrides)
     topo = rec.build_topology()
     data = load_dataset(rec.dataset)

@@ -23,10 +23,10 @@ import time
 
 import numpy as np
 
-from golden.data import load_dataset
-from golden.fixedpoint import DEFAULT_FORMAT, FixedFormat
-from golden.network import FixedModel, FloatModel, init_coefficients
-from golden.train import onehot
+from wuxing.golden.data import load_dataset
+from wuxing.golden.fixedpoint import DEFAULT_FORMAT, FixedFormat
+from wuxing.golden.network import FixedModel, FloatModel, init_coefficients
+from wuxing.golden.train import onehot
 
 from .common import guarded, log, mode, out_dir, parser, plt, save_figure, write_result
 from .wuxing import add_set_option, history_dict, recipe, train_topology

@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from golden.data import load_dataset
-from golden.topology import preset
+from wuxing.golden.data import load_dataset
+from wuxing.golden.topology import preset
 
 from .common import guarded, log, mode, out_dir, parser, plt, save_figure, write_result
 from .mlp import mask_link_ratio, random_masks, topology_masks, train_mlp

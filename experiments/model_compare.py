@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from golden.topology import preset
+from wuxing.golden.topology import preset
 
 from .common import guarded, log, out_dir, parser, plt, save_figure, write_result
 from .wuxing import add_set_option, bsp_setup, history_dict, train_topology

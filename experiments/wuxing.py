@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from golden.config import parse_overrides
-from golden.data import load_dataset
-from golden.topology import preset
-from golden.train import RECIPES, train
+from wuxing.golden.config import parse_overrides
+from wuxing.golden.data import load_dataset
+from wuxing.golden.topology import preset
+from wuxing.golden.train import RECIPES, train
 
 from .common import mode
 

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from golden.topology import preset
+from wuxing.golden.topology import preset
 
 from .common import guarded, log, out_dir, parser, plt, save_figure, write_result
 from .link_ratio import LAYERS

@@ -83,7 +83,7 @@ def _line(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m golden.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m wuxing.golden.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="one repetition of each, batch 16")
     p.add_argument("--batch", type=int, default=None, help="samples per step (default 64)")
     p.add_argument("--reps", type=int, default=None, help="timed repetitions (default 5)")

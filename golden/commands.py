@@ -203,6 +203,3 @@ def add_commands(sub):
     add_topology_args(p, default="model1")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     p.set_defaults(func=cmd_topology)
-
-    from .demo import add_demo_command
-    add_demo_command(sub)

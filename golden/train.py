@@ -292,7 +292,7 @@ def add_run_args(p):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m golden.train",
+    p = argparse.ArgumentParser(prog="python -m wuxing.golden.train",
                                 description="Train a named recipe and print the curve.")
     p.add_argument("--recipe", default="tiny-digits4", choices=sorted(RECIPES))
     add_run_args(p)

@@ -8,7 +8,7 @@ __all__ = ["add_commands", "add_design_args", "design_from_args"]
 
 def add_design_args(p, with_what: bool = True):
     """Options that choose a design (shared by ``generate`` and ``compare``)."""
-    from golden.topology import PRESETS
+    from wuxing.golden.topology import PRESETS
     if with_what:
         p.add_argument("--what", choices=("core", "synapse", "network"), default="network",
                        help="what to generate (default: network)")
@@ -31,9 +31,9 @@ def add_design_args(p, with_what: bool = True):
 
 
 def design_from_args(args, what=None):
-    from golden.config import RunConfig
-    from golden.network import FixedModel, init_coefficients
-    from golden.topology import Topology, preset
+    from wuxing.golden.config import RunConfig
+    from wuxing.golden.network import FixedModel, init_coefficients
+    from wuxing.golden.topology import Topology, preset
     from .generate import Design, design_from_checkpoint
 
     what = what or args.what

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from amaranth.hdl import Mux
 
-from golden.atan_table import DEFAULT_TABLE, AtanTable
-from golden.config import RunConfig, power_of_two_exponent
-from golden.fixedpoint import DEFAULT_FORMAT, FixedFormat
-from golden.network import FixedModel
-from golden.neuron import MODEL1_NEURON, NeuronParams
-from golden.topology import Topology
+from wuxing.golden.atan_table import DEFAULT_TABLE, AtanTable
+from wuxing.golden.config import RunConfig, power_of_two_exponent
+from wuxing.golden.fixedpoint import DEFAULT_FORMAT, FixedFormat
+from wuxing.golden.network import FixedModel
+from wuxing.golden.neuron import MODEL1_NEURON, NeuronParams
+from wuxing.golden.topology import Topology
 
 __all__ = ["HwConstants", "hw_constants", "round_shift_expr", "saturate_expr", "check_types"]
 

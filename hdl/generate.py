@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 from amaranth.back import verilog
 
-from golden.atan_table import DEFAULT_TABLE, AtanTable
-from golden.config import RunConfig
-from golden.fixedpoint import DEFAULT_FORMAT, FixedFormat
-from golden.network import FixedModel
-from golden.neuron import MODEL1_NEURON, NeuronParams
-from golden.report import atomic_write
-from golden.topology import Topology
+from wuxing.golden.atan_table import DEFAULT_TABLE, AtanTable
+from wuxing.golden.config import RunConfig
+from wuxing.golden.fixedpoint import DEFAULT_FORMAT, FixedFormat
+from wuxing.golden.network import FixedModel
+from wuxing.golden.neuron import MODEL1_NEURON, NeuronParams
+from wuxing.golden.report import atomic_write
+from wuxing.golden.topology import Topology
 
 from .fixed import hw_constants
 from .network import Network
@@ -110,7 +110,7 @@ def design_from_checkpoint(path, what="network", mult="parallel", k_mode="const"
                            pipeline: bool = False, arch: str = "unrolled") -> Design:
     """The design of a trained checkpoint: its topology, settings and coefficients."""
     try:
-        from golden.checkpoint import load_checkpoint
+        from wuxing.golden.checkpoint import load_checkpoint
     except ImportError as e:  # pragma: no cover - depends on the golden package version
         raise ValueError(f"checkpoints cannot be read by this golden package: {e}") from None
     ck = load_checkpoint(path)

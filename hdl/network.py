@@ -13,8 +13,8 @@ from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.neuron import N_ELEMENTS
-from golden.topology import Topology
+from wuxing.golden.neuron import N_ELEMENTS
+from wuxing.golden.topology import Topology
 
 from .fixed import HwConstants, check_types
 from .neuron import NeuronCore

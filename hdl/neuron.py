@@ -16,7 +16,7 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.neuron import N_ELEMENTS
+from wuxing.golden.neuron import N_ELEMENTS
 
 from .fixed import HwConstants, check_types, round_shift_expr, saturate_expr
 

@@ -35,8 +35,8 @@ import numpy as np
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib.memory import Memory
 
-from golden.neuron import N_ELEMENTS
-from golden.topology import Topology
+from wuxing.golden.neuron import N_ELEMENTS
+from wuxing.golden.topology import Topology
 
 from .fixed import HwConstants, check_types, round_shift_expr, saturate_expr
 from .network import (INDEX_BITS, INFO, MAGIC, OP_BSP, OP_FORWARD, OP_REVERSE,

@@ -75,9 +75,9 @@ def _harness(dut):
 
 def _design(what: str, mult: str):
     """``mult``: parallel, shared or pipelined (parallel with registered products)."""
-    from hdl.fixed import hw_constants
-    from hdl.neuron import NeuronCore
-    from hdl.synapse import Synapse
+    from wuxing.hdl.fixed import hw_constants
+    from wuxing.hdl.neuron import NeuronCore
+    from wuxing.hdl.synapse import Synapse
     hw = hw_constants()
     if what != "core":
         return Synapse(hw, table="own")

@@ -16,7 +16,7 @@ def float_vs_fixed(design, cases) -> dict:
     """
     import numpy as np
 
-    from golden.network import FloatModel
+    from wuxing.golden.network import FloatModel
 
     fx = design.model()
     fl = FloatModel(design.topology, design.cfg, design.neuron, dtype=np.float64)
@@ -89,7 +89,7 @@ def _print_report(rep, design):
 
 
 def cmd_compare(args) -> int:
-    from hdl.commands import design_from_args
+    from wuxing.hdl.commands import design_from_args
 
     from .runner import BenchError
 
@@ -145,7 +145,7 @@ def cmd_sim(args) -> int:
 
 
 def add_commands(sub):
-    from hdl.commands import add_design_args
+    from wuxing.hdl.commands import add_design_args
 
     p = sub.add_parser("sim", help="run the cocotb benches (core, synapse, network)",
                        description="Run the cocotb co-simulation benches against the golden "

@@ -5,11 +5,11 @@ import hashlib
 import json
 from pathlib import Path
 
-from golden.config import RunConfig
-from golden.network import FixedModel, init_coefficients
-from golden.topology import Topology, preset
+from wuxing.golden.config import RunConfig
+from wuxing.golden.network import FixedModel, init_coefficients
+from wuxing.golden.topology import Topology, preset
 
-from hdl.generate import Design, load_manifest, write_design
+from wuxing.hdl.generate import Design, load_manifest, write_design
 
 __all__ = ["ensure_design", "standard_design", "SMALL_TOPOLOGY", "DESIGN_ROOT"]
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from golden.fixedpoint import round_shift, saturate
-from golden.neuron import N_ELEMENTS
+from wuxing.golden.fixedpoint import round_shift, saturate
+from wuxing.golden.neuron import N_ELEMENTS
 
-from hdl.fixed import HwConstants
+from wuxing.hdl.fixed import HwConstants
 
 __all__ = ["CoreTrace", "core_reference", "synapse_weight", "synapse_bsp"]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 __all__ = ["SIMULATORS", "simulator_missing", "run_bench", "BENCH_MODULES", "BenchError"]
 
 SIMULATORS = ("icarus", "verilator")
-BENCH_MODULES = {"core": "sim.tb_core", "synapse": "sim.tb_synapse",
-                 "network": "sim.tb_network"}
+BENCH_MODULES = {"core": "wuxing.sim.tb_core", "synapse": "wuxing.sim.tb_synapse",
+                 "network": "wuxing.sim.tb_network"}
 ROOT = Path(__file__).resolve().parent.parent
 VERILATOR_OPT = "-O1"  # C++ optimisation of the model files (compile time vs speed)
 
@@ -84,7 +84,7 @@ def run_bench(dut: str, design_dir, simulator: str = "icarus", waves: str | None
     """
     from cocotb_tools.runner import get_runner
 
-    from hdl.generate import load_manifest
+    from wuxing.hdl.generate import load_manifest
 
     if dut not in BENCH_MODULES:
         raise ValueError(f"unknown bench {dut!r}; choose from {', '.join(BENCH_MODULES)}")

@@ -15,8 +15,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
-from golden.neuron import N_ELEMENTS
-from hdl.generate import build_component, load_manifest
+from wuxing.golden.neuron import N_ELEMENTS
+from wuxing.hdl.generate import build_component, load_manifest
 
 from .checker import Checker
 from .reference import core_reference

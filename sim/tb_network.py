@@ -19,8 +19,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
-from hdl.generate import load_manifest
-from hdl.network import INFO, MAGIC, OP_BSP, OP_FORWARD, OP_REVERSE, address
+from wuxing.hdl.generate import load_manifest
+from wuxing.hdl.network import INFO, MAGIC, OP_BSP, OP_FORWARD, OP_REVERSE, address
 
 from .checker import Checker
 

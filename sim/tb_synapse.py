@@ -15,7 +15,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, Timer
 
-from hdl.generate import load_manifest
+from wuxing.hdl.generate import load_manifest
 
 from .checker import Checker
 from .reference import synapse_bsp, synapse_weight

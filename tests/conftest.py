@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from golden.topology import Topology, preset
+from wuxing.golden.topology import Topology, preset
 
 
 @pytest.fixture(scope="session")

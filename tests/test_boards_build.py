@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from boards.build import BuildError, build_bitstream, parse_nextpnr_log, parse_yosys_report
+from wuxing.boards.build import BuildError, build_bitstream, parse_nextpnr_log, parse_yosys_report
 
 FIX = Path(__file__).parent / "fixtures" / "boards"
 
@@ -38,8 +38,8 @@ def test_parse_fmax_pass_and_fail_lines():
 def test_default_serial_board_build(board_name, tmp_path):
     """The default board design (the tiny network, serial) builds, fits and meets timing.
     (~40 s each; the first YoWASP run compiles the tools for 40-90 s more.)"""
-    from golden.topology import preset
-    from hdl.generate import Design
+    from wuxing.golden.topology import preset
+    from wuxing.hdl.generate import Design
     d = Design(topology=preset("tiny"), arch="serial")
     r = build_bitstream(board_name, d, tmp_path / board_name)
     assert r["ok"] and Path(r["bitstream"]).stat().st_size > 1000
@@ -53,8 +53,8 @@ def test_default_serial_board_build(board_name, tmp_path):
 @pytest.mark.parametrize("board_name", ["icebreaker", "ulx3s"])
 def test_default_board_build(board_name, tmp_path):
     """The default board design builds, or stops with the numbers that say why not."""
-    from golden.topology import Topology
-    from hdl.generate import Design
+    from wuxing.golden.topology import Topology
+    from wuxing.hdl.generate import Design
     d = Design(topology=Topology(layers=(1, 1)), mult="shared")
     try:
         r = build_bitstream(board_name, d, tmp_path / board_name)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from boards.commands import program_command
-from boards.top import BOARDS, board
+from wuxing.boards.commands import program_command
+from wuxing.boards.top import BOARDS, board
 
 WUXING = str(Path(sys.executable).parent / "wuxing")
 
@@ -44,9 +44,9 @@ def test_unknown_board_and_bad_arguments():
 
 
 def test_run_on_missing_port_is_one_line(tmp_path):
-    from golden.checkpoint import Checkpoint, save_checkpoint
-    from golden.config import RunConfig
-    from golden.topology import Topology
+    from wuxing.golden.checkpoint import Checkpoint, save_checkpoint
+    from wuxing.golden.config import RunConfig
+    from wuxing.golden.topology import Topology
     import numpy as np
     t = Topology(layers=(16, 10))          # digits4: 16 inputs, 10 classes
     ck = tmp_path / "c.npz"
@@ -60,7 +60,7 @@ def test_run_on_missing_port_is_one_line(tmp_path):
 def test_run_sim_cli_matches_golden(tmp_path):
     """The CLI host flow against the simulated board; exit code 0 means every integer was
     equal to the golden model's (the count is printed)."""
-    from sim.runner import simulator_missing
+    from wuxing.sim.runner import simulator_missing
     if simulator_missing("verilator"):
         pytest.skip(simulator_missing("verilator"))
     out = tmp_path / "after.npz"
@@ -68,6 +68,6 @@ def test_run_sim_cli_matches_golden(tmp_path):
                str(out), timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "0 mismatches" in r.stdout
-    from golden.checkpoint import load_checkpoint
+    from wuxing.golden.checkpoint import load_checkpoint
     ck = load_checkpoint(out)
     assert ck.mode == "fixed" and ck.C_int.shape == (ck.topology.n_links,)

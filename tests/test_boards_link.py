@@ -5,8 +5,8 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from boards.link import FrameReceiver, FrameSender
-from boards.protocol import END, MAX_PAYLOAD, FrameDecoder, encode_frame
+from wuxing.boards.link import FrameReceiver, FrameSender
+from wuxing.boards.protocol import END, MAX_PAYLOAD, FrameDecoder, encode_frame
 
 
 def run_receiver(stream, max_frame=40):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from boards.protocol import (END, ESC, MAX_FRAME, MAX_PAYLOAD, DeviceInfo, FrameDecoder,
+from wuxing.boards.protocol import (END, ESC, MAX_FRAME, MAX_PAYLOAD, DeviceInfo, FrameDecoder,
                              ProtocolError, Request, Response, crc16, encode_frame,
                              pack_values, unpack_values)
 
@@ -131,11 +131,11 @@ def test_values_and_info():
         unpack_values(b"\x00\x01\x02")
     with pytest.raises(ProtocolError):
         Response.parse(b"\x01\x00\x00")
-    from golden.atan_table import DEFAULT_TABLE
-    from golden.config import RunConfig
-    from golden.fixedpoint import DEFAULT_FORMAT
-    from golden.neuron import MODEL1_NEURON
-    from golden.topology import preset
+    from wuxing.golden.atan_table import DEFAULT_TABLE
+    from wuxing.golden.config import RunConfig
+    from wuxing.golden.fixedpoint import DEFAULT_FORMAT
+    from wuxing.golden.neuron import MODEL1_NEURON
+    from wuxing.golden.topology import preset
     t = preset("tiny")
     info = DeviceInfo.for_design(t, RunConfig(), MODEL1_NEURON, DEFAULT_FORMAT, DEFAULT_TABLE)
     assert DeviceInfo.unpack(info.pack()) == info

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from boards.driver import BoardDriver, ReplayTransport
-from boards.flow import golden_session, host_session
-from golden.network import init_coefficients
-from golden.topology import Topology
-from hdl.generate import Design
+from wuxing.boards.driver import BoardDriver, ReplayTransport
+from wuxing.boards.flow import golden_session, host_session
+from wuxing.golden.network import init_coefficients
+from wuxing.golden.topology import Topology
+from wuxing.hdl.generate import Design
 
 FIXTURE = Path(__file__).parent / "fixtures" / "boards" / "session_2x2.json"
 
@@ -32,8 +32,8 @@ def small_design():
 
 @pytest.fixture(scope="module")
 def sim_result(tmp_path_factory):
-    from boards.sim import run_sim_session
-    from sim.runner import simulator_missing
+    from wuxing.boards.sim import run_sim_session
+    from wuxing.sim.runner import simulator_missing
     if simulator_missing("verilator"):
         pytest.skip(simulator_missing("verilator"))
     d = small_design()

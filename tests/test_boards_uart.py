@@ -5,7 +5,7 @@ import pytest
 from amaranth import Module
 from amaranth.sim import Simulator
 
-from boards.uart import UARTRx, UARTTx, baud_divisor
+from wuxing.boards.uart import UARTRx, UARTTx, baud_divisor
 
 DIV = 6
 

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from golden.checkpoint import (Checkpoint, CheckpointError, FORMAT_VERSION, _digest,
+from wuxing.golden.checkpoint import (Checkpoint, CheckpointError, FORMAT_VERSION, _digest,
                                load_checkpoint, save_checkpoint)
-from golden.config import RunConfig
-from golden.network import FixedModel, init_coefficients
-from golden.topology import preset
+from wuxing.golden.config import RunConfig
+from wuxing.golden.network import FixedModel, init_coefficients
+from wuxing.golden.topology import preset
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from golden.cli import main
+from wuxing.cli import main
 
 
 def test_help_lists_commands(capsys):
@@ -30,12 +30,12 @@ def test_topology_json(tmp_path):
 def test_bad_topology_file_is_one_line_error(tmp_path):
     bad = tmp_path / "t.json"
     bad.write_text('{"layers": [3]}')
-    r = subprocess.run([sys.executable, "-m", "golden.cli", "topology", "--topology-file",
+    r = subprocess.run([sys.executable, "-m", "wuxing.cli", "topology", "--topology-file",
                         str(bad)], capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.startswith("error:") and "Traceback" not in r.stderr
     bad.write_text("{not json")
-    r = subprocess.run([sys.executable, "-m", "golden.cli", "topology", "--topology-file",
+    r = subprocess.run([sys.executable, "-m", "wuxing.cli", "topology", "--topology-file",
                         str(bad)], capture_output=True, text=True)
     assert r.returncode == 2 and "not valid JSON" in r.stderr
 
@@ -74,7 +74,7 @@ def test_eval_refuses_damaged_checkpoint(tmp_path, capsys):
 
 
 def test_set_overrides_are_typed_like_runconfig():
-    from golden.config import parse_overrides
+    from wuxing.golden.config import parse_overrides
     got = parse_overrides(["steps=64", "step=2**-4", "output_mean=false", "c_init_sign=positive"])
     assert got == dict(steps=64, step=0.0625, output_mean=False, c_init_sign="positive")
     for bad in (["steps"], ["nosuch=1"], ["steps=1.5"], ["output_mean=maybe"]):

@@ -10,9 +10,9 @@ import pytest
 from experiments.common import SCHEMA_KEYS
 from experiments.mlp import MaskedMLP, mask_link_ratio, random_masks, topology_masks
 from experiments.wuxing import adder_topology
-from golden.data import load_dataset
-from golden.network import FloatModel
-from golden.topology import preset
+from wuxing.golden.data import load_dataset
+from wuxing.golden.network import FloatModel
+from wuxing.golden.topology import preset
 
 
 def _run(module, tmp_path, *extra):
@@ -91,9 +91,9 @@ def test_bsp_gradient_smoke(tmp_path):
 
 def test_bsp_gradient_finite_differences_agree_with_bptt():
     from experiments.bsp_gradient import per_sample_gradients
-    from golden.config import RunConfig
-    from golden.gradient import Gradient
-    from golden.network import init_coefficients
+    from wuxing.golden.config import RunConfig
+    from wuxing.golden.gradient import Gradient
+    from wuxing.golden.network import init_coefficients
     t = preset("tiny")
     cfg = RunConfig(steps=40)
     m = FloatModel(t, cfg, dtype=np.float64)
@@ -137,7 +137,7 @@ def test_fixed_vs_float_smoke(tmp_path):
 
 def test_adder_scale_with_fan_in_divides_c_and_step():
     from experiments.adder import scale_with_fan_in
-    from golden.train import RECIPES
+    from wuxing.golden.train import RECIPES
     cfg = RECIPES["model1-mnist"].cfg
     s = scale_with_fan_in(cfg, 4)
     assert (s.c_init_lo, s.c_init_hi) == (cfg.c_init_lo / 4, cfg.c_init_hi / 4)

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from golden.atan_table import DEFAULT_TABLE, AtanTable, table_error
+from wuxing.golden.atan_table import DEFAULT_TABLE, AtanTable, table_error
 
 
 def interpolation_bound(t: AtanTable) -> float:

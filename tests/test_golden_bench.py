@@ -1,8 +1,8 @@
 """golden.bench runs and counts element-updates as documented (no timing thresholds)."""
 import pytest
 
-from golden import bench
-from golden.config import RunConfig
+from wuxing.golden import bench
+from wuxing.golden.config import RunConfig
 
 
 def test_bench_model_counts(tiny):

@@ -14,12 +14,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from golden.atan_table import AtanTable
-from golden.config import RunConfig
-from golden.fixedpoint import FixedFormat
-from golden.network import FixedModel
-from golden.neuron import NeuronParams
-from golden.topology import Topology
+from wuxing.golden.atan_table import AtanTable
+from wuxing.golden.config import RunConfig
+from wuxing.golden.fixedpoint import FixedFormat
+from wuxing.golden.network import FixedModel
+from wuxing.golden.neuron import NeuronParams
+from wuxing.golden.topology import Topology
 
 
 # --- the documented rules, re-derived -------------------------------------------------------
@@ -336,7 +336,7 @@ def test_fixed_random_sweep(seed):
 def test_int32_path_equals_int64_path(small_topologies, monkeypatch):
     """FixedModel computes in int32 when its worst-case bound allows: the same integers as
     int64, here at full-scale inputs, coefficients at the clamps and saturating states."""
-    import golden.network as gn
+    import wuxing.golden.network as gn
     fmt_ = FixedFormat()
     cfg = RunConfig(steps=30)
     fmt = RefFormat(16, 12, 8, 24)

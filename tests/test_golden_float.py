@@ -6,11 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from golden.config import RunConfig
-from golden.fixedpoint import DEFAULT_FORMAT
-from golden.network import FixedModel, FloatModel, init_coefficients
-from golden.neuron import NeuronParams
-from golden.topology import Topology
+from wuxing.golden.config import RunConfig
+from wuxing.golden.fixedpoint import DEFAULT_FORMAT
+from wuxing.golden.network import FixedModel, FloatModel, init_coefficients
+from wuxing.golden.neuron import NeuronParams
+from wuxing.golden.topology import Topology
 
 
 def ref_float_run(topo: Topology, neuron: NeuronParams, cfg: RunConfig, C, ext, reverse):
@@ -219,7 +219,7 @@ def test_bsp_by_hand_fixed(two_links):
 # --- chunked, threaded runs ------------------------------------------------------------------
 @pytest.mark.parametrize("cls", ["float", "fixed"])
 def test_batch_split_and_threads_change_no_bit(cls, small_topologies, monkeypatch):
-    import golden.network as gn
+    import wuxing.golden.network as gn
     topo = small_topologies[3]                         # fan-in 2: two link slots
     cfg = RunConfig(steps=30, c_init_lo=1.0, c_init_hi=2.0)
     C = init_coefficients(topo, cfg, seed=1)

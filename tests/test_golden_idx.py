@@ -5,7 +5,7 @@ import struct
 import numpy as np
 import pytest
 
-from golden.data import DataError, load_idx_folder, read_idx
+from wuxing.golden.data import DataError, load_idx_folder, read_idx
 
 
 def idx_bytes(arr: np.ndarray, code=0x08, dims=None) -> bytes:

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from golden.neuron import MODEL1_NEURON, NeuronParams
+from wuxing.golden.neuron import MODEL1_NEURON, NeuronParams
 
 EQUAL_K = [MODEL1_NEURON, NeuronParams(k1=2.0, k2=0.5, k3=1.5),
            NeuronParams(k1=0.8, k2=0.3, k3=0.25), NeuronParams(k1=1.0, k2=0.5, k3=0.5,

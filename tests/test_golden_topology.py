@@ -4,7 +4,7 @@ import collections
 import numpy as np
 import pytest
 
-from golden.topology import (ROLE_EXTERNAL, ROLE_FREE, ROLE_IN, ROLE_OUT, ROLE_OUTPUT,
+from wuxing.golden.topology import (ROLE_EXTERNAL, ROLE_FREE, ROLE_IN, ROLE_OUT, ROLE_OUTPUT,
                              Topology, preset)
 
 

@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from golden.config import RunConfig
-from golden.gradient import (Gradient, bsp_direction, cosine, finite_difference, loss,
+from wuxing.golden.config import RunConfig
+from wuxing.golden.gradient import (Gradient, bsp_direction, cosine, finite_difference, loss,
                              loss_and_gradient)
-from golden.network import FloatModel, init_coefficients
-from golden.topology import Topology
+from wuxing.golden.network import FloatModel, init_coefficients
+from wuxing.golden.topology import Topology
 
 SMALL = (8, 6, 4, 2)
 
@@ -98,7 +98,7 @@ def test_bsp_direction_is_g1():
 
 
 def test_gradient_rejects_a_fixed_model():
-    from golden.network import FixedModel
+    from wuxing.golden.network import FixedModel
     t, c, _ = small_model()
     with pytest.raises(TypeError):
         Gradient(FixedModel(t, c.replace(kt=1.0)))

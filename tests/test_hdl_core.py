@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden.config import RunConfig
-from golden.fixedpoint import FixedFormat
-from golden.neuron import NeuronParams
-from hdl.fixed import hw_constants
-from hdl.neuron import NeuronCore
-from hdl.synapse import Synapse
-from sim.reference import core_reference, synapse_bsp, synapse_weight
+from wuxing.golden.config import RunConfig
+from wuxing.golden.fixedpoint import FixedFormat
+from wuxing.golden.neuron import NeuronParams
+from wuxing.hdl.fixed import hw_constants
+from wuxing.hdl.neuron import NeuronCore
+from wuxing.hdl.synapse import Synapse
+from wuxing.sim.reference import core_reference, synapse_bsp, synapse_weight
 
 
 def run_core(dut, x, w, reverse, k_writes=()):

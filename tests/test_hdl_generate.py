@@ -5,11 +5,11 @@ import subprocess
 import numpy as np
 import pytest
 
-from golden.cli import main
-from golden.config import RunConfig
-from golden.topology import Topology
-from hdl.generate import Design, load_manifest
-from sim.runner import simulator_missing
+from wuxing.cli import main
+from wuxing.golden.config import RunConfig
+from wuxing.golden.topology import Topology
+from wuxing.hdl.generate import Design, load_manifest
+from wuxing.sim.runner import simulator_missing
 
 
 def _generate(tmp_path, *args):
@@ -44,7 +44,7 @@ def test_generate_network_from_topology_file_and_checkpoint(tmp_path):
         subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "n.vvp"),
                         str(out / man["verilog"])], check=True)
     try:
-        from golden.checkpoint import Checkpoint, save_checkpoint
+        from wuxing.golden.checkpoint import Checkpoint, save_checkpoint
     except ImportError:
         pytest.skip("golden.checkpoint is not available")
     topo = Topology(layers=(3, 3, 2), seed=4)

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden.config import RunConfig
-from golden.network import FixedModel, init_coefficients
-from golden.topology import Topology
-from hdl.fixed import hw_constants
-from hdl.network import INFO, MAGIC, Network, address
+from wuxing.golden.config import RunConfig
+from wuxing.golden.network import FixedModel, init_coefficients
+from wuxing.golden.topology import Topology
+from wuxing.hdl.fixed import hw_constants
+from wuxing.hdl.network import INFO, MAGIC, Network, address
 
 
 def run_network(dut, c_int, x_int, err_int, steps):

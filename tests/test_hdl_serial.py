@@ -4,12 +4,12 @@
 import numpy as np
 import pytest
 
-from golden.config import RunConfig
-from golden.network import FixedModel
-from golden.topology import Topology
-from hdl.fixed import hw_constants
-from hdl.network import MAGIC
-from hdl.serial import SerialNetwork
+from wuxing.golden.config import RunConfig
+from wuxing.golden.network import FixedModel
+from wuxing.golden.topology import Topology
+from wuxing.hdl.fixed import hw_constants
+from wuxing.hdl.network import MAGIC
+from wuxing.hdl.serial import SerialNetwork
 from tests.test_hdl_network import run_network
 
 
@@ -65,7 +65,7 @@ def test_serial_rejects_bad_arguments():
 
 
 def test_design_arch_serial_round_trips():
-    from hdl.generate import Design, build_component
+    from wuxing.hdl.generate import Design, build_component
     d = Design(topology=Topology(layers=(3, 2)), arch="serial")
     assert isinstance(build_component(d), SerialNetwork)
     back = Design.from_manifest(d.manifest())

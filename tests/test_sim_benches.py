@@ -8,10 +8,10 @@ import warnings
 
 import pytest
 
-from golden.config import RunConfig
-from hdl.generate import load_manifest
-from sim.designs import ensure_design, standard_design
-from sim.runner import SIMULATORS, run_bench, simulator_missing
+from wuxing.golden.config import RunConfig
+from wuxing.hdl.generate import load_manifest
+from wuxing.sim.designs import ensure_design, standard_design
+from wuxing.sim.runner import SIMULATORS, run_bench, simulator_missing
 
 
 @pytest.fixture(params=SIMULATORS)

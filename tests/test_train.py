@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from golden.config import RunConfig
-from golden.data import load_dataset
-from golden.network import FixedModel, FloatModel, init_coefficients
-from golden.topology import Topology
-from golden.train import RECIPES, evaluate, onehot, run_recipe, train
+from wuxing.golden.config import RunConfig
+from wuxing.golden.data import load_dataset
+from wuxing.golden.network import FixedModel, FloatModel, init_coefficients
+from wuxing.golden.topology import Topology
+from wuxing.golden.train import RECIPES, evaluate, onehot, run_recipe, train
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,10 @@
-"""The ``wuxing`` command.
+"""The ``wuxing`` command: the top of the stack.
 
-Each package adds its own subcommands: ``<package>/cli.py`` defines
-``add_commands(subparsers)``, where every subcommand sets ``func=callable(args) -> int``.
-Errors a user can cause are raised as :class:`UserError` (or ValueError/OSError subclasses
-listed in ``_USER_ERRORS``) and printed as one line, never as a traceback.
+Each package adds its own subcommands: ``wuxing/<package>/commands.py`` defines
+``add_commands(subparsers)``, where every subcommand sets ``func=callable(args) -> int``; the
+demo (and other flows that span packages) live here, above all of them. Errors a user can cause
+are raised as :class:`~wuxing.golden.errors.UserError` (or the ValueError/OSError subclasses of
+``_USER_ERRORS``) and printed as one line, never as a traceback.
 """
 from __future__ import annotations
 
@@ -11,12 +12,9 @@ import argparse
 import importlib
 import sys
 
-__all__ = ["main", "UserError"]
+from wuxing.golden.errors import UserError
 
-
-class UserError(Exception):
-    """An error caused by the user's input: printed as ``error: <message>``, exit code 2."""
-
+__all__ = ["main", "build_parser", "UserError"]
 
 _USER_ERRORS = (UserError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError)
 _PACKAGES = ("golden", "hdl", "sim", "boards")
@@ -29,13 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "generation, co-simulation and FPGA boards.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for pkg in _PACKAGES:
-        try:
-            mod = importlib.import_module(f"{pkg}.commands")
-        except ModuleNotFoundError as e:
-            if e.name == f"{pkg}.commands":
-                continue
-            raise
-        mod.add_commands(sub)
+        importlib.import_module(f"wuxing.{pkg}.commands").add_commands(sub)
+    from .demo import add_demo_command
+    add_demo_command(sub)
     return p
 
 
@@ -56,7 +50,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    # run as `python -m golden.cli`: use the importable module, so that UserError raised by
-    # other packages (imported from golden.cli) is the class caught here
-    from golden.cli import main as _main
-    sys.exit(_main())
+    sys.exit(main())

@@ -39,7 +39,7 @@ class _Stage:
     def __exit__(self, et, ev, tb):
         self.rec["seconds"] = round(time.perf_counter() - self.t0, 1)
         if et is not None:
-            from .cli import UserError
+            from wuxing.golden.errors import UserError
             self.rec["status"] = "failed"
             self.rec["error"] = f"{et.__name__}: {ev}"
             print(f"{self.name}: FAILED: {ev}", flush=True)
@@ -51,10 +51,10 @@ class _Stage:
 
 def run_demo(out="runs/demo", epochs=None, simulator="auto", board="icebreaker",
              skip_bitstream=False, quiet=False) -> dict:
-    from .checkpoint import Checkpoint, save_checkpoint
-    from .network import FixedModel
-    from .report import plot_curves
-    from .train import RECIPES, evaluate, run_recipe
+    from wuxing.golden.checkpoint import Checkpoint, save_checkpoint
+    from wuxing.golden.network import FixedModel
+    from wuxing.golden.report import plot_curves
+    from wuxing.golden.train import RECIPES, evaluate, run_recipe
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,7 @@ def run_demo(out="runs/demo", epochs=None, simulator="auto", board="icebreaker",
         fixed = res.fixed
         model = FixedModel(topo, recipe.cfg)
         C_int = res.C if fixed else model.coef_to_int(res.C)
-        from .data import load_dataset
+        from wuxing.golden.data import load_dataset
         data = load_dataset(recipe.dataset)
         acc_fixed, _ = evaluate(model, C_int, data.x_test, data.y_test)
         save_checkpoint(ckpt_path, Checkpoint(
@@ -109,7 +109,7 @@ def run_demo(out="runs/demo", epochs=None, simulator="auto", board="icebreaker",
     # 2. Verilog ------------------------------------------------------------------------
     design = None
     with _Stage(summary, "2. generate Verilog") as rec:
-        from hdl.generate import design_from_checkpoint, write_design
+        from wuxing.hdl.generate import design_from_checkpoint, write_design
         # the time-multiplexed network: the same design is co-simulated, driven over the
         # simulated UART and built for the iCEBreaker (the unrolled one does not fit an iCE40)
         design = design_from_checkpoint(ckpt_path, arch="serial")
@@ -121,8 +121,8 @@ def run_demo(out="runs/demo", epochs=None, simulator="auto", board="icebreaker",
 
     # 3. co-simulation ------------------------------------------------------------------
     with _Stage(summary, "3. co-simulate RTL against the golden model") as rec:
-        from sim.commands import compare_design
-        from sim.runner import simulator_missing
+        from wuxing.sim.commands import compare_design
+        from wuxing.sim.runner import simulator_missing
         sim = simulator
         if sim == "auto":  # Verilator is the faster of the two on the long runs
             sim = "verilator" if simulator_missing("verilator") is None else "icarus"
@@ -156,11 +156,11 @@ def run_demo(out="runs/demo", epochs=None, simulator="auto", board="icebreaker",
 
 
 def _host_flow(design, recipe, simulator):
-    from boards.flow import golden_session
-    from boards.sim import run_sim_session
-    from sim.runner import simulator_missing
+    from wuxing.boards.flow import golden_session
+    from wuxing.boards.sim import run_sim_session
+    from wuxing.sim.runner import simulator_missing
 
-    from .data import load_dataset
+    from wuxing.golden.data import load_dataset
     # the board simulation runs on Verilator (docs/BOARDS.md: Icarus sees X in the bridge)
     sim = "verilator" if simulator == "auto" else simulator
     reason = simulator_missing(sim)
@@ -192,7 +192,7 @@ def _host_flow(design, recipe, simulator):
 
 
 def _bitstream(design, board, out):
-    from boards.build import BuildError, build_bitstream, format_report
+    from wuxing.boards.build import BuildError, build_bitstream, format_report
     try:
         r = build_bitstream(board, design, out / "bitstream" / board)
         print(format_report(r))
@@ -206,7 +206,7 @@ def _bitstream(design, board, out):
 
 
 def _finish(summary, out, t_start):
-    from .report import write_json
+    from wuxing.golden.report import write_json
     summary["seconds"] = round(time.perf_counter() - t_start, 1)
     summary["ok"] = all(s["status"] in ("ok", "skipped") for s in summary["stages"])
     write_json(out / "summary.json", summary)
