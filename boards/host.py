@@ -14,7 +14,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from wuxing.hdl.network import OP_BSP, OP_FORWARD, OP_REVERSE, Network, address
+from wuxing.hdl.network import ADDR_WIDTH, OP_BSP, OP_FORWARD, OP_REVERSE, Network, address
 from wuxing.hdl.serial import SerialNetwork
 
 from .link import FrameReceiver, FrameSender
@@ -88,7 +88,7 @@ class HostBridge(wiring.Component):
         v_first = Signal(range(MAX_FRAME + 1))       # byte offset of the first value
         v_count = Signal(range(max(MAX_CHUNK, n_in, n_out) + 1))
         v_index = Signal.like(v_count)
-        v_base = Signal(16)                          # network address of the first value
+        v_base = Signal(ADDR_WIDTH)                  # network address of the first value
         v_lo = Signal(signed(33))
         v_hi = Signal(signed(33))
         v_writing = Signal()                         # pass 2 (write) after pass 1 (check)
@@ -110,7 +110,7 @@ class HostBridge(wiring.Component):
                               train_steps[:8], train_steps[8:]])
         resp_len = Signal(range(4 + 4 * max(MAX_CHUNK, n_out) + len(info_bytes)))
         k = Signal.like(resp_len)                   # response byte index
-        w_base = Signal(16)
+        w_base = Signal(ADDR_WIDTH)
         w_index = Signal(8)
 
         net_op = Signal(2)

@@ -25,8 +25,8 @@ __all__ = ["Network", "MAX_NEURONS", "REGION", "INFO", "MAGIC", "OP_FORWARD", "O
 
 MAX_NEURONS = 256      # "small networks": every neuron and link is its own hardware
 MAX_LINKS = 2048
-ADDR_WIDTH = 16
-INDEX_BITS = 12
+ADDR_WIDTH = 24     # region (4 bits) << INDEX_BITS | index
+INDEX_BITS = 20     # up to 2**20 integrals or coefficients per region
 REGION = dict(input=0x0, error=0x1, coef=0x2, fwd_integral=0x3, rev_integral=0x4, output=0x5,
               overflow=0x6, info=0x7, k=0x8)
 INFO = dict(n_inputs=0, n_outputs=1, n_neurons=2, n_links=3, steps=4, status=5, width=6,

@@ -45,7 +45,7 @@ from .synapse import _table_shapes
 
 __all__ = ["SerialNetwork", "SERIAL_MAX_NEURONS", "SERIAL_MAX_LINKS"]
 
-# the control port's index field (12 bits) addresses 5N integrals and L coefficients
+# the control port's index field (INDEX_BITS) addresses 5N integrals and L coefficients
 SERIAL_MAX_NEURONS = (1 << INDEX_BITS) // N_ELEMENTS
 SERIAL_MAX_LINKS = 1 << INDEX_BITS
 
@@ -59,8 +59,8 @@ class SerialNetwork(ControlPort):
 
     Parameters
     ----------
-    topology: the golden :class:`~golden.topology.Topology` (at most 819 neurons and 4096
-        links: the control port's 12-bit index must reach every integral and coefficient).
+    topology: the golden :class:`~golden.topology.Topology` (the control port's
+        20-bit index must reach every integral and coefficient).
     hw: :class:`hdl.fixed.HwConstants` (format, neuron, run settings; from the golden model).
     c_init: initial values of the C memory (ints, one per link, topology order); default 0.
     spram: ask Yosys to put E and S/R in iCE40 UltraPlus SPRAM (attribute ``ram_style="huge"``;

@@ -8,7 +8,7 @@ from wuxing.golden.config import RunConfig
 from wuxing.golden.network import FixedModel
 from wuxing.golden.topology import Topology
 from wuxing.hdl.fixed import hw_constants
-from wuxing.hdl.network import MAGIC
+from wuxing.hdl.network import MAGIC, check_buildable
 from wuxing.hdl.serial import SerialNetwork
 from tests.test_hdl_network import run_network
 
@@ -60,8 +60,9 @@ def test_serial_rejects_bad_arguments():
         SerialNetwork(topo, hw, c_init=[0, 1])
     with pytest.raises(ValueError, match="no links"):
         SerialNetwork(Topology(layers=(2, 2), link_counts=(0,)), hw)
-    with pytest.raises(ValueError, match="at most"):
-        SerialNetwork(Topology(layers=(900, 10)), hw)
+    # the size limit (2**20 integrals, the control port's index) through the shared check
+    with pytest.raises(ValueError, match="at most 4 neurons"):
+        check_buildable(topo, hw, 4, 100, "serial")
 
 
 def test_design_arch_serial_round_trips():
