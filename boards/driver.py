@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wuxing.golden.network import FixedModel, RunResult
+from wuxing.golden.network import FixedModel
 
 from .protocol import (MAX_CHUNK, STATUS_TEXT, Cmd, DeviceInfo, FrameDecoder, ProtocolError,
                        Request, Response, Status, design_hash, encode_frame, pack_values,
@@ -122,13 +122,11 @@ class ReplayTransport(Transport):
 
 
 def error_for_outputs(model: FixedModel, out_int, target) -> np.ndarray:
-    """The error vector the host sends for TRAIN: ``FixedModel.error_int`` of the integrals
-    read from the device (batch of one), through the golden model's own definition."""
-    out_int = np.asarray(out_int, dtype=np.int64).reshape(-1)
-    S = np.zeros((5, model.N, 1), dtype=np.int64)
-    S.reshape(5 * model.N, 1)[model.out_flat, 0] = out_int
-    res = RunResult(S=S, overflow=np.zeros((1, model.N), bool), final_state=S.copy())
-    return model.error_int(res, np.asarray(target, np.float64).reshape(1, -1))[0]
+    """The error vector the host sends for TRAIN: the golden model's integer error
+    (``FixedModel.error_from_targets``, the same integers as ``error_from_outputs`` for
+    ``target * onehot(label)``) of the integrals read from the device (batch of one)."""
+    out_int = np.asarray(out_int, dtype=np.int64).reshape(1, -1)
+    return model.error_from_targets(out_int, np.asarray(target, np.float64).reshape(1, -1))[0]
 
 
 class BoardDriver:

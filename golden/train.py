@@ -8,7 +8,8 @@ One BSP step per batch (MODEL.md "Training method 2")::
     C <- bsp_update(C, S, R)            (G1 averaged over the batch)
 
 In fixed-point mode the same step runs on :class:`~golden.network.FixedModel` (integer C
-registers, batch a power of two, the host quantises the error with ``error_int``).
+registers, batch a power of two) and the error is the chip's integer one,
+``FixedModel.error_from_outputs`` of the output integrals and the labels.
 
 ``method="gradient"`` replaces BSP by the exact gradient of the output loss
 (:mod:`golden.gradient`, backpropagation through time) with Adam: what the topology itself can
@@ -28,7 +29,7 @@ import numpy as np
 
 from .config import RunConfig
 from .data import Dataset, load_dataset
-from .fixedpoint import DEFAULT_FORMAT, FixedFormat
+from .fixedpoint import DEFAULT_FORMAT, LEARNING_FORMAT, FixedFormat
 from .network import FixedModel, FloatModel, init_coefficients
 from .neuron import MODEL1_NEURON, NeuronParams
 from .topology import Topology, preset
@@ -124,8 +125,10 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
         power of two). The last incomplete batch of an epoch is left out (the order is
         reshuffled every epoch from ``seed``).
     seed: seeds the initial coefficients (unless ``C0`` is given) and the shuffling.
-    fixed: train the bit-exact FixedModel (format ``fmt``); ``C0`` is then either integer
-        registers or real coefficients (float dtype), which are quantised.
+    fixed: train the bit-exact FixedModel (format ``fmt``; the recipes use
+        :data:`~golden.fixedpoint.LEARNING_FORMAT`); ``C0`` is then either integer registers
+        or real coefficients (float dtype), which are quantised. The error of each sample is
+        the chip's integer one, ``FixedModel.error_from_outputs``.
     progress: optional callable ``(done, total)`` called after every update.
     log: optional callable ``(text)`` called with one line per epoch.
     method: ``"bsp"`` (the paper's method 2) or ``"gradient"`` (exact gradient with Adam at
@@ -207,7 +210,7 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
             elif fixed:
                 res = model.forward(C, model.input_to_int(xb))
                 out = model.outputs_real(res)
-                rev = model.reverse(C, model.error_int(res, tb))
+                rev = model.reverse(C, model.error_from_outputs(model.outputs(res), yb))
                 C = model.bsp_update(C, res.S, rev.S)
             else:
                 res = model.forward(C, xb)
@@ -240,6 +243,7 @@ class Recipe:
     method: str = "bsp"
     lr: float = 0.01
     fixed: bool = False
+    fmt: FixedFormat = LEARNING_FORMAT    # the number format of fixed-point training
 
     def build_topology(self) -> Topology:
         return preset(self.topology, **self.topology_overrides)
@@ -275,7 +279,7 @@ def run_recipe(name: str, *, epochs=None, batch=None, seed=0, fixed=None, method
                  epochs=r.epochs if epochs is None else epochs,
                  batch=r.batch if batch is None else batch, seed=seed,
                  fixed=r.fixed if fixed is None else fixed,
-                 method=r.method if method is None else method, lr=r.lr,
+                 method=r.method if method is None else method, lr=r.lr, fmt=r.fmt,
                  n_train=n_train, n_test=n_test, progress=progress, log=log)
 
 
