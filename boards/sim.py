@@ -12,14 +12,19 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
+from wuxing.golden.errors import UserError
 from wuxing.hdl.generate import MANIFEST, Design
 
 from .host import HostBridge
 
-__all__ = ["write_board_design", "run_sim_session", "SimError", "TOP"]
+__all__ = ["write_board_design", "run_sim_session", "SimError", "TOP", "fixture_session",
+           "record_fixture", "FIXTURE", "RECORD_COMMAND"]
 
 ROOT = Path(__file__).resolve().parent.parent
 TOP = "wuxing_board"
+# the recorded session the tests replay through the driver (no board, no simulator)
+FIXTURE = ROOT / "tests" / "fixtures" / "boards" / "session_2x2.json"
+RECORD_COMMAND = "python -m wuxing.boards.sim record tests/fixtures/boards/session_2x2.json"
 
 
 class SimError(RuntimeError):
@@ -92,6 +97,56 @@ def run_sim_session(design: Design, job: dict, simulator: str = "icarus") -> dic
         raise SimError(f"the board simulation ended without a result ({failure}); see "
                        f"{build_dir / 'test.log'}")
     result = json.loads(result_path.read_text())
+    if "error" in result:
+        if result.get("user_error"):
+            raise UserError(result["error"])
+        raise SimError(f"the host session in the simulation failed: {result['error_type']}: "
+                       f"{result['error']}; see {build_dir / 'test.log'}")
     result.update(build_seconds=build_s, test_seconds=time.perf_counter() - t0,
                   simulator=simulator, sim_dir=str(build_dir))
     return result
+
+
+def fixture_session():
+    """(design, job) of the recorded fixture session: a 2+2-neuron network (8 links), line
+    noise first, the coefficients written and read back, 4 samples of which 2 train, then
+    the refusals. The test that compares a fresh simulation with the fixture and the replay
+    test use this one definition."""
+    import numpy as np
+
+    from wuxing.golden.network import init_coefficients
+    from wuxing.golden.topology import Topology
+    d = Design(topology=Topology(layers=(2, 2)), mult="parallel")
+    m = d.model()
+    C = m.coef_to_int(init_coefficients(d.topology, d.cfg, 1))
+    rng = np.random.default_rng(0)
+    x = m.input_to_int(rng.uniform(0, 1, (4, d.topology.layers[0])))
+    targets = np.eye(d.topology.layers[-1])[[0, 1, 0, 1]]
+    job = dict(C_int=C.tolist(), x_int=x.tolist(), targets=targets.tolist(), train=2,
+               negative=True, garbage="00c0db01c0ff", tx_stall=2)
+    return d, job
+
+
+def record_fixture(path) -> dict:
+    """Simulate the fixture session (Verilator) and write its recording to ``path``."""
+    d, job = fixture_session()
+    path = Path(path).resolve()
+    return run_sim_session(d, dict(job, record=str(path)), "verilator")
+
+
+def main(argv=None) -> int:
+    import argparse
+    p = argparse.ArgumentParser(prog="python -m wuxing.boards.sim",
+                                description="Record the board session fixture the tests "
+                                            "replay (after a deliberate protocol change).")
+    p.add_argument("action", choices=("record",))
+    p.add_argument("path", help=f"where to write it (the tests read {FIXTURE.relative_to(ROOT)})")
+    a = p.parse_args(argv)
+    r = record_fixture(a.path)
+    print(f"recorded {a.path}: {r['cycles']} simulated clocks, status {r['status']}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main())
