@@ -257,3 +257,39 @@ def test_info_holds_the_largest_networks():
     big = preset("model1", fan_in=16)
     assert big.n_links > 65535
     assert DeviceInfo.unpack(_info(big).pack()).n_links == big.n_links
+
+
+def test_design_hash_covers_what_the_hardware_is():
+    """Host-only settings (the target, the initial C range, the error and input scales, how
+    outputs are read, the topology's name) keep the hash; everything the gateware is built
+    from changes it."""
+    from dataclasses import replace
+
+    from wuxing.boards.protocol import design_hash
+    from wuxing.golden.atan_table import DEFAULT_TABLE
+    from wuxing.golden.config import HOST_ONLY_FIELDS, RunConfig
+    from wuxing.golden.fixedpoint import DEFAULT_FORMAT
+    from wuxing.golden.neuron import MODEL1_NEURON
+    from wuxing.golden.topology import Topology
+    t, cfg = Topology(layers=(3, 3, 2), seed=1), RunConfig()
+
+    def h(topology=t, cfg=cfg, neuron=MODEL1_NEURON, fmt=DEFAULT_FORMAT, table=DEFAULT_TABLE):
+        return design_hash(topology, cfg, neuron, fmt, table)
+
+    base = h()
+    host_only = dict(target=0.1, c_init_lo=0.25, c_init_hi=0.5, c_init_sign="positive",
+                     err_scale=4.0, input_scale=2.0, output_mean=False)
+    assert set(host_only) == HOST_ONLY_FIELDS
+    for k, v in host_only.items():
+        assert h(cfg=cfg.replace(**{k: v})) == base, k
+    assert h(topology=Topology(layers=(3, 3, 2), seed=1, name="renamed")) == base
+    hardware = dict(steps=40, h_shift=3, state_lo=-4.0, state_hi=6.0, c_min=-2.0, c_max=2.0,
+                    kt=4.0, step=2.0 ** -6)
+    for k, v in hardware.items():
+        assert h(cfg=cfg.replace(**{k: v})) != base, k
+    # a setting not named host-only (also one added later) is part of the hardware's hash
+    assert set(cfg.hardware_dict()) == set(cfg.as_dict()) - HOST_ONLY_FIELDS
+    assert h(topology=Topology(layers=(3, 3, 2), seed=2)) != base          # other links
+    assert h(neuron=replace(MODEL1_NEURON, k2=(0.25,) * 5)) != base
+    assert h(fmt=replace(DEFAULT_FORMAT, coef_extra=4)) != base
+    assert h(table=replace(DEFAULT_TABLE, seg_log2=DEFAULT_TABLE.seg_log2 - 1)) != base
