@@ -106,7 +106,7 @@ class Checkpoint:
             c_lo, c_hi = self.fmt.coef_to_int(lo), self.fmt.coef_to_int(hi)
             if self.C_int.size and (self.C_int.min() < c_lo or self.C_int.max() > c_hi):
                 raise ValueError(f"C_int holds registers outside [{c_lo}, {c_hi}] (the C range "
-                                 f"of its run settings in {self.fmt.describe()})")
+                                 f"of its run settings)")
         if self.train_state is not None:
             _check_train_state(self.train_state, self.topology.n_links, len(self.history))
 
@@ -197,8 +197,8 @@ def _members(path: Path) -> dict:
     odd = sorted(i.filename for i in infos
                  if not i.filename.endswith(".npy") or i.filename[:-4] not in _MEMBERS)
     if odd:
-        raise CheckpointError(f"{path} is not a Wuxing checkpoint (it holds "
-                              f"{', '.join(odd[:3])})")
+        raise CheckpointError(f"{path} is not a Wuxing checkpoint (a member {odd[0]!r} that is "
+                              f"not one of its NumPy arrays)")
     if len(names) != len(infos):
         raise CheckpointError(f"{path} holds a member twice")
     big = [i.filename for i in infos if i.file_size > MAX_MEMBER_BYTES]

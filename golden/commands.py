@@ -171,8 +171,9 @@ def cmd_train(args) -> int:
         topo = topology_from_args(args) if (args.model or args.topology_file) else \
             r.build_topology()
         if topo.unlinked_pairs():
-            raise ValueError(f"layer pair {topo.unlinked_pairs()[0]} of the topology has no "
-                             f"links: its output cannot learn from its input")
+            pair = topo.unlinked_pairs()[0]
+            raise ValueError(f"layer pair {pair}->{pair + 1} of the topology has no links: its "
+                             f"output cannot learn from its input")
         epochs = r.epochs if args.epochs is None else args.epochs
         batch = r.batch if args.batch is None else args.batch
         fixed = args.fixed or r.fixed
