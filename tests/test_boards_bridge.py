@@ -161,3 +161,34 @@ def test_training_through_a_faulty_link_ends_exact():
 @pytest.mark.parametrize("seed", [1, 2])
 def test_long_training_through_a_faulty_link_ends_exact(seed):
     _check(fault_session(0.02, 60, seed=seed, retries=20), min_faults=100)
+
+
+def test_no_read_while_the_network_runs():
+    """The memories read unspecified values while the network runs (docs/HARDWARE.md); the
+    bridge never reads them then: a request that arrives during a run is dropped and counted
+    (the host repeats it), and no response byte (the only time the bridge reads) leaves while
+    the network is busy."""
+    d = small_design("serial")
+    bridge = HostBridge.for_design(d)
+    sim = PySimTransport(bridge)
+    overlap, busy_cycles = [], [0]
+
+    async def monitor(ctx):
+        async for _, _, busy, tx_valid in ctx.tick().sample(bridge.network.busy,
+                                                           bridge.tx_valid):
+            busy_cycles[0] += busy
+            if busy and tx_valid:
+                overlap.append(sim.cycles)
+
+    sim.sim.add_process(monitor)
+    n = d.topology.n_links
+    read_all = encode_frame(req(Cmd.READ_COEF, 2, (0).to_bytes(4, "little") + bytes([n])))
+    # FORWARD, and right behind it a READ_COEF that arrives while the run goes on
+    got = exchange(sim, encode_frame(req(Cmd.FORWARD, 1)) + read_all, kcycles=12)
+    assert [(r.cmd, r.status) for r in got] == [(Cmd.FORWARD, Status.OK)]
+    st = exchange(sim, encode_frame(req(Cmd.STATUS, 3)))[0]
+    assert int.from_bytes(st.data[5:9], "little") == 1          # the READ_COEF, dropped
+    again = exchange(sim, read_all)
+    assert [(r.cmd, r.status, len(r.data)) for r in again] == [(Cmd.READ_COEF, Status.OK,
+                                                                 4 * n)]
+    assert busy_cycles[0] > 1000 and overlap == []
