@@ -25,8 +25,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import stat
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -38,7 +36,7 @@ from .atan_table import DEFAULT_TABLE, AtanTable
 from .config import RunConfig
 from .fixedpoint import DEFAULT_FORMAT, FixedFormat
 from .neuron import MODEL1_NEURON, NeuronParams
-from .report import atomic_write
+from .report import atomic_write, read_regular_file
 from .topology import Topology
 
 __all__ = ["Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint",
@@ -50,6 +48,7 @@ _LINK_ARRAYS = ("src_neuron", "src_elem", "dst_neuron", "dst_elem")
 _STATE_ARRAYS = ("train_best_C", "train_adam_m", "train_adam_v")
 _MEMBERS = {"meta", "C", "C_int", *_LINK_ARRAYS, *_STATE_ARRAYS}
 MAX_MEMBER_BYTES = 256 << 20     # no member of a checkpoint is larger (MAX_LINKS x 8 bytes = 8 MiB)
+MAX_CHECKPOINT_BYTES = 1 << 30   # a checkpoint file, read whole
 
 
 class CheckpointError(ValueError):
@@ -184,11 +183,11 @@ def checkpoint_bytes(ckpt: Checkpoint) -> bytes:
     return buf.getvalue()
 
 
-def _members(path: Path) -> dict:
-    """The arrays of the archive at ``path``, after checking what it holds: only the members
-    a checkpoint has, each an ``.npy`` array of bounded size."""
+def _members(path: Path, raw: bytes) -> dict:
+    """The arrays of the archive ``raw`` (read from ``path``), after checking what it holds:
+    only the members a checkpoint has, each an ``.npy`` array of bounded size."""
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or not a "
@@ -206,7 +205,7 @@ def _members(path: Path) -> dict:
         raise CheckpointError(f"{path}: member {big[0]} is larger than the "
                               f"{MAX_MEMBER_BYTES >> 20} MiB a checkpoint member may have")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
             NotImplementedError, RuntimeError) as e:
@@ -232,24 +231,10 @@ def _meta_fields(meta: dict, path: Path):
 def load_checkpoint(path) -> Checkpoint:
     """Read and check a checkpoint; raises :class:`CheckpointError` if it cannot be used."""
     path = Path(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path} does not exist") from None
-    except OSError as e:
-        raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror}") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise CheckpointError(f"checkpoint {path} is a folder, not a file")
-    if not stat.S_ISREG(st.st_mode):
-        raise CheckpointError(f"checkpoint {path} is not a regular file (a pipe or device?)")
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
-    except OSError as e:
-        raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror}") from None
-    if magic != b"PK\x03\x04":
+    raw = read_regular_file(path, MAX_CHECKPOINT_BYTES, "checkpoint", CheckpointError)
+    if raw[:4] != b"PK\x03\x04":
         raise CheckpointError(f"{path} is not a Wuxing checkpoint (not an .npz archive)")
-    arrays = _members(path)
+    arrays = _members(path, raw)
     if "meta" not in arrays:
         raise CheckpointError(f"{path} is not a Wuxing checkpoint (no meta record)")
     raw = arrays.pop("meta")

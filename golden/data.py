@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .report import read_regular_file
 
 __all__ = ["Dataset", "DataError", "read_idx", "load_idx_folder", "load_dataset", "SOURCES",
            "pool"]
@@ -66,17 +67,7 @@ class Dataset:
 def read_idx(path) -> np.ndarray:
     """Read one IDX file (optionally gzip-compressed) into an array, checking its header."""
     path = Path(path)
-    try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise DataError(f"{path} is not a regular file")
-        if st.st_size > MAX_IDX_BYTES:
-            raise DataError(f"{path} has {st.st_size} bytes; an IDX file may have "
-                            f"{MAX_IDX_BYTES}")
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror}") from None
+    raw = read_regular_file(path, MAX_IDX_BYTES, "IDX file", DataError)
     if raw[:2] == b"\x1f\x8b":
         raw = _gunzip(raw, path)
     if len(raw) < 4:

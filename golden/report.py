@@ -1,15 +1,18 @@
-"""Readable reports: tables for the terminal, JSON files written atomically, PNG plots."""
+"""Readable reports and the files around them: tables for the terminal, JSON files and PNG
+plots written atomically (alone or as a set), output paths checked before any work, input
+files read only when they are regular files of bounded size."""
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["table", "atomic_write", "write_json", "plot_curves", "check_output_file",
-           "check_output_dir", "write_set", "render_json", "render_plot"]
+           "check_output_dir", "write_set", "render_json", "render_plot", "read_regular_file"]
 
 
 def table(rows, headers) -> str:
@@ -40,6 +43,27 @@ def _default(o):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"cannot write {type(o).__name__} as JSON")
+
+
+def read_regular_file(path, max_bytes: int, what: str, error=ValueError) -> bytes:
+    """The bytes of ``path``, which must be a regular file (a FIFO or a device would block)
+    of at most ``max_bytes`` (checked before reading). Otherwise ``error`` (a ValueError
+    class) with a message that names ``what`` the file is."""
+    name = f"{what} {path}".strip()
+    try:
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise error(f"{name} is a folder, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{name} is not a regular file (a pipe or a device?)")
+        if st.st_size > max_bytes:
+            raise error(f"{name} has {st.st_size} bytes; it may have at most {max_bytes}")
+        with open(path, "rb") as f:
+            return f.read(max_bytes + 1)[:max_bytes]
+    except FileNotFoundError:
+        raise error(f"cannot read {name}: it does not exist") from None
+    except OSError as e:
+        raise error(f"cannot read {name}: {e.strerror}") from None
 
 
 def _nearest_existing(path: Path) -> Path:

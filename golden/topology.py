@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import stat
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -326,17 +324,10 @@ class Topology:
 
     @classmethod
     def load(cls, path) -> "Topology":
+        from .report import read_regular_file
+        raw = read_regular_file(path, MAX_SPEC_BYTES, "topology file")
         try:
-            st = os.stat(path)
-            if not stat.S_ISREG(st.st_mode):
-                raise ValueError(f"topology file {path} is not a regular file")
-            if st.st_size > MAX_SPEC_BYTES:
-                raise ValueError(f"topology file {path} has {st.st_size} bytes; a topology "
-                                 f"spec is at most {MAX_SPEC_BYTES}")
-            with open(path, encoding="utf-8") as f:
-                spec = json.load(f)
-        except OSError as e:
-            raise ValueError(f"cannot read topology file {path}: {e.strerror}") from None
+            spec = json.loads(raw.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
             raise ValueError(f"topology file {path} is not valid JSON: {e}") from None
         try:

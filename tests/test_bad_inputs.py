@@ -251,7 +251,7 @@ case("topology of 1,000,000 neurons", "the limit is 200000", kind="hang")(
                write_json(d, "t.json", {"layers": [500000, 500000]})])
 case("topology of 100 layers", "at most 64", kind="hang")(
     lambda d: ["topology", "--topology-file", write_json(d, "t.json", {"layers": [2] * 100})])
-case("topology file of 2 MiB", "a topology spec is at most", kind="hang")(
+case("topology file of 2 MiB", "it may have at most 1048576", kind="hang")(
     lambda d: ["topology", "--topology-file",
                write_json(d, "t.json", json.dumps({"layers": [2, 2]}) + " " * (2 << 20))])
 case("checkpoint with steps=1e9 in eval", "outside its limits 1..65535", kind="hang")(
