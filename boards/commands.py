@@ -143,19 +143,6 @@ def _check_run_args(args):
             check_output_file(getattr(args, flag), f"--{flag}")
 
 
-def sim_timeout_kcycles(design) -> float:
-    """How long (kilo-cycles) the simulated board may take to answer one request: the longest
-    command (TRAIN: a reverse run and the BSP update after a forward) twice, plus the bytes."""
-    from wuxing.hdl.generate import build_component
-    net = build_component(design)
-    if hasattr(net, "cycles_per_run"):
-        cycles = 2 * net.cycles_per_run() + net.cycles_per_bsp()
-    else:   # the unrolled network: a step per clock (5 with a shared multiplier)
-        per_step = 5 if design.mult == "shared" else 2
-        cycles = 2 * per_step * (design.cfg.steps + 8) + 4 * design.topology.n_links
-    return 2 * cycles / 1000 + 2    # + the longest frame, escaped, at a byte a clock
-
-
 def _link_report(r) -> str:
     link, f = r.get("link", {}), r.get("faults")
     parts = []
@@ -211,8 +198,7 @@ def cmd_run(args) -> int:
     if args.sim:
         job = dict(C_int=C.tolist(), x_int=x_int.tolist(), targets=targets.tolist(), train=tr,
                    retries=args.retries, faults=args.faults, fault_seed=args.fault_seed,
-                   timeout_kcycles=args.timeout * 1000 if args.timeout else
-                   sim_timeout_kcycles(design))
+                   timeout_kcycles=args.timeout * 1000 if args.timeout else None)
         print(f"simulating the board ({args.simulator}): {tr} training steps, "
               f"{args.n} inference samples"
               + (f", {args.faults:g} faults per byte on the link" if args.faults else "")
@@ -222,10 +208,13 @@ def cmd_run(args) -> int:
             from .faults import FaultyTransport
             from .host import HostBridge
             from .pysim import PySimTransport
-            link = sim = PySimTransport(HostBridge.for_design(design))
+            from .sim import sim_timeout_kcycles
+            bridge = HostBridge.for_design(design)
+            link = sim = PySimTransport(bridge)
             if args.faults:
                 link = FaultyTransport(sim, args.faults, seed=args.fault_seed)
-            drv = BoardDriver(link, timeout=job["timeout_kcycles"], retries=args.retries)
+            drv = BoardDriver(link, timeout=job["timeout_kcycles"] or
+                              sim_timeout_kcycles(bridge.network, design), retries=args.retries)
             r = run_job(drv, model, job)
             r["cycles"] = sim.cycles
             if args.faults:

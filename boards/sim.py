@@ -17,7 +17,8 @@ from wuxing.hdl.generate import MANIFEST, Design
 
 from .host import HostBridge
 
-__all__ = ["write_board_design", "run_sim_session", "SimError", "TOP", "fixture_session",
+__all__ = ["write_board_design", "run_sim_session", "sim_timeout_kcycles", "SimError", "TOP",
+           "fixture_session",
            "record_fixture", "FIXTURE", "RECORD_COMMAND"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,11 +36,13 @@ def write_board_design(design: Design, out_dir) -> Path:
     """``wuxing_board.v`` and the design manifest into ``out_dir`` (skipped if up to date)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    bridge = HostBridge.for_design(design)
     man = design.manifest()
-    man.update(verilog=f"{TOP}.v", board_top=TOP)
+    man.update(verilog=f"{TOP}.v", board_top=TOP,
+               answer_kcycles=sim_timeout_kcycles(bridge.network, design))
     text_man = json.dumps(man, indent=1) + "\n"
     vpath, mpath = out / f"{TOP}.v", out / MANIFEST
-    text = verilog.convert(HostBridge.for_design(design), name=TOP, emit_src=False)
+    text = verilog.convert(bridge, name=TOP, emit_src=False)
     # rewrite only what changed, so that the simulator's build stays cached
     if not vpath.exists() or vpath.read_text() != text:
         vpath.write_text(text)
@@ -48,8 +51,22 @@ def write_board_design(design: Design, out_dir) -> Path:
     return out
 
 
+def sim_timeout_kcycles(network, design: Design) -> float:
+    """How long (kilo-cycles) the simulated board may take to answer one request: the longest
+    command (TRAIN: a reverse run and the BSP update after a forward) twice, plus the bytes.
+    ``network``: the board's network component (its own cycle counts where it has them)."""
+    if hasattr(network, "cycles_per_run"):
+        cycles = 2 * network.cycles_per_run() + network.cycles_per_bsp()
+    else:   # the unrolled network: a step per clock (5 with a shared multiplier)
+        per_step = 5 if design.mult == "shared" else 2
+        cycles = 2 * per_step * (design.cfg.steps + 8) + 4 * design.topology.n_links
+    return 2 * cycles / 1000 + 2    # + the longest frame, escaped, at a byte a clock
+
+
 def run_sim_session(design: Design, job: dict, simulator: str = "icarus") -> dict:
-    """Run ``job`` (see boards.tb_host) against the simulated board; returns its result."""
+    """Run ``job`` (see boards.tb_host) against the simulated board; returns its result.
+    Without ``timeout_kcycles`` the driver waits :func:`sim_timeout_kcycles` for an answer
+    (the manifest's ``answer_kcycles``)."""
     from cocotb_tools.runner import get_runner
 
     from wuxing.sim.runner import simulator_missing

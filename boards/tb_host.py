@@ -102,7 +102,7 @@ async def host_flow(dut):
     from wuxing.hdl.generate import load_manifest
     with open(os.environ["WUXING_HOST_JOB"]) as f:
         job = json.load(f)
-    design, _ = load_manifest(job["design_dir"])
+    design, manifest = load_manifest(job["design_dir"])
     model = design.model()
     await _reset(dut)
     sim = SimTransport(dut, rx_gap=job.get("rx_gap", 1), tx_stall=job.get("tx_stall", 0))
@@ -112,9 +112,9 @@ async def host_flow(dut):
         transport = faulty = FaultyTransport(sim, job["faults"], seed=job.get("fault_seed", 0))
     if job.get("record"):
         transport = RecordingTransport(transport)
-    # the timeout counts kilo-cycles here: a forward run plus a response is a few thousand
-    drv = BoardDriver(transport, timeout=job.get("timeout_kcycles", 50),
-                      retries=job.get("retries", 1))
+    # the timeout counts kilo-cycles here (default: the design's longest answer, boards.sim)
+    drv = BoardDriver(transport, timeout=job.get("timeout_kcycles") or
+                      manifest["answer_kcycles"], retries=job.get("retries", 1))
 
     def run():
         return run_job(drv, model, job)
