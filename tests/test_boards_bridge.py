@@ -192,3 +192,33 @@ def test_no_read_while_the_network_runs():
     assert [(r.cmd, r.status, len(r.data)) for r in again] == [(Cmd.READ_COEF, Status.OK,
                                                                  4 * n)]
     assert busy_cycles[0] > 1000 and overlap == []
+
+
+def test_chunked_coefficients_and_inputs():
+    """More than MAX_CHUNK links and inputs: WRITE_COEF/READ_COEF and WRITE_INPUT in chunks at
+    32-bit starts (0, 64, ...); the coefficients read back, and a forward run's outputs equal
+    the golden model's (and differ for another input: the inputs arrived where they must)."""
+    d = Design(topology=Topology(layers=(20, 20)), arch="serial", cfg=RunConfig(steps=2))
+    assert d.topology.n_links > 64
+    m = d.model()
+    drv = BoardDriver(PySimTransport(HostBridge.for_design(d)), timeout=40, retries=0)
+    C = m.coef_to_int(init_coefficients(d.topology, d.cfg, 4))
+    drv.write_coefficients(C)
+    assert drv.read_coefficients().tolist() == C.tolist()
+    assert drv.read_coefficients(64, 10).tolist() == C[64:74].tolist()
+
+    # 66 inputs, one output: input 65 has a link (the second chunk reaches the output)
+    d = Design(topology=Topology(layers=(66, 1)), arch="serial",
+               cfg=RunConfig(steps=6, input_scale=4.0))
+    assert 65 in d.topology.src_neuron
+    m = d.model()
+    drv = BoardDriver(PySimTransport(HostBridge.for_design(d)), timeout=80, retries=0)
+    C = m.coef_to_int(init_coefficients(d.topology, d.cfg, 5))
+    drv.write_coefficients(C)
+    x = m.input_to_int(np.random.default_rng(5).uniform(0, 1, (2, 66)))
+    x[1, :64] = x[0, :64]                       # the samples differ in the second chunk only
+    outs = [drv.infer(xi)[0].tolist() for xi in x]
+    want = m.outputs(m.forward(C, x)).tolist()
+    assert outs == want
+    assert want[0] != want[1]
+    assert drv.stats["resent"] == 0
