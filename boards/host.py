@@ -110,7 +110,7 @@ class HostBridge(wiring.Component):
         v_lo = Signal(signed(33))
         v_hi = Signal(signed(33))
         v_writing = Signal()                         # pass 2 (write) after pass 1 (check)
-        start_idx = Signal(32)                       # WRITE_COEF / READ_COEF start, u32
+        start_idx = Signal(32)                       # the u32 start of WRITE_COEF/READ_COEF/WRITE_INPUT
         r_count = Signal(8)
         # flags and counters
         fwd_ovf, rev_ovf, fwd_valid = Signal(), Signal(), Signal()
