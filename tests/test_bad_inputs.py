@@ -29,7 +29,7 @@ from wuxing.cli import main
 from wuxing.golden.checkpoint import Checkpoint, save_checkpoint
 from wuxing.golden.config import RunConfig
 from wuxing.golden.network import FixedModel, init_coefficients
-from wuxing.golden.topology import Topology, preset
+from wuxing.golden.topology import Topology
 
 WUXING = str(Path(sys.executable).parent / "wuxing")
 CASES = {}
