@@ -10,7 +10,8 @@ from wuxing.golden.topology import Topology
 from wuxing.hdl.fixed import hw_constants
 from wuxing.hdl.network import MAGIC, check_buildable
 from wuxing.hdl.serial import SerialNetwork
-from tests.test_hdl_network import run_network
+
+from control_port_bench import run_network
 
 
 def _compare(topo, cfg, seed, spram=False):
