@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-__all__ = ["add_commands", "add_design_args", "design_from_args"]
+__all__ = ["add_commands", "add_design_args", "design_from_args", "lanes_arg", "describe_arch"]
 
 
 def add_design_args(p, with_what: bool = True):
@@ -19,15 +19,47 @@ def add_design_args(p, with_what: bool = True):
     src.add_argument("--checkpoint", metavar="PATH",
                      help="a trained checkpoint: its topology, settings and coefficients")
     p.add_argument("--steps", type=int, help="Euler steps per run (default: the run settings')")
-    p.add_argument("--arch", choices=("unrolled", "serial"), default="unrolled",
-                   help="network: every neuron and link its own hardware (unrolled), or one "
-                        "time-multiplexed datapath with the state in RAM (serial)")
+    p.add_argument("--arch", choices=("unrolled", "engine", "serial"), default="unrolled",
+                   help="network: every neuron and link its own hardware (unrolled), the "
+                        "network engine of P parallel lanes with the state in RAM (engine), "
+                        "or the engine with one lane (serial)")
+    p.add_argument("--lanes", type=lanes_arg, metavar="P",
+                   help="--arch engine: parallel lanes, 1 .. the number of neurons "
+                        "(default 1)")
     p.add_argument("--mult", choices=("parallel", "shared"), default="parallel",
                    help="multipliers: one step per clock, or one element per clock")
     p.add_argument("--k", dest="k_mode", choices=("const", "reg"), default="const",
                    help="K1/K2/K3 as constants or as writable registers")
     p.add_argument("--pipeline", action="store_true",
                    help="parallel cores with registered products: 2 clocks a step, higher Fmax")
+
+
+def lanes_arg(text: str) -> int:
+    """``--lanes``: a positive integer."""
+    import argparse
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+    return value
+
+
+def _lanes(args) -> int:
+    lanes = getattr(args, "lanes", None)
+    if lanes is not None and args.arch != "engine":
+        raise ValueError(f"--lanes needs --arch engine (the {args.arch} network has no lanes)")
+    return 1 if lanes is None else lanes
+
+
+def describe_arch(d) -> str:
+    """One phrase for a design's architecture."""
+    if d.arch == "engine":
+        return f"engine, {d.lanes} lane{'s' if d.lanes != 1 else ''}"
+    if d.arch == "serial":
+        return "serial (the engine with one lane)"
+    return f"mult={d.mult}{' (pipelined)' if d.pipeline else ''}, k={d.k_mode}"
 
 
 def design_from_args(args, what=None):
@@ -39,7 +71,7 @@ def design_from_args(args, what=None):
     what = what or args.what
     if getattr(args, "checkpoint", None):
         d = design_from_checkpoint(args.checkpoint, what, args.mult, args.k_mode,
-                                   args.pipeline, arch=args.arch)
+                                   args.pipeline, arch=args.arch, lanes=_lanes(args))
     else:
         if getattr(args, "topology_file", None):
             topo = Topology.load(args.topology_file)
@@ -50,7 +82,8 @@ def design_from_args(args, what=None):
             source = f"topology preset {name}"
         cfg = RunConfig()
         d = Design(what=what, topology=topo, cfg=cfg, mult=args.mult, k_mode=args.k_mode,
-                   pipeline=args.pipeline, source=source, arch=args.arch)
+                   pipeline=args.pipeline, source=source, arch=args.arch,
+                   lanes=_lanes(args))
         d.c_init = [int(c) for c in FixedModel(topo, cfg).coef_to_int(
             init_coefficients(topo, cfg, seed=0))]
     if getattr(args, "steps", None) is not None:
@@ -64,13 +97,16 @@ def cmd_generate(args) -> int:
     t0 = time.perf_counter()
     out = args.out
     man = write_design(d, out)
-    arch = "serial (one time-multiplexed datapath)" if d.arch == "serial" else (
-        f"mult={d.mult}{' (pipelined)' if d.pipeline else ''}, k={d.k_mode}")
-    print(f"generate: {man['what']} ({man['top']}), {arch}, "
+    print(f"generate: {man['what']} ({man['top']}), {describe_arch(d)}, "
           f"{d.fmt.describe()}")
     if d.what == "network":
         print(f"  {d.source}: {man['n_neurons']} neurons, {man['n_links']} links, "
               f"{man['n_inputs']} inputs, {man['n_outputs']} outputs, {d.cfg.steps} steps")
+    if "cycles" in man:
+        c = man["cycles"]
+        print(f"  clocks: {c['step']:,} a step ({c['link_slots']} link slots, "
+              f"{c['neuron_rows']} neuron rows), {c['run']:,} a run, {c['bsp']:,} a BSP "
+              f"update, {c['sample']:,} a training sample")
     print(f"  wrote {out}/{man['verilog']} ({man['lines']} lines) and {out}/manifest.json "
           f"in {time.perf_counter() - t0:.1f} s")
     return 0

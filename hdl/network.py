@@ -51,7 +51,10 @@ def coefficient_reset_values(c_init, hw: HwConstants, n_links: int) -> list:
 class ControlPort(wiring.Component):
     """The control port shared by :class:`Network` and :class:`hdl.serial.SerialNetwork`:
     ``addr``, ``wdata``, ``we``, ``rdata``, ``op``, ``start``, ``busy``, ``done``,
-    ``overflow`` (docs/HARDWARE.md)."""
+    ``overflow`` (docs/HARDWARE.md). ``rdata`` holds the value at ``addr``
+    :attr:`read_latency` clocks later (reads are pipelined: one address a clock)."""
+
+    read_latency = 1
 
     def __init__(self, topology: Topology, hw: HwConstants):
         fmt = hw.fmt

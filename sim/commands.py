@@ -62,10 +62,9 @@ def compare_design(design, simulator: str, random_cases: int = 1, seed: int = 0,
 def _print_report(rep, design):
     b = rep["benches"][0]
     t = design.topology
+    from wuxing.hdl.commands import describe_arch
     print(f"compare: {design.source}, {t.n_neurons} neurons, {t.n_links} links, "
-          f"{design.cfg.steps} steps, "
-          f"{'arch=serial' if design.arch == 'serial' else 'mult=' + design.mult}, "
-          f"simulator {rep['simulator']}")
+          f"{design.cfg.steps} steps, {describe_arch(design)}, simulator {rep['simulator']}")
     print(f"  runs: {', '.join(b['runs'])}")
     print(f"  values compared: {rep['compared']}")
     print(f"  mismatches:      {rep['mismatches']}")
@@ -111,6 +110,8 @@ def cmd_sim(args) -> int:
     from .designs import ensure_design, standard_design
     from .runner import SIMULATORS, BenchError, run_bench, simulator_missing
 
+    if args.lanes is not None and args.arch != "engine":
+        raise ValueError(f"--lanes needs --arch engine (the {args.arch} network has no lanes)")
     sims = SIMULATORS if args.simulator == "all" else (args.simulator,)
     benches = args.bench or ["core", "synapse", "network"]
     failed = 0
@@ -120,8 +121,11 @@ def cmd_sim(args) -> int:
             print(f"{sim}: skipped ({reason})")
             continue
         for what in benches:
+            net = what == "network"
             design = standard_design(what, args.topology, args.steps, args.mult, args.k_mode,
-                                     pipeline=args.pipeline and args.mult == "parallel")
+                                     pipeline=args.pipeline and args.mult == "parallel",
+                                     arch=args.arch if net else "unrolled",
+                                     lanes=(args.lanes or 1) if net else 1)
             t0 = time.perf_counter()
             try:
                 rep = run_bench(what, ensure_design(design), sim, waves=args.waves,
@@ -145,7 +149,7 @@ def cmd_sim(args) -> int:
 
 
 def add_commands(sub):
-    from wuxing.hdl.commands import add_design_args
+    from wuxing.hdl.commands import add_design_args, lanes_arg
 
     p = sub.add_parser("sim", help="run the cocotb benches (core, synapse, network)",
                        description="Run the cocotb co-simulation benches against the golden "
@@ -159,6 +163,10 @@ def add_commands(sub):
     p.add_argument("--mult", choices=("parallel", "shared"), default="parallel")
     p.add_argument("--k", dest="k_mode", choices=("const", "reg"), default="const")
     p.add_argument("--pipeline", action="store_true", help="pipelined parallel cores")
+    p.add_argument("--arch", choices=("unrolled", "engine", "serial"), default="unrolled",
+                   help="network bench: the network architecture (as in generate)")
+    p.add_argument("--lanes", type=lanes_arg, metavar="P",
+                   help="network bench with --arch engine: parallel lanes (default 1)")
     p.add_argument("--waves", choices=("vcd", "fst"), help="record waveforms")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_sim)

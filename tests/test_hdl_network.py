@@ -26,7 +26,7 @@ def run_network(dut, c_int, x_int, err_int, steps):
 
         async def read(addr):
             ctx.set(dut.addr, addr)
-            await ctx.tick()
+            await ctx.tick().repeat(dut.read_latency)
             return ctx.get(dut.rdata)
 
         async def command(op):

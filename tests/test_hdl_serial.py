@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
 # (the argument checks construct cores that raise before they could be used)
-"""SerialNetwork in amaranth.sim: forward, reverse and BSP equal FixedModel's, bit for bit."""
+"""SerialNetwork (the network engine with one lane) in amaranth.sim: forward, reverse and BSP
+equal FixedModel's, bit for bit."""
 import numpy as np
 import pytest
 
@@ -13,7 +14,7 @@ from wuxing.hdl.serial import SerialNetwork
 from tests.test_hdl_network import run_network
 
 
-def _compare(topo, cfg, seed, spram=False):
+def _compare(topo, cfg, seed):
     hw = hw_constants(cfg)
     model = FixedModel(topo, cfg)
     rng = np.random.default_rng(seed)
@@ -24,7 +25,7 @@ def _compare(topo, cfg, seed, spram=False):
     # inputs up to beyond the state range: some states saturate
     x_int = hw.fmt.to_int(rng.uniform(-1, 12, topo.layers[0]))
     err_int = hw.fmt.to_int(rng.uniform(-8, 8, topo.layers[-1]))
-    dut = SerialNetwork(topo, hw, c_init=rng.integers(hw.c_lo, hw.c_hi + 1, L), spram=spram)
+    dut = SerialNetwork(topo, hw, c_init=rng.integers(hw.c_lo, hw.c_hi + 1, L))
     got = run_network(dut, c_int, x_int, err_int, cfg.steps)
     fwd = model.forward(c_int, x_int)
     rev = model.reverse(c_int, err_int)
@@ -44,7 +45,7 @@ def _compare(topo, cfg, seed, spram=False):
                                                   ((4, 3, 2), 3, 2)])
 def test_serial_matches_fixed_model(layers, seed, fan_in):
     topo = Topology(layers=layers, seed=seed, fan_in=fan_in)
-    got, want, fwd, rev, c_int = _compare(topo, RunConfig(steps=6), seed, spram=fan_in > 1)
+    got, want, fwd, rev, c_int = _compare(topo, RunConfig(steps=6), seed)
     # the run exercised what it claims to: saturation, a change of C, a clamp of C
     assert fwd.overflow.any() or rev.overflow.any()
     assert got["C"] != c_int.tolist()
@@ -65,13 +66,27 @@ def test_serial_rejects_bad_arguments():
         check_buildable(topo, hw, 4, 100, "serial")
 
 
-def test_design_arch_serial_round_trips():
+def test_design_arch_serial_and_engine_round_trip():
+    from amaranth.hdl import Fragment
+
+    from wuxing.hdl.engine import NetworkEngine
     from wuxing.hdl.generate import Design, build_component
     d = Design(topology=Topology(layers=(3, 2)), arch="serial")
-    assert isinstance(build_component(d), SerialNetwork)
+    serial = build_component(d)
+    assert isinstance(serial, SerialNetwork) and serial.lanes == 1
+    Fragment.get(serial, None)   # elaborates
     back = Design.from_manifest(d.manifest())
-    assert back.arch == "serial"
+    assert back.arch == "serial" and back.lanes == 1
+    e = Design(topology=Topology(layers=(3, 2)), arch="engine", lanes=3)
+    assert e.manifest()["lanes"] == 3 and Design.from_manifest(e.manifest()).lanes == 3
+    engine = build_component(e)
+    assert isinstance(engine, NetworkEngine) and engine.lanes == 3
+    Fragment.get(engine, None)
     with pytest.raises(ValueError, match="arch"):
         Design(topology=Topology(layers=(3, 2)), arch="folded")
     with pytest.raises(ValueError, match="applies to a network"):
         Design(what="core", arch="serial")
+    with pytest.raises(ValueError, match="needs arch='engine'"):
+        Design(topology=Topology(layers=(3, 2)), arch="serial", lanes=2)
+    with pytest.raises(ValueError, match="lanes must be a positive int"):
+        Design(topology=Topology(layers=(3, 2)), arch="engine", lanes=0)

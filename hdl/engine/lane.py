@@ -1,0 +1,377 @@
+"""One lane: a bank's memories and the datapath that works on them (one multiplier).
+
+Memories of bank ``b`` (local rows ``e * nb + j``, see schedule.py):
+
+* ``e_mem`` (11 nb words of width+1 bits): E in two halves of 5 nb rows (a step reads half
+  ``t % 2``, writes the other), then the inputs (input neurons) or errors (output neurons) at
+  ``10 nb + j``. Bit ``width`` of an E word is the neuron's sticky overflow flag (element 4's
+  word carries the whole neuron's flag).
+* ``sr_mem`` (10 nb): the integrals S then R. ``u_mem`` (5 nb): the link input of each row in
+  the current step (full product width), or input << F on external rows.
+* ``c_mem`` (T): the C of the link this lane holds at each slot; ``slot_rom`` (T): the slot
+  table (tables.slot_layout).
+
+Phases (offsets in timing.py): LOAD, LINK (forward: serve D of the source row, take a link
+into a target row; reverse: serve D and C of the target row, take a link into a source
+row), NEURON (one row a clock, neuron by neuron) and BSP (bsp.BspUnit on this lane's
+multiplier). When no phase uses a port, the control port's host access (the engine's
+translated address) does.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from wuxing.golden.neuron import N_ELEMENTS
+
+from ..fixed import HwConstants, round_shift_expr, saturate_expr
+from ..synapse import _table_shapes
+from .bsp import BspUnit
+from .memories import engine_memories
+from .schedule import EngineTiming, Schedule
+from .sequencer import ISSUE_BSP, ISSUE_LINK, ISSUE_LOAD, ISSUE_NEURON, control_layout
+from .tables import EngineWidths, bits, slot_layout
+from .timing import LINK, LOAD, NEURON, bsp_stages
+
+__all__ = ["Lane", "HOST_NONE", "HOST_E", "HOST_SR", "HOST_C", "host_addr_bits"]
+
+HOST_NONE, HOST_E, HOST_SR, HOST_C = range(4)
+
+
+def host_addr_bits(schedule: Schedule) -> int:
+    return bits(max(11 * schedule.nb, schedule.slots) - 1) or 1
+
+
+def _delay(m, value, clocks: int, name: str):
+    """``value`` delayed by ``clocks`` registers."""
+    cur = value
+    for i in range(clocks):
+        nxt = Signal(cur.shape(), name=f"{name}_{i + 1}")
+        m.d.sync += nxt.eq(cur)
+        cur = nxt
+    return cur
+
+
+def _per_element(values_fwd, values_rev, e, rev, shape):
+    """The constant of element ``e`` in the direction ``rev``."""
+    fwd = Array(Const(int(v), shape) for v in values_fwd)
+    back = Array(Const(int(v), shape) for v in values_rev)
+    return Mux(rev, back[e], fwd[e])
+
+
+def _k_times(value, k_fwd, k_rev, e, rev, width):
+    """K * value for the element's K: a shift when every element and direction has the same
+    power of two (MODEL1: 1, 0.5, 0.5), a constant product when they share one value, else a
+    product with the selected constant (one multiplier more)."""
+    ks = {int(v) for v in (*k_fwd, *k_rev)}
+    if len(ks) == 1:
+        k = ks.pop()
+        if k == 0:
+            return Const(0, 1)
+        mag = abs(k)
+        if mag & (mag - 1) == 0:
+            shifted = value << (mag.bit_length() - 1)
+            return shifted if k > 0 else -shifted
+        return value * k
+    return value * _per_element(k_fwd, k_rev, e, rev, signed(width))
+
+
+class Lane(wiring.Component):
+    """Bank ``bank`` of ``schedule`` and its datapath (see the module docstring).
+
+    Ports: ``ctl`` (in: the sequencer's control word), ``xbar_out`` (out: this bank's served
+    word), ``xbar_sel`` (out: the bank this lane reads), ``xbar_in`` (in: the crossbar's word
+    for this lane), ``atan_addr``/``atan_data`` (the shared atan table), ``clamp`` (out: a
+    state of one of this bank's neurons was clamped), and the host access: ``host_kind``
+    (HOST_E, HOST_SR, HOST_C or HOST_NONE), ``host_addr``, ``host_we`` (this lane),
+    ``host_wdata``; ``e_rdata``, ``sr_rdata``, ``c_rdata`` (the memories' read data, one
+    clock after the address).
+    """
+
+    def __init__(self, schedule: Schedule, bank: int, hw: HwConstants, widths: EngineWidths,
+                 timing: EngineTiming, slot_words, c_words, data_width: int):
+        self.schedule, self.bank, self.hw, self.widths = schedule, bank, hw, widths
+        self.timing = timing
+        self.slot_words, self.c_words = list(slot_words), list(c_words)
+        _, tshape, _ = _table_shapes(hw)
+        self.n_table = len(hw.table.entries())
+        super().__init__({
+            "ctl": In(control_layout(schedule, timing)),
+            "xbar_out": Out(widths.payload), "xbar_sel": Out(range(max(2, schedule.lanes))),
+            "xbar_in": In(widths.payload),
+            "atan_addr": Out(range(self.n_table)), "atan_data": In(tshape),
+            "clamp": Out(1),
+            "host_kind": In(2), "host_addr": In(host_addr_bits(schedule)), "host_we": In(1),
+            "host_wdata": In(signed(data_width)),
+            "e_rdata": Out(widths.e_word), "sr_rdata": Out(signed(widths.acc)),
+            "c_rdata": Out(signed(widths.coef)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        s, hw, wd, b = self.schedule, self.hw, self.widths, self.bank
+        fmt = hw.fmt
+        W, F, aw = fmt.width, fmt.frac, fmt.acc_width
+        nb, T, R5 = s.nb, s.slots, N_ELEMENTS * s.nb
+        count = int(s.counts[b])
+        n_in_local, out_start = int(s.n_inputs_local[b]), int(s.out_start_local[b])
+        t = s.topology
+
+        # memories ---------------------------------------------------------------------
+        lay = slot_layout(s)
+        spec = {ms.name: ms for ms in engine_memories(s, wd, self.n_table, 1)}
+
+        def memory(name, shape, init=()):
+            mem = Memory(shape=shape, depth=spec[name].depth, init=list(init))
+            m.submodules[name] = mem
+            return mem
+        e_mem = memory("e_mem", unsigned(wd.e_word))
+        sr_mem = memory("sr_mem", signed(aw))
+        u_mem = memory("u_mem", signed(wd.u))
+        c_mem = memory("c_mem", signed(wd.coef), self.c_words)
+        slot_rom = memory("slot_rom", unsigned(lay.width), self.slot_words)
+        e_rd, e_wr = e_mem.read_port(), e_mem.write_port()
+        sr_rd, sr_wr = sr_mem.read_port(), sr_mem.write_port()
+        u_rd, u_wr = u_mem.read_port(), u_mem.write_port()
+        c_rd, c_wr = c_mem.read_port(), c_mem.write_port()
+        tab_rd = slot_rom.read_port()
+        m.d.comb += [self.e_rdata.eq(e_rd.data), self.sr_rdata.eq(sr_rd.data),
+                     self.c_rdata.eq(c_rd.data)]
+
+        def field(word, name):
+            off, w = lay.fields[name]
+            return word[off:off + w] if w else Const(0, 1)
+
+        # the control word, registered (timing.CONTROL_DELAY) ----------------------------
+        c = Signal(control_layout(s, self.timing))
+        m.d.sync += c.eq(self.ctl)
+        rev = c.rev
+        row_base = Array(Const(e * nb, range(R5 + 1)) for e in range(N_ELEMENTS))
+
+        def b0(e, d=rev):
+            return _per_element(hw.b0_int[False], hw.b0_int[True], e, d, signed(W))
+
+        def elem_of(row):
+            return sum((row >= i * nb) for i in range(1, N_ELEMENTS))
+
+        # the multiplier: signed W x W, product registered -------------------------------
+        mul_a, mul_b = Signal(signed(W)), Signal(signed(W))
+        prod = Signal(signed(2 * W))
+        m.d.sync += prod.eq(mul_a * mul_b)
+
+        load0 = c.op == ISSUE_LOAD
+        link0 = c.op == ISSUE_LINK
+        neu0 = c.op == ISSUE_NEURON
+        bsp0 = c.op == ISSUE_BSP
+        row0 = Signal(range(R5))
+        m.d.comb += row0.eq(row_base[c.e] + c.j)
+
+        # LINK ---------------------------------------------------------------------------
+        link1 = _delay(m, link0, LINK["serve_read"], "link")
+        tab = tab_rd.data
+        serve_row1 = Mux(rev, field(tab, "dst_row"), field(tab, "src_row"))
+        # the link this lane takes (forward: into its target row; reverse: its source row)
+        take_valid = Mux(rev, field(tab, "src_valid"), field(tab, "dst_valid"))
+        take_first = Mux(rev, field(tab, "src_first"), field(tab, "dst_first"))
+        take_row = Signal(range(R5))
+        take_peer = Signal(range(max(2, s.lanes)))
+        m.d.comb += [take_row.eq(Mux(rev, field(tab, "src_row"), field(tab, "dst_row"))),
+                     take_peer.eq(Mux(rev, field(tab, "src_peer"), field(tab, "dst_peer")))]
+        cmul1 = Signal(signed(W))
+        m.d.comb += cmul1.eq(c_rd.data >> fmt.coef_extra)
+        serve_elem2 = Signal(range(N_ELEMENTS))
+        m.d.sync += serve_elem2.eq(elem_of(serve_row1))
+        link2 = _delay(m, link1, 1, "link2")
+        cmul2 = _delay(m, cmul1, 1, "cmul2")
+        peer3 = _delay(m, take_peer, LINK["crossbar"] - LINK["serve_read"], "peer")
+        cmul4 = _delay(m, cmul2, LINK["multiply"] - 2, "cmul4")
+        link4 = _delay(m, link2, LINK["multiply"] - 2, "link4")
+        row4 = _delay(m, take_row, LINK["multiply"] - LINK["serve_read"], "trow")
+        link5 = _delay(m, link4, 1, "link5")
+        valid5 = _delay(m, take_valid, LINK["u_write"] - LINK["serve_read"], "tvalid")
+        first5 = _delay(m, take_first, LINK["u_write"] - LINK["serve_read"], "tfirst")
+        row5 = _delay(m, row4, 1, "trow5")
+        d_served = Signal(signed(W + 1))
+        m.d.comb += d_served.eq(e_rd.data[:W].as_signed() - b0(serve_elem2))
+        xin_d = self.xbar_in[:W].as_signed()
+        xin_c = self.xbar_in[W:2 * W].as_signed()
+
+        # BSP: per slot, at the offsets of timing.bsp_stages -----------------------------
+        st = bsp_stages(aw, W)
+        m.submodules.bsp = bsp = BspUnit(hw)
+
+        def at(name):
+            return bsp0 & (c.sub == st[name])
+        b_dst_valid, b_dst_row = Signal(), Signal(range(R5))
+        b_dst_peer = Signal(range(max(2, s.lanes)))
+        c_old, r_val = Signal(signed(wd.coef)), Signal(signed(aw))
+        with m.If(at("serve_read")):
+            m.d.sync += [b_dst_valid.eq(field(tab, "dst_valid")),
+                         b_dst_row.eq(field(tab, "dst_row")),
+                         b_dst_peer.eq(field(tab, "dst_peer")), c_old.eq(c_rd.data)]
+        with m.If(at("crossbar")):
+            m.d.sync += r_val.eq(sr_rd.data)
+        m.d.comb += [bsp.sub.eq(c.sub), bsp.s.eq(self.xbar_in[:aw].as_signed()),
+                     bsp.r.eq(r_val), bsp.c_old.eq(c_old), bsp.prod.eq(prod),
+                     bsp.tab_data.eq(self.atan_data), self.atan_addr.eq(bsp.tab_addr)]
+
+        # the crossbar: what this bank serves, which bank this lane reads
+        with m.If(link2):
+            m.d.sync += self.xbar_out.eq(Cat(d_served[:W], cmul2))
+        with m.Elif(at("serve_out")):
+            m.d.sync += self.xbar_out.eq(sr_rd.data)
+        m.d.comb += self.xbar_sel.eq(Mux(bsp0, b_dst_peer, peer3))
+
+        # NEURON ---------------------------------------------------------------------------
+        neu1 = _delay(m, neu0, 1, "neu")
+        e1 = _delay(m, c.e, 1, "e")
+        collect = [Signal(wd.e_word, name=f"collect{i}") for i in range(N_ELEMENTS - 1)]
+        work = [Signal(wd.e_word, name=f"work{i}") for i in range(N_ELEMENTS)]
+        work_flag = Signal()
+        with m.If(neu1):
+            with m.Switch(e1):
+                for i in range(N_ELEMENTS - 1):
+                    with m.Case(i):
+                        m.d.sync += collect[i].eq(e_rd.data)
+                with m.Case(N_ELEMENTS - 1):
+                    words = [*collect, e_rd.data]
+                    m.d.sync += [w.eq(v) for w, v in zip(work, words)]
+                    m.d.sync += work_flag.eq(sum(v[W] for v in words) != 0)
+        dc = NEURON["compute"]
+        neu6, e6 = _delay(m, neu0, dc, "neu_c"), _delay(m, c.e, dc, "e_c")
+        row6 = _delay(m, row0, dc, "row_c")
+        j6 = _delay(m, c.j, dc, "j_c")
+        half6 = _delay(m, c.half, dc, "half_c")
+        work_e = Array(w[:W].as_signed() for w in work)
+        e_self6 = work_e[e6]
+
+        def work_at(idx_fwd, idx_rev):
+            return Mux(rev, Array(work_e[i] for i in idx_rev)[e6],
+                       Array(work_e[i] for i in idx_fwd)[e6])
+        e_quad6 = work_at(hw.partner[False], hw.partner[True])
+        e_lin6 = work_at(hw.src[False], hw.src[True])
+        # stage 7: q, the linear terms and U, the integral
+        e_self7, e_lin7 = Signal(signed(W)), Signal(signed(W))
+        m.d.sync += [e_self7.eq(e_self6), e_lin7.eq(e_lin6)]
+        neu7, e7, row7 = (_delay(m, v, 1, n) for v, n in ((neu6, "neu7"), (e6, "e7"),
+                                                          (row6, "row7")))
+        j7, half7 = _delay(m, j6, 1, "j7"), _delay(m, half6, 1, "half7")
+        flag7 = _delay(m, work_flag, 1, "flag7")
+        kf, kr = hw.k_int[False], hw.k_int[True]      # (K1, K2, K3) per element
+        acc_shape = signed(wd.neuron_acc)
+        part8, q8 = Signal(acc_shape), Signal(signed(2 * W))
+        s_sum8 = Signal(signed(aw + 2))
+        m.d.sync += [
+            q8.eq(round_shift_expr(prod, F)),
+            part8.eq(_k_times(e_lin7, kf[0], kr[0], e7, rev, W)
+                     - _k_times(e_self7, kf[1], kr[1], e7, rev, W) + u_rd.data),
+            s_sum8.eq(sr_rd.data + (e_self7 - b0(e7))),
+        ]
+        neu8, e8, row8, j8, half8, flag8, e_self8 = (
+            _delay(m, v, 1, n) for v, n in ((neu7, "neu8"), (e7, "e8"), (row7, "row8"),
+                                             (j7, "j8"), (half7, "half8"), (flag7, "flag8"),
+                                             (e_self7, "eself8")))
+        # stage 8: the whole sum; the integral saturated
+        acc9 = Signal(acc_shape)
+        s_new9 = Signal(signed(aw))
+        s_sat, _ = saturate_expr(s_sum8, fmt.acc_min, fmt.acc_max)
+        m.d.sync += [acc9.eq(part8 - _k_times(q8, kf[2], kr[2], e8, rev, W)),
+                     s_new9.eq(s_sat)]
+        neu9, e9, row9, j9, half9, flag9, e_self9 = (
+            _delay(m, v, 1, n) for v, n in ((neu8, "neu9"), (e8, "e9"), (row8, "row9"),
+                                             (j8, "j9"), (half8, "half9"), (flag8, "flag9"),
+                                             (e_self8, "eself9")))
+        # stage 9: E + round_shift(acc, F + k)
+        e_sum10 = Signal(signed(wd.neuron_acc + 1))
+        m.d.sync += e_sum10.eq(e_self9 + round_shift_expr(acc9, F + hw.h_shift))
+        neu10, e10, row10, j10, half10, flag10, s_new10 = (
+            _delay(m, v, 1, n) for v, n in ((neu9, "neu10"), (e9, "e10"), (row9, "row10"),
+                                             (j9, "j10"), (half9, "half10"), (flag9, "flag10"),
+                                             (s_new9, "snew10")))
+        assert dc + 4 == NEURON["write"]
+        # stage 10: saturate, write E' (other half) with the flag, and the integral
+        e_new, clamped = saturate_expr(e_sum10, hw.lo, hw.hi)
+        run_or, run_now = Signal(), Signal()
+        m.d.comb += run_now.eq(Mux(e10 == 0, 0, run_or) | clamped)
+        with m.If(neu10):
+            m.d.sync += run_or.eq(run_now)
+        m.d.comb += self.clamp.eq(neu10 & clamped & (j10 < count))
+
+        # LOAD ---------------------------------------------------------------------------
+        ext0 = Signal()
+        m.d.comb += ext0.eq(Mux(rev, (c.e == t.out_elem) & (c.j >= out_start) & (c.j < count),
+                                (c.e == t.in_elem) & (c.j < n_in_local)))
+        load1 = _delay(m, load0, LOAD["u_write"], "load")
+        ext1 = _delay(m, ext0, LOAD["u_write"], "ext")
+        row1 = _delay(m, row0, LOAD["u_write"], "row")
+
+        # memory ports: the phase that uses each, else the host ----------------------------
+        half_base = Mux(c.half, R5, 0)
+        mode_base = Mux(rev, R5, 0)
+        host = self.host_kind
+        m.d.comb += tab_rd.addr.eq(c.k)
+        # E read: LOAD (input), LINK serve, NEURON, host
+        with m.If(load0):
+            m.d.comb += e_rd.addr.eq(10 * nb + c.j)
+        with m.Elif(link1):
+            m.d.comb += e_rd.addr.eq(half_base + serve_row1)
+        with m.Elif(neu0):
+            m.d.comb += e_rd.addr.eq(half_base + row0)
+        with m.Elif(host == HOST_E):
+            m.d.comb += e_rd.addr.eq(self.host_addr)
+        # E write: LOAD (B0, flag 0), NEURON (E', flag), host (inputs, errors)
+        with m.If(load0):
+            m.d.comb += [e_wr.addr.eq(row0), e_wr.data.eq(b0(c.e)[:W]), e_wr.en.eq(1)]
+        with m.Elif(neu10):
+            m.d.comb += [e_wr.addr.eq(Mux(half10, 0, R5) + row10),
+                         e_wr.data.eq(Cat(e_new[:W], flag10 | run_now)), e_wr.en.eq(1)]
+        with m.Elif((host == HOST_E) & self.host_we):
+            m.d.comb += [e_wr.addr.eq(self.host_addr), e_wr.data.eq(self.host_wdata[:W]),
+                         e_wr.en.eq(1)]
+        # S/R read: NEURON, BSP (S served, then R), host
+        with m.If(neu6):
+            m.d.comb += sr_rd.addr.eq(mode_base + row6)
+        with m.Elif(at("serve_read")):
+            m.d.comb += sr_rd.addr.eq(field(tab, "src_row"))
+        with m.Elif(at("serve_out")):
+            m.d.comb += sr_rd.addr.eq(R5 + b_dst_row)
+        with m.Elif(host == HOST_SR):
+            m.d.comb += sr_rd.addr.eq(self.host_addr)
+        # S/R write: LOAD (0), NEURON
+        with m.If(load0):
+            m.d.comb += [sr_wr.addr.eq(mode_base + row0), sr_wr.data.eq(0), sr_wr.en.eq(1)]
+        with m.Elif(neu10):
+            m.d.comb += [sr_wr.addr.eq(mode_base + row10), sr_wr.data.eq(s_new10),
+                         sr_wr.en.eq(1)]
+        # U read: LINK (the row of the link taken), NEURON
+        with m.If(link4):
+            m.d.comb += u_rd.addr.eq(row4)
+        with m.Elif(neu6):
+            m.d.comb += u_rd.addr.eq(row6)
+        # U write: LOAD (input << F or 0), LINK (accumulate)
+        with m.If(load1):
+            m.d.comb += [u_wr.addr.eq(row1), u_wr.en.eq(1),
+                         u_wr.data.eq(Mux(ext1, e_rd.data[:W].as_signed() << F, 0))]
+        with m.Elif(link5 & valid5):
+            m.d.comb += [u_wr.addr.eq(row5), u_wr.en.eq(1),
+                         u_wr.data.eq(Mux(first5, 0, u_rd.data) + prod)]
+        # C read: LINK and BSP at the slot, host; C write: BSP, host
+        with m.If(link0 | bsp0):
+            m.d.comb += c_rd.addr.eq(c.k)
+        with m.Elif(host == HOST_C):
+            m.d.comb += c_rd.addr.eq(self.host_addr)
+        with m.If(at("c_write")):
+            m.d.comb += [c_wr.addr.eq(c.k), c_wr.data.eq(bsp.c_new), c_wr.en.eq(b_dst_valid)]
+        with m.Elif((host == HOST_C) & self.host_we):
+            m.d.comb += [c_wr.addr.eq(self.host_addr), c_wr.data.eq(self.host_wdata),
+                         c_wr.en.eq(1)]
+        # the multiplier: LINK, NEURON, BSP
+        with m.If(link4):
+            m.d.comb += [mul_a.eq(Mux(rev, xin_c, cmul4)), mul_b.eq(xin_d)]
+        with m.Elif(neu6):
+            m.d.comb += [mul_a.eq(e_self6), mul_b.eq(e_quad6)]
+        with m.Elif(bsp0 & bsp.mul_en):
+            m.d.comb += [mul_a.eq(bsp.mul_a), mul_b.eq(bsp.mul_b)]
+        return m

@@ -1,0 +1,206 @@
+# amaranth: UnusedElaboratable=no
+# (the argument checks construct engines that raise before they could be used)
+"""NetworkEngine in amaranth.sim: forward, reverse, BSP equal FixedModel's, bit for bit, for
+P in {1, 3, 8} and fan-in 1 and 2; clocks equal the scheduler's prediction; the control port
+while busy; the BSP unit alone; argument checks."""
+import numpy as np
+import pytest
+from amaranth.hdl import Module, Signal, signed
+from amaranth.sim import Simulator
+
+from wuxing.golden.config import RunConfig
+from wuxing.golden.network import FixedModel
+from wuxing.golden.topology import Topology
+from wuxing.hdl.engine import NetworkEngine
+from wuxing.hdl.engine.bsp import BspUnit
+from wuxing.hdl.fixed import hw_constants
+from wuxing.hdl.network import INFO, MAGIC, address
+from tests.test_hdl_network import run_network
+
+
+def compare_engine(topo, lanes, steps, seed):
+    """Run forward, reverse and BSP on the engine and in FixedModel; returns (values compared,
+    mismatches, the engine, the results)."""
+    cfg = RunConfig(steps=steps)
+    hw = hw_constants(cfg)
+    model = FixedModel(topo, cfg)
+    L = topo.n_links
+    for seed in range(seed, seed + 100):    # the first stimulus that saturates a state
+        rng = np.random.default_rng(seed)
+        c_int = rng.integers(hw.c_lo, hw.c_hi + 1, L)
+        c_int[0], c_int[-1] = hw.c_hi, hw.c_lo
+        x_int = hw.fmt.to_int(rng.uniform(-1, 12, topo.layers[0]))
+        err_int = hw.fmt.to_int(rng.uniform(-8, 8, topo.layers[-1]))
+        if (model.forward(c_int, x_int).overflow.any()
+                or model.reverse(c_int, err_int).overflow.any()):
+            break
+    dut = NetworkEngine(topo, hw, lanes=lanes, c_init=rng.integers(hw.c_lo, hw.c_hi + 1, L))
+    got = run_network(dut, c_int, x_int, err_int, steps)
+    fwd, rev = model.forward(c_int, x_int), model.reverse(c_int, err_int)
+    want = {"S": fwd.S.reshape(-1).tolist(), "out": model.outputs(fwd)[0].tolist(),
+            "over_f": fwd.overflow[0].astype(int).tolist(), "R": rev.S.reshape(-1).tolist(),
+            "over_r": rev.overflow[0].astype(int).tolist(),
+            "C": model.bsp_update(c_int, fwd.S, rev.S).tolist()}
+    compared = sum(len(v) for v in want.values())
+    mismatches = sum(int(a != b) for k in want for a, b in zip(got[k], want[k]))
+    assert all(len(got[k]) == len(want[k]) for k in want)
+    return compared, mismatches, dut, got, (fwd, rev, c_int)
+
+
+# odd sizes: link counts that are not multiples of P; fan-in 2 sums two links into a row
+@pytest.mark.parametrize("layers, fan_in, lanes", [
+    ((3, 2), 1, 1), ((4, 3, 2), 2, 1), ((5, 4, 3), 1, 3), ((4, 3, 2), 2, 3),
+    ((7, 5, 3), 1, 8), ((5, 4, 3), 2, 8)])
+def test_engine_matches_fixed_model(layers, fan_in, lanes):
+    topo = Topology(layers=layers, fan_in=fan_in, seed=3)
+    compared, mismatches, dut, got, (fwd, rev, c_int) = compare_engine(topo, lanes, 6, lanes)
+    print(f"{layers} fan-in {fan_in}, P={lanes}: {compared} values compared, "
+          f"{mismatches} mismatches")
+    assert mismatches == 0 and compared > 50
+    assert got["magic"] == MAGIC
+    # the run exercised saturation and a change of C
+    assert fwd.overflow.any() or rev.overflow.any()
+    assert got["C"] != c_int.tolist()
+    # the gateware takes exactly the clocks the scheduler predicts
+    cyc = dut.cycles(6)
+    assert (got["fwd_cycles"], got["bsp_cycles"]) == (cyc["run"], cyc["bsp"])
+
+
+def test_engine_control_port_while_busy():
+    """While a run is busy: memory regions read 0, the status register reads busy, writes
+    are ignored; after done the values are there."""
+    topo = Topology(layers=(4, 3, 2), seed=3)
+    hw = hw_constants(RunConfig(steps=3))
+    dut = NetworkEngine(topo, hw, lanes=3)
+    lat = dut.read_latency
+    seen = {}
+
+    async def bench(ctx):
+        async def read(addr):
+            ctx.set(dut.addr, addr)
+            await ctx.tick().repeat(lat)
+            return ctx.get(dut.rdata)
+
+        async def write(addr, v):
+            ctx.set(dut.addr, addr)
+            ctx.set(dut.wdata, v)
+            ctx.set(dut.we, 1)
+            await ctx.tick()
+            ctx.set(dut.we, 0)
+        await write(address("coef", 1), 1234)
+        await write(address("input", 0), 4096)
+        ctx.set(dut.op, 0)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        seen["busy_reads"] = [await read(address(r, 1)) for r in
+                              ("coef", "input", "fwd_integral", "rev_integral", "output",
+                               "overflow")]
+        seen["status"] = await read(address("info", INFO["status"]))
+        seen["magic"] = await read(address("info", INFO["magic"]))
+        await write(address("coef", 1), 999)          # ignored: busy
+        seen["busy"] = ctx.get(dut.busy)
+        while not ctx.get(dut.done):
+            await ctx.tick()
+        await ctx.tick()
+        seen["after"] = [await read(address("coef", 1)), await read(address("input", 0)),
+                         await read(address("info", INFO["status"]) )]
+        seen["s_nonzero"] = any([await read(address("fwd_integral", k)) for k in range(45)])
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["busy"] == 1
+    assert seen["busy_reads"] == [0] * 6
+    assert seen["status"] & 1 == 1 and seen["magic"] == MAGIC
+    assert seen["after"][:2] == [1234, 4096] and seen["after"][2] & 1 == 0
+    assert seen["s_nonzero"]
+
+
+def test_bsp_unit_matches_golden():
+    """The BSP unit alone, on its own W x W multiplier: C' of FixedModel.bsp_update for random
+    S, R (up to the integral range, both signs, zeros), C (up to the clamps)."""
+    cfg = RunConfig()
+    hw = hw_constants(cfg)
+    fmt = hw.fmt
+    topo = Topology(layers=(1, 1))
+    model = FixedModel(topo, cfg)
+    rng = np.random.default_rng(5)
+    cases = [(fmt.acc_max, fmt.acc_max, hw.c_hi), (fmt.acc_min, fmt.acc_max, hw.c_lo),
+             (0, 12345, 17), (-3, 0, -5)]
+    for mag in (2 ** 8, 2 ** 14, 2 ** 20, 2 ** 23):
+        for _ in range(6):
+            cases.append((int(rng.integers(-mag, mag)), int(rng.integers(-mag, mag)),
+                          int(rng.integers(hw.c_lo, hw.c_hi + 1))))
+    unit = BspUnit(hw)
+    st = unit.stages
+    m = Module()
+    m.submodules.unit = unit
+    prod = Signal(signed(2 * fmt.width))
+    m.d.sync += prod.eq(unit.mul_a * unit.mul_b)
+    m.d.comb += unit.prod.eq(prod)
+    entries = [int(v) for v in hw.table.entries()]
+    got = []
+
+    async def bench(ctx):
+        for s, r, c in cases:
+            ctx.set(unit.c_old, c)
+            data = 0
+            for sub in range(st["slot"]):
+                ctx.set(unit.sub, sub)
+                ctx.set(unit.tab_data, data)
+                if sub == st["magnitudes"]:
+                    ctx.set(unit.s, s)
+                    ctx.set(unit.r, r)
+                if sub == st["c_write"]:
+                    got.append(ctx.get(unit.c_new))
+                addr = ctx.get(unit.tab_addr)
+                await ctx.tick()
+                data = entries[addr]          # a synchronous ROM: data a clock later
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    want = [int(model.bsp_update(np.array([c]), np.full((5, 2, 1), s), np.full((5, 2, 1), r))[0])
+            for s, r, c in cases]
+    assert len(got) == len(cases) > 20
+    assert got == want
+    assert len(set(want) - {c for _, _, c in cases}) > 10      # the updates changed C
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_engine_rejects_bad_arguments():
+    hw = hw_constants()
+    topo = Topology(layers=(3, 2))
+    with pytest.raises(ValueError, match="more than the topology can use"):
+        NetworkEngine(topo, hw, lanes=6)
+    with pytest.raises(ValueError, match="at least 1"):
+        NetworkEngine(topo, hw, lanes=0)
+    with pytest.raises(TypeError, match="lanes"):
+        NetworkEngine(topo, hw, lanes="8")
+    with pytest.raises(TypeError, match="topology"):
+        NetworkEngine("tiny", hw)
+    with pytest.raises(ValueError, match="c_init"):
+        NetworkEngine(topo, hw, c_init=[0, 1])
+    with pytest.raises(ValueError, match="no links"):
+        NetworkEngine(Topology(layers=(2, 2), link_counts=(0,)), hw)
+    # a topology that does not fit the control port's 20-bit index
+    big = Topology(layers=(2, 2))
+    big.layers = (2, 300000)     # claims more neurons than 2**20 / 5 integrals can address
+    with pytest.raises(ValueError, match="at most"):
+        NetworkEngine(big, hw)
+
+
+def test_engine_resources_and_cycles_api():
+    topo = Topology(layers=(7, 5, 3), fan_in=2, seed=3)
+    dut = NetworkEngine(topo, hw_constants(), lanes=3)
+    r = dut.resources()
+    names = {m.name for m in r.memories}
+    assert {"e_mem", "sr_mem", "u_mem", "c_mem", "slot_rom", "atan", "link_map",
+            "neuron_map"} <= names
+    assert r.multipliers == 3 and r.block_ram["ecp5"] > 0 and r.block_ram["ice40"] > 0
+    c = dut.cycles()
+    assert c["sample"] == 2 * c["run"] + c["bsp"] and r.cycles == c
+    assert r.as_dict()["memories"][0]["bits"] > 0
