@@ -43,13 +43,14 @@ def float_vs_fixed(design, cases) -> dict:
 
 
 def compare_design(design, simulator: str, random_cases: int = 1, seed: int = 0,
-                   waves=None, speed_steps: int = 0) -> dict:
+                   waves=None, speed_steps: int = 0, edge_cases: bool = True) -> dict:
     """Generate (if needed) and run the whole-network bench; the report as a dict."""
     from .designs import ensure_design
     from .runner import run_bench
 
     out = ensure_design(design)
-    env = dict(WUXING_RANDOM_CASES=random_cases, WUXING_SEED=seed)
+    env = dict(WUXING_RANDOM_CASES=random_cases, WUXING_SEED=seed,
+               WUXING_EDGE_CASES=int(edge_cases))
     if speed_steps:
         env["WUXING_SPEED_STEPS"] = speed_steps
     rep = run_bench("network", out, simulator, waves=waves, env=env)
@@ -80,6 +81,11 @@ def _print_report(rep, design):
           f"(LSB {design.fmt.lsb:.3g})")
     print(f"  {b.get('compare_cycles', 0)} simulated clocks; build {rep['build_seconds']:.1f} s, "
           f"run {rep['test_seconds']:.1f} s")
+    for case in b.get("cases", [])[:3]:
+        c = case.get("cycles", {})
+        if c:
+            print(f"  clocks of {case['name']}: forward {c['forward']:,}, reverse "
+                  f"{c['reverse']:,}, BSP {c['bsp']:,}")
     if "cycles_per_second" in b:
         print(f"  speed: {b['speed_cycles']} clocks in {b['speed_seconds']:.2f} s = "
               f"{b['cycles_per_second']:,.0f} cycles/s")
@@ -94,8 +100,11 @@ def cmd_compare(args) -> int:
 
     design = design_from_args(args, what="network")
     try:
+        if args.random < 0 or (args.random == 0 and args.no_edge_cases):
+            raise ValueError("nothing to compare: give --random 1 or more, or drop "
+                             "--no-edge-cases")
         rep = compare_design(design, args.simulator, args.random, args.seed, args.waves,
-                             args.speed_steps)
+                             args.speed_steps, edge_cases=not args.no_edge_cases)
     except BenchError as e:
         raise ValueError(str(e)) from None
     _print_report(rep, design)
@@ -179,6 +188,8 @@ def add_commands(sub):
     p.set_defaults(what="network")
     p.add_argument("--simulator", choices=("icarus", "verilator"), default="verilator")
     p.add_argument("--random", type=int, default=1, help="random cases after the edge cases")
+    p.add_argument("--no-edge-cases", action="store_true",
+                   help="only the random cases (zero input and the full-scale cases skipped)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--speed-steps", type=int, default=0,
                    help="also time one forward run of this many steps")

@@ -61,7 +61,7 @@ def test_every_row_and_link_once_no_port_conflict(layers, fan_in, lanes):
 def _replay_link_phase(s, words, c_words_, D, reverse):
     """Clock by clock, the lanes' link pipeline driven by the packed slot tables only: each
     slot, every bank serves a D (and its C), every lane takes a word from a bank, multiplies and
-    read-modify-writes its U memory (read at LINK['multiply'], written a clock later)."""
+    read-modify-writes its U memory (read at LINK['u_read'], written at LINK['u_write'])."""
     lay = slot_layout(s)
     tabs = [lay.unpack(w) for w in words]
     P, T = s.lanes, s.slots
@@ -82,7 +82,7 @@ def _replay_link_phase(s, words, c_words_, D, reverse):
             if tb[f"{side}_valid"][c]:
                 d, c_remote = served[tb[f"{side}_peer"][c]]
                 coef = c_remote if reverse else c_words_[b][c]
-                reads.append((c + LINK["multiply"], b, tb[f"{side}_row"][c],
+                reads.append((c + LINK["u_read"], b, tb[f"{side}_row"][c],
                               tb[f"{side}_first"][c], coef * d))
     for clock in range(T + LINK["u_write"] + 1):
         # a read addressed in this clock samples the memory at its closing edge, the same
@@ -90,7 +90,7 @@ def _replay_link_phase(s, words, c_words_, D, reverse):
         for rd in [r for r in reads if r[0] == clock]:
             _, b, row, first, prod = rd
             old = 0 if first else U[b].get(row, 0)
-            pending.append((clock + LINK["u_write"] - LINK["multiply"], b, row, old + prod))
+            pending.append((clock + LINK["u_write"] - LINK["u_read"], b, row, old + prod))
         for w in [p for p in pending if p[0] == clock]:
             U[w[1]][w[2]] = w[3]
         pending = [p for p in pending if p[0] != clock]

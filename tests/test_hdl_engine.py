@@ -137,8 +137,9 @@ def test_bsp_unit_matches_golden():
     st = unit.stages
     m = Module()
     m.submodules.unit = unit
+    a, b = Signal(signed(fmt.width)), Signal(signed(fmt.width))
     prod = Signal(signed(2 * fmt.width))
-    m.d.sync += prod.eq(unit.mul_a * unit.mul_b)
+    m.d.sync += [a.eq(unit.mul_a), b.eq(unit.mul_b), prod.eq(a * b)]   # as the lane's (MUL_LATENCY)
     m.d.comb += unit.prod.eq(prod)
     entries = [int(v) for v in hw.table.entries()]
     got = []

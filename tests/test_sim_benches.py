@@ -114,6 +114,34 @@ def test_tiny_network_bench_verilator():
     passed(rep, 4000)
 
 
+# info 6, C at reset, after loading and after BSP 3 x 4711, S and R 2 x 10220, outputs 10,
+# overflow flags 2 x 2044, clocks of the three commands 3
+MODEL1_COMPARED = 6 + 3 * 4711 + 2 * 10220 + 10 + 2 * 2044 + 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fan_in, lanes", [(1, 16)])
+def test_model1_engine_verilator(fan_in, lanes):
+    """One whole MODEL1 forward run, reverse run and BSP update on Verilator: every integral,
+    output, overflow flag and new C against FixedModel, and the clocks of each command against
+    the scheduler. The same as ``wuxing compare --topology model1 --arch engine --lanes 16
+    --simulator verilator --random 1 --no-edge-cases`` (docs/HARDWARE.md)."""
+    from wuxing.golden.topology import preset
+    from wuxing.sim.commands import compare_design
+    reason = simulator_missing("verilator")
+    if reason:
+        pytest.skip(reason)
+    design = standard_design("network", preset("model1", fan_in=fan_in), arch="engine",
+                             lanes=lanes)
+    rep = compare_design(design, "verilator", random_cases=1, edge_cases=False)
+    passed(rep, MODEL1_COMPARED)
+    assert rep["compared"] == MODEL1_COMPARED
+    case = rep["benches"][0]["cases"][0]
+    print(f"MODEL1 (fan-in {fan_in}) on {lanes} lanes, Verilator: {rep['compared']} values "
+          f"compared, {rep['mismatches']} mismatches; clocks {case['cycles']}; build "
+          f"{rep['build_seconds']:.0f} s, run {rep['test_seconds']:.0f} s")
+
+
 def test_bench_reports_a_mismatch(tmp_path):
     """A design whose manifest disagrees with its Verilog (h = 1/8 instead of 1/4) must fail,
     naming the run, the step, the signal and both values."""

@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..fixed import HwConstants, check_types, round_shift_expr, saturate_expr
 from ..synapse import _table_shapes
-from .timing import bsp_stages
+from .timing import MUL_LATENCY, bsp_stages
 
 __all__ = ["BspUnit"]
 
@@ -31,7 +31,7 @@ class BspUnit(wiring.Component):
 
     Ports: ``sub`` (in: clock of the slot), ``s``, ``r`` (in, at ``magnitudes``), ``c_old``
     (in, held until ``c_write``), ``mul_a``, ``mul_b`` (out: multiplier operands, used when
-    ``mul_en``), ``prod`` (in: the registered product, one clock later), ``tab_addr`` (out),
+    ``mul_en``), ``prod`` (in: the product, ``timing.MUL_LATENCY`` clocks later), ``tab_addr`` (out),
     ``tab_data`` (in: the table entry, one clock after its address), ``c_new`` (out, valid at
     ``c_write``).
     """
@@ -76,7 +76,7 @@ class BspUnit(wiring.Component):
                 m.d.comb += [self.mul_a.eq(Cat(sa[i * cw:(i + 1) * cw], 0)),
                              self.mul_b.eq(Cat(ra[j * cw:(j + 1) * cw], 0)),
                              self.mul_en.eq(1)]
-            with m.If(sub == st["first_pass"] + p + 1):
+            with m.If(sub == st["first_pass"] + p + MUL_LATENCY):
                 m.d.sync += mag.eq(mag + (self.prod.as_unsigned() << (cw * (i + j))))
 
         # the squash: table input, segment and weight

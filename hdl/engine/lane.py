@@ -33,7 +33,7 @@ from .memories import engine_memories
 from .schedule import EngineTiming, Schedule
 from .sequencer import ISSUE_BSP, ISSUE_LINK, ISSUE_LOAD, ISSUE_NEURON, control_layout
 from .tables import EngineWidths, bits, slot_layout
-from .timing import LINK, LOAD, NEURON, bsp_stages
+from .timing import LINK, LOAD, MUL_LATENCY, NEURON, bsp_stages
 
 __all__ = ["Lane", "HOST_NONE", "HOST_E", "HOST_SR", "HOST_C", "host_addr_bits"]
 
@@ -44,14 +44,31 @@ def host_addr_bits(schedule: Schedule) -> int:
     return bits(max(11 * schedule.nb, schedule.slots) - 1) or 1
 
 
-def _delay(m, value, clocks: int, name: str):
-    """``value`` delayed by ``clocks`` registers."""
-    cur = value
-    for i in range(clocks):
-        nxt = Signal(cur.shape(), name=f"{name}_{i + 1}")
-        m.d.sync += nxt.eq(cur)
-        cur = nxt
-    return cur
+class _Stages:
+    """Values travelling down a pipeline: ``add(name, value, stage)`` makes ``value`` known at
+    clock ``stage`` after the issue and registers it down to clock ``last``; ``at(name, k)``
+    is its copy at clock ``k``. (The registers are made in ``add``, outside any ``m.If``: a
+    register made inside one would only advance when its condition holds.)"""
+
+    def __init__(self, m, prefix: str, last: int):
+        self.m, self.prefix, self.last, self.chains = m, prefix, last, {}
+
+    def add(self, name, value, stage: int, shape=None):
+        sig = Signal(shape if shape is not None else value.shape(),
+                     name=f"{self.prefix}_{name}_{stage}")
+        self.m.d.comb += sig.eq(value)
+        chain = {stage: sig}
+        for k in range(stage, self.last):
+            chain[k + 1] = Signal.like(sig, name=f"{self.prefix}_{name}_{k + 1}")
+            self.m.d.sync += chain[k + 1].eq(chain[k])
+        self.chains[name] = chain
+
+    def at(self, name, stage: int):
+        chain = self.chains[name]
+        if stage not in chain:
+            raise ValueError(f"{self.prefix} {name} is known at clocks {min(chain)}.."
+                             f"{max(chain)}, not {stage}")
+        return chain[stage]
 
 
 def _per_element(values_fwd, values_rev, e, rev, shape):
@@ -156,10 +173,12 @@ class Lane(wiring.Component):
         def elem_of(row):
             return sum((row >= i * nb) for i in range(1, N_ELEMENTS))
 
-        # the multiplier: signed W x W, product registered -------------------------------
+        # the multiplier: signed W x W, operands and product registered (MUL_LATENCY) --------
         mul_a, mul_b = Signal(signed(W)), Signal(signed(W))
+        a_reg, b_reg = Signal(signed(W)), Signal(signed(W))
         prod = Signal(signed(2 * W))
-        m.d.sync += prod.eq(mul_a * mul_b)
+        m.d.sync += [a_reg.eq(mul_a), b_reg.eq(mul_b), prod.eq(a_reg * b_reg)]
+        assert MUL_LATENCY == 2
 
         load0 = c.op == ISSUE_LOAD
         link0 = c.op == ISSUE_LINK
@@ -168,35 +187,34 @@ class Lane(wiring.Component):
         row0 = Signal(range(R5))
         m.d.comb += row0.eq(row_base[c.e] + c.j)
 
-        # LINK ---------------------------------------------------------------------------
-        link1 = _delay(m, link0, LINK["serve_read"], "link")
+        # LINK: the stages of timing.LINK ----------------------------------------------------
+        assert (LINK["serve_read"] == LINK["table_read"] + 1          # synchronous reads
+                and LINK["serve_out"] == LINK["serve_read"] + 1
+                and LINK["crossbar"] == LINK["serve_out"] + 1
+                and LINK["multiply"] == LINK["crossbar"] + 1
+                and LINK["u_write"] == LINK["multiply"] + MUL_LATENCY
+                and LINK["u_read"] == LINK["u_write"] - 1)
+        lk = _Stages(m, "link", LINK["u_write"])
+        lk.add("on", link0, 0)
         tab = tab_rd.data
-        serve_row1 = Mux(rev, field(tab, "dst_row"), field(tab, "src_row"))
+        sr_ = LINK["serve_read"]
+        serve_row = Mux(rev, field(tab, "dst_row"), field(tab, "src_row"))
         # the link this lane takes (forward: into its target row; reverse: its source row)
-        take_valid = Mux(rev, field(tab, "src_valid"), field(tab, "dst_valid"))
-        take_first = Mux(rev, field(tab, "src_first"), field(tab, "dst_first"))
-        take_row = Signal(range(R5))
-        take_peer = Signal(range(max(2, s.lanes)))
-        m.d.comb += [take_row.eq(Mux(rev, field(tab, "src_row"), field(tab, "dst_row"))),
-                     take_peer.eq(Mux(rev, field(tab, "src_peer"), field(tab, "dst_peer")))]
-        cmul1 = Signal(signed(W))
-        m.d.comb += cmul1.eq(c_rd.data >> fmt.coef_extra)
-        serve_elem2 = Signal(range(N_ELEMENTS))
-        m.d.sync += serve_elem2.eq(elem_of(serve_row1))
-        link2 = _delay(m, link1, 1, "link2")
-        cmul2 = _delay(m, cmul1, 1, "cmul2")
-        peer3 = _delay(m, take_peer, LINK["crossbar"] - LINK["serve_read"], "peer")
-        cmul4 = _delay(m, cmul2, LINK["multiply"] - 2, "cmul4")
-        link4 = _delay(m, link2, LINK["multiply"] - 2, "link4")
-        row4 = _delay(m, take_row, LINK["multiply"] - LINK["serve_read"], "trow")
-        link5 = _delay(m, link4, 1, "link5")
-        valid5 = _delay(m, take_valid, LINK["u_write"] - LINK["serve_read"], "tvalid")
-        first5 = _delay(m, take_first, LINK["u_write"] - LINK["serve_read"], "tfirst")
-        row5 = _delay(m, row4, 1, "trow5")
+        lk.add("valid", Mux(rev, field(tab, "src_valid"), field(tab, "dst_valid")), sr_)
+        lk.add("first", Mux(rev, field(tab, "src_first"), field(tab, "dst_first")), sr_)
+        lk.add("row", Mux(rev, field(tab, "src_row"), field(tab, "dst_row")), sr_, range(R5))
+        lk.add("peer", Mux(rev, field(tab, "src_peer"), field(tab, "dst_peer")), sr_,
+               range(max(2, s.lanes)))
+        lk.add("cmul", c_rd.data >> fmt.coef_extra, sr_, signed(W))
+        lk.add("serve_elem", elem_of(serve_row), sr_, range(N_ELEMENTS))
         d_served = Signal(signed(W + 1))
-        m.d.comb += d_served.eq(e_rd.data[:W].as_signed() - b0(serve_elem2))
+        m.d.comb += d_served.eq(e_rd.data[:W].as_signed()
+                                - b0(lk.at("serve_elem", LINK["serve_out"])))
         xin_d = self.xbar_in[:W].as_signed()
         xin_c = self.xbar_in[W:2 * W].as_signed()
+        link_mul = lk.at("on", LINK["multiply"])
+        link_u_read = lk.at("on", LINK["u_read"])
+        link_u_write = lk.at("on", LINK["u_write"]) & lk.at("valid", LINK["u_write"])
 
         # BSP: per slot, at the offsets of timing.bsp_stages -----------------------------
         st = bsp_stages(aw, W)
@@ -218,96 +236,85 @@ class Lane(wiring.Component):
                      bsp.tab_data.eq(self.atan_data), self.atan_addr.eq(bsp.tab_addr)]
 
         # the crossbar: what this bank serves, which bank this lane reads
-        with m.If(link2):
-            m.d.sync += self.xbar_out.eq(Cat(d_served[:W], cmul2))
+        with m.If(lk.at("on", LINK["serve_out"])):
+            m.d.sync += self.xbar_out.eq(Cat(d_served[:W], lk.at("cmul", LINK["serve_out"])))
         with m.Elif(at("serve_out")):
             m.d.sync += self.xbar_out.eq(sr_rd.data)
-        m.d.comb += self.xbar_sel.eq(Mux(bsp0, b_dst_peer, peer3))
+        m.d.comb += self.xbar_sel.eq(Mux(bsp0, b_dst_peer, lk.at("peer", LINK["crossbar"])))
 
-        # NEURON ---------------------------------------------------------------------------
-        neu1 = _delay(m, neu0, 1, "neu")
-        e1 = _delay(m, c.e, 1, "e")
+        # NEURON: the stages of timing.NEURON ------------------------------------------------
+        C_, RD, SUM, WR = NEURON["compute"], NEURON["read"], NEURON["sums"], NEURON["write"]
+        assert (C_ == NEURON["e_read"] + 1 + N_ELEMENTS and SUM == C_ + MUL_LATENCY
+                and SUM == RD + 1 and WR == SUM + 3)
+        nr = _Stages(m, "neuron", WR)
+        for name, value in (("on", neu0), ("e", c.e), ("j", c.j), ("row", row0),
+                            ("half", c.half)):
+            nr.add(name, value, 0)
         collect = [Signal(wd.e_word, name=f"collect{i}") for i in range(N_ELEMENTS - 1)]
         work = [Signal(wd.e_word, name=f"work{i}") for i in range(N_ELEMENTS)]
         work_flag = Signal()
-        with m.If(neu1):
-            with m.Switch(e1):
+        with m.If(nr.at("on", 1)):
+            with m.Switch(nr.at("e", 1)):
                 for i in range(N_ELEMENTS - 1):
                     with m.Case(i):
                         m.d.sync += collect[i].eq(e_rd.data)
-                with m.Case(N_ELEMENTS - 1):
+                with m.Case(N_ELEMENTS - 1):     # the neuron's five values, complete
                     words = [*collect, e_rd.data]
                     m.d.sync += [w.eq(v) for w, v in zip(work, words)]
                     m.d.sync += work_flag.eq(sum(v[W] for v in words) != 0)
-        dc = NEURON["compute"]
-        neu6, e6 = _delay(m, neu0, dc, "neu_c"), _delay(m, c.e, dc, "e_c")
-        row6 = _delay(m, row0, dc, "row_c")
-        j6 = _delay(m, c.j, dc, "j_c")
-        half6 = _delay(m, c.half, dc, "half_c")
+        e_c = nr.at("e", C_)
         work_e = Array(w[:W].as_signed() for w in work)
-        e_self6 = work_e[e6]
 
         def work_at(idx_fwd, idx_rev):
-            return Mux(rev, Array(work_e[i] for i in idx_rev)[e6],
-                       Array(work_e[i] for i in idx_fwd)[e6])
-        e_quad6 = work_at(hw.partner[False], hw.partner[True])
-        e_lin6 = work_at(hw.src[False], hw.src[True])
-        # stage 7: q, the linear terms and U, the integral
-        e_self7, e_lin7 = Signal(signed(W)), Signal(signed(W))
-        m.d.sync += [e_self7.eq(e_self6), e_lin7.eq(e_lin6)]
-        neu7, e7, row7 = (_delay(m, v, 1, n) for v, n in ((neu6, "neu7"), (e6, "e7"),
-                                                          (row6, "row7")))
-        j7, half7 = _delay(m, j6, 1, "j7"), _delay(m, half6, 1, "half7")
-        flag7 = _delay(m, work_flag, 1, "flag7")
+            return Mux(rev, Array(work_e[i] for i in idx_rev)[e_c],
+                       Array(work_e[i] for i in idx_fwd)[e_c])
+        e_self_c, e_quad_c = work_e[e_c], work_at(hw.partner[False], hw.partner[True])
+        nr.add("e_self", e_self_c, C_, signed(W))
+        nr.add("e_lin", work_at(hw.src[False], hw.src[True]), C_, signed(W))
+        nr.add("flag", work_flag, C_)
+        neu_mul = nr.at("on", C_)
+        neu_read = nr.at("on", RD)
+        # SUM: q = round(E E_quad), K1 E_lin - K2 E + U, S + D
         kf, kr = hw.k_int[False], hw.k_int[True]      # (K1, K2, K3) per element
         acc_shape = signed(wd.neuron_acc)
-        part8, q8 = Signal(acc_shape), Signal(signed(2 * W))
-        s_sum8 = Signal(signed(aw + 2))
+        e_s, e_self_s = nr.at("e", SUM), nr.at("e_self", SUM)
+        part, q = Signal(acc_shape), Signal(signed(2 * W))
+        s_sum = Signal(signed(aw + 2))
         m.d.sync += [
-            q8.eq(round_shift_expr(prod, F)),
-            part8.eq(_k_times(e_lin7, kf[0], kr[0], e7, rev, W)
-                     - _k_times(e_self7, kf[1], kr[1], e7, rev, W) + u_rd.data),
-            s_sum8.eq(sr_rd.data + (e_self7 - b0(e7))),
+            q.eq(round_shift_expr(prod, F)),
+            part.eq(_k_times(nr.at("e_lin", SUM), kf[0], kr[0], e_s, rev, W)
+                    - _k_times(e_self_s, kf[1], kr[1], e_s, rev, W) + u_rd.data),
+            s_sum.eq(sr_rd.data + (e_self_s - b0(e_s))),
         ]
-        neu8, e8, row8, j8, half8, flag8, e_self8 = (
-            _delay(m, v, 1, n) for v, n in ((neu7, "neu8"), (e7, "e8"), (row7, "row8"),
-                                             (j7, "j8"), (half7, "half8"), (flag7, "flag8"),
-                                             (e_self7, "eself8")))
-        # stage 8: the whole sum; the integral saturated
-        acc9 = Signal(acc_shape)
-        s_new9 = Signal(signed(aw))
-        s_sat, _ = saturate_expr(s_sum8, fmt.acc_min, fmt.acc_max)
-        m.d.sync += [acc9.eq(part8 - _k_times(q8, kf[2], kr[2], e8, rev, W)),
-                     s_new9.eq(s_sat)]
-        neu9, e9, row9, j9, half9, flag9, e_self9 = (
-            _delay(m, v, 1, n) for v, n in ((neu8, "neu9"), (e8, "e9"), (row8, "row9"),
-                                             (j8, "j9"), (half8, "half9"), (flag8, "flag9"),
-                                             (e_self8, "eself9")))
-        # stage 9: E + round_shift(acc, F + k)
-        e_sum10 = Signal(signed(wd.neuron_acc + 1))
-        m.d.sync += e_sum10.eq(e_self9 + round_shift_expr(acc9, F + hw.h_shift))
-        neu10, e10, row10, j10, half10, flag10, s_new10 = (
-            _delay(m, v, 1, n) for v, n in ((neu9, "neu10"), (e9, "e10"), (row9, "row10"),
-                                             (j9, "j10"), (half9, "half10"), (flag9, "flag10"),
-                                             (s_new9, "snew10")))
-        assert dc + 4 == NEURON["write"]
-        # stage 10: saturate, write E' (other half) with the flag, and the integral
-        e_new, clamped = saturate_expr(e_sum10, hw.lo, hw.hi)
+        # SUM + 1: the whole sum; the integral saturated
+        acc = Signal(acc_shape)
+        s_new = Signal(signed(aw))
+        s_sat, _ = saturate_expr(s_sum, fmt.acc_min, fmt.acc_max)
+        m.d.sync += [acc.eq(part - _k_times(q, kf[2], kr[2], nr.at("e", SUM + 1), rev, W)),
+                     s_new.eq(s_sat)]
+        nr.add("s_new", s_new, SUM + 2)
+        # SUM + 2: E + round_shift(acc, F + k)
+        e_sum = Signal(signed(wd.neuron_acc + 1))
+        m.d.sync += e_sum.eq(nr.at("e_self", SUM + 2) + round_shift_expr(acc, F + hw.h_shift))
+        # WR: saturate, write E' (other half) with the flag, and the integral
+        e_new, clamped = saturate_expr(e_sum, hw.lo, hw.hi)
+        neu_write = nr.at("on", WR)
         run_or, run_now = Signal(), Signal()
-        m.d.comb += run_now.eq(Mux(e10 == 0, 0, run_or) | clamped)
-        with m.If(neu10):
+        m.d.comb += run_now.eq(Mux(nr.at("e", WR) == 0, 0, run_or) | clamped)
+        with m.If(neu_write):
             m.d.sync += run_or.eq(run_now)
-        m.d.comb += self.clamp.eq(neu10 & clamped & (j10 < count))
+        m.d.comb += self.clamp.eq(neu_write & clamped & (nr.at("j", WR) < count))
 
-        # LOAD ---------------------------------------------------------------------------
-        ext0 = Signal()
-        m.d.comb += ext0.eq(Mux(rev, (c.e == t.out_elem) & (c.j >= out_start) & (c.j < count),
-                                (c.e == t.in_elem) & (c.j < n_in_local)))
-        load1 = _delay(m, load0, LOAD["u_write"], "load")
-        ext1 = _delay(m, ext0, LOAD["u_write"], "ext")
-        row1 = _delay(m, row0, LOAD["u_write"], "row")
+        # LOAD -------------------------------------------------------------------------------
+        ld = _Stages(m, "load", LOAD["u_write"])
+        ld.add("on", load0, 0)
+        ld.add("row", row0, 0)
+        ld.add("ext", Mux(rev, (c.e == t.out_elem) & (c.j >= out_start) & (c.j < count),
+                          (c.e == t.in_elem) & (c.j < n_in_local)), 0)
+        load_u = ld.at("on", LOAD["u_write"])
+        assert LOAD["e_write"] == LOAD["sr_write"] == 0 and LOAD["u_write"] == 1
 
-        # memory ports: the phase that uses each, else the host ----------------------------
+        # memory ports: the phase that uses each, else the host ------------------------------
         half_base = Mux(c.half, R5, 0)
         mode_base = Mux(rev, R5, 0)
         host = self.host_kind
@@ -315,8 +322,8 @@ class Lane(wiring.Component):
         # E read: LOAD (input), LINK serve, NEURON, host
         with m.If(load0):
             m.d.comb += e_rd.addr.eq(10 * nb + c.j)
-        with m.Elif(link1):
-            m.d.comb += e_rd.addr.eq(half_base + serve_row1)
+        with m.Elif(lk.at("on", sr_)):
+            m.d.comb += e_rd.addr.eq(half_base + serve_row)
         with m.Elif(neu0):
             m.d.comb += e_rd.addr.eq(half_base + row0)
         with m.Elif(host == HOST_E):
@@ -324,15 +331,16 @@ class Lane(wiring.Component):
         # E write: LOAD (B0, flag 0), NEURON (E', flag), host (inputs, errors)
         with m.If(load0):
             m.d.comb += [e_wr.addr.eq(row0), e_wr.data.eq(b0(c.e)[:W]), e_wr.en.eq(1)]
-        with m.Elif(neu10):
-            m.d.comb += [e_wr.addr.eq(Mux(half10, 0, R5) + row10),
-                         e_wr.data.eq(Cat(e_new[:W], flag10 | run_now)), e_wr.en.eq(1)]
+        with m.Elif(neu_write):
+            m.d.comb += [e_wr.addr.eq(Mux(nr.at("half", WR), 0, R5) + nr.at("row", WR)),
+                         e_wr.data.eq(Cat(e_new[:W], nr.at("flag", WR) | run_now)),
+                         e_wr.en.eq(1)]
         with m.Elif((host == HOST_E) & self.host_we):
             m.d.comb += [e_wr.addr.eq(self.host_addr), e_wr.data.eq(self.host_wdata[:W]),
                          e_wr.en.eq(1)]
         # S/R read: NEURON, BSP (S served, then R), host
-        with m.If(neu6):
-            m.d.comb += sr_rd.addr.eq(mode_base + row6)
+        with m.If(neu_read):
+            m.d.comb += sr_rd.addr.eq(mode_base + nr.at("row", RD))
         with m.Elif(at("serve_read")):
             m.d.comb += sr_rd.addr.eq(field(tab, "src_row"))
         with m.Elif(at("serve_out")):
@@ -342,21 +350,22 @@ class Lane(wiring.Component):
         # S/R write: LOAD (0), NEURON
         with m.If(load0):
             m.d.comb += [sr_wr.addr.eq(mode_base + row0), sr_wr.data.eq(0), sr_wr.en.eq(1)]
-        with m.Elif(neu10):
-            m.d.comb += [sr_wr.addr.eq(mode_base + row10), sr_wr.data.eq(s_new10),
-                         sr_wr.en.eq(1)]
+        with m.Elif(neu_write):
+            m.d.comb += [sr_wr.addr.eq(mode_base + nr.at("row", WR)),
+                         sr_wr.data.eq(nr.at("s_new", WR)), sr_wr.en.eq(1)]
         # U read: LINK (the row of the link taken), NEURON
-        with m.If(link4):
-            m.d.comb += u_rd.addr.eq(row4)
-        with m.Elif(neu6):
-            m.d.comb += u_rd.addr.eq(row6)
+        with m.If(link_u_read):
+            m.d.comb += u_rd.addr.eq(lk.at("row", LINK["u_read"]))
+        with m.Elif(neu_read):
+            m.d.comb += u_rd.addr.eq(nr.at("row", RD))
         # U write: LOAD (input << F or 0), LINK (accumulate)
-        with m.If(load1):
-            m.d.comb += [u_wr.addr.eq(row1), u_wr.en.eq(1),
-                         u_wr.data.eq(Mux(ext1, e_rd.data[:W].as_signed() << F, 0))]
-        with m.Elif(link5 & valid5):
-            m.d.comb += [u_wr.addr.eq(row5), u_wr.en.eq(1),
-                         u_wr.data.eq(Mux(first5, 0, u_rd.data) + prod)]
+        with m.If(load_u):
+            m.d.comb += [u_wr.addr.eq(ld.at("row", 1)), u_wr.en.eq(1),
+                         u_wr.data.eq(Mux(ld.at("ext", 1), e_rd.data[:W].as_signed() << F, 0))]
+        with m.Elif(link_u_write):
+            m.d.comb += [u_wr.addr.eq(lk.at("row", LINK["u_write"])), u_wr.en.eq(1),
+                         u_wr.data.eq(Mux(lk.at("first", LINK["u_write"]), 0, u_rd.data)
+                                      + prod)]
         # C read: LINK and BSP at the slot, host; C write: BSP, host
         with m.If(link0 | bsp0):
             m.d.comb += c_rd.addr.eq(c.k)
@@ -368,10 +377,11 @@ class Lane(wiring.Component):
             m.d.comb += [c_wr.addr.eq(self.host_addr), c_wr.data.eq(self.host_wdata),
                          c_wr.en.eq(1)]
         # the multiplier: LINK, NEURON, BSP
-        with m.If(link4):
-            m.d.comb += [mul_a.eq(Mux(rev, xin_c, cmul4)), mul_b.eq(xin_d)]
-        with m.Elif(neu6):
-            m.d.comb += [mul_a.eq(e_self6), mul_b.eq(e_quad6)]
+        with m.If(link_mul):
+            m.d.comb += [mul_a.eq(Mux(rev, xin_c, lk.at("cmul", LINK["multiply"]))),
+                         mul_b.eq(xin_d)]
+        with m.Elif(neu_mul):
+            m.d.comb += [mul_a.eq(e_self_c), mul_b.eq(e_quad_c)]
         with m.Elif(bsp0 & bsp.mul_en):
             m.d.comb += [mul_a.eq(bsp.mul_a), mul_b.eq(bsp.mul_b)]
         return m

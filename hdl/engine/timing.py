@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from .schedule import EngineTiming
 
-__all__ = ["LINK", "NEURON", "LOAD", "bsp_stages", "engine_timing", "CONTROL_DELAY",
+__all__ = ["LINK", "NEURON", "LOAD", "bsp_stages", "engine_timing", "CONTROL_DELAY", "MUL_LATENCY",
            "port_uses", "port_conflicts"]
 
 CONTROL_DELAY = 1   # sequencer -> lane: the lane registers the control it receives
+MUL_LATENCY = 2     # the lane's multiplier: operands registered, product registered (the
+#                     DSP block's own input and output registers)
 
 # link phase, one slot issued at clock 0
 LINK = dict(
@@ -23,14 +25,17 @@ LINK = dict(
     serve_read=1,     # bank side: E (or, in BSP, S) of the served row addressed
     serve_out=2,      # bank side: D = E - B0 into the bank's crossbar register
     crossbar=3,       # lane side: the crossbar register takes the bank it selects
-    multiply=4,       # C * D into the product register; U of the row addressed
-    u_write=5,        # U := (first ? 0 : U) + product
+    multiply=4,       # C and D into the multiplier
+    u_read=5,         # U of the row addressed
+    u_write=6,        # U := (first ? 0 : U) + C * D
 )
 # neuron phase: row (neuron j, element e) issued at clock 0, neurons one after another
 NEURON = dict(
     e_read=0,         # E of the row addressed (collects the neuron's five values)
-    compute=6,        # the neuron's five values complete: E * E_quad; U, S/R addressed
-    write=10,         # E' (other half) and S/R written
+    compute=6,        # the neuron's five values complete: E and E_quad into the multiplier
+    read=7,           # U and S/R of the row addressed
+    sums=8,           # q = round(E E_quad), K1 E_lin - K2 E + U, S + D
+    write=11,         # E' (other half) and S/R written
 )
 LOAD = dict(
     e_write=0,        # E := B0 (half 0); the input of the neuron addressed
@@ -55,14 +60,14 @@ def bsp_stages(acc_width: int, width: int) -> dict:
         serve_out=2,        # S into the crossbar register; R of the target row addressed
         crossbar=3,         # S of the source through the crossbar; R captured
         magnitudes=4,       # |S|, |R|, sign
-        first_pass=5,       # n partial products, one a clock
-        squash=6 + n,       # |P| complete: table index and weight
-        table_lo=7 + n,     # atan table: entry i, then i + 1
-        table_hi=8 + n,
-        interpolate=9 + n,  # (t[i+1] - t[i]) * weight on the multiplier
-        delta=10 + n,       # dC
-        c_write=11 + n,     # C := clamp(C + dC)
-        slot=12 + n,        # clocks a slot
+        first_pass=5,       # n partial products, one a clock, summed MUL_LATENCY later
+        squash=5 + n + MUL_LATENCY,        # |P| complete: table index and weight
+        table_lo=6 + n + MUL_LATENCY,      # atan table: entry i, then i + 1
+        table_hi=7 + n + MUL_LATENCY,
+        interpolate=8 + n + MUL_LATENCY,   # (t[i+1] - t[i]) * weight on the multiplier
+        delta=8 + n + 2 * MUL_LATENCY,     # dC
+        c_write=9 + n + 2 * MUL_LATENCY,   # C := clamp(C + dC)
+        slot=10 + n + 2 * MUL_LATENCY,     # clocks a slot
     )
 
 
@@ -89,10 +94,10 @@ def port_uses(phase: str, acc_width: int = 24, width: int = 16) -> list:
     if phase == "link":
         return [("tab_rd", LINK["table_read"], "r:tab"), ("c_rd", LINK["table_read"], "r:c"),
                 ("e_rd", LINK["serve_read"], "r:e"), ("mul", LINK["multiply"], "mul"),
-                ("u_rd", LINK["multiply"], "r:u"), ("u_wr", LINK["u_write"], "w:u")]
+                ("u_rd", LINK["u_read"], "r:u"), ("u_wr", LINK["u_write"], "w:u")]
     if phase == "neuron":
         return [("e_rd", NEURON["e_read"], "r:e"), ("mul", NEURON["compute"], "mul"),
-                ("u_rd", NEURON["compute"], "r:u"), ("sr_rd", NEURON["compute"], "r:sr"),
+                ("u_rd", NEURON["read"], "r:u"), ("sr_rd", NEURON["read"], "r:sr"),
                 ("e_wr", NEURON["write"], "w:e"), ("sr_wr", NEURON["write"], "w:sr")]
     raise ValueError(f"unknown phase {phase!r}")
 
