@@ -15,7 +15,7 @@ from wuxing.hdl.engine import NetworkEngine
 from wuxing.hdl.engine.bsp import BspUnit
 from wuxing.hdl.fixed import hw_constants
 from wuxing.hdl.network import INFO, MAGIC, address
-from tests.test_hdl_network import run_network
+from control_port_bench import run_network
 
 
 def compare_engine(topo, lanes, steps, seed):
