@@ -42,7 +42,8 @@ def ensure_design(design: Design, root=DESIGN_ROOT) -> Path:
 
 def standard_design(what: str, topology: str | Topology = "small", steps: int | None = None,
                     mult: str = "parallel", k_mode: str = "const", c_seed: int = 0,
-                    pipeline: bool = False, arch: str = "unrolled", lanes: int = 1) -> Design:
+                    pipeline: bool = False, arch: str = "unrolled", lanes: int = 1,
+                    fmt=None) -> Design:
     """A design for the benches: ``topology`` is 'small', a preset name, or a Topology."""
     if isinstance(topology, Topology):
         topo = topology
@@ -53,7 +54,9 @@ def standard_design(what: str, topology: str | Topology = "small", steps: int | 
     cfg = RunConfig() if steps is None else RunConfig(steps=steps)
     d = Design(what=what, topology=topo, cfg=cfg, mult=mult, k_mode=k_mode, pipeline=pipeline,
                source=f"topology {topo.spec()['name']}", arch=arch, lanes=lanes)
+    if fmt is not None:
+        d.fmt = fmt
     if what == "network":
-        d.c_init = [int(c) for c in FixedModel(topo, cfg).coef_to_int(
+        d.c_init = [int(c) for c in FixedModel(topo, cfg, fmt=d.fmt).coef_to_int(
             init_coefficients(topo, cfg, seed=c_seed))]
     return d

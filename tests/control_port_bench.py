@@ -46,7 +46,7 @@ def run_network(dut, c_int, x_int, err_int, steps):
         got["S"] = [await read(address("fwd_integral", k)) for k in range(5 * N)]
         got["out"] = [await read(address("output", k)) for k in range(len(err_int))]
         got["over_f"] = [await read(address("overflow", g)) for g in range(N)]
-        await command(1)
+        got["rev_cycles"] = await command(1)
         got["R"] = [await read(address("rev_integral", k)) for k in range(5 * N)]
         got["over_r"] = [await read(address("overflow", g)) for g in range(N)]
         got["bsp_cycles"] = await command(2)

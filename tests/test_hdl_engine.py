@@ -9,6 +9,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 
 from wuxing.golden.config import RunConfig
+from wuxing.golden.fixedpoint import DEFAULT_FORMAT, LEARNING_FORMAT
 from wuxing.golden.network import FixedModel
 from wuxing.golden.topology import Topology
 from wuxing.hdl.engine import NetworkEngine
@@ -18,12 +19,12 @@ from wuxing.hdl.network import INFO, MAGIC, address
 from control_port_bench import run_network
 
 
-def compare_engine(topo, lanes, steps, seed):
+def compare_engine(topo, lanes, steps, seed, fmt=DEFAULT_FORMAT):
     """Run forward, reverse and BSP on the engine and in FixedModel; returns (values compared,
     mismatches, the engine, the results)."""
     cfg = RunConfig(steps=steps)
-    hw = hw_constants(cfg)
-    model = FixedModel(topo, cfg)
+    hw = hw_constants(cfg, fmt=fmt)
+    model = FixedModel(topo, cfg, fmt=fmt)
     L = topo.n_links
     for seed in range(seed, seed + 100):    # the first stimulus that saturates a state
         rng = np.random.default_rng(seed)
@@ -36,6 +37,7 @@ def compare_engine(topo, lanes, steps, seed):
             break
     dut = NetworkEngine(topo, hw, lanes=lanes, c_init=rng.integers(hw.c_lo, hw.c_hi + 1, L))
     got = run_network(dut, c_int, x_int, err_int, steps)
+    got["err"] = list(err_int)
     fwd, rev = model.forward(c_int, x_int), model.reverse(c_int, err_int)
     want = {"S": fwd.S.reshape(-1).tolist(), "out": model.outputs(fwd)[0].tolist(),
             "over_f": fwd.overflow[0].astype(int).tolist(), "R": rev.S.reshape(-1).tolist(),
@@ -63,7 +65,28 @@ def test_engine_matches_fixed_model(layers, fan_in, lanes):
     assert got["C"] != c_int.tolist()
     # the gateware takes exactly the clocks the scheduler predicts
     cyc = dut.cycles(6)
-    assert (got["fwd_cycles"], got["bsp_cycles"]) == (cyc["run"], cyc["bsp"])
+    assert (got["fwd_cycles"], got["rev_cycles"], got["bsp_cycles"]) == (
+        cyc["run"], cyc["reverse_run"], cyc["bsp"])
+
+
+# the fixed-point learning format: the reverse run's increments dithered (golden
+# LEARNING_FORMAT); forward and BSP as before
+@pytest.mark.parametrize("layers, fan_in, lanes", [((4, 3, 2), 2, 1), ((5, 4, 3), 1, 3),
+                                                   ((5, 4, 3), 2, 8)])
+def test_engine_learning_format(layers, fan_in, lanes):
+    topo = Topology(layers=layers, fan_in=fan_in, seed=3)
+    compared, mismatches, dut, got, (fwd, rev, c_int) = compare_engine(
+        topo, lanes, 7, lanes, fmt=LEARNING_FORMAT)
+    print(f"{layers} fan-in {fan_in}, P={lanes}, LEARNING_FORMAT: {compared} values compared, "
+          f"{mismatches} mismatches")
+    assert mismatches == 0 and compared > 50
+    # the dither changed the reverse integrals: round half up gives other integers
+    plain = FixedModel(topo, RunConfig(steps=7)).reverse(c_int, np.array(got["err"]))
+    assert np.sum(plain.S != rev.S) > 5
+    cyc = dut.cycles(7)
+    assert cyc["reverse_run"] > cyc["run"]       # the seed of the dither
+    assert (got["fwd_cycles"], got["rev_cycles"], got["bsp_cycles"]) == (
+        cyc["run"], cyc["reverse_run"], cyc["bsp"])
 
 
 def test_engine_control_port_while_busy():
@@ -203,5 +226,5 @@ def test_engine_resources_and_cycles_api():
             "neuron_map"} <= names
     assert r.multipliers == 3 and r.block_ram["ecp5"] > 0 and r.block_ram["ice40"] > 0
     c = dut.cycles()
-    assert c["sample"] == 2 * c["run"] + c["bsp"] and r.cycles == c
+    assert c["sample"] == c["run"] + c["reverse_run"] + c["bsp"] and r.cycles == c
     assert r.as_dict()["memories"][0]["bits"] > 0

@@ -65,10 +65,12 @@ def test_serial_rejects_bad_arguments():
     # the size limit (2**20 integrals, the control port's index) through the shared check
     with pytest.raises(ValueError, match="at most 4 neurons"):
         check_buildable(topo, hw, 4, 100, "serial")
-    # the dithered reverse rounding of the learning format is not built by this network
+    # the dithered reverse rounding of the learning format: built by the engine (serial
+    # included, tests/test_hdl_engine.py), refused by the unrolled network
     from wuxing.golden.fixedpoint import LEARNING_FORMAT
+    from wuxing.hdl.network import Network
     with pytest.raises(ValueError, match="reverse_dither"):
-        SerialNetwork(topo, hw_constants(fmt=LEARNING_FORMAT))
+        Network(topo, hw_constants(fmt=LEARNING_FORMAT))
 
 
 def test_design_arch_serial_and_engine_round_trip():

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from wuxing.golden.config import RunConfig
+from wuxing.golden.fixedpoint import DEFAULT_FORMAT, LEARNING_FORMAT
 from wuxing.golden.topology import Topology, preset
 from wuxing.hdl.generate import load_manifest
 from wuxing.sim.designs import ensure_design, standard_design
@@ -55,18 +56,19 @@ def test_small_network_bench(simulator):
 
 
 # the network engine: P in {1, 3, 8}, fan-in 1 and 2; 12 neurons, link counts (20 and 40)
-# that are not multiples of 3 or 8
-@pytest.mark.parametrize("lanes, fan_in", [(1, 2), (3, 1), (8, 2)])
-def test_engine_network_bench(simulator, lanes, fan_in):
+# that are not multiples of 3 or 8; P = 3 with the fixed-point learning format (dither)
+@pytest.mark.parametrize("lanes, fan_in, fmt", [(1, 2, DEFAULT_FORMAT), (3, 1, LEARNING_FORMAT),
+                                                (8, 2, DEFAULT_FORMAT)])
+def test_engine_network_bench(simulator, lanes, fan_in, fmt):
     topo = Topology(layers=(5, 4, 3), fan_in=fan_in, seed=3, name=f"engine-fan{fan_in}")
-    design = standard_design("network", topo, steps=12, arch="engine", lanes=lanes)
+    design = standard_design("network", topo, steps=12, arch="engine", lanes=lanes, fmt=fmt)
     rep = run_bench("network", ensure_design(design), simulator)
     passed(rep, 600)
     b = rep["benches"][0]
     assert b["runs"][1:] == ["zero-input", "full-scale", "full-scale-negative", "random-0"]
     assert b["overflow_runs"] >= 1
-    print(f"engine P={lanes}, fan-in {fan_in}, {simulator}: {rep['compared']} values "
-          f"compared, {rep['mismatches']} mismatches")
+    print(f"engine P={lanes}, fan-in {fan_in}, {simulator}, dither {fmt.reverse_dither}: "
+          f"{rep['compared']} values compared, {rep['mismatches']} mismatches")
 
 
 def test_core_bench_shared_and_k_registers(icarus):

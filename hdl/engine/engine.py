@@ -12,6 +12,9 @@ The same control port, address map, info registers and commands as
 * :class:`.sequencer.Sequencer`: the phases of a command;
 * this module: the control port (address translation, the read path) and the wiring.
 
+With ``reverse_dither`` (golden LEARNING_FORMAT) the reverse run rounds its Euler increments with
+the hash dither of golden.fixedpoint (:mod:`.dither`).
+
 Reads through the control port take :attr:`read_latency` = 2 clocks (the neuron or link map,
 then the bank memory). While ``busy`` the memory regions (0-6) read 0 and the status register
 reads busy; writes are ignored.
@@ -30,6 +33,7 @@ from ..network import (INDEX_BITS, INFO, MAGIC, REGION, ControlPort, check_build
                        coefficient_reset_values)
 from ..synapse import _table_shapes
 from .crossbar import Crossbar
+from .dither import DitherSeed, seed_clocks
 from .memories import estimate_resources
 from .lane import HOST_C, HOST_E, HOST_NONE, HOST_SR, Lane, host_addr_bits
 from .schedule import compile_schedule
@@ -65,7 +69,9 @@ class NetworkEngine(ControlPort):
     def __init__(self, topology: Topology, hw: HwConstants, *, lanes: int = 1, c_init=None):
         check_types(topology=(topology, Topology), hw=(hw, HwConstants), lanes=(lanes, int))
         t = topology
-        check_buildable(t, hw, ENGINE_MAX_NEURONS, ENGINE_MAX_LINKS, "engine")
+        check_buildable(t, hw, ENGINE_MAX_NEURONS, ENGINE_MAX_LINKS, "engine", dither=True)
+        if hw.fmt.reverse_dither and hw.fmt.frac + hw.h_shift > 32:
+            raise ValueError("reverse_dither needs frac + h_shift <= 32 (a 32-bit hash)")
         W = hw.fmt.width
         # one W x W signed multiplier per lane: every operand must fit it
         if hw.max_abs_d > (1 << (W - 1)) - 1:
@@ -78,7 +84,9 @@ class NetworkEngine(ControlPort):
         self.topology, self.hw, self.lanes = t, hw, lanes
         self.c_init = coefficient_reset_values(c_init, hw, t.n_links)
         self.schedule = compile_schedule(t, lanes)
-        self.timing = engine_timing(hw.fmt.acc_width, W)
+        self.timing = engine_timing(
+            hw.fmt.acc_width, W,
+            seed=seed_clocks(t.layers[-1]) if hw.fmt.reverse_dither else 0)
         N = t.n_neurons
         fan = max(np.bincount(t.src_elem * N + t.src_neuron).max(),   # reverse: into a source
                   np.bincount(t.dst_elem * N + t.dst_neuron).max())   # forward: into a target
@@ -137,6 +145,14 @@ class NetworkEngine(ControlPort):
 
         # commands, the steps register, the overflow flag ----------------------------------
         region, index, cmd, cmd_op = self.decode_command(m)
+        if fmt.reverse_dither:   # the reverse run's dither: seed from the errors, step hashes
+            m.submodules.dither = dither = DitherSeed(n_out, W)
+            m.d.comb += [dither.err_we.eq(self.we & ~seq.busy & (region == REGION["error"])
+                                          & (index < n_out)),
+                         dither.err_index.eq(index), dither.err_data.eq(self.wdata),
+                         dither.fold.eq(seq.dither_fold), dither.advance.eq(seq.dither_advance)]
+            for lane in lanes:
+                m.d.comb += lane.step_hash.eq(dither.step_hash)
         busy = seq.busy
         steps = Signal(16, init=hw.cfg.steps)
         any_over = Signal()

@@ -19,6 +19,7 @@ translated address) does.
 """
 from __future__ import annotations
 
+import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -29,11 +30,12 @@ from wuxing.golden.neuron import N_ELEMENTS
 from ..fixed import HwConstants, round_shift_expr, saturate_expr
 from ..synapse import _table_shapes
 from .bsp import BspUnit
+from .dither import WANG32_STAGES, wang32_stage
 from .memories import engine_memories
 from .schedule import EngineTiming, Schedule
 from .sequencer import ISSUE_BSP, ISSUE_LINK, ISSUE_LOAD, ISSUE_NEURON, control_layout
 from .tables import EngineWidths, bits, slot_layout
-from .timing import LINK, LOAD, MUL_LATENCY, NEURON, bsp_stages
+from .timing import DITHER, LINK, LOAD, MUL_LATENCY, NEURON, bsp_stages
 
 __all__ = ["Lane", "HOST_NONE", "HOST_E", "HOST_SR", "HOST_C", "host_addr_bits"]
 
@@ -95,6 +97,14 @@ def _k_times(value, k_fwd, k_rev, e, rev, width):
     return value * _per_element(k_fwd, k_rev, e, rev, signed(width))
 
 
+def _global_neurons(schedule: Schedule, bank: int) -> list:
+    """The global index of each local neuron of ``bank`` (0 for padding)."""
+    out = [0] * schedule.nb
+    for n in np.flatnonzero(schedule.bank == bank):
+        out[int(schedule.local[n])] = int(n)
+    return out
+
+
 class Lane(wiring.Component):
     """Bank ``bank`` of ``schedule`` and its datapath (see the module docstring).
 
@@ -104,7 +114,8 @@ class Lane(wiring.Component):
     state of one of this bank's neurons was clamped), and the host access: ``host_kind``
     (HOST_E, HOST_SR, HOST_C or HOST_NONE), ``host_addr``, ``host_we`` (this lane),
     ``host_wdata``; ``e_rdata``, ``sr_rdata``, ``c_rdata`` (the memories' read data, one
-    clock after the address).
+    clock after the address); ``step_hash`` (in, with ``reverse_dither`` only: the dither hash
+    of the step, dither.DitherSeed).
     """
 
     def __init__(self, schedule: Schedule, bank: int, hw: HwConstants, widths: EngineWidths,
@@ -124,7 +135,30 @@ class Lane(wiring.Component):
             "host_wdata": In(signed(data_width)),
             "e_rdata": Out(widths.e_word), "sr_rdata": Out(signed(widths.acc)),
             "c_rdata": Out(signed(widths.coef)),
+            **({"step_hash": In(32)} if hw.fmt.reverse_dither else {}),
         })
+
+    def _dither(self, m, nr):
+        """The dither r of each row of a reverse run (timing.DITHER): the step hash xor
+        ``(n << 3) | e`` (n: the global neuron, from a ROM of this bank's neurons), hashed in
+        dither.WANG32_STAGES registered stages, the low F + k bits."""
+        s, hw = self.schedule, self.hw
+        shift = hw.fmt.frac + hw.h_shift
+        m.submodules.neuron_index = rom = Memory(
+            shape=max(1, bits(s.topology.n_neurons - 1)), depth=s.nb,
+            init=_global_neurons(s, self.bank))
+        rd = rom.read_port()
+        step = Signal(32)
+        m.d.sync += step.eq(self.step_hash)       # as the control word (CONTROL_DELAY)
+        m.d.comb += rd.addr.eq(nr.at("j", DITHER["index"] - 1))
+        x = Signal(32, name="dither_x")
+        m.d.comb += x.eq(step ^ Cat(nr.at("e", DITHER["index"]), rd.data))
+        for k in range(WANG32_STAGES):
+            y = Signal(32, name=f"dither_h{k + 1}")
+            m.d.sync += y.eq(wang32_stage(x, k))
+            x = y
+        assert DITHER["offset"] == DITHER["index"] + WANG32_STAGES
+        nr.add("dither", x[:shift], DITHER["offset"])
 
     def elaborate(self, platform):
         m = Module()
@@ -272,6 +306,8 @@ class Lane(wiring.Component):
         nr.add("e_self", e_self_c, C_, signed(W))
         nr.add("e_lin", work_at(hw.src[False], hw.src[True]), C_, signed(W))
         nr.add("flag", work_flag, C_)
+        if fmt.reverse_dither:
+            self._dither(m, nr)
         neu_mul = nr.at("on", C_)
         neu_read = nr.at("on", RD)
         # SUM: q = round(E E_quad), K1 E_lin - K2 E + U, S + D
@@ -293,9 +329,14 @@ class Lane(wiring.Component):
         m.d.sync += [acc.eq(part - _k_times(q, kf[2], kr[2], nr.at("e", SUM + 1), rev, W)),
                      s_new.eq(s_sat)]
         nr.add("s_new", s_new, SUM + 2)
-        # SUM + 2: E + round_shift(acc, F + k)
+        # SUM + 2: E + round_shift(acc, F + k), or (acc + r) >> (F + k) with the dither r
         e_sum = Signal(signed(wd.neuron_acc + 1))
-        m.d.sync += e_sum.eq(nr.at("e_self", SUM + 2) + round_shift_expr(acc, F + hw.h_shift))
+        shift = F + hw.h_shift
+        if fmt.reverse_dither:
+            offset = Mux(rev, nr.at("dither", SUM + 2), 1 << (shift - 1))
+            m.d.sync += e_sum.eq(nr.at("e_self", SUM + 2) + ((acc + offset) >> shift))
+        else:
+            m.d.sync += e_sum.eq(nr.at("e_self", SUM + 2) + round_shift_expr(acc, shift))
         # WR: saturate, write E' (other half) with the flag, and the integral
         e_new, clamped = saturate_expr(e_sum, hw.lo, hw.hi)
         neu_write = nr.at("on", WR)

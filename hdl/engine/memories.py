@@ -45,7 +45,7 @@ class MemorySpec:
 
 
 def engine_memories(s: Schedule, widths: EngineWidths, table_entries: int,
-                    table_width: int) -> list:
+                    table_width: int, dither: bool = False) -> list:
     """Every memory of the engine of schedule ``s`` (see lane.py and engine.py)."""
     P, nb, T, R5 = s.lanes, s.nb, s.slots, N_ELEMENTS * s.nb
     t = s.topology
@@ -64,6 +64,11 @@ def engine_memories(s: Schedule, widths: EngineWidths, table_entries: int,
     if P > 1:
         mems.append(MemorySpec("neuron_map", 1, t.n_neurons, nmap_layout(s).width, "1r",
                                "neuron -> (bank, local neuron), control port"))
+    if dither:
+        mems += [MemorySpec("neuron_index", P, nb, max(1, (t.n_neurons - 1).bit_length()),
+                            "1r", "local -> global neuron (the reverse dither's hash input)"),
+                 MemorySpec("errors", 1, t.layers[-1], widths.width, "1r1w",
+                            "the errors, folded into the reverse dither's seed")]
     return mems
 
 
@@ -107,7 +112,7 @@ def estimate_resources(s: Schedule, widths: EngineWidths, hw, timing, steps: int
     """The resources of the engine of schedule ``s`` (see :class:`EngineResources`)."""
     entries = hw.table.entries()
     table_width = int(max(entries)).bit_length() + 1
-    mems = engine_memories(s, widths, len(entries), table_width)
+    mems = engine_memories(s, widths, len(entries), table_width, hw.fmt.reverse_dither)
     extra = 0
     for i in range(3):   # K products: shifts when one power of two, else one more multiplier
         ks = {int(v) for d in (False, True) for v in hw.k_int[d][i]}

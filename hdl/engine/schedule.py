@@ -49,7 +49,8 @@ class EngineTiming:
     phase may begin (its writes have landed);
     bsp_slot: clocks of one BSP slot (the lane's passes of |S| x |R| on its multiplier, the
     atan table and the update of C); bsp_drain: after the last slot;
-    finish: from the end of the last phase to ``done``.
+    finish: from the end of the last phase to ``done``;
+    seed: the reverse run's wait for the dither seed (golden ``reverse_dither``; 0 without).
     """
 
     start: int
@@ -59,6 +60,7 @@ class EngineTiming:
     bsp_slot: int
     bsp_drain: int
     finish: int
+    seed: int = 0
 
 
 def _bits(n: int) -> int:
@@ -239,19 +241,22 @@ class Schedule:
         return (self.slots + timing.link_drain + N_ELEMENTS * self.nb
                 + timing.neuron_drain)
 
-    def run_cycles(self, timing: EngineTiming, steps: int) -> int:
-        """A forward or reverse run, from the start strobe to ``done`` (inclusive)."""
-        return (timing.start + N_ELEMENTS * self.nb + timing.load_drain
-                + steps * self.step_cycles(timing) + timing.finish)
+    def run_cycles(self, timing: EngineTiming, steps: int, reverse: bool = False) -> int:
+        """A forward (or reverse) run, from the start strobe to ``done`` (inclusive)."""
+        return (timing.start + (timing.seed if reverse else 0) + N_ELEMENTS * self.nb
+                + timing.load_drain + steps * self.step_cycles(timing) + timing.finish)
 
     def bsp_cycles(self, timing: EngineTiming) -> int:
         """A BSP update of every link (batch of one), from the start strobe to ``done``."""
         return timing.start + self.slots * timing.bsp_slot + timing.bsp_drain + timing.finish
 
     def cycles(self, timing: EngineTiming, steps: int) -> dict:
-        """Clocks per step, run, BSP and training sample (forward + reverse + BSP)."""
+        """Clocks per step, forward run (``run``), reverse run, BSP and training sample
+        (forward + reverse + BSP)."""
         run, bsp = self.run_cycles(timing, steps), self.bsp_cycles(timing)
-        return dict(step=self.step_cycles(timing), run=run, bsp=bsp, sample=2 * run + bsp,
+        rev = self.run_cycles(timing, steps, reverse=True)
+        return dict(step=self.step_cycles(timing), run=run, reverse_run=rev, bsp=bsp,
+                    sample=run + rev + bsp,
                     link_slots=self.slots, idle_slots=self.idle_slots,
                     neuron_rows=N_ELEMENTS * self.nb)
 

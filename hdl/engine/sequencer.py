@@ -11,7 +11,7 @@ only when a link phase begins, when no neuron-phase write is in flight.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -38,7 +38,9 @@ class Sequencer(wiring.Component):
     """Ports: ``cmd``, ``cmd_op`` (in: a command strobe and its op), ``steps`` (in: the steps
     register), ``ctl`` (out: the control word of this clock), ``busy``, ``done`` (out),
     ``run_start`` (out: one clock at the start of a run: clear the overflow flag),
-    ``last_half`` (out: the E half the last run wrote last, for the overflow flags)."""
+    ``last_half`` (out: the E half the last run wrote last, for the overflow flags),
+    ``dither_fold`` (out: a reverse run starts: fold its dither seed, timing.seed clocks),
+    ``dither_advance`` (out: the next step begins: its dither hash)."""
 
     def __init__(self, schedule: Schedule, timing: EngineTiming):
         self.schedule, self.timing = schedule, timing
@@ -46,6 +48,7 @@ class Sequencer(wiring.Component):
             "cmd": In(1), "cmd_op": In(2), "steps": In(16),
             "ctl": Out(control_layout(schedule, timing)),
             "busy": Out(1), "done": Out(1), "run_start": Out(1), "last_half": Out(1),
+            "dither_fold": Out(1), "dither_advance": Out(1),
         })
 
     def elaborate(self, platform):
@@ -61,11 +64,16 @@ class Sequencer(wiring.Component):
         step = Signal(16)
         steps = Signal(16)
         wait = Signal(range(max(2, tm.start, tm.load_drain, tm.link_drain, tm.neuron_drain,
-                                tm.bsp_drain, tm.finish) + 1))
+                                tm.bsp_drain, tm.finish, tm.seed) + 1))
         done = Signal()
+        op = Signal(3)
         m.d.sync += done.eq(0)
-        m.d.comb += [self.done.eq(done), ctl.k.eq(k), ctl.e.eq(e), ctl.j.eq(j),
-                     ctl.sub.eq(sub), ctl.rev.eq(rev), ctl.half.eq(half)]
+        # the control word as one value (fields driven one by one become separate processes,
+        # which an event-driven simulator does not evaluate at time 0)
+        fields = [op, k, e, j, sub, rev, half]
+        assert [len(f) for f in fields] == [len(getattr(ctl, n)) for n in
+                                            ("op", "k", "e", "j", "sub", "rev", "half")]
+        m.d.comb += [self.done.eq(done), ctl.as_value().eq(Cat(*fields))]
 
         def goto_after(state, clocks, then):
             """Enter ``then`` after ``clocks`` idle clocks (in the waiting ``state``)."""
@@ -92,6 +100,7 @@ class Sequencer(wiring.Component):
                 m.next = "FINISH"
             with m.Else():
                 m.d.sync += [step.eq(step + 1), half.eq(~half), k.eq(0)]
+                m.d.comb += self.dither_advance.eq(rev)
                 m.next = "LINK"
 
         with m.FSM(name="sequencer") as fsm:
@@ -103,13 +112,26 @@ class Sequencer(wiring.Component):
                         m.d.sync += rev.eq(0)
                         m.next = "START_BSP"
                     with m.Elif((self.cmd_op == OP_FORWARD) | (self.cmd_op == OP_REVERSE)):
-                        m.d.comb += self.run_start.eq(1)
+                        m.d.comb += [self.run_start.eq(1),
+                                     self.dither_fold.eq((self.cmd_op == OP_REVERSE)
+                                                         & (tm.seed > 0))]
                         m.d.sync += rev.eq(self.cmd_op == OP_REVERSE)
                         m.next = "START_RUN"
-            waiting("START_RUN", "LOAD")
+
+            def seed_or_load():
+                if tm.seed > 0:     # a reverse run waits for its dither seed
+                    with m.If(rev):
+                        m.d.sync += wait.eq(tm.seed - 1)
+                        m.next = "SEED"
+                    with m.Else():
+                        m.next = "LOAD"
+                else:
+                    m.next = "LOAD"
+            waiting("START_RUN", None, seed_or_load)
+            waiting("SEED", "LOAD")
             waiting("START_BSP", "BSP")
             with m.State("LOAD"):      # rows in element order: row = e * nb + j
-                m.d.comb += ctl.op.eq(ISSUE_LOAD)
+                m.d.comb += op.eq(ISSUE_LOAD)
                 with m.If(j == nb - 1):
                     m.d.sync += [j.eq(0), e.eq(e + 1)]
                     with m.If(e == N_ELEMENTS - 1):
@@ -123,14 +145,14 @@ class Sequencer(wiring.Component):
                     m.d.sync += j.eq(j + 1)
             waiting("LOAD_DRAIN", "LINK")
             with m.State("LINK"):
-                m.d.comb += ctl.op.eq(ISSUE_LINK)
+                m.d.comb += op.eq(ISSUE_LINK)
                 m.d.sync += k.eq(k + 1)
                 with m.If(k == T - 1):
                     m.d.sync += k.eq(0)
                     goto_after("LINK_DRAIN", tm.link_drain, "NEURON")
             waiting("LINK_DRAIN", "NEURON")
             with m.State("NEURON"):    # neuron by neuron: row = e * nb + j, e fastest
-                m.d.comb += ctl.op.eq(ISSUE_NEURON)
+                m.d.comb += op.eq(ISSUE_NEURON)
                 with m.If(e == N_ELEMENTS - 1):
                     m.d.sync += [e.eq(0), j.eq(j + 1)]
                     with m.If(j == nb - 1):
@@ -144,7 +166,7 @@ class Sequencer(wiring.Component):
                     m.d.sync += e.eq(e + 1)
             waiting("NEURON_DRAIN", None, end_of_step)
             with m.State("BSP"):
-                m.d.comb += ctl.op.eq(ISSUE_BSP)
+                m.d.comb += op.eq(ISSUE_BSP)
                 m.d.sync += sub.eq(sub + 1)
                 with m.If(sub == tm.bsp_slot - 1):
                     m.d.sync += [sub.eq(0), k.eq(k + 1)]

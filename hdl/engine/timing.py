@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .schedule import EngineTiming
 
-__all__ = ["LINK", "NEURON", "LOAD", "bsp_stages", "engine_timing", "CONTROL_DELAY", "MUL_LATENCY",
+__all__ = ["LINK", "NEURON", "LOAD", "DITHER", "bsp_stages", "engine_timing", "CONTROL_DELAY", "MUL_LATENCY",
            "port_uses", "port_conflicts"]
 
 CONTROL_DELAY = 1   # sequencer -> lane: the lane registers the control it receives
@@ -36,6 +36,10 @@ NEURON = dict(
     read=7,           # U and S/R of the row addressed
     sums=8,           # q = round(E E_quad), K1 E_lin - K2 E + U, S + D
     write=11,         # E' (other half) and S/R written
+)
+DITHER = dict(
+    index=1,          # (n << 3) | e of the row (n from the lane's neuron index ROM) ^ step hash
+    offset=4,         # r = wang32(...) & (2**(F + k) - 1), after dither.WANG32_STAGES stages
 )
 LOAD = dict(
     e_write=0,        # E := B0 (half 0); the input of the neuron addressed
@@ -71,8 +75,9 @@ def bsp_stages(acc_width: int, width: int) -> dict:
     )
 
 
-def engine_timing(acc_width: int, width: int) -> EngineTiming:
-    """The clocks between phases, from the offsets above (see :func:`port_conflicts`)."""
+def engine_timing(acc_width: int, width: int, seed: int = 0) -> EngineTiming:
+    """The clocks between phases, from the offsets above (see :func:`port_conflicts`);
+    ``seed``: the reverse run's dither seed clocks (dither.seed_clocks, 0 without dither)."""
     bsp = bsp_stages(acc_width, width)
     # link -> neuron: the neuron phase's first E read after the link phase's last one
     link_drain = LINK["serve_read"] - NEURON["e_read"]
@@ -83,7 +88,8 @@ def engine_timing(acc_width: int, width: int) -> EngineTiming:
     # finish: done after the last lane write (and overflow event) has been registered
     return EngineTiming(start=2 + CONTROL_DELAY, load_drain=load_drain,
                         link_drain=link_drain, neuron_drain=neuron_drain,
-                        bsp_slot=bsp["slot"], bsp_drain=0, finish=1 + CONTROL_DELAY)
+                        bsp_slot=bsp["slot"], bsp_drain=0, finish=1 + CONTROL_DELAY,
+                        seed=seed)
 
 
 def port_uses(phase: str, acc_width: int = 24, width: int = 16) -> list:
