@@ -61,6 +61,7 @@ class Design:
     arch: str = "unrolled"         # network: "unrolled" (Network), "engine" (NetworkEngine) or
     #                                "serial" (SerialNetwork: the engine with one lane)
     lanes: int = 1                 # engine: P, the number of parallel lanes
+    lut_memories: tuple = ()       # engine: memories kept out of block RAM (hdl.engine.memories)
 
     def __post_init__(self):
         if self.what not in WHAT:
@@ -76,6 +77,9 @@ class Design:
         if self.lanes != 1 and self.arch != "engine":
             raise ValueError(f"lanes={self.lanes} needs arch='engine' (the {self.arch} "
                              f"network has no lanes)")
+        self.lut_memories = tuple(self.lut_memories)
+        if self.lut_memories and self.arch not in ("engine", "serial"):
+            raise ValueError("lut_memories applies to the engine (arch 'engine' or 'serial')")
 
     @property
     def top(self) -> str:
@@ -87,10 +91,22 @@ class Design:
     def model(self) -> FixedModel:
         return FixedModel(self.topology, self.cfg, self.neuron, self.fmt, self.table)
 
+    def resources(self):
+        """An engine design's needs before a build (``hdl.engine.memories.EngineResources``:
+        memories and their block RAMs per FPGA family, multipliers, crossbar, clocks), from
+        the scheduler alone; ValueError for other architectures or a P the topology cannot
+        use."""
+        if self.what != "network" or self.arch not in ("engine", "serial"):
+            raise ValueError("resources() estimates an engine network (arch 'engine' or "
+                             "'serial')")
+        from .engine.memories import estimate_engine
+        return estimate_engine(self.topology, self.hw(), self.lanes, self.lut_memories)
+
     def manifest(self) -> dict:
         return dict(
             format="wuxing-hdl-manifest", version=MANIFEST_VERSION, what=self.what,
-            top=self.top, arch=self.arch, lanes=self.lanes, mult=self.mult,
+            top=self.top, arch=self.arch, lanes=self.lanes,
+            lut_memories=list(self.lut_memories), mult=self.mult,
             k_mode=self.k_mode,
             pipeline=self.pipeline,
             source=self.source,
@@ -114,7 +130,8 @@ class Design:
                    table=AtanTable(**m["table"]), mult=m["mult"], k_mode=m["k_mode"],
                    pipeline=bool(m.get("pipeline", False)),
                    c_init=m["c_init"], source=m.get("source", ""),
-                   arch=m.get("arch", "unrolled"), lanes=int(m.get("lanes", 1)))
+                   arch=m.get("arch", "unrolled"), lanes=int(m.get("lanes", 1)),
+                   lut_memories=tuple(m.get("lut_memories", ())))
 
 
 def design_from_checkpoint(path, what="network", mult="parallel", k_mode="const",
@@ -154,8 +171,10 @@ def build_component(design: Design, *, spram: bool = False):
             raise ValueError(f"the {design.arch} network has constant K and no pipeline "
                              f"option")
         if design.arch == "serial":
-            return SerialNetwork(design.topology, hw, c_init=c_init)
-        return NetworkEngine(design.topology, hw, lanes=design.lanes, c_init=c_init)
+            return SerialNetwork(design.topology, hw, c_init=c_init,
+                                 lut_memories=design.lut_memories)
+        return NetworkEngine(design.topology, hw, lanes=design.lanes, c_init=c_init,
+                             lut_memories=design.lut_memories)
     return Network(design.topology, hw, mult=design.mult, k_mode=design.k_mode,
                    pipeline=design.pipeline, c_init=c_init)
 

@@ -22,8 +22,8 @@ class SerialNetwork(NetworkEngine):
     """:class:`~hdl.engine.NetworkEngine` with one lane.
 
     Parameters: ``topology``, ``hw`` (:class:`hdl.fixed.HwConstants`), ``c_init`` (reset C,
-    one per link, topology order; default 0).
+    one per link, topology order; default 0), ``lut_memories`` (as the engine's).
     """
 
-    def __init__(self, topology: Topology, hw: HwConstants, *, c_init=None):
-        super().__init__(topology, hw, lanes=1, c_init=c_init)
+    def __init__(self, topology: Topology, hw: HwConstants, *, c_init=None, lut_memories=()):
+        super().__init__(topology, hw, lanes=1, c_init=c_init, lut_memories=lut_memories)

@@ -228,3 +228,60 @@ def test_engine_resources_and_cycles_api():
     c = dut.cycles()
     assert c["sample"] == c["run"] + c["reverse_run"] + c["bsp"] and r.cycles == c
     assert r.as_dict()["memories"][0]["bits"] > 0
+
+
+def test_dither_hash_and_seed():
+    """The three parts of wang32 equal golden's hash; DitherSeed folds the errors and hashes
+    each step as golden.fixedpoint.dither_seed / dither_offsets define."""
+    from amaranth.hdl import Module, Signal
+
+    from wuxing.golden.fixedpoint import dither_seed, wang32
+    from wuxing.hdl.engine.dither import DitherSeed, seed_clocks, wang32_stage
+    m = Module()
+    x = Signal(32)
+    y = x
+    for k in range(3):
+        z = Signal(32)
+        m.d.comb += z.eq(wang32_stage(y, k))
+        y = z
+    values = [0, 1, 0xFFFFFFFF, 0x9E3779B9, 12345678, 0x80000000]
+    got = []
+
+    async def hash_bench(ctx):
+        for v in values:
+            ctx.set(x, v)
+            await ctx.delay(1e-6)
+            got.append(ctx.get(y))
+    sim = Simulator(m)
+    sim.add_testbench(hash_bench)
+    sim.run()
+    assert got == [wang32(v) for v in values]
+
+    errs = [-5, 300, -32768, 0, 32767]
+    unit = DitherSeed(len(errs), 16)
+    hashes = []
+
+    async def seed_bench(ctx):
+        for i, e in enumerate(errs):
+            ctx.set(unit.err_we, 1)
+            ctx.set(unit.err_index, i)
+            ctx.set(unit.err_data, e)
+            await ctx.tick()
+        ctx.set(unit.err_we, 0)
+        ctx.set(unit.fold, 1)
+        await ctx.tick()
+        ctx.set(unit.fold, 0)
+        await ctx.tick().repeat(seed_clocks(len(errs)))
+        hashes.append(ctx.get(unit.step_hash))
+        for _ in range(3):
+            ctx.set(unit.advance, 1)
+            await ctx.tick()
+            ctx.set(unit.advance, 0)
+            await ctx.tick().repeat(8)
+            hashes.append(ctx.get(unit.step_hash))
+    sim = Simulator(unit)
+    sim.add_clock(1e-6)
+    sim.add_testbench(seed_bench)
+    sim.run()
+    seed = int(dither_seed(np.array([errs]))[0])
+    assert hashes == [wang32((seed + t) & 0xFFFFFFFF) for t in range(4)]

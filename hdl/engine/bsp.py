@@ -69,7 +69,10 @@ class BspUnit(wiring.Component):
             m.d.sync += [sa.eq(Mux(self.s < 0, -self.s, self.s)),
                          ra.eq(Mux(self.r < 0, -self.r, self.r)),
                          neg.eq((self.s < 0) ^ (self.r < 0)), mag.eq(0)]
-        # |S| * |R| in chunks x chunks partial products, one a clock, summed a clock later
+        # |S| * |R| in chunks x chunks partial products, one a clock, summed MUL_LATENCY later
+        # by one adder (the product shifted to its place)
+        shifts = sorted({cw * (i + j) for i in range(chunks) for j in range(chunks)})
+        shift_sel = Signal(range(len(shifts)))
         for p in range(chunks * chunks):
             i, j = divmod(p, chunks)
             with m.If(sub == st["first_pass"] + p):
@@ -77,7 +80,16 @@ class BspUnit(wiring.Component):
                              self.mul_b.eq(Cat(ra[j * cw:(j + 1) * cw], 0)),
                              self.mul_en.eq(1)]
             with m.If(sub == st["first_pass"] + p + MUL_LATENCY):
-                m.d.sync += mag.eq(mag + (self.prod.as_unsigned() << (cw * (i + j))))
+                m.d.comb += shift_sel.eq(shifts.index(cw * (i + j)))
+        placed = Signal(unsigned(2 * aw))
+        with m.Switch(shift_sel):
+            for k, sh in enumerate(shifts):
+                with m.Case(k):
+                    m.d.comb += placed.eq(self.prod.as_unsigned() << sh)
+        accumulate = ((sub >= st["first_pass"] + MUL_LATENCY)
+                      & (sub < st["first_pass"] + MUL_LATENCY + chunks * chunks))
+        with m.If(accumulate):
+            m.d.sync += mag.eq(mag + placed)
 
         # the squash: table input, segment and weight
         xb = Signal(unsigned(2 * aw + max(0, -hw.bsp_shift_in)))

@@ -59,8 +59,8 @@ class DitherSeed(wiring.Component):
     begins); ``step_hash`` (out: ``wang32(seed + t)`` of the current step ``t``).
     """
 
-    def __init__(self, n_outputs: int, width: int):
-        self.n_outputs, self.width = n_outputs, width
+    def __init__(self, n_outputs: int, width: int, attrs=None):
+        self.n_outputs, self.width, self.attrs = n_outputs, width, attrs
         super().__init__({
             "err_we": In(1), "err_index": In(range(max(2, n_outputs))),
             "err_data": In(signed(width)),
@@ -70,7 +70,8 @@ class DitherSeed(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n = self.n_outputs
-        m.submodules.errors = mem = Memory(shape=signed(self.width), depth=n, init=[])
+        m.submodules.errors = mem = Memory(shape=signed(self.width), depth=n, init=[],
+                                           attrs=self.attrs)
         wr, rd = mem.write_port(), mem.read_port()
         m.d.comb += [wr.addr.eq(self.err_index), wr.data.eq(self.err_data),
                      wr.en.eq(self.err_we)]

@@ -34,7 +34,7 @@ from ..network import (INDEX_BITS, INFO, MAGIC, REGION, ControlPort, check_build
 from ..synapse import _table_shapes
 from .crossbar import Crossbar
 from .dither import DitherSeed, seed_clocks
-from .memories import estimate_resources
+from .memories import LUT_MEMORY_ORDER, estimate_resources, memory_attrs, row_fan
 from .lane import HOST_C, HOST_E, HOST_NONE, HOST_SR, Lane, host_addr_bits
 from .schedule import compile_schedule
 from .sequencer import Sequencer
@@ -58,6 +58,9 @@ class NetworkEngine(ControlPort):
     hw: :class:`hdl.fixed.HwConstants` (format, neuron, run settings; from the golden model).
     lanes: P, the number of lanes (1 .. number of neurons).
     c_init: reset values of the C registers (ints, one per link, topology order); default 0.
+    lut_memories: names of memories (:data:`.memories.LUT_MEMORY_ORDER`) to keep out of block
+        RAM (LUT RAM, or LUTs for ROMs); :func:`.memories.lut_memories_for` picks them for a
+        block RAM budget.
 
     Ports (as :class:`hdl.network.Network`): ``addr``, ``wdata``, ``we``, ``rdata`` (read
     :attr:`read_latency` clocks after ``addr``), ``op``, ``start``, ``busy``, ``done``,
@@ -66,8 +69,14 @@ class NetworkEngine(ControlPort):
 
     read_latency = 2
 
-    def __init__(self, topology: Topology, hw: HwConstants, *, lanes: int = 1, c_init=None):
+    def __init__(self, topology: Topology, hw: HwConstants, *, lanes: int = 1, c_init=None,
+                 lut_memories=()):
         check_types(topology=(topology, Topology), hw=(hw, HwConstants), lanes=(lanes, int))
+        unknown = set(lut_memories) - set(LUT_MEMORY_ORDER)
+        if isinstance(lut_memories, str) or unknown:
+            raise ValueError(f"lut_memories names memories of {', '.join(LUT_MEMORY_ORDER)}; "
+                             f"got {lut_memories!r}")
+        self.lut_memories = tuple(lut_memories)
         t = topology
         check_buildable(t, hw, ENGINE_MAX_NEURONS, ENGINE_MAX_LINKS, "engine", dither=True)
         if hw.fmt.reverse_dither and hw.fmt.frac + hw.h_shift > 32:
@@ -87,10 +96,7 @@ class NetworkEngine(ControlPort):
         self.timing = engine_timing(
             hw.fmt.acc_width, W,
             seed=seed_clocks(t.layers[-1]) if hw.fmt.reverse_dither else 0)
-        N = t.n_neurons
-        fan = max(np.bincount(t.src_elem * N + t.src_neuron).max(),   # reverse: into a source
-                  np.bincount(t.dst_elem * N + t.dst_neuron).max())   # forward: into a target
-        self.widths = engine_widths(hw, int(fan))
+        self.widths = engine_widths(hw, row_fan(t))
         super().__init__(t, hw)
 
     # clocks -------------------------------------------------------------------------------
@@ -102,7 +108,8 @@ class NetworkEngine(ControlPort):
         """Memories (and block RAMs per FPGA family), multipliers, crossbar and clocks:
         :class:`.memories.EngineResources`."""
         return estimate_resources(self.schedule, self.widths, self.hw, self.timing,
-                                  self.hw.cfg.steps if steps is None else steps)
+                                  self.hw.cfg.steps if steps is None else steps,
+                                  self.lut_memories)
 
     def cycles_per_step(self) -> int:
         return self.cycles()["step"]
@@ -126,8 +133,8 @@ class NetworkEngine(ControlPort):
 
         m.submodules.sequencer = seq = Sequencer(s, self.timing)
         words, cw = slot_words(s), c_words(s, self.c_init)
-        lanes = [Lane(s, b, hw, self.widths, self.timing, words[b], cw[b], self.data_width)
-                 for b in range(P)]
+        lanes = [Lane(s, b, hw, self.widths, self.timing, words[b], cw[b], self.data_width,
+                      self.lut_memories) for b in range(P)]
         for b, lane in enumerate(lanes):
             m.submodules[f"lane{b}"] = lane
             m.d.comb += lane.ctl.eq(seq.ctl)
@@ -137,7 +144,8 @@ class NetworkEngine(ControlPort):
                          lane.xbar_in.eq(xbar.o[b])]
         # the atan table: one two-port ROM per pair of lanes (BSP reads it 2 clocks a slot)
         for pair in range(0, P, 2):
-            rom = Memory(shape=tshape, depth=len(entries), init=entries)
+            rom = Memory(shape=tshape, depth=len(entries), init=entries,
+                         attrs=memory_attrs("atan", self.lut_memories))
             m.submodules[f"atan{pair // 2}"] = rom
             for lane in lanes[pair:pair + 2]:
                 rd = rom.read_port()
@@ -146,7 +154,8 @@ class NetworkEngine(ControlPort):
         # commands, the steps register, the overflow flag ----------------------------------
         region, index, cmd, cmd_op = self.decode_command(m)
         if fmt.reverse_dither:   # the reverse run's dither: seed from the errors, step hashes
-            m.submodules.dither = dither = DitherSeed(n_out, W)
+            m.submodules.dither = dither = DitherSeed(n_out, W,
+                                                      memory_attrs("errors", self.lut_memories))
             m.d.comb += [dither.err_we.eq(self.we & ~seq.busy & (region == REGION["error"])
                                           & (index < n_out)),
                          dither.err_index.eq(index), dither.err_data.eq(self.wdata),

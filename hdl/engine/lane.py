@@ -31,7 +31,7 @@ from ..fixed import HwConstants, round_shift_expr, saturate_expr
 from ..synapse import _table_shapes
 from .bsp import BspUnit
 from .dither import WANG32_STAGES, wang32_stage
-from .memories import engine_memories
+from .memories import engine_memories, memory_attrs
 from .schedule import EngineTiming, Schedule
 from .sequencer import ISSUE_BSP, ISSUE_LINK, ISSUE_LOAD, ISSUE_NEURON, control_layout
 from .tables import EngineWidths, bits, slot_layout
@@ -119,8 +119,10 @@ class Lane(wiring.Component):
     """
 
     def __init__(self, schedule: Schedule, bank: int, hw: HwConstants, widths: EngineWidths,
-                 timing: EngineTiming, slot_words, c_words, data_width: int):
+                 timing: EngineTiming, slot_words, c_words, data_width: int,
+                 lut_memories=()):
         self.schedule, self.bank, self.hw, self.widths = schedule, bank, hw, widths
+        self.lut_memories = tuple(lut_memories)
         self.timing = timing
         self.slot_words, self.c_words = list(slot_words), list(c_words)
         _, tshape, _ = _table_shapes(hw)
@@ -146,7 +148,8 @@ class Lane(wiring.Component):
         shift = hw.fmt.frac + hw.h_shift
         m.submodules.neuron_index = rom = Memory(
             shape=max(1, bits(s.topology.n_neurons - 1)), depth=s.nb,
-            init=_global_neurons(s, self.bank))
+            init=_global_neurons(s, self.bank),
+            attrs=memory_attrs("neuron_index", self.lut_memories))
         rd = rom.read_port()
         step = Signal(32)
         m.d.sync += step.eq(self.step_hash)       # as the control word (CONTROL_DELAY)
@@ -175,7 +178,8 @@ class Lane(wiring.Component):
         spec = {ms.name: ms for ms in engine_memories(s, wd, self.n_table, 1)}
 
         def memory(name, shape, init=()):
-            mem = Memory(shape=shape, depth=spec[name].depth, init=list(init))
+            mem = Memory(shape=shape, depth=spec[name].depth, init=list(init),
+                         attrs=memory_attrs(name, self.lut_memories))
             m.submodules[name] = mem
             return mem
         e_mem = memory("e_mem", unsigned(wd.e_word))
@@ -284,27 +288,38 @@ class Lane(wiring.Component):
         for name, value in (("on", neu0), ("e", c.e), ("j", c.j), ("row", row0),
                             ("half", c.half)):
             nr.add(name, value, 0)
+        # the neuron's five words: collected, then held in a ring that turns one place a
+        # clock, so that the element computed is always at place 0 and its linear and
+        # quadratic partners at the fixed places lin_offset, quad_offset (mod 5; negated in
+        # reverse): two-way choices instead of five-way ones
         collect = [Signal(wd.e_word, name=f"collect{i}") for i in range(N_ELEMENTS - 1)]
         work = [Signal(wd.e_word, name=f"work{i}") for i in range(N_ELEMENTS)]
         work_flag = Signal()
+        with m.If(nr.at("on", 1) & (nr.at("e", 1) == N_ELEMENTS - 1)):
+            words = [*collect, e_rd.data]       # the neuron's five values, complete
+            m.d.sync += [w.eq(v) for w, v in zip(work, words)]
+            m.d.sync += work_flag.eq(sum(v[W] for v in words) != 0)
+        with m.Else():
+            m.d.sync += [work[i].eq(work[(i + 1) % N_ELEMENTS]) for i in range(N_ELEMENTS)]
         with m.If(nr.at("on", 1)):
             with m.Switch(nr.at("e", 1)):
                 for i in range(N_ELEMENTS - 1):
                     with m.Case(i):
                         m.d.sync += collect[i].eq(e_rd.data)
-                with m.Case(N_ELEMENTS - 1):     # the neuron's five values, complete
-                    words = [*collect, e_rd.data]
-                    m.d.sync += [w.eq(v) for w, v in zip(work, words)]
-                    m.d.sync += work_flag.eq(sum(v[W] for v in words) != 0)
-        e_c = nr.at("e", C_)
-        work_e = Array(w[:W].as_signed() for w in work)
+        a_off, b_off = hw.neuron.lin_offset, hw.neuron.quad_offset
+        assert all(hw.src[False][i] == (i + a_off) % N_ELEMENTS
+                   and hw.src[True][i] == (i - a_off) % N_ELEMENTS
+                   and hw.partner[False][i] == (i + b_off) % N_ELEMENTS
+                   and hw.partner[True][i] == (i - b_off) % N_ELEMENTS
+                   for i in range(N_ELEMENTS))
 
-        def work_at(idx_fwd, idx_rev):
-            return Mux(rev, Array(work_e[i] for i in idx_rev)[e_c],
-                       Array(work_e[i] for i in idx_fwd)[e_c])
-        e_self_c, e_quad_c = work_e[e_c], work_at(hw.partner[False], hw.partner[True])
+        def place(offset):
+            return Mux(rev, work[(-offset) % N_ELEMENTS][:W].as_signed(),
+                       work[offset % N_ELEMENTS][:W].as_signed())
+        e_self_c = work[0][:W].as_signed()
+        e_quad_c = place(b_off)
         nr.add("e_self", e_self_c, C_, signed(W))
-        nr.add("e_lin", work_at(hw.src[False], hw.src[True]), C_, signed(W))
+        nr.add("e_lin", place(a_off), C_, signed(W))
         nr.add("flag", work_flag, C_)
         if fmt.reverse_dither:
             self._dither(m, nr)

@@ -17,7 +17,12 @@ from .schedule import Schedule
 from .tables import EngineWidths, lmap_layout, nmap_layout, slot_layout
 
 __all__ = ["MemorySpec", "engine_memories", "block_rams", "BLOCK_RAM", "EngineResources",
-           "estimate_resources"]
+           "estimate_resources", "LUT_MEMORY_ORDER", "memory_attrs", "lut_memories_for",
+           "estimate_engine", "row_fan"]
+
+# memories that may leave block RAM, in the order --lanes auto should move them (the ones
+# that use a block worst first): their contents then live in LUT RAM (RAMs) or LUTs (ROMs)
+LUT_MEMORY_ORDER = ("slot_rom", "c_mem", "atan", "neuron_index", "errors", "u_mem")
 
 # block RAM of each FPGA family: (bits, [(depth, width) configurations], the widest
 # configuration a port may have when two ports read (true dual port))
@@ -72,6 +77,16 @@ def engine_memories(s: Schedule, widths: EngineWidths, table_entries: int,
     return mems
 
 
+def memory_attrs(spec_or_name, lut_memories) -> dict | None:
+    """The Yosys attributes of a memory: none (block RAM, the tools' choice), or distributed
+    RAM / logic when its name is in ``lut_memories``."""
+    name = getattr(spec_or_name, "name", spec_or_name)
+    if name not in lut_memories:
+        return None
+    rom = name in ("slot_rom", "atan", "neuron_index")
+    return {"ram_style": "logic" if rom else "distributed"}
+
+
 def block_rams(spec: MemorySpec, family: str) -> int:
     """Block RAMs of ``family`` ("ecp5" or "ice40") for ``spec`` mapped on its own."""
     if family not in BLOCK_RAM:
@@ -96,6 +111,8 @@ class EngineResources:
     memories: list
     block_ram: dict        # family -> blocks
     memory_bits: int
+    lut_memories: tuple    # memories kept out of block RAM
+    lut_memory_bits: int   # their bits
     multipliers: int       # signed width x width, one per lane (+ K products that are not shifts)
     multiplier_width: int
     crossbar_bits: int     # P lanes x P banks x payload bits of multiplexer inputs
@@ -107,9 +124,10 @@ class EngineResources:
         return d
 
 
-def estimate_resources(s: Schedule, widths: EngineWidths, hw, timing, steps: int) -> \
-        EngineResources:
-    """The resources of the engine of schedule ``s`` (see :class:`EngineResources`)."""
+def estimate_resources(s: Schedule, widths: EngineWidths, hw, timing, steps: int,
+                       lut_memories=()) -> EngineResources:
+    """The resources of the engine of schedule ``s`` (see :class:`EngineResources`), with the
+    memories named in ``lut_memories`` out of block RAM."""
     entries = hw.table.entries()
     table_width = int(max(entries)).bit_length() + 1
     mems = engine_memories(s, widths, len(entries), table_width, hw.fmt.reverse_dither)
@@ -118,10 +136,51 @@ def estimate_resources(s: Schedule, widths: EngineWidths, hw, timing, steps: int
         ks = {int(v) for d in (False, True) for v in hw.k_int[d][i]}
         if len(ks) > 1 or abs(next(iter(ks))) & (abs(next(iter(ks))) - 1):
             extra += 1
+    in_bram = [m for m in mems if m.name not in lut_memories]
     return EngineResources(
         lanes=s.lanes, memories=mems,
-        block_ram={f: sum(block_rams(m, f) for m in mems) for f in BLOCK_RAM},
-        memory_bits=sum(m.bits for m in mems), multipliers=s.lanes * (1 + extra),
+        block_ram={f: sum(block_rams(m, f) for m in in_bram) for f in BLOCK_RAM},
+        memory_bits=sum(m.bits for m in mems), lut_memories=tuple(lut_memories),
+        lut_memory_bits=sum(m.bits for m in mems if m.name in lut_memories),
+        multipliers=s.lanes * (1 + extra),
         multiplier_width=widths.width,
         crossbar_bits=s.lanes * s.lanes * widths.payload if s.lanes > 1 else 0,
         cycles=s.cycles(timing, steps))
+
+
+def lut_memories_for(memories, family: str, budget: int) -> tuple | None:
+    """The fewest memories (in :data:`LUT_MEMORY_ORDER`) to keep out of block RAM so that the
+    rest needs at most ``budget`` blocks of ``family``; None if even that is not enough."""
+    moved = []
+    for name in (None, *LUT_MEMORY_ORDER):
+        if name is not None:
+            if not any(m.name == name for m in memories):
+                continue
+            moved.append(name)
+        if sum(block_rams(m, family) for m in memories if m.name not in moved) <= budget:
+            return tuple(moved)
+    return None
+
+
+def row_fan(topology) -> int:
+    """The most links one row sums: into a target (forward) or out of a source (reverse)."""
+    import numpy as np
+    t, N = topology, topology.n_neurons
+    return int(max(np.bincount(t.src_elem * N + t.src_neuron).max(),
+                   np.bincount(t.dst_elem * N + t.dst_neuron).max()))
+
+
+def estimate_engine(topology, hw, lanes: int, lut_memories=(), schedule=None) -> \
+        EngineResources:
+    """What ``NetworkEngine(topology, hw, lanes=lanes, lut_memories=...)`` needs, without
+    building it: the scheduler, the widths and the timing only (about 0.1 s for MODEL1)."""
+    from .dither import seed_clocks
+    from .schedule import compile_schedule
+    from .tables import engine_widths
+    from .timing import engine_timing
+    s = schedule or compile_schedule(topology, lanes)
+    timing = engine_timing(hw.fmt.acc_width, hw.fmt.width,
+                           seed=seed_clocks(topology.layers[-1]) if hw.fmt.reverse_dither
+                           else 0)
+    return estimate_resources(s, engine_widths(hw, row_fan(topology)), hw, timing,
+                              hw.cfg.steps, lut_memories)
