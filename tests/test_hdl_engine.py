@@ -16,37 +16,13 @@ from wuxing.hdl.engine import NetworkEngine
 from wuxing.hdl.engine.bsp import BspUnit
 from wuxing.hdl.fixed import hw_constants
 from wuxing.hdl.network import INFO, MAGIC, address
-from control_port_bench import run_network
+from control_port_bench import compare_with_golden, run_network
 
 
 def compare_engine(topo, lanes, steps, seed, fmt=DEFAULT_FORMAT):
-    """Run forward, reverse and BSP on the engine and in FixedModel; returns (values compared,
-    mismatches, the engine, the results)."""
-    cfg = RunConfig(steps=steps)
-    hw = hw_constants(cfg, fmt=fmt)
-    model = FixedModel(topo, cfg, fmt=fmt)
-    L = topo.n_links
-    for seed in range(seed, seed + 100):    # the first stimulus that saturates a state
-        rng = np.random.default_rng(seed)
-        c_int = rng.integers(hw.c_lo, hw.c_hi + 1, L)
-        c_int[0], c_int[-1] = hw.c_hi, hw.c_lo
-        x_int = hw.fmt.to_int(rng.uniform(-1, 12, topo.layers[0]))
-        err_int = hw.fmt.to_int(rng.uniform(-8, 8, topo.layers[-1]))
-        if (model.forward(c_int, x_int).overflow.any()
-                or model.reverse(c_int, err_int).overflow.any()):
-            break
-    dut = NetworkEngine(topo, hw, lanes=lanes, c_init=rng.integers(hw.c_lo, hw.c_hi + 1, L))
-    got = run_network(dut, c_int, x_int, err_int, steps)
-    got["err"] = list(err_int)
-    fwd, rev = model.forward(c_int, x_int), model.reverse(c_int, err_int)
-    want = {"S": fwd.S.reshape(-1).tolist(), "out": model.outputs(fwd)[0].tolist(),
-            "over_f": fwd.overflow[0].astype(int).tolist(), "R": rev.S.reshape(-1).tolist(),
-            "over_r": rev.overflow[0].astype(int).tolist(),
-            "C": model.bsp_update(c_int, fwd.S, rev.S).tolist()}
-    compared = sum(len(v) for v in want.values())
-    mismatches = sum(int(a != b) for k in want for a, b in zip(got[k], want[k]))
-    assert all(len(got[k]) == len(want[k]) for k in want)
-    return compared, mismatches, dut, got, (fwd, rev, c_int)
+    return compare_with_golden(
+        lambda hw, c_init: NetworkEngine(topo, hw, lanes=lanes, c_init=c_init),
+        topo, steps, seed, fmt)
 
 
 # odd sizes: link counts that are not multiples of P; fan-in 2 sums two links into a row
@@ -285,3 +261,42 @@ def test_dither_hash_and_seed():
     sim.run()
     seed = int(dither_seed(np.array([errs]))[0])
     assert hashes == [wang32((seed + t) & 0xFFFFFFFF) for t in range(4)]
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_design_resources_before_a_build():
+    """Design.resources() (the scheduler alone) gives the engine's own numbers; memories kept
+    out of block RAM leave the block count and still compute the same integers."""
+    from wuxing.golden.topology import preset
+    from wuxing.hdl.engine.memories import block_rams, lut_memories_for
+    from wuxing.hdl.generate import Design, build_component
+    d = Design(topology=preset("model1"), arch="engine", lanes=40)
+    r = d.resources()
+    assert r.cycles == NetworkEngine(preset("model1"), d.hw(), lanes=40).cycles()
+    assert r.block_ram["ecp5"] > 208            # every memory in block RAM: too many
+    lut = lut_memories_for(r.memories, "ecp5", 208)
+    assert lut == ("slot_rom", "c_mem")          # the fewest, in LUT_MEMORY_ORDER
+    d.lut_memories = lut
+    r2 = d.resources()
+    assert r2.block_ram["ecp5"] <= 208 and r2.lut_memory_bits > 0
+    assert r2.block_ram["ecp5"] == sum(block_rams(m, "ecp5") for m in r2.memories
+                                       if m.name not in lut)
+    assert Design.from_manifest(d.manifest()).lut_memories == lut
+    assert lut_memories_for(r.memories, "ecp5", 10) is None
+    with pytest.raises(ValueError, match="lut_memories"):
+        NetworkEngine(Topology(layers=(3, 2)), hw_constants(), lut_memories=("e_mem",))
+    with pytest.raises(ValueError, match="estimates an engine"):
+        Design(topology=Topology(layers=(3, 2))).resources()
+    # the same integers with the slot table and C out of block RAM
+    topo = Topology(layers=(5, 4, 3), fan_in=2, seed=3)
+    hw = hw_constants(RunConfig(steps=4))
+    model = FixedModel(topo, RunConfig(steps=4))
+    c = np.arange(topo.n_links) * 997 % (2 * hw.c_hi) - hw.c_hi
+    x = hw.fmt.to_int(np.linspace(0, 1, 5))
+    err = hw.fmt.to_int(np.array([0.5, -0.25, 1.0]))
+    e = build_component(Design(topology=topo, cfg=RunConfig(steps=4), arch="engine", lanes=3,
+                               lut_memories=("slot_rom", "c_mem", "atan")))
+    got = run_network(e, c, x, err, 4)
+    fwd, rev = model.forward(c, x), model.reverse(c, err)
+    assert got["S"] == fwd.S.reshape(-1).tolist() and got["R"] == rev.S.reshape(-1).tolist()
+    assert got["C"] == model.bsp_update(c, fwd.S, rev.S).tolist()
