@@ -62,6 +62,7 @@ class Design:
     #                                "serial" (SerialNetwork: the engine with one lane)
     lanes: int = 1                 # engine: P, the number of parallel lanes
     lut_memories: tuple = ()       # engine: memories kept out of block RAM (hdl.engine.memories)
+    lanes_per_table: int = 2       # engine: lanes sharing one atan ROM (even)
 
     def __post_init__(self):
         if self.what not in WHAT:
@@ -100,13 +101,15 @@ class Design:
             raise ValueError("resources() estimates an engine network (arch 'engine' or "
                              "'serial')")
         from .engine.memories import estimate_engine
-        return estimate_engine(self.topology, self.hw(), self.lanes, self.lut_memories)
+        return estimate_engine(self.topology, self.hw(), self.lanes, self.lut_memories,
+                               lanes_per_table=self.lanes_per_table)
 
     def manifest(self) -> dict:
         return dict(
             format="wuxing-hdl-manifest", version=MANIFEST_VERSION, what=self.what,
             top=self.top, arch=self.arch, lanes=self.lanes,
-            lut_memories=list(self.lut_memories), mult=self.mult,
+            lut_memories=list(self.lut_memories), lanes_per_table=self.lanes_per_table,
+            mult=self.mult,
             k_mode=self.k_mode,
             pipeline=self.pipeline,
             source=self.source,
@@ -131,7 +134,8 @@ class Design:
                    pipeline=bool(m.get("pipeline", False)),
                    c_init=m["c_init"], source=m.get("source", ""),
                    arch=m.get("arch", "unrolled"), lanes=int(m.get("lanes", 1)),
-                   lut_memories=tuple(m.get("lut_memories", ())))
+                   lut_memories=tuple(m.get("lut_memories", ())),
+                   lanes_per_table=int(m.get("lanes_per_table", 2)))
 
 
 def design_from_checkpoint(path, what="network", mult="parallel", k_mode="const",
@@ -174,7 +178,8 @@ def build_component(design: Design, *, spram: bool = False):
             return SerialNetwork(design.topology, hw, c_init=c_init,
                                  lut_memories=design.lut_memories)
         return NetworkEngine(design.topology, hw, lanes=design.lanes, c_init=c_init,
-                             lut_memories=design.lut_memories)
+                             lut_memories=design.lut_memories,
+                             lanes_per_table=design.lanes_per_table)
     return Network(design.topology, hw, mult=design.mult, k_mode=design.k_mode,
                    pipeline=design.pipeline, c_init=c_init)
 

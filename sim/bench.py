@@ -146,16 +146,18 @@ def engine_synthesis(topology: str = "tiny", lanes: int = 1, family: str = "ECP5
     synth, pnr, dev, target = FAMILIES[family]
     work = Path(workdir or tempfile.mkdtemp(prefix="wuxing-engine-synth-"))
     work.mkdir(parents=True, exist_ok=True)
-    from wuxing.hdl.engine.memories import lut_memories_for
+    from wuxing.hdl.engine.memories import fit_block_ram
     design = standard_design("network", preset(topology, fan_in=fan_in if fan_in > 1 else None),
                              arch="engine", lanes=lanes)
-    # keep the memories that use block RAM worst out of it until the rest fits the family
+    # fewer atan ROMs, then the memories that use block RAM worst out of it, until it fits
     kind, blocks = FAMILY_BLOCKS[family]
-    lut = lut_memories_for(design.resources().memories, kind, blocks)
-    design.lut_memories = lut or ()
+    fit = fit_block_ram(design.topology, design.hw(), lanes, kind, blocks)
+    if fit:
+        design.lanes_per_table, design.lut_memories = fit
     engine = build_component(design)
     res = dict(what="engine", topology=topology, fan_in=fan_in, lanes=lanes, family=family,
                lut_memories=list(design.lut_memories),
+               lanes_per_table=design.lanes_per_table,
                target_mhz=target, n_neurons=design.topology.n_neurons,
                n_links=design.topology.n_links, cycles=engine.cycles(),
                estimate=dict(block_ram=engine.resources().block_ram,
@@ -238,7 +240,8 @@ def main(argv=None) -> int:
             print(f"engine {r['topology']} fan-in {r['fan_in']} P={r['lanes']} {r['family']}: "
                   f"LUT4 {r['luts']}, carry {r['carrys']}, FF {r['ffs']}, DSP {r['dsps']}, "
                   f"block RAM {r['brams']} (estimate {r['estimate']['block_ram']}; out of "
-                  f"block RAM: {', '.join(r['lut_memories']) or 'none'}), LUT RAM "
+                  f"block RAM: {', '.join(r['lut_memories']) or 'none'}; "
+                  f"{r['lanes_per_table']} lanes a table), LUT RAM "
                   f"{r['lutrams']}, Fmax {fmax} MHz (target {r['target_mhz']:g})"
                   + (f"; place/route: {r['pnr_error']}" if r.get("pnr_error") else "")
                   + f"; {r['cycles']['sample']:,} clocks a training sample; "

@@ -45,6 +45,19 @@ def test_engine_matches_fixed_model(layers, fan_in, lanes):
         cyc["run"], cyc["reverse_run"], cyc["bsp"])
 
 
+# one atan ROM for 4 or 8 lanes: the lanes read it in turns, the BSP slot is longer
+@pytest.mark.parametrize("lanes_per_table", [4, 8])
+def test_engine_shared_atan_tables(lanes_per_table):
+    topo = Topology(layers=(5, 4, 3), fan_in=2, seed=3)
+    compared, mismatches, dut, got, (fwd, rev, c_int) = compare_with_golden(
+        lambda hw, c_init: NetworkEngine(topo, hw, lanes=8, c_init=c_init,
+                                         lanes_per_table=lanes_per_table), topo, 5, 8)
+    assert mismatches == 0 and compared > 50 and got["C"] != c_int.tolist()
+    assert got["bsp_cycles"] == dut.cycles()["bsp"]
+    assert dut.timing.bsp_slot == 18 + lanes_per_table - 2
+    assert dut.resources().memories[5].count == 8 // lanes_per_table     # atan ROMs
+
+
 # the fixed-point learning format: the reverse run's increments dithered (golden
 # LEARNING_FORMAT); forward and BSP as before
 @pytest.mark.parametrize("layers, fan_in, lanes", [((4, 3, 2), 2, 1), ((5, 4, 3), 1, 3),

@@ -33,14 +33,15 @@ class BspUnit(wiring.Component):
     (in, held until ``c_write``), ``mul_a``, ``mul_b`` (out: multiplier operands, used when
     ``mul_en``), ``prod`` (in: the product, ``timing.MUL_LATENCY`` clocks later), ``tab_addr`` (out),
     ``tab_data`` (in: the table entry, one clock after its address), ``c_new`` (out, valid at
-    ``c_write``).
+    ``c_write``). ``member``, ``lanes_per_table``: the lane's place among the lanes that share
+    its atan ROM (timing.bsp_stages).
     """
 
-    def __init__(self, hw: HwConstants):
+    def __init__(self, hw: HwConstants, member: int = 0, lanes_per_table: int = 2):
         check_types(hw=(hw, HwConstants))
         fmt = hw.fmt
         self.hw = hw
-        self.stages = bsp_stages(fmt.acc_width, fmt.width)
+        self.stages = bsp_stages(fmt.acc_width, fmt.width, member, lanes_per_table)
         self.entries, self.tshape, _ = _table_shapes(hw)
         W = fmt.width
         super().__init__({

@@ -61,6 +61,8 @@ class NetworkEngine(ControlPort):
     lut_memories: names of memories (:data:`.memories.LUT_MEMORY_ORDER`) to keep out of block
         RAM (LUT RAM, or LUTs for ROMs); :func:`.memories.lut_memories_for` picks them for a
         block RAM budget.
+    lanes_per_table: lanes that share one two-port atan ROM (even; 2: no wait; each two more
+        lanes add 2 clocks to a BSP slot and save a block RAM per table).
 
     Ports (as :class:`hdl.network.Network`): ``addr``, ``wdata``, ``we``, ``rdata`` (read
     :attr:`read_latency` clocks after ``addr``), ``op``, ``start``, ``busy``, ``done``,
@@ -70,13 +72,18 @@ class NetworkEngine(ControlPort):
     read_latency = 2
 
     def __init__(self, topology: Topology, hw: HwConstants, *, lanes: int = 1, c_init=None,
-                 lut_memories=()):
+                 lut_memories=(), lanes_per_table: int = 2):
         check_types(topology=(topology, Topology), hw=(hw, HwConstants), lanes=(lanes, int))
         unknown = set(lut_memories) - set(LUT_MEMORY_ORDER)
         if isinstance(lut_memories, str) or unknown:
             raise ValueError(f"lut_memories names memories of {', '.join(LUT_MEMORY_ORDER)}; "
                              f"got {lut_memories!r}")
         self.lut_memories = tuple(lut_memories)
+        if (not isinstance(lanes_per_table, int) or isinstance(lanes_per_table, bool)
+                or lanes_per_table < 2 or lanes_per_table % 2):
+            raise ValueError(f"lanes_per_table must be an even int >= 2, got "
+                             f"{lanes_per_table!r}")
+        self.lanes_per_table = lanes_per_table
         t = topology
         check_buildable(t, hw, ENGINE_MAX_NEURONS, ENGINE_MAX_LINKS, "engine", dither=True)
         if hw.fmt.reverse_dither and hw.fmt.frac + hw.h_shift > 32:
@@ -95,7 +102,8 @@ class NetworkEngine(ControlPort):
         self.schedule = compile_schedule(t, lanes)
         self.timing = engine_timing(
             hw.fmt.acc_width, W,
-            seed=seed_clocks(t.layers[-1]) if hw.fmt.reverse_dither else 0)
+            seed=seed_clocks(t.layers[-1]) if hw.fmt.reverse_dither else 0,
+            lanes_per_table=lanes_per_table)
         self.widths = engine_widths(hw, row_fan(t))
         super().__init__(t, hw)
 
@@ -109,7 +117,7 @@ class NetworkEngine(ControlPort):
         :class:`.memories.EngineResources`."""
         return estimate_resources(self.schedule, self.widths, self.hw, self.timing,
                                   self.hw.cfg.steps if steps is None else steps,
-                                  self.lut_memories)
+                                  self.lut_memories, self.lanes_per_table)
 
     def cycles_per_step(self) -> int:
         return self.cycles()["step"]
@@ -134,7 +142,7 @@ class NetworkEngine(ControlPort):
         m.submodules.sequencer = seq = Sequencer(s, self.timing)
         words, cw = slot_words(s), c_words(s, self.c_init)
         lanes = [Lane(s, b, hw, self.widths, self.timing, words[b], cw[b], self.data_width,
-                      self.lut_memories) for b in range(P)]
+                      self.lut_memories, self.lanes_per_table) for b in range(P)]
         for b, lane in enumerate(lanes):
             m.submodules[f"lane{b}"] = lane
             m.d.comb += lane.ctl.eq(seq.ctl)
@@ -142,14 +150,23 @@ class NetworkEngine(ControlPort):
         for b, lane in enumerate(lanes):
             m.d.comb += [xbar.i[b].eq(lane.xbar_out), xbar.sel[b].eq(lane.xbar_sel),
                          lane.xbar_in.eq(xbar.o[b])]
-        # the atan table: one two-port ROM per pair of lanes (BSP reads it 2 clocks a slot)
-        for pair in range(0, P, 2):
+        # the atan table: one two-port ROM for each lanes_per_table lanes; members 2i, 2i+1
+        # read it on ports 0, 1 in their own clocks (timing.bsp_stages): the addresses OR
+        G = self.lanes_per_table
+        for g in range(0, P, G):
             rom = Memory(shape=tshape, depth=len(entries), init=entries,
                          attrs=memory_attrs("atan", self.lut_memories))
-            m.submodules[f"atan{pair // 2}"] = rom
-            for lane in lanes[pair:pair + 2]:
+            m.submodules[f"atan{g // G}"] = rom
+            group = lanes[g:g + G]
+            for port in range(min(2, len(group))):
                 rd = rom.read_port()
-                m.d.comb += [rd.addr.eq(lane.atan_addr), lane.atan_data.eq(rd.data)]
+                users = group[port::2]
+                addr = users[0].atan_addr
+                for lane in users[1:]:
+                    addr = addr | lane.atan_addr
+                m.d.comb += rd.addr.eq(addr)
+                for lane in users:
+                    m.d.comb += lane.atan_data.eq(rd.data)
 
         # commands, the steps register, the overflow flag ----------------------------------
         region, index, cmd, cmd_op = self.decode_command(m)

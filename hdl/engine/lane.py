@@ -110,7 +110,8 @@ class Lane(wiring.Component):
 
     Ports: ``ctl`` (in: the sequencer's control word), ``xbar_out`` (out: this bank's served
     word), ``xbar_sel`` (out: the bank this lane reads), ``xbar_in`` (in: the crossbar's word
-    for this lane), ``atan_addr``/``atan_data`` (the shared atan table), ``clamp`` (out: a
+    for this lane), ``atan_addr``/``atan_data`` (the shared atan table: the address is 0
+    when this lane does not read it, so lanes sharing a port can OR theirs), ``clamp`` (out: a
     state of one of this bank's neurons was clamped), and the host access: ``host_kind``
     (HOST_E, HOST_SR, HOST_C or HOST_NONE), ``host_addr``, ``host_we`` (this lane),
     ``host_wdata``; ``e_rdata``, ``sr_rdata``, ``c_rdata`` (the memories' read data, one
@@ -120,9 +121,11 @@ class Lane(wiring.Component):
 
     def __init__(self, schedule: Schedule, bank: int, hw: HwConstants, widths: EngineWidths,
                  timing: EngineTiming, slot_words, c_words, data_width: int,
-                 lut_memories=()):
+                 lut_memories=(), lanes_per_table: int = 2):
         self.schedule, self.bank, self.hw, self.widths = schedule, bank, hw, widths
         self.lut_memories = tuple(lut_memories)
+        self.lanes_per_table = lanes_per_table
+        self.table_member = bank % lanes_per_table
         self.timing = timing
         self.slot_words, self.c_words = list(slot_words), list(c_words)
         _, tshape, _ = _table_shapes(hw)
@@ -175,7 +178,7 @@ class Lane(wiring.Component):
 
         # memories ---------------------------------------------------------------------
         lay = slot_layout(s)
-        spec = {ms.name: ms for ms in engine_memories(s, wd, self.n_table, 1)}
+        spec = {ms.name: ms for ms in engine_memories(s, wd, self.n_table, 1)}  # depths
 
         def memory(name, shape, init=()):
             mem = Memory(shape=shape, depth=spec[name].depth, init=list(init),
@@ -255,8 +258,8 @@ class Lane(wiring.Component):
         link_u_write = lk.at("on", LINK["u_write"]) & lk.at("valid", LINK["u_write"])
 
         # BSP: per slot, at the offsets of timing.bsp_stages -----------------------------
-        st = bsp_stages(aw, W)
-        m.submodules.bsp = bsp = BspUnit(hw)
+        st = bsp_stages(aw, W, self.table_member, self.lanes_per_table)
+        m.submodules.bsp = bsp = BspUnit(hw, self.table_member, self.lanes_per_table)
 
         def at(name):
             return bsp0 & (c.sub == st[name])

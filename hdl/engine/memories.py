@@ -18,7 +18,7 @@ from .tables import EngineWidths, lmap_layout, nmap_layout, slot_layout
 
 __all__ = ["MemorySpec", "engine_memories", "block_rams", "BLOCK_RAM", "EngineResources",
            "estimate_resources", "LUT_MEMORY_ORDER", "memory_attrs", "lut_memories_for",
-           "estimate_engine", "row_fan"]
+           "estimate_engine", "row_fan", "fit_block_ram"]
 
 # memories that may leave block RAM, in the order --lanes auto should move them (the ones
 # that use a block worst first): their contents then live in LUT RAM (RAMs) or LUTs (ROMs)
@@ -50,7 +50,7 @@ class MemorySpec:
 
 
 def engine_memories(s: Schedule, widths: EngineWidths, table_entries: int,
-                    table_width: int, dither: bool = False) -> list:
+                    table_width: int, dither: bool = False, lanes_per_table: int = 2) -> list:
     """Every memory of the engine of schedule ``s`` (see lane.py and engine.py)."""
     P, nb, T, R5 = s.lanes, s.nb, s.slots, N_ELEMENTS * s.nb
     t = s.topology
@@ -61,8 +61,8 @@ def engine_memories(s: Schedule, widths: EngineWidths, table_entries: int,
         MemorySpec("u_mem", P, R5, widths.u, "1r1w", "link input of each row"),
         MemorySpec("c_mem", P, T, widths.coef, "1r1w", "coefficients C, by slot"),
         MemorySpec("slot_rom", P, T, slot_layout(s).width, "1r", "slot table"),
-        MemorySpec("atan", -(-P // 2), table_entries, table_width, "2r",
-                   "atan table (one per two lanes)"),
+        MemorySpec("atan", -(-P // lanes_per_table), table_entries, table_width, "2r",
+                   f"atan table (one per {lanes_per_table} lanes)"),
         MemorySpec("link_map", 1, t.n_links, lmap_layout(s).width, "1r",
                    "link -> (lane, slot), control port"),
     ]
@@ -125,12 +125,13 @@ class EngineResources:
 
 
 def estimate_resources(s: Schedule, widths: EngineWidths, hw, timing, steps: int,
-                       lut_memories=()) -> EngineResources:
+                       lut_memories=(), lanes_per_table: int = 2) -> EngineResources:
     """The resources of the engine of schedule ``s`` (see :class:`EngineResources`), with the
     memories named in ``lut_memories`` out of block RAM."""
     entries = hw.table.entries()
     table_width = int(max(entries)).bit_length() + 1
-    mems = engine_memories(s, widths, len(entries), table_width, hw.fmt.reverse_dither)
+    mems = engine_memories(s, widths, len(entries), table_width, hw.fmt.reverse_dither,
+                           lanes_per_table)
     extra = 0
     for i in range(3):   # K products: shifts when one power of two, else one more multiplier
         ks = {int(v) for d in (False, True) for v in hw.k_int[d][i]}
@@ -170,8 +171,8 @@ def row_fan(topology) -> int:
                    np.bincount(t.dst_elem * N + t.dst_neuron).max()))
 
 
-def estimate_engine(topology, hw, lanes: int, lut_memories=(), schedule=None) -> \
-        EngineResources:
+def estimate_engine(topology, hw, lanes: int, lut_memories=(), schedule=None,
+                    lanes_per_table: int = 2) -> EngineResources:
     """What ``NetworkEngine(topology, hw, lanes=lanes, lut_memories=...)`` needs, without
     building it: the scheduler, the widths and the timing only (about 0.1 s for MODEL1)."""
     from .dither import seed_clocks
@@ -181,6 +182,22 @@ def estimate_engine(topology, hw, lanes: int, lut_memories=(), schedule=None) ->
     s = schedule or compile_schedule(topology, lanes)
     timing = engine_timing(hw.fmt.acc_width, hw.fmt.width,
                            seed=seed_clocks(topology.layers[-1]) if hw.fmt.reverse_dither
-                           else 0)
+                           else 0, lanes_per_table=lanes_per_table)
     return estimate_resources(s, engine_widths(hw, row_fan(topology)), hw, timing,
-                              hw.cfg.steps, lut_memories)
+                              hw.cfg.steps, lut_memories, lanes_per_table)
+
+
+def fit_block_ram(topology, hw, lanes: int, family: str, budget: int):
+    """``(lanes_per_table, lut_memories)`` that bring the engine within ``budget`` blocks of
+    ``family``: first fewer atan ROMs (more lanes share one: 2 more BSP clocks a slot per two
+    lanes), then memories out of block RAM (:func:`lut_memories_for`); None if nothing fits."""
+    from .schedule import compile_schedule
+    s = compile_schedule(topology, lanes)
+    for g in (2, 4, 8, 16):
+        if g > 2 and g // 2 > max(1, lanes // 2):
+            break
+        mems = estimate_engine(topology, hw, lanes, schedule=s, lanes_per_table=g).memories
+        if sum(block_rams(m, family) for m in mems) <= budget:
+            return g, ()
+    lut = lut_memories_for(mems, family, budget)
+    return None if lut is None else (g, lut)

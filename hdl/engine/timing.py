@@ -55,9 +55,14 @@ def bsp_passes(acc_width: int, width: int) -> int:
     return chunks * chunks
 
 
-def bsp_stages(acc_width: int, width: int) -> dict:
-    """Clock offsets inside one BSP slot (see bsp.py)."""
+def bsp_stages(acc_width: int, width: int, member: int = 0, lanes_per_table: int = 2) -> dict:
+    """Clock offsets inside one BSP slot (see bsp.py) for lane ``member`` of a group of
+    ``lanes_per_table`` lanes that share one two-port atan ROM: members 2i and 2i+1 read it
+    (entry i, then i + 1, one port each) 2i clocks after the first pair, and everything after
+    the table moves with them; the slot lasts until the last pair has written its C."""
     n = bsp_passes(acc_width, width)
+    delay = 2 * (member // 2)
+    last = 2 * ((lanes_per_table - 1) // 2)
     return dict(
         table_read=0,       # slot table, C
         serve_read=1,       # bank side: S of the source row addressed; lane: C captured
@@ -65,20 +70,22 @@ def bsp_stages(acc_width: int, width: int) -> dict:
         crossbar=3,         # S of the source through the crossbar; R captured
         magnitudes=4,       # |S|, |R|, sign
         first_pass=5,       # n partial products, one a clock, summed MUL_LATENCY later
-        squash=5 + n + MUL_LATENCY,        # |P| complete: table index and weight
-        table_lo=6 + n + MUL_LATENCY,      # atan table: entry i, then i + 1
-        table_hi=7 + n + MUL_LATENCY,
-        interpolate=8 + n + MUL_LATENCY,   # (t[i+1] - t[i]) * weight on the multiplier
-        delta=8 + n + 2 * MUL_LATENCY,     # dC
-        c_write=9 + n + 2 * MUL_LATENCY,   # C := clamp(C + dC)
-        slot=10 + n + 2 * MUL_LATENCY,     # clocks a slot
+        squash=5 + n + MUL_LATENCY,                # |P| complete: table index and weight
+        table_lo=6 + n + MUL_LATENCY + delay,      # atan table: entry i, then i + 1
+        table_hi=7 + n + MUL_LATENCY + delay,
+        interpolate=8 + n + MUL_LATENCY + delay,   # (t[i+1] - t[i]) * weight, multiplied
+        delta=8 + n + 2 * MUL_LATENCY + delay,     # dC
+        c_write=9 + n + 2 * MUL_LATENCY + delay,   # C := clamp(C + dC)
+        slot=10 + n + 2 * MUL_LATENCY + last,      # clocks a slot
     )
 
 
-def engine_timing(acc_width: int, width: int, seed: int = 0) -> EngineTiming:
+def engine_timing(acc_width: int, width: int, seed: int = 0,
+                  lanes_per_table: int = 2) -> EngineTiming:
     """The clocks between phases, from the offsets above (see :func:`port_conflicts`);
-    ``seed``: the reverse run's dither seed clocks (dither.seed_clocks, 0 without dither)."""
-    bsp = bsp_stages(acc_width, width)
+    ``seed``: the reverse run's dither seed clocks (dither.seed_clocks, 0 without dither);
+    ``lanes_per_table``: lanes sharing one atan ROM (:func:`bsp_stages`)."""
+    bsp = bsp_stages(acc_width, width, 0, lanes_per_table)
     # link -> neuron: the neuron phase's first E read after the link phase's last one
     link_drain = LINK["serve_read"] - NEURON["e_read"]
     # neuron -> link: the link phase reads E after the neuron phase's last E write landed
