@@ -15,9 +15,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from wuxing.golden.neuron import N_ELEMENTS
+from wuxing.hdl.engine import NetworkEngine
 from wuxing.hdl.network import (ADDR_WIDTH, INDEX_BITS, OP_BSP, OP_FORWARD, OP_REVERSE,
                                 Network, address)
-from wuxing.hdl.serial import SerialNetwork
 
 from .link import FrameReceiver, FrameSender
 from .protocol import CRC_BYTES, MAX_CHUNK, MAX_PAYLOAD, STATUS_FORMAT, Cmd, DeviceInfo, Status
@@ -41,8 +41,8 @@ class HostBridge(wiring.Component):
     """
 
     def __init__(self, network: Network, info: DeviceInfo):
-        if not isinstance(network, (Network, SerialNetwork)):
-            raise TypeError(f"network must be a hdl.network.Network or SerialNetwork, not "
+        if not isinstance(network, (Network, NetworkEngine)):
+            raise TypeError(f"network must be a hdl.network.Network or NetworkEngine, not "
                             f"{type(network).__name__}")
         if not isinstance(info, DeviceInfo):
             raise TypeError(f"info must be a DeviceInfo, not {type(info).__name__}")
@@ -101,6 +101,7 @@ class HostBridge(wiring.Component):
         ptr = Signal(range(MAX_PAYLOAD + CRC_BYTES))  # buffer read pointer
         m.d.comb += rd.addr.eq(ptr)
         word = Signal(32)                            # a value being assembled / sent
+        fetch_wait = Signal(range(max(2, net.read_latency)))
         nbyte = Signal(3)
         # the value pass of WRITE_COEF / WRITE_INPUT / TRAIN
         v_first = Signal(range(MAX_PAYLOAD + 1))     # byte offset of the first value
@@ -326,6 +327,7 @@ class HostBridge(wiring.Component):
                 need_word = (src == SRC_WORDS) & (k >= 3) & (nbyte == 0)
                 with m.If(need_word):
                     m.d.comb += net.addr.eq(w_base + w_index)
+                    m.d.sync += fetch_wait.eq(net.read_latency - 1)
                     m.next = "S_FETCH"
                 with m.Else():
                     m.d.comb += [tx.data.eq(byte), tx.valid.eq(1)]
@@ -335,9 +337,12 @@ class HostBridge(wiring.Component):
                             m.d.sync += [word.eq(word >> 8), nbyte.eq(nbyte - 1)]
                         with m.If(k + 1 == resp_len):
                             m.next = "IDLE"
-            with m.State("S_FETCH"):        # net.rdata = the word at w_base + w_index
-                m.d.sync += [word.eq(net.rdata), nbyte.eq(4), w_index.eq(w_index + 1)]
-                m.next = "S_BYTE"
+            with m.State("S_FETCH"):        # net.rdata = the word at w_base + w_index,
+                with m.If(fetch_wait == 0):  # read_latency clocks after its address
+                    m.d.sync += [word.eq(net.rdata), nbyte.eq(4), w_index.eq(w_index + 1)]
+                    m.next = "S_BYTE"
+                with m.Else():
+                    m.d.sync += fetch_wait.eq(fetch_wait - 1)
         # busy as a continuous assignment of the state register (not inside the FSM's
         # process), so that event-driven simulators see its value from time 0
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))

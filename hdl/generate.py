@@ -25,6 +25,7 @@ from wuxing.golden.report import atomic_write
 from wuxing.golden.topology import Topology
 
 from .fixed import hw_constants
+from .engine import NetworkEngine
 from .network import Network
 from .serial import SerialNetwork
 from .neuron import NeuronCore
@@ -36,8 +37,9 @@ __all__ = ["Design", "WHAT", "ARCHS", "TOP_NAMES", "design_from_checkpoint", "bu
 WHAT = ("core", "synapse", "network")
 TOP_NAMES = {"core": "wuxing_core", "synapse": "wuxing_synapse", "network": "wuxing_network"}
 MANIFEST = "manifest.json"
-# network architectures: every neuron and link its own hardware, or one time-multiplexed datapath
-ARCHS = ("unrolled", "serial")
+# network architectures: every neuron and link its own hardware, the engine of P parallel lanes,
+# or the engine with one lane ("serial")
+ARCHS = ("unrolled", "engine", "serial")
 MANIFEST_VERSION = 1
 
 
@@ -56,7 +58,11 @@ class Design:
     pipeline: bool = False         # parallel cores with registered products (2 clocks a step)
     c_init: list | None = None     # C registers at reset (network), integers
     source: str = ""               # where the topology/coefficients came from
-    arch: str = "unrolled"         # network: "unrolled" (Network) or "serial" (SerialNetwork)
+    arch: str = "unrolled"         # network: "unrolled" (Network), "engine" (NetworkEngine) or
+    #                                "serial" (SerialNetwork: the engine with one lane)
+    lanes: int = 1                 # engine: P, the number of parallel lanes
+    lut_memories: tuple = ()       # engine: memories kept out of block RAM (hdl.engine.memories)
+    lanes_per_table: int = 2       # engine: lanes sharing one atan ROM (even)
 
     def __post_init__(self):
         if self.what not in WHAT:
@@ -67,6 +73,14 @@ class Design:
             raise ValueError(f"arch={self.arch!r} applies to a network, not a {self.what}")
         if self.what == "network" and self.topology is None:
             raise ValueError("a network design needs a topology")
+        if not isinstance(self.lanes, int) or isinstance(self.lanes, bool) or self.lanes < 1:
+            raise ValueError(f"lanes must be a positive int, not {self.lanes!r}")
+        if self.lanes != 1 and self.arch != "engine":
+            raise ValueError(f"lanes={self.lanes} needs arch='engine' (the {self.arch} "
+                             f"network has no lanes)")
+        self.lut_memories = tuple(self.lut_memories)
+        if self.lut_memories and self.arch not in ("engine", "serial"):
+            raise ValueError("lut_memories applies to the engine (arch 'engine' or 'serial')")
 
     @property
     def top(self) -> str:
@@ -78,10 +92,25 @@ class Design:
     def model(self) -> FixedModel:
         return FixedModel(self.topology, self.cfg, self.neuron, self.fmt, self.table)
 
+    def resources(self):
+        """An engine design's needs before a build (``hdl.engine.memories.EngineResources``:
+        memories and their block RAMs per FPGA family, multipliers, crossbar, clocks), from
+        the scheduler alone; ValueError for other architectures or a P the topology cannot
+        use."""
+        if self.what != "network" or self.arch not in ("engine", "serial"):
+            raise ValueError("resources() estimates an engine network (arch 'engine' or "
+                             "'serial')")
+        from .engine.memories import estimate_engine
+        return estimate_engine(self.topology, self.hw(), self.lanes, self.lut_memories,
+                               lanes_per_table=self.lanes_per_table)
+
     def manifest(self) -> dict:
         return dict(
             format="wuxing-hdl-manifest", version=MANIFEST_VERSION, what=self.what,
-            top=self.top, arch=self.arch, mult=self.mult, k_mode=self.k_mode,
+            top=self.top, arch=self.arch, lanes=self.lanes,
+            lut_memories=list(self.lut_memories), lanes_per_table=self.lanes_per_table,
+            mult=self.mult,
+            k_mode=self.k_mode,
             pipeline=self.pipeline,
             source=self.source,
             topology=None if self.topology is None else self.topology.spec(),
@@ -104,16 +133,19 @@ class Design:
                    table=AtanTable(**m["table"]), mult=m["mult"], k_mode=m["k_mode"],
                    pipeline=bool(m.get("pipeline", False)),
                    c_init=m["c_init"], source=m.get("source", ""),
-                   arch=m.get("arch", "unrolled"))
+                   arch=m.get("arch", "unrolled"), lanes=int(m.get("lanes", 1)),
+                   lut_memories=tuple(m.get("lut_memories", ())),
+                   lanes_per_table=int(m.get("lanes_per_table", 2)))
 
 
 def design_from_checkpoint(path, what="network", mult="parallel", k_mode="const",
-                           pipeline: bool = False, arch: str = "unrolled") -> Design:
+                           pipeline: bool = False, arch: str = "unrolled",
+                           lanes: int = 1) -> Design:
     """The design of a trained checkpoint: its topology, settings and coefficients."""
     ck = load_checkpoint(path)
     d = Design(what=what, topology=ck.topology, cfg=ck.cfg, neuron=ck.neuron, fmt=ck.fmt,
                table=ck.table, mult=mult, k_mode=k_mode, pipeline=pipeline,
-               source=f"checkpoint {path}", arch=arch)
+               source=f"checkpoint {path}", arch=arch, lanes=lanes)
     model = d.model()
     c_int = ck.C_int if ck.mode == "fixed" and ck.C_int is not None else model.coef_to_int(ck.C)
     d.c_init = [int(c) for c in np.asarray(c_int)]
@@ -121,8 +153,11 @@ def design_from_checkpoint(path, what="network", mult="parallel", k_mode="const"
 
 
 def build_component(design: Design, *, spram: bool = False):
-    """The Amaranth component of a design (``spram``: a serial network's E and S/R memories
-    in iCE40 UltraPlus SPRAM, see :class:`hdl.serial.SerialNetwork`)."""
+    """The Amaranth component of a design.
+
+    ``spram`` is accepted for the board builds of the former SerialNetwork and has no effect:
+    every state memory of the engine is read and written in the same clock, which the
+    single-port SPRAM of the iCE40 UltraPlus cannot do (docs/HARDWARE.md)."""
     hw = design.hw()
     if design.what == "core":
         links = 1
@@ -135,13 +170,18 @@ def build_component(design: Design, *, spram: bool = False):
     if design.what == "synapse":
         return Synapse(hw, table="own")
     c_init = None if design.c_init is None else np.asarray(design.c_init, np.int64)
-    if design.arch == "serial":
+    if design.arch in ("serial", "engine"):
         if design.k_mode != "const" or design.pipeline:
-            raise ValueError("the serial network has constant K and no pipeline option")
-        return SerialNetwork(design.topology, hw, c_init=c_init, spram=spram)
+            raise ValueError(f"the {design.arch} network has constant K and no pipeline "
+                             f"option")
+        if design.arch == "serial":
+            return SerialNetwork(design.topology, hw, c_init=c_init,
+                                 lut_memories=design.lut_memories)
+        return NetworkEngine(design.topology, hw, lanes=design.lanes, c_init=c_init,
+                             lut_memories=design.lut_memories,
+                             lanes_per_table=design.lanes_per_table)
     return Network(design.topology, hw, mult=design.mult, k_mode=design.k_mode,
-                   pipeline=design.pipeline,
-                   c_init=None if design.c_init is None else np.asarray(design.c_init, np.int64))
+                   pipeline=design.pipeline, c_init=c_init)
 
 
 _TIME_ZERO = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend[^ ]*)\s*= 0;$", re.M)
@@ -173,7 +213,10 @@ def write_design(design: Design, out_dir) -> dict:
     if design.what == "network":
         man.update(data_width=component.data_width, n_inputs=component.n_inputs,
                    n_outputs=component.n_outputs, n_neurons=design.topology.n_neurons,
-                   n_links=design.topology.n_links)
+                   n_links=design.topology.n_links, read_latency=component.read_latency)
+        if isinstance(component, NetworkEngine):
+            man.update(cycles=component.cycles(),
+                       resources=component.resources().as_dict())
     atomic_write(out / MANIFEST, json.dumps(man, indent=1) + "\n")
     return man
 

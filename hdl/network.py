@@ -51,7 +51,10 @@ def coefficient_reset_values(c_init, hw: HwConstants, n_links: int) -> list:
 class ControlPort(wiring.Component):
     """The control port shared by :class:`Network` and :class:`hdl.serial.SerialNetwork`:
     ``addr``, ``wdata``, ``we``, ``rdata``, ``op``, ``start``, ``busy``, ``done``,
-    ``overflow`` (docs/HARDWARE.md)."""
+    ``overflow`` (docs/HARDWARE.md). ``rdata`` holds the value at ``addr``
+    :attr:`read_latency` clocks later (reads are pipelined: one address a clock)."""
+
+    read_latency = 1
 
     def __init__(self, topology: Topology, hw: HwConstants):
         fmt = hw.fmt
@@ -84,10 +87,11 @@ class ControlPort(wiring.Component):
 
 
 def check_buildable(t: Topology, hw: HwConstants, max_neurons: int, max_links: int,
-                    arch: str):
+                    arch: str, dither: bool = False):
     """Raise ValueError unless ``t`` can be built as the ``arch`` network: links present,
     within the size limits, indices in range, a run length the steps register holds, and
-    round-half-up reverse increments (no ``reverse_dither``)."""
+    round-half-up reverse increments (no ``reverse_dither``) unless the network builds the
+    dither (``dither``: the network engine)."""
     if t.n_links == 0:
         raise ValueError("the topology has no links: nothing to build")
     if t.n_neurons > max_neurons or t.n_links > max_links:
@@ -101,7 +105,7 @@ def check_buildable(t: Topology, hw: HwConstants, max_neurons: int, max_links: i
             raise ValueError(f"malformed topology: {name} out of range")
     if not 1 <= hw.cfg.steps < (1 << 16):
         raise ValueError(f"steps={hw.cfg.steps}: the steps register holds 1..65535")
-    if hw.fmt.reverse_dither:
+    if hw.fmt.reverse_dither and not dither:
         raise ValueError(f"the {arch} network rounds every Euler increment half up; "
                          f"reverse_dither (golden LEARNING_FORMAT) is not built here")
 

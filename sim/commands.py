@@ -41,13 +41,14 @@ def float_vs_fixed(design, cases) -> dict:
 
 
 def compare_design(design, simulator: str, random_cases: int = 1, seed: int = 0,
-                   waves=None, speed_steps: int = 0) -> dict:
+                   waves=None, speed_steps: int = 0, edge_cases: bool = True) -> dict:
     """Generate (if needed) and run the whole-network bench; the report as a dict."""
     from .designs import ensure_design
     from .runner import run_bench
 
     out = ensure_design(design)
-    env = dict(WUXING_RANDOM_CASES=random_cases, WUXING_SEED=seed)
+    env = dict(WUXING_RANDOM_CASES=random_cases, WUXING_SEED=seed,
+               WUXING_EDGE_CASES=int(edge_cases))
     if speed_steps:
         env["WUXING_SPEED_STEPS"] = speed_steps
     rep = run_bench("network", out, simulator, waves=waves, env=env)
@@ -60,10 +61,9 @@ def compare_design(design, simulator: str, random_cases: int = 1, seed: int = 0,
 def _print_report(rep, design):
     b = rep["benches"][0]
     t = design.topology
+    from wuxing.hdl.commands import describe_arch
     print(f"compare: {design.source}, {t.n_neurons} neurons, {t.n_links} links, "
-          f"{design.cfg.steps} steps, "
-          f"{'arch=serial' if design.arch == 'serial' else 'mult=' + design.mult}, "
-          f"simulator {rep['simulator']}")
+          f"{design.cfg.steps} steps, {describe_arch(design)}, simulator {rep['simulator']}")
     print(f"  runs: {', '.join(b['runs'])}")
     print(f"  values compared: {rep['compared']}")
     print(f"  mismatches:      {rep['mismatches']}")
@@ -79,6 +79,11 @@ def _print_report(rep, design):
           f"(LSB {design.fmt.lsb:.3g})")
     print(f"  {b.get('compare_cycles', 0)} simulated clocks; build {rep['build_seconds']:.1f} s, "
           f"run {rep['test_seconds']:.1f} s")
+    for case in b.get("cases", [])[:3]:
+        c = case.get("cycles", {})
+        if c:
+            print(f"  clocks of {case['name']}: forward {c['forward']:,}, reverse "
+                  f"{c['reverse']:,}, BSP {c['bsp']:,}")
     if "cycles_per_second" in b:
         print(f"  speed: {b['speed_cycles']} clocks in {b['speed_seconds']:.2f} s = "
               f"{b['cycles_per_second']:,.0f} cycles/s")
@@ -97,8 +102,11 @@ def cmd_compare(args) -> int:
         check_output_file(args.json, "--json")
     design = design_from_args(args, what="network")
     try:
+        if args.random < 0 or (args.random == 0 and args.no_edge_cases):
+            raise ValueError("nothing to compare: give --random 1 or more, or drop "
+                             "--no-edge-cases")
         rep = compare_design(design, args.simulator, args.random, args.seed, args.waves,
-                             args.speed_steps)
+                             args.speed_steps, edge_cases=not args.no_edge_cases)
     except BenchError as e:
         raise ValueError(str(e)) from None
     _print_report(rep, design)
@@ -112,6 +120,8 @@ def cmd_sim(args) -> int:
     from .designs import ensure_design, standard_design
     from .runner import SIMULATORS, BenchError, run_bench, simulator_missing
 
+    if args.lanes is not None and args.arch != "engine":
+        raise ValueError(f"--lanes needs --arch engine (the {args.arch} network has no lanes)")
     sims = SIMULATORS if args.simulator == "all" else (args.simulator,)
     benches = args.bench or ["core", "synapse", "network"]
     failed = 0
@@ -121,8 +131,11 @@ def cmd_sim(args) -> int:
             print(f"{sim}: skipped ({reason})")
             continue
         for what in benches:
+            net = what == "network"
             design = standard_design(what, args.topology, args.steps, args.mult, args.k_mode,
-                                     pipeline=args.pipeline and args.mult == "parallel")
+                                     pipeline=args.pipeline and args.mult == "parallel",
+                                     arch=args.arch if net else "unrolled",
+                                     lanes=(args.lanes or 1) if net else 1)
             t0 = time.perf_counter()
             try:
                 rep = run_bench(what, ensure_design(design), sim, waves=args.waves,
@@ -146,7 +159,7 @@ def cmd_sim(args) -> int:
 
 
 def add_commands(sub):
-    from wuxing.hdl.commands import add_design_args
+    from wuxing.hdl.commands import add_design_args, lanes_arg
 
     p = sub.add_parser("sim", help="run the cocotb benches (core, synapse, network)",
                        description="Run the cocotb co-simulation benches against the golden "
@@ -160,6 +173,10 @@ def add_commands(sub):
     p.add_argument("--mult", choices=("parallel", "shared"), default="parallel")
     p.add_argument("--k", dest="k_mode", choices=("const", "reg"), default="const")
     p.add_argument("--pipeline", action="store_true", help="pipelined parallel cores")
+    p.add_argument("--arch", choices=("unrolled", "engine", "serial"), default="unrolled",
+                   help="network bench: the network architecture (as in generate)")
+    p.add_argument("--lanes", type=lanes_arg, metavar="P",
+                   help="network bench with --arch engine: parallel lanes (default 1)")
     p.add_argument("--waves", choices=("vcd", "fst"), help="record waveforms")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_sim)
@@ -172,6 +189,8 @@ def add_commands(sub):
     p.set_defaults(what="network")
     p.add_argument("--simulator", choices=("icarus", "verilator"), default="verilator")
     p.add_argument("--random", type=int, default=1, help="random cases after the edge cases")
+    p.add_argument("--no-edge-cases", action="store_true",
+                   help="only the random cases (zero input and the full-scale cases skipped)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--speed-steps", type=int, default=0,
                    help="also time one forward run of this many steps")

@@ -24,11 +24,11 @@ def ensure_design(design: Design, root=DESIGN_ROOT) -> Path:
     name hashes the manifest and the generator's source)."""
     man = design.manifest()
     h = hashlib.sha256(json.dumps(man, sort_keys=True).encode())
-    for f in sorted((ROOT / "hdl").glob("*.py")):  # new generator code, new Verilog
+    for f in sorted((ROOT / "hdl").rglob("*.py")):  # new generator code, new Verilog
         h.update(f.read_bytes())
     key = h.hexdigest()[:12]
-    mult = "serial" if design.arch == "serial" else (
-        "pipelined" if design.pipeline else design.mult)
+    mult = {"serial": "serial", "engine": f"engine{design.lanes}"}.get(
+        design.arch, "pipelined" if design.pipeline else design.mult)
     out = Path(root) / f"{design.what}-{mult}-{design.k_mode}-{key}"
     try:
         _, have = load_manifest(out)
@@ -42,7 +42,8 @@ def ensure_design(design: Design, root=DESIGN_ROOT) -> Path:
 
 def standard_design(what: str, topology: str | Topology = "small", steps: int | None = None,
                     mult: str = "parallel", k_mode: str = "const", c_seed: int = 0,
-                    pipeline: bool = False) -> Design:
+                    pipeline: bool = False, arch: str = "unrolled", lanes: int = 1,
+                    fmt=None) -> Design:
     """A design for the benches: ``topology`` is 'small', a preset name, or a Topology."""
     if isinstance(topology, Topology):
         topo = topology
@@ -52,8 +53,10 @@ def standard_design(what: str, topology: str | Topology = "small", steps: int | 
         topo = preset(topology)
     cfg = RunConfig() if steps is None else RunConfig(steps=steps)
     d = Design(what=what, topology=topo, cfg=cfg, mult=mult, k_mode=k_mode, pipeline=pipeline,
-               source=f"topology {topo.spec()['name']}")
+               source=f"topology {topo.spec()['name']}", arch=arch, lanes=lanes)
+    if fmt is not None:
+        d.fmt = fmt
     if what == "network":
-        d.c_init = [int(c) for c in FixedModel(topo, cfg).coef_to_int(
+        d.c_init = [int(c) for c in FixedModel(topo, cfg, fmt=d.fmt).coef_to_int(
             init_coefficients(topo, cfg, seed=c_seed))]
     return d

@@ -129,6 +129,10 @@ def run_bench(dut: str, design_dir, simulator: str = "icarus", waves: str | None
             flags += " CFG_CXXFLAGS_PCH_I=-include"
         if "OPT_FAST" not in flags:
             flags += f" OPT_FAST={VERILATOR_OPT}"
+        # Verilator's runtime objects, the same in every build: compiled once (sim/objcache.py)
+        if "OBJCACHE" not in flags:
+            flags += f" OBJCACHE={ROOT / 'sim' / 'objcache.py'}"
+        os.environ.setdefault("WUXING_OBJCACHE", str(ROOT / "build" / "sim" / "objcache"))
         os.environ["MAKEFLAGS"] = flags.strip()
     try:
         runner.build(sources=sources, hdl_toplevel=design.top,

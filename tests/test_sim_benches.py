@@ -9,6 +9,8 @@ import json
 import pytest
 
 from wuxing.golden.config import RunConfig
+from wuxing.golden.fixedpoint import DEFAULT_FORMAT, LEARNING_FORMAT
+from wuxing.golden.topology import Topology, preset
 from wuxing.hdl.generate import load_manifest
 from wuxing.sim.designs import ensure_design, standard_design
 from wuxing.sim.runner import SIMULATORS, run_bench
@@ -53,6 +55,22 @@ def test_small_network_bench(simulator):
     assert b["overflow_runs"] >= 1
 
 
+# the network engine: P in {1, 3, 8}, fan-in 1 and 2; 12 neurons, link counts (20 and 40)
+# that are not multiples of 3 or 8; P = 3 with the fixed-point learning format (dither)
+@pytest.mark.parametrize("lanes, fan_in, fmt", [(1, 2, DEFAULT_FORMAT), (3, 1, LEARNING_FORMAT),
+                                                (8, 2, DEFAULT_FORMAT)])
+def test_engine_network_bench(simulator, lanes, fan_in, fmt):
+    topo = Topology(layers=(5, 4, 3), fan_in=fan_in, seed=3, name=f"engine-fan{fan_in}")
+    design = standard_design("network", topo, steps=12, arch="engine", lanes=lanes, fmt=fmt)
+    rep = run_bench("network", ensure_design(design), simulator)
+    passed(rep, 600)
+    b = rep["benches"][0]
+    assert b["runs"][1:] == ["zero-input", "full-scale", "full-scale-negative", "random-0"]
+    assert b["overflow_runs"] >= 1
+    print(f"engine P={lanes}, fan-in {fan_in}, {simulator}, dither {fmt.reverse_dither}: "
+          f"{rep['compared']} values compared, {rep['mismatches']} mismatches")
+
+
 def test_core_bench_shared_and_k_registers(icarus):
     sim = icarus
     for mult, k_mode in (("shared", "const"), ("parallel", "reg"), ("shared", "reg")):
@@ -87,6 +105,29 @@ def test_tiny_network_bench_verilator(require_simulator):
     rep = run_bench("network", ensure_design(standard_design("network", "tiny")), "verilator",
                     env=dict(WUXING_RANDOM_CASES=3, WUXING_SPEED_STEPS=20000))
     passed(rep, 4000)
+
+
+# info 6, C at reset, after loading and after BSP 3 x 4711, S and R 2 x 10220, outputs 10,
+# overflow flags 2 x 2044, clocks of the three commands 3
+MODEL1_COMPARED = 6 + 3 * 4711 + 2 * 10220 + 10 + 2 * 2044 + 3
+
+
+@pytest.mark.slow
+def test_model1_engine_verilator(require_simulator):
+    """One whole MODEL1 forward run, reverse run and BSP update on Verilator: every integral,
+    output, overflow flag and new C against FixedModel, and the clocks of each command against
+    the scheduler. The same as ``wuxing compare --topology model1 --arch engine --lanes 16
+    --simulator verilator --random 1 --no-edge-cases`` (docs/HARDWARE.md)."""
+    from wuxing.sim.commands import compare_design
+    require_simulator("verilator")
+    design = standard_design("network", preset("model1"), arch="engine", lanes=16)
+    rep = compare_design(design, "verilator", random_cases=1, edge_cases=False)
+    passed(rep, MODEL1_COMPARED)
+    assert rep["compared"] == MODEL1_COMPARED
+    case = rep["benches"][0]["cases"][0]
+    print(f"MODEL1 on 16 lanes, Verilator: {rep['compared']} values compared, "
+          f"{rep['mismatches']} mismatches; clocks {case['cycles']}; build "
+          f"{rep['build_seconds']:.0f} s, run {rep['test_seconds']:.0f} s")
 
 
 def test_bench_reports_a_mismatch(tmp_path, icarus):

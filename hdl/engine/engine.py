@@ -1,0 +1,311 @@
+"""NetworkEngine: a whole Wuxing network on P parallel lanes (``--arch engine --lanes P``).
+
+The same control port, address map, info registers and commands as
+:class:`hdl.network.Network` (docs/HARDWARE.md) and the same integers as
+``golden.network.FixedModel``. Parts:
+
+* :mod:`.schedule` (pure Python): banks, slots, clock counts;
+* :mod:`.tables` (pure Python): the slot tables, neuron and link maps, widths;
+* :mod:`.timing` (pure Python): the pipeline offsets and the idle clocks between phases;
+* :class:`.lane.Lane`: a bank's memories and its datapath (one multiplier);
+* :class:`.bsp.BspUnit`: a lane's BSP arithmetic; :class:`.crossbar.Crossbar`: bank -> lane;
+* :class:`.sequencer.Sequencer`: the phases of a command;
+* this module: the control port (address translation, the read path) and the wiring.
+
+With ``reverse_dither`` (golden LEARNING_FORMAT) the reverse run rounds its Euler increments with
+the hash dither of golden.fixedpoint (:mod:`.dither`).
+
+Reads through the control port take :attr:`read_latency` = 2 clocks (the neuron or link map,
+then the bank memory). While ``busy`` the memory regions (0-6) read 0 and the status register
+reads busy; writes are ignored.
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
+from amaranth.lib.memory import Memory
+
+from wuxing.golden.neuron import N_ELEMENTS
+from wuxing.golden.topology import Topology
+
+from ..fixed import HwConstants, check_types
+from ..network import (INDEX_BITS, INFO, MAGIC, REGION, ControlPort, check_buildable,
+                       coefficient_reset_values)
+from ..synapse import _table_shapes
+from .crossbar import Crossbar
+from .dither import DitherSeed, seed_clocks
+from .memories import LUT_MEMORY_ORDER, estimate_resources, memory_attrs, row_fan
+from .lane import HOST_C, HOST_E, HOST_NONE, HOST_SR, Lane, host_addr_bits
+from .schedule import compile_schedule
+from .sequencer import Sequencer
+from .tables import (c_words, engine_widths, lmap_layout, lmap_words, nmap_layout, nmap_words,
+                     slot_words)
+from .timing import engine_timing
+
+__all__ = ["NetworkEngine", "ENGINE_MAX_NEURONS", "ENGINE_MAX_LINKS"]
+
+# the control port's index field (INDEX_BITS) addresses 5N integrals and L coefficients
+ENGINE_MAX_NEURONS = (1 << INDEX_BITS) // N_ELEMENTS
+ENGINE_MAX_LINKS = 1 << INDEX_BITS
+
+
+class NetworkEngine(ControlPort):
+    """A whole Wuxing network on ``lanes`` parallel lanes (see the module docstring).
+
+    Parameters
+    ----------
+    topology: the golden :class:`~golden.topology.Topology`.
+    hw: :class:`hdl.fixed.HwConstants` (format, neuron, run settings; from the golden model).
+    lanes: P, the number of lanes (1 .. number of neurons).
+    c_init: reset values of the C registers (ints, one per link, topology order); default 0.
+    lut_memories: names of memories (:data:`.memories.LUT_MEMORY_ORDER`) to keep out of block
+        RAM (LUT RAM, or LUTs for ROMs); :func:`.memories.lut_memories_for` picks them for a
+        block RAM budget.
+    lanes_per_table: lanes that share one two-port atan ROM (even; 2: no wait; each two more
+        lanes add 2 clocks to a BSP slot and save a block RAM per table).
+
+    Ports (as :class:`hdl.network.Network`): ``addr``, ``wdata``, ``we``, ``rdata`` (read
+    :attr:`read_latency` clocks after ``addr``), ``op``, ``start``, ``busy``, ``done``,
+    ``overflow``.
+    """
+
+    read_latency = 2
+
+    def __init__(self, topology: Topology, hw: HwConstants, *, lanes: int = 1, c_init=None,
+                 lut_memories=(), lanes_per_table: int = 2):
+        check_types(topology=(topology, Topology), hw=(hw, HwConstants), lanes=(lanes, int))
+        unknown = set(lut_memories) - set(LUT_MEMORY_ORDER)
+        if isinstance(lut_memories, str) or unknown:
+            raise ValueError(f"lut_memories names memories of {', '.join(LUT_MEMORY_ORDER)}; "
+                             f"got {lut_memories!r}")
+        self.lut_memories = tuple(lut_memories)
+        if (not isinstance(lanes_per_table, int) or isinstance(lanes_per_table, bool)
+                or lanes_per_table < 2 or lanes_per_table % 2):
+            raise ValueError(f"lanes_per_table must be an even int >= 2, got "
+                             f"{lanes_per_table!r}")
+        self.lanes_per_table = lanes_per_table
+        t = topology
+        check_buildable(t, hw, ENGINE_MAX_NEURONS, ENGINE_MAX_LINKS, "engine", dither=True)
+        if hw.fmt.reverse_dither and hw.fmt.frac + hw.h_shift > 32:
+            raise ValueError("reverse_dither needs frac + h_shift <= 32 (a 32-bit hash)")
+        W = hw.fmt.width
+        # one W x W signed multiplier per lane: every operand must fit it
+        if hw.max_abs_d > (1 << (W - 1)) - 1:
+            raise ValueError(f"|D| up to {hw.max_abs_d} does not fit the {W}-bit multiplier")
+        entries, _, _ = _table_shapes(hw)
+        slope = int(np.max(np.abs(np.diff(entries))))
+        if slope > (1 << (W - 1)) - 1 or hw.table.frac_bits > W - 1:
+            raise ValueError(f"the atan table's interpolation does not fit the {W}-bit "
+                             f"multiplier")
+        self.topology, self.hw, self.lanes = t, hw, lanes
+        self.c_init = coefficient_reset_values(c_init, hw, t.n_links)
+        self.schedule = compile_schedule(t, lanes)
+        self.timing = engine_timing(
+            hw.fmt.acc_width, W,
+            seed=seed_clocks(t.layers[-1]) if hw.fmt.reverse_dither else 0,
+            lanes_per_table=lanes_per_table)
+        self.widths = engine_widths(hw, row_fan(t))
+        super().__init__(t, hw)
+
+    # clocks -------------------------------------------------------------------------------
+    def cycles(self, steps: int | None = None) -> dict:
+        """Clocks per step, run, BSP and training sample (schedule.Schedule.cycles)."""
+        return self.schedule.cycles(self.timing, self.hw.cfg.steps if steps is None else steps)
+
+    def resources(self, steps: int | None = None):
+        """Memories (and block RAMs per FPGA family), multipliers, crossbar and clocks:
+        :class:`.memories.EngineResources`."""
+        return estimate_resources(self.schedule, self.widths, self.hw, self.timing,
+                                  self.hw.cfg.steps if steps is None else steps,
+                                  self.lut_memories, self.lanes_per_table)
+
+    def cycles_per_step(self) -> int:
+        return self.cycles()["step"]
+
+    def cycles_per_run(self) -> int:
+        return self.cycles()["run"]
+
+    def cycles_per_bsp(self) -> int:
+        return self.cycles()["bsp"]
+
+    # gateware -----------------------------------------------------------------------------
+    def elaborate(self, platform):
+        m = Module()
+        t, hw, s, fmt = self.topology, self.hw, self.schedule, self.hw.fmt
+        W = fmt.width
+        N, L, P, nb = t.n_neurons, t.n_links, self.lanes, s.nb
+        R5 = N_ELEMENTS * nb
+        n_in, n_out = self.n_inputs, self.n_outputs
+        out_base = int(t.offsets[-2])
+        entries, tshape, _ = _table_shapes(hw)
+
+        m.submodules.sequencer = seq = Sequencer(s, self.timing)
+        words, cw = slot_words(s), c_words(s, self.c_init)
+        lanes = [Lane(s, b, hw, self.widths, self.timing, words[b], cw[b], self.data_width,
+                      self.lut_memories, self.lanes_per_table) for b in range(P)]
+        for b, lane in enumerate(lanes):
+            m.submodules[f"lane{b}"] = lane
+            m.d.comb += lane.ctl.eq(seq.ctl)
+        m.submodules.crossbar = xbar = Crossbar(P, self.widths.payload)
+        for b, lane in enumerate(lanes):
+            m.d.comb += [xbar.i[b].eq(lane.xbar_out), xbar.sel[b].eq(lane.xbar_sel),
+                         lane.xbar_in.eq(xbar.o[b])]
+        # the atan table: one two-port ROM for each lanes_per_table lanes; members 2i, 2i+1
+        # read it on ports 0, 1 in their own clocks (timing.bsp_stages): the addresses OR
+        G = self.lanes_per_table
+        for g in range(0, P, G):
+            rom = Memory(shape=tshape, depth=len(entries), init=entries,
+                         attrs=memory_attrs("atan", self.lut_memories))
+            m.submodules[f"atan{g // G}"] = rom
+            group = lanes[g:g + G]
+            for port in range(min(2, len(group))):
+                rd = rom.read_port()
+                users = group[port::2]
+                addr = users[0].atan_addr
+                for lane in users[1:]:
+                    addr = addr | lane.atan_addr
+                m.d.comb += rd.addr.eq(addr)
+                for lane in users:
+                    m.d.comb += lane.atan_data.eq(rd.data)
+
+        # commands, the steps register, the overflow flag ----------------------------------
+        region, index, cmd, cmd_op = self.decode_command(m)
+        if fmt.reverse_dither:   # the reverse run's dither: seed from the errors, step hashes
+            m.submodules.dither = dither = DitherSeed(n_out, W,
+                                                      memory_attrs("errors", self.lut_memories))
+            m.d.comb += [dither.err_we.eq(self.we & ~seq.busy & (region == REGION["error"])
+                                          & (index < n_out)),
+                         dither.err_index.eq(index), dither.err_data.eq(self.wdata),
+                         dither.fold.eq(seq.dither_fold), dither.advance.eq(seq.dither_advance)]
+            for lane in lanes:
+                m.d.comb += lane.step_hash.eq(dither.step_hash)
+        busy = seq.busy
+        steps = Signal(16, init=hw.cfg.steps)
+        any_over = Signal()
+        m.d.comb += [seq.cmd.eq(cmd), seq.cmd_op.eq(cmd_op), seq.steps.eq(steps),
+                     self.busy.eq(busy), self.done.eq(seq.done), self.overflow.eq(any_over)]
+        clamps = Const(0, 1)
+        for lane in lanes:
+            clamps = clamps | lane.clamp
+        with m.If(seq.run_start):
+            m.d.sync += any_over.eq(0)
+        with m.Else():
+            m.d.sync += any_over.eq(any_over | clamps)
+        with m.If(self.we & ~busy &
+                  (self.addr == ((REGION["info"] << INDEX_BITS) | INFO["steps"]))):
+            m.d.sync += steps.eq(self.wdata)
+
+        # the control port, stage 0: decode; the neuron and link maps addressed ------------
+        e_int = sum((index >= i * N) for i in range(1, N_ELEMENTS))
+        n_int = index - Array(Const(i * N, INDEX_BITS + 3) for i in range(N_ELEMENTS))[e_int]
+        neuron = Signal(range(max(2, N)))
+        elem = Signal(range(N_ELEMENTS))
+        in_range = {"input": n_in, "error": n_out, "coef": L, "fwd_integral": 5 * N,
+                    "rev_integral": 5 * N, "output": n_out, "overflow": N}
+        valid0 = Signal()
+        with m.Switch(region):
+            for name, n in in_range.items():
+                with m.Case(REGION[name]):
+                    m.d.comb += valid0.eq(index < n)
+        with m.Switch(region):
+            with m.Case(REGION["input"], REGION["overflow"]):
+                m.d.comb += neuron.eq(index)
+            with m.Case(REGION["error"], REGION["output"]):
+                m.d.comb += [neuron.eq(out_base + index), elem.eq(t.out_elem)]
+            with m.Case(REGION["fwd_integral"], REGION["rev_integral"]):
+                m.d.comb += [neuron.eq(n_int), elem.eq(e_int)]
+        nlay, llay = nmap_layout(s), lmap_layout(s)
+        bank1 = Signal(range(max(2, P)))
+        local1 = Signal(range(max(2, nb)))
+        lane1 = Signal(range(max(2, P)))
+        slot1 = Signal(range(max(2, s.slots)))
+        if P > 1:
+            m.submodules.neuron_map = nmap = Memory(shape=nlay.width, depth=N,
+                                                    init=nmap_words(s))
+            nrd = nmap.read_port()
+            off, w = nlay.fields["local"]
+            boff, bw = nlay.fields["bank"]
+            m.d.comb += [nrd.addr.eq(neuron), bank1.eq(nrd.data[boff:boff + bw])]
+            if w:
+                m.d.comb += local1.eq(nrd.data[off:off + w])
+        else:   # one bank: the local neuron is the neuron
+            m.d.sync += local1.eq(neuron)
+        m.submodules.link_map = lmap = Memory(shape=llay.width, depth=L, init=lmap_words(s))
+        lrd = lmap.read_port()
+        m.d.comb += lrd.addr.eq(index)
+        off, w = llay.fields["slot"]
+        if w:
+            m.d.comb += slot1.eq(lrd.data[off:off + w])
+        off, w = llay.fields["lane"]
+        if w:
+            m.d.comb += lane1.eq(lrd.data[off:off + w])
+
+        region1, elem1 = Signal.like(region), Signal(range(N_ELEMENTS))
+        valid1, we1 = Signal(), Signal()
+        wdata1 = Signal(signed(self.data_width))
+        m.d.sync += [region1.eq(region), elem1.eq(elem), valid1.eq(valid0 & ~busy),
+                     we1.eq(self.we & valid0 & ~busy), wdata1.eq(self.wdata)]
+
+        # stage 1: the local address, on every lane's port; writes land here ---------------
+        kind = Signal(2)
+        local_addr = Signal(host_addr_bits(s))
+        row_of = Array(Const(e * nb, range(R5 + 1)) for e in range(N_ELEMENTS))
+        with m.Switch(region1):
+            with m.Case(REGION["input"], REGION["error"]):
+                m.d.comb += [kind.eq(HOST_E), local_addr.eq(2 * R5 + local1)]
+            with m.Case(REGION["overflow"]):
+                m.d.comb += [kind.eq(HOST_E), local_addr.eq(
+                    Mux(seq.last_half, R5, 0) + (N_ELEMENTS - 1) * nb + local1)]
+            with m.Case(REGION["coef"]):
+                m.d.comb += [kind.eq(HOST_C), local_addr.eq(slot1)]
+            with m.Case(REGION["fwd_integral"], REGION["output"]):
+                m.d.comb += [kind.eq(HOST_SR), local_addr.eq(row_of[elem1] + local1)]
+            with m.Case(REGION["rev_integral"]):
+                m.d.comb += [kind.eq(HOST_SR), local_addr.eq(R5 + row_of[elem1] + local1)]
+        target1 = Signal(range(max(2, P)))
+        m.d.comb += target1.eq(Mux(region1 == REGION["coef"], lane1, bank1))
+        writable = ((region1 == REGION["input"]) | (region1 == REGION["error"])
+                    | (region1 == REGION["coef"]))
+        for b, lane in enumerate(lanes):
+            m.d.comb += [lane.host_kind.eq(Mux(valid1, kind, HOST_NONE)),
+                         lane.host_addr.eq(local_addr), lane.host_wdata.eq(wdata1),
+                         lane.host_we.eq(we1 & writable & (target1 == b))]
+
+        # stage 2: the memory word of the target lane, or an info register ----------------
+        region2 = Signal.like(region)
+        valid2 = Signal()
+        target2 = Signal.like(target1)
+        m.d.sync += [region2.eq(region1), valid2.eq(valid1), target2.eq(target1)]
+        info = {INFO["n_inputs"]: n_in, INFO["n_outputs"]: n_out, INFO["n_neurons"]: N,
+                INFO["n_links"]: L, INFO["steps"]: steps,
+                INFO["status"]: busy | (any_over << 1),
+                INFO["width"]: fmt.width, INFO["frac"]: fmt.frac,
+                INFO["coef_extra"]: fmt.coef_extra, INFO["acc_width"]: fmt.acc_width,
+                INFO["h_shift"]: hw.h_shift, INFO["magic"]: MAGIC}
+        info1, info2 = Signal(signed(self.data_width)), Signal(signed(self.data_width))
+        with m.If(region == REGION["info"]):
+            with m.Switch(index):
+                for key, v in info.items():
+                    with m.Case(key):
+                        m.d.sync += info1.eq(v)
+                with m.Default():
+                    m.d.sync += info1.eq(0)
+        with m.Else():
+            m.d.sync += info1.eq(0)
+        m.d.sync += info2.eq(info1)
+        e_word = Array(lane.e_rdata for lane in lanes)[target2]
+        sr_word = Array(lane.sr_rdata for lane in lanes)[target2]
+        c_word = Array(lane.c_rdata for lane in lanes)[target2]
+        with m.If(~valid2):
+            m.d.comb += self.rdata.eq(info2)
+        with m.Else():
+            with m.Switch(region2):
+                with m.Case(REGION["input"], REGION["error"]):
+                    m.d.comb += self.rdata.eq(e_word[:W].as_signed())
+                with m.Case(REGION["overflow"]):
+                    m.d.comb += self.rdata.eq(e_word[W])
+                with m.Case(REGION["coef"]):
+                    m.d.comb += self.rdata.eq(c_word)
+                with m.Default():
+                    m.d.comb += self.rdata.eq(sr_word)
+        return m

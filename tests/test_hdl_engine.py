@@ -1,0 +1,315 @@
+# amaranth: UnusedElaboratable=no
+# (the argument checks construct engines that raise before they could be used)
+"""NetworkEngine in amaranth.sim: forward, reverse, BSP equal FixedModel's, bit for bit, for
+P in {1, 3, 8} and fan-in 1 and 2; clocks equal the scheduler's prediction; the control port
+while busy; the BSP unit alone; argument checks."""
+import numpy as np
+import pytest
+from amaranth.hdl import Module, Signal, signed
+from amaranth.sim import Simulator
+
+from wuxing.golden.config import RunConfig
+from wuxing.golden.fixedpoint import DEFAULT_FORMAT, LEARNING_FORMAT
+from wuxing.golden.network import FixedModel
+from wuxing.golden.topology import Topology
+from wuxing.hdl.engine import NetworkEngine
+from wuxing.hdl.engine.bsp import BspUnit
+from wuxing.hdl.fixed import hw_constants
+from wuxing.hdl.network import INFO, MAGIC, address
+from control_port_bench import compare_with_golden, run_network
+
+
+def compare_engine(topo, lanes, steps, seed, fmt=DEFAULT_FORMAT):
+    return compare_with_golden(
+        lambda hw, c_init: NetworkEngine(topo, hw, lanes=lanes, c_init=c_init),
+        topo, steps, seed, fmt)
+
+
+# odd sizes: link counts that are not multiples of P; fan-in 2 sums two links into a row
+@pytest.mark.parametrize("layers, fan_in, lanes", [
+    ((3, 2), 1, 1), ((4, 3, 2), 2, 1), ((5, 4, 3), 1, 3), ((4, 3, 2), 2, 3),
+    ((7, 5, 3), 1, 8), ((5, 4, 3), 2, 8)])
+def test_engine_matches_fixed_model(layers, fan_in, lanes):
+    topo = Topology(layers=layers, fan_in=fan_in, seed=3)
+    compared, mismatches, dut, got, (fwd, rev, c_int) = compare_engine(topo, lanes, 6, lanes)
+    print(f"{layers} fan-in {fan_in}, P={lanes}: {compared} values compared, "
+          f"{mismatches} mismatches")
+    assert mismatches == 0 and compared > 50
+    assert got["magic"] == MAGIC
+    # the run exercised saturation and a change of C
+    assert fwd.overflow.any() or rev.overflow.any()
+    assert got["C"] != c_int.tolist()
+    # the gateware takes exactly the clocks the scheduler predicts
+    cyc = dut.cycles(6)
+    assert (got["fwd_cycles"], got["rev_cycles"], got["bsp_cycles"]) == (
+        cyc["run"], cyc["reverse_run"], cyc["bsp"])
+
+
+# one atan ROM for 4 or 8 lanes: the lanes read it in turns, the BSP slot is longer
+@pytest.mark.parametrize("lanes_per_table", [4, 8])
+def test_engine_shared_atan_tables(lanes_per_table):
+    topo = Topology(layers=(5, 4, 3), fan_in=2, seed=3)
+    compared, mismatches, dut, got, (fwd, rev, c_int) = compare_with_golden(
+        lambda hw, c_init: NetworkEngine(topo, hw, lanes=8, c_init=c_init,
+                                         lanes_per_table=lanes_per_table), topo, 5, 8)
+    assert mismatches == 0 and compared > 50 and got["C"] != c_int.tolist()
+    assert got["bsp_cycles"] == dut.cycles()["bsp"]
+    assert dut.timing.bsp_slot == 18 + lanes_per_table - 2
+    assert dut.resources().memories[5].count == 8 // lanes_per_table     # atan ROMs
+
+
+# the fixed-point learning format: the reverse run's increments dithered (golden
+# LEARNING_FORMAT); forward and BSP as before
+@pytest.mark.parametrize("layers, fan_in, lanes", [((4, 3, 2), 2, 1), ((5, 4, 3), 1, 3),
+                                                   ((5, 4, 3), 2, 8)])
+def test_engine_learning_format(layers, fan_in, lanes):
+    topo = Topology(layers=layers, fan_in=fan_in, seed=3)
+    compared, mismatches, dut, got, (fwd, rev, c_int) = compare_engine(
+        topo, lanes, 7, lanes, fmt=LEARNING_FORMAT)
+    print(f"{layers} fan-in {fan_in}, P={lanes}, LEARNING_FORMAT: {compared} values compared, "
+          f"{mismatches} mismatches")
+    assert mismatches == 0 and compared > 50
+    # the dither changed the reverse integrals: round half up gives other integers
+    plain = FixedModel(topo, RunConfig(steps=7)).reverse(c_int, np.array(got["err"]))
+    assert np.sum(plain.S != rev.S) > 5
+    cyc = dut.cycles(7)
+    assert cyc["reverse_run"] > cyc["run"]       # the seed of the dither
+    assert (got["fwd_cycles"], got["rev_cycles"], got["bsp_cycles"]) == (
+        cyc["run"], cyc["reverse_run"], cyc["bsp"])
+
+
+def test_engine_control_port_while_busy():
+    """While a run is busy: memory regions read 0, the status register reads busy, writes
+    are ignored; after done the values are there."""
+    topo = Topology(layers=(4, 3, 2), seed=3)
+    hw = hw_constants(RunConfig(steps=3))
+    dut = NetworkEngine(topo, hw, lanes=3)
+    lat = dut.read_latency
+    seen = {}
+
+    async def bench(ctx):
+        async def read(addr):
+            ctx.set(dut.addr, addr)
+            await ctx.tick().repeat(lat)
+            return ctx.get(dut.rdata)
+
+        async def write(addr, v):
+            ctx.set(dut.addr, addr)
+            ctx.set(dut.wdata, v)
+            ctx.set(dut.we, 1)
+            await ctx.tick()
+            ctx.set(dut.we, 0)
+        await write(address("coef", 1), 1234)
+        await write(address("input", 0), 4096)
+        ctx.set(dut.op, 0)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        seen["busy_reads"] = [await read(address(r, 1)) for r in
+                              ("coef", "input", "fwd_integral", "rev_integral", "output",
+                               "overflow")]
+        seen["status"] = await read(address("info", INFO["status"]))
+        seen["magic"] = await read(address("info", INFO["magic"]))
+        await write(address("coef", 1), 999)          # ignored: busy
+        seen["busy"] = ctx.get(dut.busy)
+        while not ctx.get(dut.done):
+            await ctx.tick()
+        await ctx.tick()
+        seen["after"] = [await read(address("coef", 1)), await read(address("input", 0)),
+                         await read(address("info", INFO["status"]) )]
+        seen["s_nonzero"] = any([await read(address("fwd_integral", k)) for k in range(45)])
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["busy"] == 1
+    assert seen["busy_reads"] == [0] * 6
+    assert seen["status"] & 1 == 1 and seen["magic"] == MAGIC
+    assert seen["after"][:2] == [1234, 4096] and seen["after"][2] & 1 == 0
+    assert seen["s_nonzero"]
+
+
+def test_bsp_unit_matches_golden():
+    """The BSP unit alone, on its own W x W multiplier: C' of FixedModel.bsp_update for random
+    S, R (up to the integral range, both signs, zeros), C (up to the clamps)."""
+    cfg = RunConfig()
+    hw = hw_constants(cfg)
+    fmt = hw.fmt
+    topo = Topology(layers=(1, 1))
+    model = FixedModel(topo, cfg)
+    rng = np.random.default_rng(5)
+    cases = [(fmt.acc_max, fmt.acc_max, hw.c_hi), (fmt.acc_min, fmt.acc_max, hw.c_lo),
+             (0, 12345, 17), (-3, 0, -5)]
+    for mag in (2 ** 8, 2 ** 14, 2 ** 20, 2 ** 23):
+        for _ in range(6):
+            cases.append((int(rng.integers(-mag, mag)), int(rng.integers(-mag, mag)),
+                          int(rng.integers(hw.c_lo, hw.c_hi + 1))))
+    unit = BspUnit(hw)
+    st = unit.stages
+    m = Module()
+    m.submodules.unit = unit
+    a, b = Signal(signed(fmt.width)), Signal(signed(fmt.width))
+    prod = Signal(signed(2 * fmt.width))
+    m.d.sync += [a.eq(unit.mul_a), b.eq(unit.mul_b), prod.eq(a * b)]   # as the lane's (MUL_LATENCY)
+    m.d.comb += unit.prod.eq(prod)
+    entries = [int(v) for v in hw.table.entries()]
+    got = []
+
+    async def bench(ctx):
+        for s, r, c in cases:
+            ctx.set(unit.c_old, c)
+            data = 0
+            for sub in range(st["slot"]):
+                ctx.set(unit.sub, sub)
+                ctx.set(unit.tab_data, data)
+                if sub == st["magnitudes"]:
+                    ctx.set(unit.s, s)
+                    ctx.set(unit.r, r)
+                if sub == st["c_write"]:
+                    got.append(ctx.get(unit.c_new))
+                addr = ctx.get(unit.tab_addr)
+                await ctx.tick()
+                data = entries[addr]          # a synchronous ROM: data a clock later
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    want = [int(model.bsp_update(np.array([c]), np.full((5, 2, 1), s), np.full((5, 2, 1), r))[0])
+            for s, r, c in cases]
+    assert len(got) == len(cases) > 20
+    assert got == want
+    assert len(set(want) - {c for _, _, c in cases}) > 10      # the updates changed C
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_engine_rejects_bad_arguments():
+    hw = hw_constants()
+    topo = Topology(layers=(3, 2))
+    with pytest.raises(ValueError, match="more than the topology can use"):
+        NetworkEngine(topo, hw, lanes=6)
+    with pytest.raises(ValueError, match="at least 1"):
+        NetworkEngine(topo, hw, lanes=0)
+    with pytest.raises(TypeError, match="lanes"):
+        NetworkEngine(topo, hw, lanes="8")
+    with pytest.raises(TypeError, match="topology"):
+        NetworkEngine("tiny", hw)
+    with pytest.raises(ValueError, match="c_init"):
+        NetworkEngine(topo, hw, c_init=[0, 1])
+    with pytest.raises(ValueError, match="no links"):
+        NetworkEngine(Topology(layers=(2, 2), link_counts=(0,)), hw)
+    # a topology that does not fit the control port's 20-bit index
+    big = Topology(layers=(2, 2))
+    big.layers = (2, 300000)     # claims more neurons than 2**20 / 5 integrals can address
+    with pytest.raises(ValueError, match="at most"):
+        NetworkEngine(big, hw)
+
+
+def test_engine_resources_and_cycles_api():
+    topo = Topology(layers=(7, 5, 3), fan_in=2, seed=3)
+    dut = NetworkEngine(topo, hw_constants(), lanes=3)
+    r = dut.resources()
+    names = {m.name for m in r.memories}
+    assert {"e_mem", "sr_mem", "u_mem", "c_mem", "slot_rom", "atan", "link_map",
+            "neuron_map"} <= names
+    assert r.multipliers == 3 and r.block_ram["ecp5"] > 0 and r.block_ram["ice40"] > 0
+    c = dut.cycles()
+    assert c["sample"] == c["run"] + c["reverse_run"] + c["bsp"] and r.cycles == c
+    assert r.as_dict()["memories"][0]["bits"] > 0
+
+
+def test_dither_hash_and_seed():
+    """The three parts of wang32 equal golden's hash; DitherSeed folds the errors and hashes
+    each step as golden.fixedpoint.dither_seed / dither_offsets define."""
+    from amaranth.hdl import Module, Signal
+
+    from wuxing.golden.fixedpoint import dither_seed, wang32
+    from wuxing.hdl.engine.dither import DitherSeed, seed_clocks, wang32_stage
+    m = Module()
+    x = Signal(32)
+    y = x
+    for k in range(3):
+        z = Signal(32)
+        m.d.comb += z.eq(wang32_stage(y, k))
+        y = z
+    values = [0, 1, 0xFFFFFFFF, 0x9E3779B9, 12345678, 0x80000000]
+    got = []
+
+    async def hash_bench(ctx):
+        for v in values:
+            ctx.set(x, v)
+            await ctx.delay(1e-6)
+            got.append(ctx.get(y))
+    sim = Simulator(m)
+    sim.add_testbench(hash_bench)
+    sim.run()
+    assert got == [wang32(v) for v in values]
+
+    errs = [-5, 300, -32768, 0, 32767]
+    unit = DitherSeed(len(errs), 16)
+    hashes = []
+
+    async def seed_bench(ctx):
+        for i, e in enumerate(errs):
+            ctx.set(unit.err_we, 1)
+            ctx.set(unit.err_index, i)
+            ctx.set(unit.err_data, e)
+            await ctx.tick()
+        ctx.set(unit.err_we, 0)
+        ctx.set(unit.fold, 1)
+        await ctx.tick()
+        ctx.set(unit.fold, 0)
+        await ctx.tick().repeat(seed_clocks(len(errs)))
+        hashes.append(ctx.get(unit.step_hash))
+        for _ in range(3):
+            ctx.set(unit.advance, 1)
+            await ctx.tick()
+            ctx.set(unit.advance, 0)
+            await ctx.tick().repeat(8)
+            hashes.append(ctx.get(unit.step_hash))
+    sim = Simulator(unit)
+    sim.add_clock(1e-6)
+    sim.add_testbench(seed_bench)
+    sim.run()
+    seed = int(dither_seed(np.array([errs]))[0])
+    assert hashes == [wang32((seed + t) & 0xFFFFFFFF) for t in range(4)]
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_design_resources_before_a_build():
+    """Design.resources() (the scheduler alone) gives the engine's own numbers; memories kept
+    out of block RAM leave the block count and still compute the same integers."""
+    from wuxing.golden.topology import preset
+    from wuxing.hdl.engine.memories import block_rams, lut_memories_for
+    from wuxing.hdl.generate import Design, build_component
+    d = Design(topology=preset("model1"), arch="engine", lanes=40)
+    r = d.resources()
+    assert r.cycles == NetworkEngine(preset("model1"), d.hw(), lanes=40).cycles()
+    assert r.block_ram["ecp5"] > 208            # every memory in block RAM: too many
+    lut = lut_memories_for(r.memories, "ecp5", 208)
+    assert lut == ("slot_rom", "c_mem")          # the fewest, in LUT_MEMORY_ORDER
+    d.lut_memories = lut
+    r2 = d.resources()
+    assert r2.block_ram["ecp5"] <= 208 and r2.lut_memory_bits > 0
+    assert r2.block_ram["ecp5"] == sum(block_rams(m, "ecp5") for m in r2.memories
+                                       if m.name not in lut)
+    assert Design.from_manifest(d.manifest()).lut_memories == lut
+    assert lut_memories_for(r.memories, "ecp5", 10) is None
+    with pytest.raises(ValueError, match="lut_memories"):
+        NetworkEngine(Topology(layers=(3, 2)), hw_constants(), lut_memories=("e_mem",))
+    with pytest.raises(ValueError, match="estimates an engine"):
+        Design(topology=Topology(layers=(3, 2))).resources()
+    # the same integers with the slot table and C out of block RAM
+    topo = Topology(layers=(5, 4, 3), fan_in=2, seed=3)
+    hw = hw_constants(RunConfig(steps=4))
+    model = FixedModel(topo, RunConfig(steps=4))
+    c = np.arange(topo.n_links) * 997 % (2 * hw.c_hi) - hw.c_hi
+    x = hw.fmt.to_int(np.linspace(0, 1, 5))
+    err = hw.fmt.to_int(np.array([0.5, -0.25, 1.0]))
+    e = build_component(Design(topology=topo, cfg=RunConfig(steps=4), arch="engine", lanes=3,
+                               lut_memories=("slot_rom", "c_mem", "atan")))
+    got = run_network(e, c, x, err, 4)
+    fwd, rev = model.forward(c, x), model.reverse(c, err)
+    assert got["S"] == fwd.S.reshape(-1).tolist() and got["R"] == rev.S.reshape(-1).tolist()
+    assert got["C"] == model.bsp_update(c, fwd.S, rev.S).tolist()
