@@ -42,8 +42,9 @@ def ensure_design(design: Design, root=DESIGN_ROOT) -> Path:
 
 def standard_design(what: str, topology: str | Topology = "small", steps: int | None = None,
                     mult: str = "parallel", k_mode: str = "const", c_seed: int = 0,
-                    pipeline: bool = False) -> Design:
-    """A design for the benches: ``topology`` is 'small', a preset name, or a Topology."""
+                    pipeline: bool = False, arch: str = "unrolled") -> Design:
+    """A design for the benches: ``topology`` is 'small', a preset name, or a Topology;
+    ``arch``: a network's architecture (hdl.generate.ARCHS)."""
     if isinstance(topology, Topology):
         topo = topology
     elif topology == "small":
@@ -52,7 +53,7 @@ def standard_design(what: str, topology: str | Topology = "small", steps: int | 
         topo = preset(topology)
     cfg = RunConfig() if steps is None else RunConfig(steps=steps)
     d = Design(what=what, topology=topo, cfg=cfg, mult=mult, k_mode=k_mode, pipeline=pipeline,
-               source=f"topology {topo.spec()['name']}")
+               source=f"topology {topo.spec()['name']}", arch=arch)
     if what == "network":
         d.c_init = [int(c) for c in FixedModel(topo, cfg).coef_to_int(
             init_coefficients(topo, cfg, seed=c_seed))]

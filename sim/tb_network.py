@@ -7,7 +7,8 @@ with ``golden.network.FixedModel`` on the same topology, settings and coefficien
 runs each command on its own: Python only loads the stimulus and reads the results.
 
 Environment: WUXING_DESIGN (folder with manifest.json), WUXING_SEED, WUXING_RANDOM_CASES,
-WUXING_SPEED_STEPS (optional: one long forward run, timed), WUXING_REPORT (JSON-lines output).
+WUXING_EDGE_CASES (0: skip the three edge cases), WUXING_SPEED_STEPS (optional: one long
+forward run, timed), WUXING_REPORT (JSON-lines output).
 """
 from __future__ import annotations
 
@@ -85,8 +86,8 @@ class NetworkTB:
         return cycles
 
 
-def _cases(design, model, rng, n_random):
-    """(name, C, x, err) of the runs: edge cases, then random ones."""
+def _cases(design, model, rng, n_random, edge=True):
+    """(name, C, x, err) of the runs: edge cases (if ``edge``), then random ones."""
     fmt, t = design.fmt, design.topology
     n_in, n_out, L = t.layers[0], t.layers[-1], t.n_links
     c0 = np.asarray(design.c_init, dtype=np.int64)
@@ -94,7 +95,7 @@ def _cases(design, model, rng, n_random):
              ("full-scale", np.where(np.arange(L) % 2 == 0, model.c_hi, model.c_lo),
               np.full(n_in, fmt.max_int), np.full(n_out, fmt.min_int)),
              ("full-scale-negative", np.full(L, model.c_hi),
-              np.full(n_in, fmt.min_int), np.full(n_out, fmt.max_int))]
+              np.full(n_in, fmt.min_int), np.full(n_out, fmt.max_int))] if edge else []
     for k in range(n_random):
         c = rng.integers(model.c_lo, model.c_hi + 1, L)
         x = model.input_to_int(rng.uniform(0, 1, (1, n_in)))[0]
@@ -123,8 +124,10 @@ async def network_matches_golden(dut):
     chk.run_done("info")
 
     n_random = int(os.environ.get("WUXING_RANDOM_CASES", "1"))
+    cases = _cases(design, model, rng, n_random,
+                   edge=os.environ.get("WUXING_EDGE_CASES", "1") != "0")
     wall = time.perf_counter()
-    for name, c, x, err in _cases(design, model, rng, n_random):
+    for name, c, x, err in cases:
         await tb.write_many("coef", c)
         await tb.write_many("input", x)
         await tb.write_many("error", err)
@@ -133,19 +136,20 @@ async def network_matches_golden(dut):
         rev = model.reverse(c, err)
         c_new = model.bsp_update(c, fwd.S, rev.S)
 
-        await tb.command(OP_FORWARD)
+        clocks = chk.extra.setdefault("command_clocks", dict(forward=[], reverse=[], bsp=[]))
+        clocks["forward"].append(await tb.command(OP_FORWARD))
         chk.check(name, f"forward after {cfg.steps}", "S",
                   await tb.read_region("fwd_integral", 5 * N), fwd.S.reshape(-1).tolist())
         chk.check(name, f"forward after {cfg.steps}", "output",
                   await tb.read_region("output", n_out), model.outputs(fwd)[0].tolist())
         chk.check(name, f"forward after {cfg.steps}", "overflow",
                   await tb.read_region("overflow", N), fwd.overflow[0].astype(int).tolist())
-        await tb.command(OP_REVERSE)
+        clocks["reverse"].append(await tb.command(OP_REVERSE))
         chk.check(name, f"reverse after {cfg.steps}", "R",
                   await tb.read_region("rev_integral", 5 * N), rev.S.reshape(-1).tolist())
         chk.check(name, f"reverse after {cfg.steps}", "overflow",
                   await tb.read_region("overflow", N), rev.overflow[0].astype(int).tolist())
-        await tb.command(OP_BSP)
+        clocks["bsp"].append(await tb.command(OP_BSP))
         chk.check(name, "bsp", "C", await tb.read_region("coef", L), c_new.tolist())
         chk.extra.setdefault("overflow_runs", 0)
         chk.extra["overflow_runs"] += int(fwd.overflow.any()) + int(rev.overflow.any())
@@ -159,6 +163,8 @@ async def network_matches_golden(dut):
     chk.extra["compare_seconds"] = time.perf_counter() - wall
 
     speed_steps = int(os.environ.get("WUXING_SPEED_STEPS", "0"))
+    if not 0 <= speed_steps < 1 << 16:
+        raise ValueError(f"WUXING_SPEED_STEPS={speed_steps}: the steps register holds 1..65535")
     if speed_steps:
         c = np.asarray(design.c_init, dtype=np.int64)
         x = model.input_to_int(rng.uniform(0, 1, (1, n_in)))[0]

@@ -37,6 +37,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from cocotb.triggers import FallingEdge
+
 __all__ = ["PERIOD_NS", "DEFAULT_STOP_ON", "HARNESS_DEFINE", "HARNESS_MAIN", "Port", "verilog_ports",
            "wrapper_name", "wrapper_verilog", "verilator_public_ports", "Clocking"]
 
@@ -179,26 +181,30 @@ class Clocking:
         self.cycles = 0  # rising edges since time 0 (the wrapper's wx_cycles)
         self.requests = 0
         self._req = 0
+        self._mask = None  # the stop mask last written (VPI writes are kept to the changes)
 
     def idle(self):
-        """The request inputs' reset values (before the first request)."""
+        """The request inputs' reset values (the first request writes them if the bench has
+        not)."""
         d = self.dut
         d.wx_until.value = 0
-        d.wx_stop_mask.value = 0
-        d.wx_req.value = 0
+        d.wx_stop_mask.value = self._mask = 0
+        d.wx_req.value = self._req = 0
 
     async def run(self, clocks: int = 1, until=()) -> int:
         """Run ``clocks`` clock cycles, or fewer if one of the signals named in ``until``
         is high after one of them (at least one cycle). Returns the cycles run."""
-        from cocotb.triggers import FallingEdge
         if clocks < 1:
             raise ValueError("a request runs at least one clock")
+        if self._mask is None:
+            self.idle()
         mask = 0
         for name in until:
             mask |= 1 << self.stop_on.index(name)
         d = self.dut
         d.wx_until.value = self.cycles + clocks
-        d.wx_stop_mask.value = mask
+        if mask != self._mask:
+            d.wx_stop_mask.value = self._mask = mask
         self._req ^= 1
         d.wx_req.value = self._req
         self.requests += 1
