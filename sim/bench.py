@@ -144,7 +144,7 @@ COSIM_CASES = [
      1_000_000),
 ]
 COSIM_NOTES = {
-    "tiny-unrolled-verilator": "10x the GPI-clock bench (13,764)",
+    "tiny-unrolled-verilator": "the target is 10x the GPI-clock bench's 13,764",
     "tiny-serial-verilator": "the demo's network",
 }
 # Verilator build variants compared by --variants (name: VerilatorOptions fields)

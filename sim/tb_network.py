@@ -2,13 +2,14 @@
 
 Per case: load C, the input and the error vectors through the control port, run forward, read
 every forward integral, the outputs and the overflow flags; run reverse, read every reverse
-integral and flag; run the BSP update, read every C. Each value is compared (integer equality)
+integral and flag; run the BSP update, read every C. For the network engine the clocks of each
+command are compared with the scheduler's prediction (the manifest's ``cycles``). Each value is compared (integer equality)
 with ``golden.network.FixedModel`` on the same topology, settings and coefficients. The design
 runs each command on its own: Python only loads the stimulus and reads the results.
 
 Environment: WUXING_DESIGN (folder with manifest.json), WUXING_SEED, WUXING_RANDOM_CASES,
-WUXING_EDGE_CASES (0: skip the three edge cases), WUXING_SPEED_STEPS (optional: one long
-forward run, timed), WUXING_REPORT (JSON-lines output).
+WUXING_EDGE_CASES (0: only the random cases),
+WUXING_SPEED_STEPS (optional: one long forward run, timed), WUXING_REPORT (JSON-lines output).
 """
 from __future__ import annotations
 
@@ -30,10 +31,11 @@ class NetworkTB:
     wrapper (sim/wrapper.py): every access is one request of one clock, a command one request
     that runs until ``done``."""
 
-    def __init__(self, dut):
+    def __init__(self, dut, read_latency: int = 1):
         self.dut = dut
         self.clock = Clocking(dut)
         self.cycles = 0  # clocks of the commands
+        self.read_latency = read_latency
 
     async def reset(self):
         d = self.dut
@@ -61,13 +63,16 @@ class NetworkTB:
             await self.write(address(region, i), v)
 
     async def read_many(self, addrs) -> list:
-        """Pipelined reads: one address per clock, rdata one clock later."""
-        d = self.dut
+        """Pipelined reads: one address per clock, rdata ``read_latency`` clocks later."""
+        d, lat = self.dut, self.read_latency
+        addrs = list(addrs)
         out = []
-        for a in addrs:
-            d.addr.value = a
+        for i in range(len(addrs) + lat - 1):
+            if i < len(addrs):
+                d.addr.value = addrs[i]
             await self.clock.run(1)
-            out.append(d.rdata.value.to_signed())
+            if i >= lat - 1:
+                out.append(d.rdata.value.to_signed())
         return out
 
     async def read_region(self, region: str, n: int) -> list:
@@ -86,8 +91,9 @@ class NetworkTB:
         return cycles
 
 
-def _cases(design, model, rng, n_random, edge=True):
-    """(name, C, x, err) of the runs: edge cases (if ``edge``), then random ones."""
+def _cases(design, model, rng, n_random, edge_cases=True):
+    """(name, C, x, err) of the runs: edge cases (unless ``edge_cases`` is false), then random
+    ones."""
     fmt, t = design.fmt, design.topology
     n_in, n_out, L = t.layers[0], t.layers[-1], t.n_links
     c0 = np.asarray(design.c_init, dtype=np.int64)
@@ -95,7 +101,9 @@ def _cases(design, model, rng, n_random, edge=True):
              ("full-scale", np.where(np.arange(L) % 2 == 0, model.c_hi, model.c_lo),
               np.full(n_in, fmt.max_int), np.full(n_out, fmt.min_int)),
              ("full-scale-negative", np.full(L, model.c_hi),
-              np.full(n_in, fmt.min_int), np.full(n_out, fmt.max_int))] if edge else []
+              np.full(n_in, fmt.min_int), np.full(n_out, fmt.max_int))]
+    if not edge_cases:
+        cases = []
     for k in range(n_random):
         c = rng.integers(model.c_lo, model.c_hi + 1, L)
         x = model.input_to_int(rng.uniform(0, 1, (1, n_in)))[0]
@@ -106,14 +114,14 @@ def _cases(design, model, rng, n_random, edge=True):
 
 @cocotb.test()
 async def network_matches_golden(dut):
-    design, _ = load_manifest(os.environ["WUXING_DESIGN"])
+    design, man = load_manifest(os.environ["WUXING_DESIGN"])
     model = design.model()
     t, cfg = design.topology, design.cfg
     N, L = t.n_neurons, t.n_links
     n_in, n_out = t.layers[0], t.layers[-1]
     rng = np.random.default_rng(int(os.environ.get("WUXING_SEED", "0")))
     chk = Checker(f"network {t.spec()['name']} ({N} neurons, {L} links)")
-    tb = NetworkTB(dut)
+    tb = NetworkTB(dut, int(man.get("read_latency", 1)))
     await tb.reset()
 
     info = await tb.read_many([address("info", INFO[k]) for k in
@@ -124,10 +132,10 @@ async def network_matches_golden(dut):
     chk.run_done("info")
 
     n_random = int(os.environ.get("WUXING_RANDOM_CASES", "1"))
-    cases = _cases(design, model, rng, n_random,
-                   edge=os.environ.get("WUXING_EDGE_CASES", "1") != "0")
+    edge = os.environ.get("WUXING_EDGE_CASES", "1") != "0"
+    predicted = man.get("cycles")     # the engine's scheduler: clocks of a run and a BSP
     wall = time.perf_counter()
-    for name, c, x, err in cases:
+    for name, c, x, err in _cases(design, model, rng, n_random, edge):
         await tb.write_many("coef", c)
         await tb.write_many("input", x)
         await tb.write_many("error", err)
@@ -136,27 +144,31 @@ async def network_matches_golden(dut):
         rev = model.reverse(c, err)
         c_new = model.bsp_update(c, fwd.S, rev.S)
 
-        clocks = chk.extra.setdefault("command_clocks", dict(forward=[], reverse=[], bsp=[]))
-        clocks["forward"].append(await tb.command(OP_FORWARD))
+        cycles = dict(forward=await tb.command(OP_FORWARD))
         chk.check(name, f"forward after {cfg.steps}", "S",
                   await tb.read_region("fwd_integral", 5 * N), fwd.S.reshape(-1).tolist())
         chk.check(name, f"forward after {cfg.steps}", "output",
                   await tb.read_region("output", n_out), model.outputs(fwd)[0].tolist())
         chk.check(name, f"forward after {cfg.steps}", "overflow",
                   await tb.read_region("overflow", N), fwd.overflow[0].astype(int).tolist())
-        clocks["reverse"].append(await tb.command(OP_REVERSE))
+        cycles["reverse"] = await tb.command(OP_REVERSE)
         chk.check(name, f"reverse after {cfg.steps}", "R",
                   await tb.read_region("rev_integral", 5 * N), rev.S.reshape(-1).tolist())
         chk.check(name, f"reverse after {cfg.steps}", "overflow",
                   await tb.read_region("overflow", N), rev.overflow[0].astype(int).tolist())
-        clocks["bsp"].append(await tb.command(OP_BSP))
+        cycles["bsp"] = await tb.command(OP_BSP)
         chk.check(name, "bsp", "C", await tb.read_region("coef", L), c_new.tolist())
+        if predicted:
+            chk.check(name, "commands", "clocks", list(cycles.values()),
+                      [predicted["run"], predicted.get("reverse_run", predicted["run"]),
+                       predicted["bsp"]])
         chk.extra.setdefault("overflow_runs", 0)
         chk.extra["overflow_runs"] += int(fwd.overflow.any()) + int(rev.overflow.any())
         chk.extra.setdefault("clamped_c", 0)
         chk.extra["clamped_c"] += int(np.sum((c_new == model.c_lo) | (c_new == model.c_hi)))
         chk.extra.setdefault("cases", []).append(
-            dict(name=name, C=c.tolist(), x=np.asarray(x).tolist(), err=np.asarray(err).tolist()))
+            dict(name=name, C=c.tolist(), x=np.asarray(x).tolist(), err=np.asarray(err).tolist(),
+                 cycles=cycles))
         chk.run_done(name)
     chk.extra["compare_cycles"] = tb.cycles
     chk.extra["requests"] = tb.clock.requests
