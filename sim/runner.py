@@ -254,6 +254,9 @@ def test_simulation(build: Build, test_module: str, run_dir, env: dict | None = 
     failed, None if it passed."""
     run_dir = Path(run_dir)
     test_env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    # the bench's NumPy needs no BLAS threads; idle ones would spin beside the simulator
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        test_env[var] = os.environ.get(var, "1")
     test_env.update({k: str(v) for k, v in (env or {}).items()})
     plusargs = []
     if build.waves and build.simulator == "icarus":
