@@ -18,7 +18,8 @@ for this comparison; for the settings the golden model implements it is checked 
 
     python -m experiments.fixed_learning --quick           # MODEL1, MODEL1 fan-in 4, tiny
     python -m experiments.fixed_learning --smoke           # seconds (tests)
-    python -m experiments.fixed_learning --quick --nets model1 --candidates baseline rgain
+    python -m experiments.fixed_learning --quick --nets model1 --candidates baseline "rgain 1"
+    python -m experiments.fixed_learning --quick --dead-band     # why: R = 0 per layer pair
 """
 from __future__ import annotations
 
@@ -435,11 +436,61 @@ def train_candidate(topo, cfg, cand, data, *, epochs, batch, n_train, n_test, se
     return dict(test_acc=acc, C_real=g.coef_to_real(C), engine="prototype")
 
 
+def dead_band(topo, cfg, fmt, C_real, x, labels) -> dict:
+    """Per layer pair, on one batch at ``C_real``: float64's |R_dst| in integral LSBs
+    (h * 2**-frac; median, 10th and 90th percentile) and the share of links whose R_dst is
+    exactly zero in fixed point and in float."""
+    fl = FloatModel(topo, cfg, dtype=np.float64)
+    g = FixedModel(topo, cfg, fmt=fmt)
+    C = g.coef_to_int(C_real)
+    Cr = g.coef_to_real(C)
+    tb = onehot(labels, topo.layers[-1]) * cfg.target
+    f = fl.forward(Cr, x)
+    _, r_fl = fl.link_ends(f.S, fl.reverse(Cr, fl.error(fl.outputs(f), tb)).S)
+    fx = g.forward(C, g.input_to_int(x))
+    _, r_fx = g.link_ends(fx.S, g.reverse(C, g.error_from_outputs(g.outputs(fx), labels)).S)
+    lsb = cfg.h / fmt.one
+    out = []
+    for p in range(len(topo.layers) - 1):
+        a = np.abs(r_fl[topo.pair == p]).ravel() / lsb
+        out.append(dict(pair=p, float_median_lsb=float(np.median(a)),
+                        float_p10_lsb=float(np.percentile(a, 10)),
+                        float_p90_lsb=float(np.percentile(a, 90)),
+                        fixed_zero=float(np.mean(r_fx[topo.pair == p] == 0)),
+                        float_zero=float(np.mean(a == 0))))
+    return dict(samples=len(labels), format=fmt.as_dict(), pairs=out)
+
+
+def run_dead_band(args, m, nets, started):
+    results = {}
+    for net in nets:
+        topo, cfg, dname, batch, n_train, _, _ = net_setup(net, m)
+        data = load_dataset(dname)
+        x, y = data.x_train[:batch], data.y_train[:batch]
+        C0 = init_coefficients(topo, cfg, 0)
+        results[net] = {n: dead_band(topo, cfg, CANDIDATES[n].golden_format(), C0, x, y)
+                        for n in ("baseline", "learning")}
+        for n, r in results[net].items():
+            log(f"{net} {n}: R_dst zero per pair "
+                + ", ".join(f"{100 * q['fixed_zero']:.1f} %" for q in r["pairs"])
+                + "; float median |R_dst| "
+                + ", ".join(f"{q['float_median_lsb']:.3g}" for q in r["pairs"]) + " LSB")
+    summary = {net: {n: [q["fixed_zero"] for q in r["pairs"]] for n, r in res.items()}
+               for net, res in results.items()}
+    path = write_result(args, NAME + "_dead_band", claim=CLAIM, dataset="one training batch "
+                        "per network at C0", settings=dict(nets=nets), runs=results,
+                        summary=summary, started=started)
+    log(f"wrote {path}")
+    return summary
+
+
 # --- the experiment -------------------------------------------------------------------------
 def run(args) -> dict:
     started = time.time()
     m = mode(args)
     nets = args.nets or ["model1", "model1-fan4", "tiny"]
+    if args.dead_band:
+        return run_dead_band(args, m, nets, started)
     names = args.candidates or list(CANDIDATES)
     for n in names:
         if n not in CANDIDATES:
@@ -463,8 +514,9 @@ def run(args) -> dict:
         net_res = dict(topology=topo.spec(), run=cfg.as_dict(), batch=batch, epochs=epochs,
                        n_train=len(ytr), n_test=len(data.y_test[:n_test]), cross_check=checked,
                        float=dict(test_acc=[h["test_acc"] for h in fres.history]),
-                       batch_rule=batch_rule_agreement(topo, cfg, CANDIDATES["learning"]
-                                                       .golden_format(), C0, xtr, ytr, batch),
+                       batch_rule=batch_rule_agreement(
+                           topo, cfg, CANDIDATES["learning"].golden_format(), C0, xtr, ytr,
+                           batch, n_batches=1 if m == "smoke" else 4),
                        candidates={})
         log(f"  float: held-out {[round(100 * h['test_acc'], 1) for h in fres.history]}")
         trained = TRAINED["smoke"] if m == "smoke" else (
@@ -472,7 +524,7 @@ def run(args) -> dict:
         for n in names:
             cand = CANDIDATES[n]
             u = update_agreement(topo, cfg, cand, C0, xtr, ytr, batch,
-                                 n_batches=2 if m == "smoke" else 4)
+                                 n_batches=1 if m == "smoke" else 4)
             r = dict(cost=cand.cost, update=u,
                      update_cosine=float(np.mean(u["cosine"])),
                      update_norm_ratio=float(np.mean(u["norm_ratio"])),
@@ -519,7 +571,8 @@ def plot(results, path, m):
                 label="float")
         for i, (n, c) in enumerate(res["candidates"].items()):
             if "test_acc" in c:
-                a1.plot(range(len(c["test_acc"])), c["test_acc"], "--", color=f"C{i % 10}",
+                a1.plot(range(len(c["test_acc"])), c["test_acc"], "--",
+                        color=pyplot.get_cmap("tab20")(i % 20),
                         lw=2 if n == "learning" else 1, label=n)
         a1.set_title(f"{net}: held-out accuracy", fontsize=9)
         a1.set_xlabel("epoch")
@@ -548,6 +601,10 @@ def main(argv=None):
                    help="candidates to measure and train (default: all; quick trains a "
                         f"subset on model1-fan4 and tiny). Names: {', '.join(CANDIDATES)}")
     p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--dead-band", action="store_true",
+                   help="only the diagnosis: per layer pair, how many reverse integrals R_dst "
+                        "are exactly zero (baseline and learning format) and float's |R_dst| "
+                        "(writes fixed_learning_dead_band<tag>.json, seconds)")
     args = p.parse_args(argv)
     guarded(run, args)
 

@@ -40,5 +40,8 @@ run bsp_gradient _full_epochs --model1-samples 8000 --model1-rounds 5          #
 run fixed_vs_float _full                                                       # exp 6
 run fixed_vs_float _full_err2 --formats 16,12 12,8 --set err_scale=2 --set kt=32 --set step=0.03125
 run fixed_vs_float _full_err8 --formats 16,12 12,8 --set err_scale=8 --set kt=8 --set step=0.0078125
+run fixed_learning "" --quick --dead-band                                      # issue #11 (seconds)
+run fixed_learning _quick_fan4_tiny --quick --nets model1-fan4 tiny            #   ~30 min
+run fixed_learning _quick_model1 --quick --nets model1                         #   ~45 min
 quick
 $PY -m experiments.summarize

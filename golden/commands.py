@@ -118,6 +118,7 @@ def cmd_train(args) -> int:
     from .checkpoint import Checkpoint, checkpoint_bytes, load_checkpoint
     from .config import parse_overrides
     from .data import load_dataset
+    from .fixedpoint import DEFAULT_FORMAT
     from .report import render_json, render_plot, write_set
     from .train import MAX_EPOCHS, RECIPES, TrainState, train
 
@@ -151,6 +152,7 @@ def cmd_train(args) -> int:
             raise ValueError(f"{ck_path}: its run settings (recipe, method, seed, batch) are "
                              f"incomplete; it cannot be resumed")
         topo, cfg, dataset, data_dir = ck.topology, ck.cfg, ck.dataset, x.get("data_dir")
+        fmt = ck.fmt
         n_train, n_test = x.get("n_train"), x.get("n_test")
         epochs = x.get("epochs") if args.epochs is None else args.epochs
         st = ck.train_state
@@ -177,6 +179,7 @@ def cmd_train(args) -> int:
         epochs = r.epochs if args.epochs is None else args.epochs
         batch = r.batch if args.batch is None else args.batch
         fixed = args.fixed or r.fixed
+        fmt = r.fmt if fixed else DEFAULT_FORMAT     # the recipes' learning format
         method = args.method or r.method
         seed = 0 if args.seed is None else args.seed
         lr, n_train, n_test = r.lr, args.n_train, args.n_test
@@ -212,8 +215,9 @@ def cmd_train(args) -> int:
         C_real = state.C if not fixed else None
         if fixed:
             from .network import FixedModel
-            C_real = FixedModel(topo, cfg).coef_to_real(state.C)
-        ck = Checkpoint(topology=topo, cfg=cfg, C=C_real, mode="fixed" if fixed else "float",
+            C_real = FixedModel(topo, cfg, fmt=fmt).coef_to_real(state.C)
+        ck = Checkpoint(topology=topo, cfg=cfg, C=C_real, fmt=fmt,
+                        mode="fixed" if fixed else "float",
                         C_int=state.C if fixed else None, dataset=dataset, history=hist,
                         extra=extra, train_state=state.as_dict())
         best = max(hist, key=lambda h: h["test_acc"])
@@ -228,7 +232,7 @@ def cmd_train(args) -> int:
 
     try:
         res = train(topo, cfg, data, epochs=epochs, batch=batch, seed=seed, fixed=fixed,
-                    method=method, lr=lr, n_train=n_train, n_test=n_test,
+                    fmt=fmt, method=method, lr=lr, n_train=n_train, n_test=n_test,
                     progress=progress, log=log, on_epoch=write_outputs, resume=resume)
     finally:
         if bar is not None:

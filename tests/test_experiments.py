@@ -145,3 +145,20 @@ def test_adder_scale_with_fan_in_divides_c_and_step():
     assert (s.kt, s.target, s.steps) == (cfg.kt, cfg.target, cfg.steps)
     h = scale_with_fan_in(cfg, 16, exponent=0.5)
     assert (h.c_max, h.step) == (cfg.c_max / 4, cfg.step / 4)
+
+
+def test_fixed_learning_smoke(tmp_path):
+    """The prototype equals golden FixedModel for the golden candidates, and the learning
+    format leaves far fewer MODEL1 links frozen than the baseline and follows float."""
+    from experiments import fixed_learning
+    rec = _run(fixed_learning, tmp_path, "--nets", "model1",
+               "--candidates", "baseline", "learning", "rgain 1")
+    r = rec["runs"]["model1"]
+    assert set(r["cross_check"]) == {"baseline", "learning"}
+    assert min(r["cross_check"].values()) > 1000
+    assert r["batch_rule"]["links_compared"] > 0
+    assert r["batch_rule"]["max_abs_difference_lsb"] <= 2
+    s = rec["summary"]["model1"]
+    assert s["learning"]["update_frozen"] < 0.5 * s["baseline"]["update_frozen"]
+    assert s["learning"]["update_cosine"] > s["baseline"]["update_cosine"]
+    assert "final_test_acc" in s["rgain 1"]      # a prototype-only candidate was trained
