@@ -39,8 +39,9 @@ from pathlib import Path
 
 from cocotb.triggers import FallingEdge
 
-__all__ = ["PERIOD_NS", "DEFAULT_STOP_ON", "HARNESS_DEFINE", "HARNESS_MAIN", "Port", "verilog_ports",
-           "wrapper_name", "wrapper_verilog", "verilator_public_ports", "Clocking"]
+__all__ = ["PERIOD_NS", "DEFAULT_STOP_ON", "HARNESS_DEFINE", "HARNESS_MAIN", "Port",
+           "verilog_ports", "wrapper_name", "wrapper_verilog", "verilator_public_ports",
+           "Clocking"]
 
 PERIOD_NS = 10
 HARNESS_DEFINE = "WUXING_HARNESS_CLOCK"
@@ -128,7 +129,8 @@ def wrapper_verilog(design_text: str, top: str, stop_on=DEFAULT_STOP_ON) -> str:
         "    wx_seen <= wx_req;",
         "  end",
         f"  wire [{n_stop - 1}:0] wx_stops = {stop_bits};",
-        "  wire wx_go = wx_cycles < wx_until && !(wx_seen == wx_req && |(wx_stop_mask & wx_stops));",
+        "  wire wx_go = wx_cycles < wx_until && "
+        "!(wx_seen == wx_req && |(wx_stop_mask & wx_stops));",
         f"`ifdef {HARNESS_DEFINE}",
         "  assign wx_running = wx_go;",
         "`else",
@@ -200,6 +202,9 @@ class Clocking:
             self.idle()
         mask = 0
         for name in until:
+            if name not in self.stop_on:
+                raise ValueError(f"{name} is not a stop signal of this design's wrapper "
+                                 f"({', '.join(self.stop_on) or 'none'})")
             mask |= 1 << self.stop_on.index(name)
         d = self.dut
         d.wx_until.value = self.cycles + clocks
