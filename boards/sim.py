@@ -1,12 +1,12 @@
 """Run the host flow against the simulated board (``wuxing run --sim``): generate the board
-gateware's Verilog (HostBridge + Network, top ``wuxing_board``), build it with cocotb's runner
-(Icarus or Verilator) and run :mod:`boards.tb_host`, which drives it with the real driver.
+gateware's Verilog (HostBridge + Network, top ``wuxing_board``), build it inside the
+co-simulation wrapper with :func:`sim.runner.build_simulation` (Icarus or Verilator; once per
+design, then reused) and run :mod:`boards.tb_host`, which drives it with the real driver.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from amaranth.back import verilog
 
 from wuxing.golden.errors import UserError
 from wuxing.hdl.generate import MANIFEST, Design
+from wuxing.sim.runner import build_lock
 
 from .host import HostBridge
 
@@ -67,60 +68,40 @@ def run_sim_session(design: Design, job: dict, simulator: str = "icarus") -> dic
     """Run ``job`` (see boards.tb_host) against the simulated board; returns its result.
     Without ``timeout_kcycles`` the driver waits :func:`sim_timeout_kcycles` for an answer
     (the manifest's ``answer_kcycles``)."""
-    from cocotb_tools.runner import get_runner
-
-    from wuxing.sim.runner import simulator_missing
+    from wuxing.sim.runner import (BenchError, build_simulation, new_run_dir,
+                                   simulator_missing, test_simulation)
     reason = simulator_missing(simulator)
     if reason:
         raise ValueError(reason)
     key = hashlib.sha256(json.dumps(design.manifest(), sort_keys=True).encode()).hexdigest()
-    design_dir = write_board_design(design, ROOT / "build" / "board-sim" / key[:12])
-    build_dir = design_dir / simulator
-    build_dir.mkdir(exist_ok=True)
-    build_args = []
-    if simulator == "verilator":
-        build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC",
-                      "-Wno-CASEINCOMPLETE", "-Wno-CASEOVERLAP", "-O3"]
-        flags = os.environ.get("MAKEFLAGS", "")
-        if "CFG_CXXFLAGS_PCH_I" not in flags:
-            os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1").strip()
-    runner = get_runner(simulator)
-    t0 = time.perf_counter()
+    design_dir = ROOT / "build" / "board-sim" / key[:12]
+    with build_lock(design_dir):
+        write_board_design(design, design_dir)
     try:
-        runner.build(sources=[design_dir / f"{TOP}.v"], hdl_toplevel=TOP, build_dir=build_dir,
-                     timescale=("1ns", "1ps"), build_args=build_args,
-                     log_file=build_dir / "build.log")
-    except (SystemExit, Exception) as e:
-        raise SimError(f"building the board simulation failed ({e}); see "
-                       f"{build_dir / 'build.log'}") from None
-    build_s = time.perf_counter() - t0
+        # inside the co-simulation wrapper (sim/wrapper.py): the clock runs in the simulation
+        # and stops when the device offers a byte; built once per design, then reused
+        build = build_simulation("board", [design_dir / f"{TOP}.v"], TOP, simulator)
+    except BenchError as e:
+        raise SimError(f"building the board simulation failed: {e}") from None
+    run_dir = new_run_dir(build)
     job = dict(job, design_dir=str(design_dir))
-    job_path, result_path = build_dir / "job.json", build_dir / "result.json"
+    job_path, result_path = run_dir / "job.json", run_dir / "result.json"
     job_path.write_text(json.dumps(job))
-    if result_path.exists():
-        result_path.unlink()
-    env = {"WUXING_HOST_JOB": str(job_path), "WUXING_HOST_RESULT": str(result_path),
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {"WUXING_HOST_JOB": str(job_path), "WUXING_HOST_RESULT": str(result_path)}
     t0 = time.perf_counter()
-    failure = None
-    try:
-        runner.test(test_module="wuxing.boards.tb_host", hdl_toplevel=TOP, build_dir=build_dir,
-                    test_dir=build_dir, extra_env=env, timescale=("1ns", "1ps"),
-                    results_xml=str(build_dir / "results.xml"),
-                    log_file=build_dir / "test.log")
-    except (SystemExit, Exception) as e:
-        failure = e
+    failure = test_simulation(build, "wuxing.boards.tb_host", run_dir, env)
     if not result_path.exists():
         raise SimError(f"the board simulation ended without a result ({failure}); see "
-                       f"{build_dir / 'test.log'}")
+                       f"{run_dir / 'test.log'}")
     result = json.loads(result_path.read_text())
     if "error" in result:
         if result.get("user_error"):
             raise UserError(result["error"])
         raise SimError(f"the host session in the simulation failed: {result['error_type']}: "
-                       f"{result['error']}; see {build_dir / 'test.log'}")
-    result.update(build_seconds=build_s, test_seconds=time.perf_counter() - t0,
-                  simulator=simulator, sim_dir=str(build_dir))
+                       f"{result['error']}; see {run_dir / 'test.log'}")
+    result.update(build_seconds=build.seconds, build_cached=build.cached,
+                  test_seconds=time.perf_counter() - t0, simulator=simulator,
+                  sim_dir=str(run_dir))
     return result
 
 

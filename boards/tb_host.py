@@ -1,6 +1,7 @@
 """cocotb test of the board gateware (``wuxing_board``: HostBridge + Network) driven by the real
 host driver: the bytes go in and out at the UART boundary (rx_data/rx_valid, tx_data/tx_valid/
-tx_ready), the driver runs in a bridge thread, exactly as it runs against a serial port.
+tx_ready), the driver runs in a bridge thread, exactly as it runs against a serial port. The
+board runs inside the co-simulation wrapper (sim/wrapper.py): cocotb wakes per byte.
 
 Environment: WUXING_HOST_JOB (JSON: the session, see boards.sim), WUXING_HOST_RESULT (JSON out).
 """
@@ -10,13 +11,13 @@ import json
 import os
 
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
 
 try:
     from cocotb import bridge, resume
 except ImportError:          # cocotb 2.1 keeps them in a private module
     from cocotb._bridge import bridge, resume
+
+from wuxing.sim.wrapper import Clocking
 
 from .driver import BoardDriver, RecordingTransport, Transport
 from .faults import FaultyTransport
@@ -25,53 +26,69 @@ from .flow import run_job
 
 class SimTransport(Transport):
     """The byte stream at the UART boundary of the simulated board. ``read(timeout)`` and
-    ``now()``: in thousands of clock cycles (simulation time, not wall time)."""
+    ``now()``: in thousands of clock cycles (simulation time, not wall time).
+
+    The board runs inside the co-simulation wrapper (sim/wrapper.py): the clock runs inside the
+    simulation until the device offers a byte (``tx_valid``) or the clocks asked for are done,
+    so cocotb wakes once per byte, not once per clock. A byte offered is taken by the next
+    clock edge (``tx_ready`` high); ``tx_stall`` > 0 holds ``tx_ready`` low for that many clocks
+    first (a UART is not always ready)."""
 
     where = "the simulated board"
 
     def __init__(self, dut, rx_gap: int = 1, tx_stall: int = 0):
         self.dut, self.rx_gap, self.tx_stall = dut, rx_gap, tx_stall
+        self.clock = Clocking(dut)
         self.received = bytearray()
         self.cycles = 0
+        self._offered = False  # the device offers a byte that no clock edge has taken yet
 
-    async def _monitor(self):
+    async def _clock(self, n: int) -> int:
+        """Run up to ``n`` clocks; stop early once the device offers a byte, and record it.
+        Returns the clocks run."""
         d = self.dut
-        n = 0
-        while True:
-            await RisingEdge(d.clk)
-            self.cycles += 1
-            if str(d.tx_valid.value) == "1" and str(d.tx_ready.value) == "1":
-                self.received.append(int(d.tx_data.value))
-            n += 1
-            # a UART is not always ready: stall one clock in tx_stall + 1
-            d.tx_ready.value = 0 if (self.tx_stall and n % (self.tx_stall + 1) == 0) else 1
+        if self._offered and self.tx_stall:
+            rx_valid = d.rx_valid.value
+            d.rx_valid.value = 0
+            d.tx_ready.value = 0
+            await self.clock.run(self.tx_stall)
+            self.cycles += self.tx_stall
+            d.tx_ready.value = 1
+            d.rx_valid.value = rx_valid
+        ran = await self.clock.run(n, until=("tx_valid",))
+        self.cycles += ran
+        self._offered = str(d.tx_valid.value) == "1"
+        if self._offered:
+            self.received.append(int(d.tx_data.value))
+        return ran
 
-    def start(self):
-        cocotb.start_soon(self._monitor())
+    async def _clocks(self, n: int):
+        while n > 0:
+            n -= await self._clock(n)
 
     async def _send(self, data: bytes):
         d = self.dut
         for b in data:
-            await FallingEdge(d.clk)
             d.rx_data.value = b
             d.rx_valid.value = 1
-            await FallingEdge(d.clk)
+            await self._clock(1)
             d.rx_valid.value = 0
-            for _ in range(self.rx_gap - 1):
-                await FallingEdge(d.clk)
+            await self._clocks(self.rx_gap - 1)
+
+    def _frame_complete(self) -> bool:
+        """Something, then a closing END."""
+        r = self.received
+        return len(r) >= 2 and r[-1] == 0xC0 and any(b != 0xC0 for b in r)
 
     async def _collect(self, max_cycles: int) -> bytes:
         d = self.dut
-        for _ in range(max_cycles):
-            # a complete frame: something, then a closing END
-            if len(self.received) >= 2 and self.received[-1] == 0xC0 and \
-                    any(b != 0xC0 for b in self.received):
-                break
-            await RisingEdge(d.clk)
+        left = max_cycles
+        while left > 0 and not self._frame_complete():
+            left -= await self._clock(left)
         out = bytes(self.received)
         self.received.clear()
         cocotb.log.debug("device -> host %s (ok %s dropped %s busy %s)", out.hex(),
-                        d.frames_ok.value, d.frames_dropped.value, d.busy.value)
+                         d.frames_ok.value, d.frames_dropped.value, d.busy.value)
         return out
 
     def write(self, data):
@@ -85,16 +102,15 @@ class SimTransport(Transport):
         return self.cycles / 1000
 
 
-async def _reset(dut):
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+async def _reset(dut, clock):
+    clock.idle()
     dut.rst.value = 1
     dut.rx_valid.value = 0
     dut.rx_data.value = 0
     dut.tx_ready.value = 1
-    for _ in range(3):
-        await FallingEdge(dut.clk)
+    await clock.run(3)
     dut.rst.value = 0
-    await FallingEdge(dut.clk)
+    await clock.run(1)
 
 
 @cocotb.test()
@@ -104,9 +120,8 @@ async def host_flow(dut):
         job = json.load(f)
     design, manifest = load_manifest(job["design_dir"])
     model = design.model()
-    await _reset(dut)
     sim = SimTransport(dut, rx_gap=job.get("rx_gap", 1), tx_stall=job.get("tx_stall", 0))
-    sim.start()
+    await _reset(dut, sim.clock)
     transport = sim
     if job.get("faults"):
         transport = faulty = FaultyTransport(sim, job["faults"], seed=job.get("fault_seed", 0))

@@ -1,7 +1,10 @@
 """Hardware benchmark figures (printed, not asserted).
 
-* Co-simulation speed of the whole-network bench (the ``tiny`` preset): simulated clock cycles
-  per second of one long forward run that the design executes alone, Icarus and Verilator.
+* Co-simulation speed of the whole-network bench (``COSIM_CASES``: the tiny network unrolled
+  and serial, MODEL1 serial and on the engine): simulated clock cycles per second of one long
+  forward run that the design executes alone inside the co-simulation wrapper
+  (sim/wrapper.py), wall clock and per second of the simulator's CPU time, with the build time;
+  ``--variants CASE`` compares Verilator build options on one case.
 * Synthesis estimate of one NeuronCore and one Synapse for iCE40 UP5K and ECP5-85F with the
   YoWASP tools: LUTs, flip-flops, DSPs from Yosys (the component alone), Fmax from nextpnr (the
   component between a shift-register input chain and an XOR-reduced output register, so that
@@ -199,25 +202,131 @@ def engine_synthesis(topology: str = "tiny", lanes: int = 1, family: str = "ECP5
     return res
 
 
-def cosim_speed(simulator: str, steps: int, topology: str = "tiny") -> dict:
-    """Cycles per second of the whole-network bench's long forward run (checked, too)."""
-    from .designs import ensure_design, standard_design
+# The whole-network speed cases: (name, `wuxing generate` design options, simulator, Euler
+# steps of the timed forward run (the steps register holds up to 65,535), target cycles/s or
+# None).
+COSIM_CASES = [
+    ("tiny-unrolled-icarus", "--topology tiny", "icarus", 1000, None),
+    ("tiny-unrolled-verilator", "--topology tiny", "verilator", 65_000, 137_000),
+    ("tiny-serial-icarus", "--topology tiny --arch serial", "icarus", 20, None),
+    ("tiny-serial-verilator", "--topology tiny --arch serial", "verilator", 4000, 5_000_000),
+    ("model1-serial-verilator", "--topology model1 --arch serial", "verilator", 80, None),
+    ("model1-engine-verilator", "--topology model1 --arch engine --lanes 16", "verilator", 80,
+     1_000_000),
+]
+COSIM_NOTES = {
+    "tiny-unrolled-verilator": "the target is 10x the GPI-clock bench's 13,764",
+    "tiny-serial-verilator": "the demo's network",
+}
+# Verilator build variants compared by --variants (name: VerilatorOptions fields)
+VERILATOR_VARIANTS = {
+    "default": {},
+    "c++ -O1": dict(cxx_opt="-O1"),
+    "c++ -O3": dict(cxx_opt="-O3"),
+    "no --x-assign fast": dict(x_assign_fast=False),
+    "all signals public": dict(public_ports_only=False),
+    "--threads 2": dict(threads=2),
+}
+
+
+def design_of(options: str):
+    """The design that ``wuxing generate OPTIONS`` would write (ValueError if the options are
+    not valid here, e.g. an architecture this version does not have)."""
+    import argparse
+
+    from wuxing.hdl.commands import add_design_args, design_from_args
+
+    p = argparse.ArgumentParser(prog="design", add_help=False, exit_on_error=False)
+    add_design_args(p, with_what=False)
+    try:
+        args, rest = p.parse_known_args(options.split())
+    except argparse.ArgumentError as e:
+        raise ValueError(f"design options {options!r}: {e}") from None
+    if rest:
+        raise ValueError(f"design options {options!r}: not known here: {' '.join(rest)}")
+    return design_from_args(args, what="network")
+
+
+def cosim_speed(simulator: str, steps: int, options: str = "--topology tiny",
+                verilator=None) -> dict:
+    """Cycles per second of the whole-network bench's long forward run (its integrals are
+    checked against the golden model, too), and the build time of the simulation."""
+    from .designs import ensure_design
     from .runner import run_bench
-    rep = run_bench("network", ensure_design(standard_design("network", topology)), simulator,
-                    env=dict(WUXING_RANDOM_CASES=0, WUXING_SPEED_STEPS=steps))
+    design = design_of(options)
+    rep = run_bench("network", ensure_design(design), simulator, verilator=verilator,
+                    env=dict(WUXING_RANDOM_CASES=0, WUXING_EDGE_CASES=0,
+                             WUXING_SPEED_STEPS=steps))
     b = rep["benches"][0]
-    return dict(simulator=simulator, topology=topology, cycles=b["speed_cycles"],
-                seconds=b["speed_seconds"], cycles_per_second=b["cycles_per_second"],
-                compared=rep["compared"], mismatches=rep["mismatches"],
-                build_seconds=rep["build_seconds"])
+    t = design.topology
+    return dict(simulator=simulator, design=options, neurons=t.n_neurons, links=t.n_links,
+                cycles=b["speed_cycles"], seconds=b["speed_seconds"],
+                cpu_seconds=b["speed_cpu_seconds"], cycles_per_second=b["cycles_per_second"],
+                cycles_per_cpu_second=b["cycles_per_cpu_second"], compared=rep["compared"],
+                mismatches=rep["mismatches"], build_seconds=rep["build_seconds"],
+                build_cached=rep["build_cached"], verilator_options=rep["verilator_options"])
+
+
+def _print_cosim(name, r, target=None, note=""):
+    built = f"build {r['build_seconds']:.0f} s" + (" (reused)" if r["build_cached"] else "")
+    verdict = ""
+    if target:
+        wall, cpu = r["cycles_per_second"] >= target, r["cycles_per_cpu_second"] >= target
+        verdict = f"  target {target:,}: " + (
+            "met" if wall else "met per CPU second, NOT in wall time" if cpu else "NOT met")
+    print(f"  {name:42s} {r['cycles_per_second']:>12,.0f} {r['cycles_per_cpu_second']:>12,.0f}"
+          f"  {r['cycles']:>10,} clocks, {r['compared']} values compared, "
+          f"{r['mismatches']} mismatches; {built}{verdict}" + (f" ({note})" if note else ""))
+
+
+def run_cosim_cases(only=(), variants=None) -> list:
+    """Run the speed cases (``only``: their names; ``variants``: one case name whose
+    Verilator build variants are compared instead)."""
+    from .runner import VerilatorOptions, simulator_missing
+    results = []
+    print("co-simulation speed, whole-network bench: one long forward run the design executes "
+          "alone (checked against the golden model)")
+    print(f"  {'case':42s} {'cycles/s':>12s} {'per CPU s':>12s}  (wall clock; per second of "
+          f"the simulator's CPU time, all threads)")
+    print(f"  machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall time "
+          f"counts the waits for a core)")
+    cases = [c for c in COSIM_CASES if c[0] == variants] if variants else COSIM_CASES
+    for name, options, sim, steps, target in cases:
+        if only and name not in only:
+            continue
+        reason = simulator_missing(sim)
+        if reason:
+            print(f"  {name:42s} skipped: {reason}")
+            continue
+        runs = [(name, None)]
+        if variants:
+            runs = [(f"{name} {v}", VerilatorOptions(**o)) for v, o in VERILATOR_VARIANTS.items()]
+        for label, opts in runs:
+            try:
+                r = cosim_speed(sim, steps, options, opts)
+            except ValueError as e:
+                print(f"  {label:42s} skipped: {e}")
+                continue
+            r.update(case=label, target=target)
+            results.append(r)
+            _print_cosim(label, r, target, COSIM_NOTES.get(name, ""))
+    if results:
+        print(f"  machine load average {os.getloadavg()[0]:.1f} at the end")
+    return results
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.split("\n")[0])
     ap.add_argument("--no-synth", action="store_true", help="skip the synthesis estimates")
     ap.add_argument("--no-cosim", action="store_true", help="skip the co-simulation speed")
-    ap.add_argument("--icarus-steps", type=int, default=2000)
-    ap.add_argument("--verilator-steps", type=int, default=60000)
+    ap.add_argument("--only", action="append", metavar="CASE",
+                    choices=[c[0] for c in COSIM_CASES],
+                    help="co-simulation case to run (repeatable; default: all): "
+                         + ", ".join(c[0] for c in COSIM_CASES))
+    ap.add_argument("--variants", metavar="CASE",
+                    choices=[c[0] for c in COSIM_CASES if c[2] == "verilator"],
+                    help="compare Verilator build variants (C++ -O1/-O2/-O3, --x-assign, "
+                         "public signals, --threads 2) on this case (builds each: minutes)")
     ap.add_argument("--json", help="write the figures as JSON")
     ap.add_argument("--engine", action="append", metavar="TOPOLOGY:P[:FANIN]@FAMILY",
                     help="synthesise the network engine alone instead, e.g. "
@@ -249,22 +358,9 @@ def main(argv=None) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
         return 0
-    from .runner import simulator_missing
     out = dict(cosim=[], synthesis=[])
     if not args.no_cosim:
-        print("co-simulation speed, whole-network bench (tiny: 42 neurons, 80 links), one "
-              "long forward run the design executes alone:")
-        for sim, steps in (("icarus", args.icarus_steps), ("verilator", args.verilator_steps)):
-            reason = simulator_missing(sim)
-            if reason:
-                print(f"  {sim:9s} skipped: {reason}")
-                continue
-            r = cosim_speed(sim, steps)
-            out["cosim"].append(r)
-            print(f"  {sim:9s} {r['cycles_per_second']:>12,.0f} cycles/s  ({r['cycles']} clocks "
-                  f"in {r['seconds']:.2f} s; {r['compared']} values compared, "
-                  f"{r['mismatches']} mismatches; build {r['build_seconds']:.0f} s)")
-        print("  target: at least 1,000,000 cycles/s on Verilator")
+        out["cosim"] = run_cosim_cases(args.only or (), args.variants)
     if not args.no_synth:
         print("synthesis estimate (Yosys cells of the component; Fmax from nextpnr in a "
               "1-pin-in/1-pin-out harness):")

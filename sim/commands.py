@@ -77,8 +77,9 @@ def _print_report(rep, design):
     print(f"    outputs y {fe['output']:.3g}, forward integrals {fe['forward_integral']:.3g}, "
           f"reverse integrals {fe['reverse_integral']:.3g}, new C {fe['new_C']:.3g} "
           f"(LSB {design.fmt.lsb:.3g})")
-    print(f"  {b.get('compare_cycles', 0)} simulated clocks; build {rep['build_seconds']:.1f} s, "
-          f"run {rep['test_seconds']:.1f} s")
+    built = "reused the build of" if rep.get("build_cached") else "build"
+    print(f"  {b.get('compare_cycles', 0)} simulated clocks in {b.get('requests', 0)} requests; "
+          f"{built} {rep['build_seconds']:.1f} s, run {rep['test_seconds']:.1f} s")
     for case in b.get("cases", [])[:3]:
         c = case.get("cycles", {})
         if c:
@@ -86,7 +87,8 @@ def _print_report(rep, design):
                   f"{c['reverse']:,}, BSP {c['bsp']:,}")
     if "cycles_per_second" in b:
         print(f"  speed: {b['speed_cycles']} clocks in {b['speed_seconds']:.2f} s = "
-              f"{b['cycles_per_second']:,.0f} cycles/s")
+              f"{b['cycles_per_second']:,.0f} cycles/s ({b['cycles_per_cpu_second']:,.0f} per "
+              f"second of simulator CPU time)")
     if rep.get("waves"):
         print(f"  waves: {', '.join(rep['waves'])}")
 

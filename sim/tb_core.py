@@ -12,26 +12,27 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
 from wuxing.golden.neuron import N_ELEMENTS
 from wuxing.hdl.generate import build_component, load_manifest
 
 from .checker import Checker
 from .reference import core_reference
+from .wrapper import Clocking
 
 
 class CoreTB:
-    """Drives start/step/x/w of a NeuronCore and reads its state."""
+    """Drives start/step/x/w of a NeuronCore (inside the co-simulation wrapper,
+    sim/wrapper.py) and reads its state."""
 
     def __init__(self, dut, mult: str, pipeline: bool = False):
         self.dut, self.mult = dut, mult
         self.one_clock_steps = mult == "parallel" and not pipeline
+        self.clock = Clocking(dut)
 
     async def reset(self):
         d = self.dut
-        cocotb.start_soon(Clock(d.clk, 10, unit="ns", impl="gpi").start())
+        self.clock.idle()
         d.rst.value = 1
         d.start.value = 0
         d.step.value = 0
@@ -39,10 +40,9 @@ class CoreTB:
         for i in range(N_ELEMENTS):
             getattr(d, f"x__{i}").value = 0
             getattr(d, f"w__{i}").value = 0
-        await FallingEdge(d.clk)
-        await FallingEdge(d.clk)
+        await self.clock.run(2)
         d.rst.value = 0
-        await FallingEdge(d.clk)
+        await self.clock.run(1)
 
     async def begin(self, reverse: bool, x, w):
         d = self.dut
@@ -51,22 +51,21 @@ class CoreTB:
             getattr(d, f"x__{i}").value = int(x[i])
             getattr(d, f"w__{i}").value = int(w[i])
         d.start.value = 1
-        await FallingEdge(d.clk)
+        await self.clock.run(1)
         d.start.value = 0
 
     async def run(self, steps: int):
-        """``steps`` Euler steps with ``step`` held high: Python wakes once (one-clock steps)
-        or once a step (shared or pipelined), never every clock."""
+        """``steps`` Euler steps with ``step`` held high: one request (one-clock steps) or
+        one a step (shared or pipelined: until ``done``), never one a clock."""
         d = self.dut
         d.step.value = 1
         if self.one_clock_steps:
-            await ClockCycles(d.clk, steps, rising=False)
+            await self.clock.run(steps)
         else:
             for _ in range(steps):
-                await RisingEdge(d.done)
-            await FallingEdge(d.clk)
+                await self.clock.run_until("done")
         d.step.value = 0
-        await FallingEdge(d.clk)
+        await self.clock.run(1)
 
     def read(self, reverse: bool):
         d = self.dut

@@ -12,34 +12,37 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, Timer
+from cocotb.triggers import Timer
 
 from wuxing.hdl.generate import load_manifest
 
 from .checker import Checker
 from .reference import synapse_bsp, synapse_weight
+from .wrapper import Clocking
 
 
 class SynapseTB:
+    """Drives one Synapse inside the co-simulation wrapper (sim/wrapper.py)."""
+
     def __init__(self, dut):
         self.dut = dut
+        self.clock = Clocking(dut)
 
     async def reset(self):
         d = self.dut
-        cocotb.start_soon(Clock(d.clk, 10, unit="ns", impl="gpi").start())
+        self.clock.idle()
         d.rst.value = 1
         for n in ("c_we", "c_wdata", "reverse", "d_src", "d_dst", "s_src", "r_dst", "bsp"):
             getattr(d, n).value = 0
-        await FallingEdge(d.clk)
+        await self.clock.run(1)
         d.rst.value = 0
-        await FallingEdge(d.clk)
+        await self.clock.run(1)
 
     async def load(self, c, s, r, d_src, d_dst):
         d = self.dut
         d.c_we.value = 1
         d.c_wdata.value = int(c)
-        await FallingEdge(d.clk)
+        await self.clock.run(1)
         d.c_we.value = 0
         d.s_src.value, d.r_dst.value = int(s), int(r)
         d.d_src.value, d.d_dst.value = int(d_src), int(d_dst)
@@ -53,11 +56,11 @@ class SynapseTB:
         """Strobe the BSP update and follow its 3-clock pipeline: (dC, new C)."""
         d = self.dut
         d.bsp.value = 1
-        await FallingEdge(d.clk)
+        await self.clock.run(1)
         d.bsp.value = 0
-        await FallingEdge(d.clk)
+        await self.clock.run(1)
         delta = d.delta.value.to_signed()
-        await FallingEdge(d.clk)
+        await self.clock.run(1)
         return delta, d.c.value.to_signed()
 
 

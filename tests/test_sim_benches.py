@@ -1,10 +1,14 @@
+# amaranth: UnusedElaboratable=no
 """cocotb co-simulation benches, driven from pytest, on Icarus and Verilator.
 
 Each test generates its design once (build/sim-designs/...) and builds it once per simulator
 (build/sim/<dut>-<simulator>-<hash>). A missing simulator fails the test (the README promises
-both; WUXING_ALLOW_MISSING_TOOLS=1 skips instead).
+both; WUXING_ALLOW_MISSING_TOOLS=1 skips instead). Every bench runs inside the co-simulation
+wrapper (sim/wrapper.py).
 """
+import gc
 import json
+import multiprocessing
 
 import pytest
 
@@ -12,8 +16,10 @@ from wuxing.golden.config import RunConfig
 from wuxing.golden.fixedpoint import DEFAULT_FORMAT, LEARNING_FORMAT
 from wuxing.golden.topology import Topology, preset
 from wuxing.hdl.generate import load_manifest
+from wuxing.hdl.generate import build_component, load_manifest
 from wuxing.sim.designs import ensure_design, standard_design
-from wuxing.sim.runner import SIMULATORS, run_bench
+from wuxing.sim.runner import SIMULATORS, VerilatorOptions, build_simulation, run_bench
+from wuxing.sim.wrapper import verilog_ports, wrapper_name, wrapper_verilog
 
 
 @pytest.fixture(params=SIMULATORS)
@@ -90,6 +96,70 @@ def test_small_network_shared_bench(icarus):
     rep = run_bench("network", ensure_design(standard_design("network", "small", steps=12,
                                                              mult="shared")), icarus)
     passed(rep, 500)
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_small_serial_network_bench_and_its_clocks(simulator):
+    """The serial network on both simulators: every value equal to the golden model, and the
+    clocks of each command, counted by the wrapper from the start strobe to the done pulse,
+    equal to SerialNetwork's timing (the engine's scheduler counts both ends)."""
+    design = standard_design("network", "small", steps=6, arch="serial")
+    rep = run_bench("network", ensure_design(design), simulator)
+    passed(rep, 500)
+    net = build_component(design)   # only its cycle counts
+    run, bsp = net.cycles_per_run(), net.cycles_per_bsp()
+    del net
+    gc.collect()                      # its unused-elaboratable warning, here
+    clocks = [case["cycles"] for case in rep["benches"][0]["cases"]]
+    assert len(clocks) == 4
+    assert clocks == [dict(forward=run, reverse=run, bsp=bsp)] * 4
+
+
+def test_wrapper_ports_and_checks():
+    text = (ensure_design(standard_design("network", "small")) / "wuxing_network.v").read_text()
+    ports = {p.name: p for p in verilog_ports(text, "wuxing_network")}
+    assert (ports["addr"].direction, ports["addr"].width) == ("input", 24)
+    assert (ports["rdata"].direction, ports["rdata"].width) == ("output", 32)
+    assert ports["done"].width == 1 and "clk" in ports
+    w = wrapper_verilog(text, "wuxing_network", stop_on=("done", "tx_valid"))
+    assert f"module {wrapper_name('wuxing_network')} (" in w
+    assert "wx_stops = {done}" in w            # the design has no tx_valid: left out
+    assert "  input [23:0] addr," in w and ".rdata(rdata)" in w
+    with pytest.raises(ValueError, match="1-bit output"):
+        wrapper_verilog(text, "wuxing_network", stop_on=("addr",))
+    with pytest.raises(ValueError, match="not found"):
+        verilog_ports(text, "no_such_module")
+    with pytest.raises(ValueError, match="no clk"):
+        wrapper_verilog("module m(a);\n  input a;\nendmodule\n", "m")
+
+
+def _build_in(root, sources, top):
+    return build_simulation("synapse", sources, top, "icarus", root=root).cached
+
+
+def test_build_is_reused_and_concurrent_builds_wait(tmp_path, icarus):
+    """Two processes asking for the same build at once: one compiles, the other waits on the
+    folder's lock and reuses it; a third call reuses it too, a different option does not."""
+    sim = icarus
+    design_dir = ensure_design(standard_design("synapse"))
+    args = (tmp_path, [design_dir / "wuxing_synapse.v"], "wuxing_synapse")
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        cached = pool.starmap(_build_in, [args, args])
+    assert sorted(cached) == [False, True]
+    again = build_simulation("synapse", args[1], args[2], sim, root=tmp_path)
+    assert again.cached and again.seconds > 0
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 1
+    waves = build_simulation("synapse", args[1], args[2], sim, waves="vcd", root=tmp_path)
+    assert not waves.cached and waves.build_dir != again.build_dir
+
+
+def test_verilator_options_are_checked():
+    with pytest.raises(ValueError, match="cxx_opt"):
+        VerilatorOptions(cxx_opt="-O9")
+    with pytest.raises(ValueError, match="threads"):
+        VerilatorOptions(threads=0)
+    assert "--threads" in VerilatorOptions(threads=2).args()
+    assert "--no-public-flat-rw" not in VerilatorOptions(public_ports_only=False).args()
 
 
 @pytest.mark.slow
