@@ -43,10 +43,19 @@ def test_default_serial_board_build(board_name, tmp_path):
     d = Design(topology=preset("tiny"), arch="serial")
     r = build_bitstream(board_name, d, tmp_path / board_name)
     assert r["ok"] and Path(r["bitstream"]).stat().st_size > 1000
+    # the design runs from the PLL at the board's default clock for the serial network
+    from wuxing.boards.top import board
+    b = board(board_name)
+    assert r["clock_requested_mhz"] == b.default_clock("serial") != b.osc_mhz
+    assert r["pll"]["f_out_mhz"] == r["clock_mhz"] <= r["clock_requested_mhz"]
+    assert r["timed_at_mhz"] == pytest.approx(r["clock_mhz"], abs=0.01)  # nextpnr's target
     assert r["fmax_mhz"] >= r["clock_mhz"], r
+    pll_cell = "ICESTORM_PLL" if b.family == "ice40" else "EHXPLLL"
+    assert r["resources"][pll_cell]["used"] == 1
     assert r["luts"] > 0 and r["ffs"] > 0 and r["resources"]
     used = {k: v["used"] for k, v in r["resources"].items()}
     assert all(v["used"] <= v["available"] for v in r["resources"].values()), used
+    assert r["lanes"] == 1 and r["baud_divisor"] == round(r["clock_mhz"] * 1e6 / 115200)
 
 
 @pytest.mark.slow
