@@ -22,8 +22,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["Device", "UP5K", "ECP5_85F", "MemoryUse", "memory_inventory", "estimate",
-           "Estimate", "multiplies_per_sample", "multiplier_bound", "predicted_cycles"]
+__all__ = ["silence", "Device", "UP5K", "ECP5_85F", "MemoryUse", "memory_inventory", "estimate",
+           "Estimate", "multiplies_per_sample", "multiplier_bound", "predicted_cycles",
+           "usage_vs_estimate"]
 
 
 @dataclass(frozen=True)
@@ -72,16 +73,26 @@ class MemoryUse:
         return self.width * self.depth
 
 
+def silence(obj):
+    """Mark an elaboratable that is looked at but not built (no UnusedElaboratable warning)."""
+    obj._MustUse__silence = True
+    return obj
+
+
 def _elaboratables(top, platform=None, path="top"):
-    """Yield ``(path, memory)`` for every lib.memory.Memory below ``top``."""
+    """Yield ``(path, memory)`` for every lib.memory.Memory below ``top`` (the elaboration
+    is looked at, not built: its parts are silenced)."""
     from amaranth.hdl import Module
     from amaranth.lib.memory import Memory
+    silence(top)
     if isinstance(top, Memory):
         yield path, top
         return
     obj, guard = top, 0
     while not isinstance(obj, Module):
         obj = obj.elaborate(platform)
+        if obj is not None and not isinstance(obj, Module):
+            silence(obj)
         guard += 1
         if obj is None or guard > 16:
             return
@@ -198,6 +209,19 @@ def estimate(bridge, device: Device) -> Estimate:
         mult = 1 if mult is None else mult
         logic = SERIAL_LOGIC.get(device.name) if logic is None else logic
     return Estimate(device, mems, mult, logic, predicted_cycles(net))
+
+
+def usage_vs_estimate(report: dict, device: Device) -> dict:
+    """Per budget resource (bram, spram, multipliers, logic): what a build used (nextpnr's
+    count) beside the estimate the build report holds."""
+    est = (report.get("estimate") or {}).get("usage", {})
+    res = report.get("resources") or {}
+    out = {}
+    for key, cell in device.cells.items():
+        if cell in res and est.get(key, {}).get("estimated") is not None:
+            out[key] = dict(used=res[cell]["used"], estimated=est[key]["estimated"],
+                            available=res[cell]["available"])
+    return out
 
 
 def _is_shift(k: int) -> bool:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
-from .budget import estimate
+from .budget import estimate, silence, usage_vs_estimate
 from .host import HostBridge
 from .top import DEFAULT_BAUD, BoardTop, board, plan_clock, setup_toolchain_env
 
-__all__ = ["BuildError", "build_bitstream", "board_bridge", "design_lanes",
+__all__ = ["BuildError", "build_bitstream", "board_build", "board_bridge", "design_lanes",
            "parse_nextpnr_log", "parse_yosys_report", "format_report", "NAME"]
 
 NAME = "wuxing"
@@ -153,6 +154,7 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     if pnr["fmax_mhz"]:
         report["fmax_mhz"] = min(v[0] for v in pnr["fmax_mhz"].values())
         report["timed_at_mhz"] = max(v[1] for v in pnr["fmax_mhz"].values())
+    report["usage_vs_estimate"] = usage_vs_estimate(report, b.device)
     over = [f"{k}: {u}/{a}" for k, (u, a) in pnr["resources"].items() if u > a]
     if failure is not None:
         reason = ("does not fit: " + ", ".join(over)) if over else _failure_reason(log)
@@ -177,6 +179,60 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
         raise err
     bit = build_dir / f"{NAME}.{b.bitstream_ext}"
     report.update(ok=True, bitstream=str(bit) if bit.exists() else None)
+    return report
+
+
+def board_build(board_name: str, design, lanes, out, clock_mhz: float | None = None,
+                baud: int = DEFAULT_BAUD, max_builds: int = 4, simulator: str | None = None,
+                log=None) -> dict:
+    """The whole ``wuxing build``: the bitstream at ``lanes`` lanes (an int; ``"auto"``: the
+    :func:`boards.lanes.search_lanes` over estimates and builds; None: the unrolled network),
+    then the clocks of a training sample measured in co-simulation of the same network
+    (``simulator``; None: not measured, predicted only), and the speed fields of the report
+    (:func:`boards.speed.speed_fields`). Raises :class:`BuildError` (with ``.report``)."""
+    from .lanes import LaneSearchError, lane_limit, search_lanes, with_lanes
+    from .speed import measure_cycles, speed_fields
+    say = log or (lambda msg: None)
+    b = board(board_name)
+    out = Path(out)
+    clock = b.default_clock(design.arch) if clock_mhz is None else clock_mhz
+    tried = []
+    if lanes == "auto":
+        p_max = lane_limit(design, b.device)
+
+        def est(p, scale):
+            bridge = silence(board_bridge(board_name, with_lanes(design, p))[0])
+            return estimate(bridge, b.device).over(scale)
+
+        def build(p):
+            return build_bitstream(board_name, with_lanes(design, p),
+                                   out if p_max == 1 else out / f"lanes-{p}", baud, clock)
+        try:
+            report, attempts = search_lanes(p_max, est, build, max_builds, say)
+        except LaneSearchError as e:
+            err = BuildError(f"{board_name}: {e}")
+            err.report = dict(board=board_name, ok=False, failure=str(e),
+                              lanes_tried=[a.as_dict() for a in e.attempts])
+            raise err from None
+        tried = [a.as_dict() for a in attempts]
+        if p_max > 1 and report.get("bitstream"):   # the chosen one where `program` looks
+            bit = Path(report["bitstream"])
+            dest = out / bit.name
+            shutil.copyfile(bit, dest)
+            report["bitstream"] = str(dest)
+        design = with_lanes(design, report["lanes"] or 1)
+    else:
+        if lanes is not None:
+            design = with_lanes(design, lanes)
+        report = build_bitstream(board_name, design, out, baud, clock)
+    report["lanes_tried"] = tried
+    measured = None
+    if simulator:
+        say(f"measuring the clocks of a training sample in co-simulation ({simulator}) ...")
+        measured = measure_cycles(design, simulator)
+    network = silence(board_bridge(board_name, design)[0]).network
+    report.update(speed_fields(design, network, b.device, report["clock_mhz"], baud,
+                               measured))
     return report
 
 

@@ -7,7 +7,9 @@ with ``golden.network.FixedModel`` on the same topology, settings and coefficien
 runs each command on its own: Python only loads the stimulus and reads the results.
 
 Environment: WUXING_DESIGN (folder with manifest.json), WUXING_SEED, WUXING_RANDOM_CASES,
-WUXING_SPEED_STEPS (optional: one long forward run, timed), WUXING_REPORT (JSON-lines output).
+WUXING_MAX_CASES (optional: run only the first N cases), WUXING_SPEED_STEPS (optional: one
+long forward run, timed), WUXING_REPORT (JSON-lines output). The report's
+``command_cycles`` lists the clocks of every forward, reverse and BSP command.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ class NetworkTB:
     def __init__(self, dut):
         self.dut = dut
         self.cycles = 0
+        self.per_op = {OP_FORWARD: [], OP_REVERSE: [], OP_BSP: []}
 
     async def reset(self):
         cocotb.start_soon(Clock(self.dut.clk, 10, unit="ns", impl="gpi").start())
@@ -84,6 +87,7 @@ class NetworkTB:
         await FallingEdge(d.clk)
         cycles = int(round((cocotb.utils.get_sim_time("ns") - t0) / 10))
         self.cycles += cycles
+        self.per_op[op].append(cycles)
         return cycles
 
 
@@ -125,8 +129,9 @@ async def network_matches_golden(dut):
     chk.run_done("info")
 
     n_random = int(os.environ.get("WUXING_RANDOM_CASES", "1"))
+    max_cases = int(os.environ.get("WUXING_MAX_CASES", "0")) or None
     wall = time.perf_counter()
-    for name, c, x, err in _cases(design, model, rng, n_random):
+    for name, c, x, err in _cases(design, model, rng, n_random)[:max_cases]:
         await tb.write_many("coef", c)
         await tb.write_many("input", x)
         await tb.write_many("error", err)
@@ -157,6 +162,9 @@ async def network_matches_golden(dut):
             dict(name=name, C=c.tolist(), x=np.asarray(x).tolist(), err=np.asarray(err).tolist()))
         chk.run_done(name)
     chk.extra["compare_cycles"] = tb.cycles
+    chk.extra["command_cycles"] = {name: list(tb.per_op[op]) for name, op in
+                                   (("forward", OP_FORWARD), ("reverse", OP_REVERSE),
+                                    ("bsp", OP_BSP))}
     chk.extra["compare_seconds"] = time.perf_counter() - wall
 
     speed_steps = int(os.environ.get("WUXING_SPEED_STEPS", "0"))
