@@ -6,9 +6,9 @@
   whatever the architecture (unrolled, serial, engine).
 * :func:`estimate`: block RAM / SPRAM blocks those memories need on a device (the cheapest
   block shape per memory, as Yosys' memory mapping chooses), multipliers, logic; and the
-  network's predicted clocks per command. A network class may offer ``resource_estimate()``
-  (a dict with any of ``multipliers``, ``luts``, and ``cycles`` {forward, reverse, bsp}); its
-  figures take precedence over the defaults here.
+  network's predicted clocks per command. The engine's own estimate (its ``resources()``:
+  ``multipliers``) gives the multipliers; the serial network has one; the logic of the serial
+  board top is a measured constant (the engine's is not estimated: builds decide).
 * :func:`multiplies_per_sample`: the multiplications of one training sample (forward run,
   reverse run, BSP update) of a design, from the golden model's constants, and
   :func:`multiplier_bound`: multipliers x clock / multiplies: the samples per second no
@@ -91,11 +91,10 @@ def _elaboratables(top, platform=None, path="top"):
     obj, guard = top, 0
     while not isinstance(obj, Module):
         obj = obj.elaborate(platform)
-        if obj is not None and not isinstance(obj, Module):
-            silence(obj)
         guard += 1
         if obj is None or guard > 16:
             return
+        silence(obj)
     # Module keeps (submodule, source location) pairs
     subs = [(name, sub) for name, (sub, _) in obj._named_submodules.items()]
     subs += [(f"anon{i}", sub) for i, (sub, _) in enumerate(obj._anon_submodules)]
@@ -186,12 +185,8 @@ SERIAL_LOGIC = {"iCE40 UP5K": 3450, "ECP5 LFE5U-85F": 3300}
 
 def predicted_cycles(network) -> dict | None:
     """The clocks of one forward run, reverse run and BSP update that the network's own
-    model predicts (``resource_estimate()["cycles"]``, or SerialNetwork's formulas)."""
-    est = getattr(network, "resource_estimate", None)
-    if callable(est):
-        c = est().get("cycles")
-        if c:
-            return {k: int(c[k]) for k in ("forward", "reverse", "bsp")}
+    model predicts (its ``cycles_per_run()`` and ``cycles_per_bsp()``: SerialNetwork's
+    formulas, the engine's scheduler)."""
     if hasattr(network, "cycles_per_run") and hasattr(network, "cycles_per_bsp"):
         run = int(network.cycles_per_run())
         return dict(forward=run, reverse=run, bsp=int(network.cycles_per_bsp()))
@@ -202,12 +197,11 @@ def estimate(bridge, device: Device) -> Estimate:
     """The budget of a board design (a :class:`boards.host.HostBridge` with its network)."""
     net = bridge.network
     mems = [map_memory(p, w, d, a, device) for p, w, d, a in memory_inventory(bridge)]
-    own = net.resource_estimate() if callable(getattr(net, "resource_estimate", None)) else {}
-    mult = own.get("multipliers")
-    logic = own.get("luts")
-    if type(net).__name__ == "SerialNetwork":
-        mult = 1 if mult is None else mult
-        logic = SERIAL_LOGIC.get(device.name) if logic is None else logic
+    mult = logic = None
+    if callable(getattr(net, "resources", None)):          # the engine's estimate
+        mult = int(net.resources().multipliers)
+    elif type(net).__name__ == "SerialNetwork":
+        mult, logic = 1, SERIAL_LOGIC.get(device.name)
     return Estimate(device, mems, mult, logic, predicted_cycles(net))
 
 
