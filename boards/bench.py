@@ -42,6 +42,7 @@ class Run:
     fan_in: int | None = None
     what: str = ""
     largest: bool = False             # find the largest network of this family that fits
+    clock: object = None              # MHz, "auto", or None (the board's default)
 
     @property
     def key(self) -> str:
@@ -63,12 +64,16 @@ def runs_for(which: str, arch: str | None = None) -> list:
         return [Run(b, "tiny", arch, lanes, what="the demo network")
                 for b in ("icebreaker", "icesugar", "ulx3s", "orangecrab")]
     if which == "full":
+        # the big networks at the clock they meet (--clock auto)
         return [
-            Run("ulx3s", "model1", arch, lanes, what="MODEL1 on an ECP5-85F"),
-            Run("orangecrab", "model1", arch, lanes, what="MODEL1 on an ECP5-85F, speed 8"),
-            Run("ulx3s", "model1", arch, lanes, fan_in=4, what="fan-in-4 MODEL1 on an ECP5-85F"),
-            Run("icebreaker", "model1", arch, lanes, what="MODEL1 on the UP5K (or its budget)"),
-            Run("icebreaker", "model1", arch, lanes, largest=True,
+            Run("ulx3s", "model1", arch, lanes, what="MODEL1 on an ECP5-85F", clock="auto"),
+            Run("orangecrab", "model1", arch, lanes, what="MODEL1 on an ECP5-85F, speed 8",
+                clock="auto"),
+            Run("ulx3s", "model1", arch, lanes, fan_in=4, what="fan-in-4 MODEL1 on an ECP5-85F",
+                clock="auto"),
+            Run("icebreaker", "model1", arch, lanes, what="MODEL1 on the UP5K (or its budget)",
+                clock="auto"),
+            Run("icebreaker", "model1", arch, lanes, largest=True, clock="auto",
                 what="the largest MODEL1-shaped network on the UP5K"),
         ]
     raise ValueError(f"unknown set {which!r} (quick, full)")
@@ -135,7 +140,8 @@ def run_one(run: Run, out_dir: Path, simulator: str | None, max_builds: int, log
         for attempt in range(4 if run.largest else 1):
             try:
                 rep = board_build(run.board, design, run.lanes, out_dir / run.key,
-                                  max_builds=max_builds, simulator=simulator, log=log)
+                                  clock_mhz=run.clock, max_builds=max_builds,
+                                  simulator=simulator, log=log)
                 break
             except BuildError as e:
                 if not run.largest or attempt == 3:

@@ -182,56 +182,90 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     return report
 
 
-def board_build(board_name: str, design, lanes, out, clock_mhz: float | None = None,
+# --clock auto: after a timing miss, the next try runs at this fraction of the Fmax reached
+# (nextpnr's Fmax moves by a few % when the target changes)
+CLOCK_AUTO_MARGIN = 0.95
+
+
+def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say):
+    """The bitstream at one clock: ``(report, design with its lanes, lanes_tried)``."""
+    from .lanes import LaneSearchError, lane_limit, search_lanes, with_lanes
+    b = board(board_name)
+    if lanes != "auto":
+        if lanes is not None:
+            design = with_lanes(design, lanes)
+        return build_bitstream(board_name, design, out, baud, clock), design, []
+    p_max = lane_limit(design, b.device)
+
+    def est(p, scale):
+        bridge = silence(board_bridge(board_name, with_lanes(design, p))[0])
+        return estimate(bridge, b.device).over(scale)
+
+    def build(p):
+        return build_bitstream(board_name, with_lanes(design, p),
+                               out if p_max == 1 else out / f"lanes-{p}", baud, clock)
+    try:
+        report, attempts = search_lanes(p_max, est, build, max_builds, say)
+    except LaneSearchError as e:
+        err = BuildError(f"{board_name}: {e}")
+        missed = [a.report["fmax_mhz"] for a in e.attempts if a.outcome == "misses timing"]
+        err.report = dict(board=board_name, ok=False, failure=str(e), clock_mhz=clock,
+                          fmax_mhz=max(missed) if missed else None,
+                          lanes_tried=[a.as_dict() for a in e.attempts],
+                          timing_only=bool(missed) and all(
+                              a.outcome == "misses timing" for a in e.attempts
+                              if a.report is not None))
+        raise err from None
+    if p_max > 1 and report.get("bitstream"):   # the chosen one where `program` looks
+        bit = Path(report["bitstream"])
+        dest = out / bit.name
+        shutil.copyfile(bit, dest)
+        report["bitstream"] = str(dest)
+    return report, with_lanes(design, report["lanes"] or 1), [a.as_dict() for a in attempts]
+
+
+def board_build(board_name: str, design, lanes, out, clock_mhz=None,
                 baud: int = DEFAULT_BAUD, max_builds: int = 4, simulator: str | None = None,
                 log=None) -> dict:
     """The whole ``wuxing build``: the bitstream at ``lanes`` lanes (an int; ``"auto"``: the
-    :func:`boards.lanes.search_lanes` over estimates and builds; None: the unrolled network),
-    then the clocks of a training sample measured in co-simulation of the same network
-    (``simulator``; None: not measured, predicted only), and the speed fields of the report
-    (:func:`boards.speed.speed_fields`). Raises :class:`BuildError` (with ``.report``)."""
-    from .lanes import LaneSearchError, lane_limit, search_lanes, with_lanes
+    :func:`boards.lanes.search_lanes` over estimates and builds; None: the unrolled network)
+    and ``clock_mhz`` (None: the board's default for the architecture; ``"auto"``: that
+    default, and if no build meets it, once more at ``CLOCK_AUTO_MARGIN`` x the Fmax
+    reached), then the clocks of a training sample measured in co-simulation of the same
+    network (``simulator``; None: not measured, predicted only), and the speed fields of the
+    report (:func:`boards.speed.speed_fields`). Raises :class:`BuildError` (with
+    ``.report``)."""
     from .speed import measure_cycles, speed_fields
     say = log or (lambda msg: None)
     b = board(board_name)
     out = Path(out)
-    clock = b.default_clock(design.arch) if clock_mhz is None else clock_mhz
-    tried = []
-    if lanes == "auto":
-        p_max = lane_limit(design, b.device)
-
-        def est(p, scale):
-            bridge = silence(board_bridge(board_name, with_lanes(design, p))[0])
-            return estimate(bridge, b.device).over(scale)
-
-        def build(p):
-            return build_bitstream(board_name, with_lanes(design, p),
-                                   out if p_max == 1 else out / f"lanes-{p}", baud, clock)
+    auto = clock_mhz == "auto"
+    clock = b.default_clock(design.arch) if clock_mhz is None or auto else clock_mhz
+    lowered = []
+    while True:
         try:
-            report, attempts = search_lanes(p_max, est, build, max_builds, say)
-        except LaneSearchError as e:
-            err = BuildError(f"{board_name}: {e}")
-            err.report = dict(board=board_name, ok=False, failure=str(e),
-                              lanes_tried=[a.as_dict() for a in e.attempts])
-            raise err from None
-        tried = [a.as_dict() for a in attempts]
-        if p_max > 1 and report.get("bitstream"):   # the chosen one where `program` looks
-            bit = Path(report["bitstream"])
-            dest = out / bit.name
-            shutil.copyfile(bit, dest)
-            report["bitstream"] = str(dest)
-        design = with_lanes(design, report["lanes"] or 1)
-    else:
-        if lanes is not None:
-            design = with_lanes(design, lanes)
-        report = build_bitstream(board_name, design, out, baud, clock)
+            report, design_p, tried = _bitstream_at(board_name, design, lanes, out, clock,
+                                                    baud, max_builds, say)
+            break
+        except BuildError as e:
+            rep = getattr(e, "report", None) or {}
+            timing = rep.get("timing_only", str(rep.get("failure", "")).startswith(
+                "misses timing"))
+            if not auto or lowered or not timing or not rep.get("fmax_mhz"):
+                raise
+            new = math.floor(rep["fmax_mhz"] * CLOCK_AUTO_MARGIN * 10) / 10
+            lowered.append(dict(clock_mhz=clock, fmax_mhz=rep["fmax_mhz"], failure=str(e)))
+            say(f"--clock auto: no build meets {clock:g} MHz (Fmax {rep['fmax_mhz']:.1f}); "
+                f"once more at {new:g} MHz")
+            clock = new
     report["lanes_tried"] = tried
+    report["clock_lowered_from"] = lowered
     measured = None
     if simulator:
         say(f"measuring the clocks of a training sample in co-simulation ({simulator}) ...")
-        measured = measure_cycles(design, simulator)
-    network = silence(board_bridge(board_name, design)[0]).network
-    report.update(speed_fields(design, network, b.device, report["clock_mhz"], baud,
+        measured = measure_cycles(design_p, simulator)
+    network = silence(board_bridge(board_name, design_p)[0]).network
+    report.update(speed_fields(design_p, network, b.device, report["clock_mhz"], baud,
                                measured))
     return report
 
@@ -256,6 +290,9 @@ def format_report(r: dict) -> str:
              f"{r['oscillator_mhz']:g} MHz oscillator)" if pll else
              f"{r['clock_mhz']:g} MHz (the oscillator, no PLL)")
     lines.append(f"  clock {clock}")
+    for low in r.get("clock_lowered_from") or []:
+        lines.append(f"  (--clock auto: {low['clock_mhz']:g} MHz was missed, Fmax "
+                     f"{low['fmax_mhz']:.1f} MHz)")
     if r["fmax_mhz"] is not None:
         lines.append(f"  Fmax {r['fmax_mhz']:.1f} MHz "
                      f"({'meets' if r['fmax_mhz'] >= r['clock_mhz'] else 'misses'} the clock)")

@@ -92,6 +92,18 @@ def _design(args):
     return Design(topology=topo, mult=args.mult, arch=arch, source=source)
 
 
+def _clock(text, default):
+    """--clock: a number of MHz, "auto", or the default (None)."""
+    if text is None:
+        return default
+    if text == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise UserError(f"--clock takes MHz or auto, not {text!r}") from None
+
+
 def _write_json(path, report):
     from wuxing.golden.report import write_json
     write_json(path, report)
@@ -105,11 +117,13 @@ def cmd_build(args) -> int:
         raise UserError(f"--max-builds must be at least 1, not {args.max_builds}")
     b = board(args.board)
     out = Path(args.out or Path("build") / "bitstream" / args.board)
-    clock = args.clock if args.clock is not None else b.default_clock(design.arch)
+    clock = _clock(args.clock, b.default_clock(design.arch))
     print(f"building {args.board}: {design.topology.n_neurons} neurons, "
           f"{design.topology.n_links} links, arch {design.arch}"
-          + ("" if lanes is None else f", lanes {lanes}") + f", clock {clock:g} MHz "
-          f"(the first YoWASP run compiles the tools, 40-90 s)", flush=True)
+          + ("" if lanes is None else f", lanes {lanes}") +
+          (f", clock {clock:g} MHz" if clock != "auto" else
+           f", clock auto (from {b.default_clock(design.arch):g} MHz)") +
+          " (the first YoWASP run compiles the tools, 40-90 s)", flush=True)
     try:
         r = board_build(args.board, design, lanes, out, clock_mhz=clock,
                         max_builds=args.max_builds,
@@ -289,8 +303,10 @@ def add_commands(sub):
                                    "training samples per second.")
     p.add_argument("--board", required=True, choices=sorted(BOARDS), help=names)
     design_args(p, build=True)
-    p.add_argument("--clock", type=float, metavar="MHZ",
+    p.add_argument("--clock", metavar="MHZ|auto",
                    help="the design clock the PLL makes (the closest it can, not above); "
+                        "auto: the default, and if no build meets it, once more at 95 %% of "
+                        "the Fmax reached; "
                         "default: the board's measured default for the architecture: " +
                         "; ".join(f"{n} " + ", ".join(f"{a} {c:g}" for a, c in
                                                       BOARDS[n].default_clock_mhz.items())

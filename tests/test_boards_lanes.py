@@ -142,3 +142,32 @@ def test_budget_estimate_brackets_measured_block_ram(layers, family):
     assert real <= e.bram <= real * 1.15 + 2, (e.bram, real)
     if family == "ice40":
         assert e.spram == 3 and e.multipliers == 1
+
+
+def test_clock_auto_retries_once_below_the_fmax_reached(monkeypatch, tmp_path):
+    """--clock auto: a timing miss at the default clock is built once more at 95 % of the
+    Fmax reached (the tool runs are replaced by a model: 40 MHz reachable)."""
+    from wuxing.boards import build as B
+    from wuxing.golden.topology import Topology
+    from wuxing.hdl.generate import Design
+    clocks = []
+
+    def model(board_name, design, lanes, out, clock, baud, max_builds, say):
+        clocks.append(clock)
+        if clock > 40.0:
+            e = B.BuildError(f"misses timing at {clock}")
+            e.report = dict(failure=f"misses timing: Fmax 40.0 MHz < {clock} MHz",
+                            fmax_mhz=40.0)
+            raise e
+        return dict(clock_mhz=clock, lanes=1, fmax_mhz=40.0), design, []
+    monkeypatch.setattr(B, "_bitstream_at", model)
+    d = Design(topology=Topology(layers=(3, 2)), arch="serial")
+    r = B.board_build("ulx3s", d, "auto", tmp_path, clock_mhz="auto")
+    assert clocks == [50.0, 38.0]
+    assert r["clock_mhz"] == 38.0 and r["clock_lowered_from"][0]["fmax_mhz"] == 40.0
+    assert r["cycles_per_sample"] is None and r["samples_per_s_from"] == "prediction"
+    # a fixed clock is not lowered; a miss that is not timing is not retried
+    clocks.clear()
+    with pytest.raises(B.BuildError):
+        B.board_build("ulx3s", d, "auto", tmp_path, clock_mhz=50.0)
+    assert clocks == [50.0]
