@@ -209,7 +209,10 @@ def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say):
     except LaneSearchError as e:
         err = BuildError(f"{board_name}: {e}")
         missed = [a.report["fmax_mhz"] for a in e.attempts if a.outcome == "misses timing"]
-        err.report = dict(board=board_name, ok=False, failure=str(e), clock_mhz=clock,
+        built = [a.report for a in e.attempts if a.report is not None]
+        # the report of the last build (its resources and Fmax), and why each P was refused
+        err.report = dict(built[-1] if built else {})
+        err.report.update(board=board_name, ok=False, failure=str(e), clock_mhz=clock,
                           fmax_mhz=max(missed) if missed else None,
                           lanes_tried=[a.as_dict() for a in e.attempts],
                           timing_only=bool(missed) and all(
@@ -264,7 +267,7 @@ def board_build(board_name: str, design, lanes, out, clock_mhz=None,
     if simulator:
         say(f"measuring the clocks of a training sample in co-simulation ({simulator}) ...")
         measured = measure_cycles(design_p, simulator)
-    network = silence(board_bridge(board_name, design_p)[0]).network
+    network = silence(silence(board_bridge(board_name, design_p)[0]).network)
     report.update(speed_fields(design_p, network, b.device, report["clock_mhz"], baud,
                                measured))
     return report
