@@ -183,8 +183,10 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
 
 
 # --clock auto: after a timing miss, the next try runs at this fraction of the Fmax reached
-# (nextpnr's Fmax moves by a few % when the target changes)
+# (nextpnr's Fmax moves by a few % when the target changes: MODEL1 fan-in 4 on the ULX3S
+# reached 35.1 MHz aiming at 50, then 31.6 aiming at 32.1), at most this many times
 CLOCK_AUTO_MARGIN = 0.95
+CLOCK_AUTO_ROUNDS = 3
 
 
 def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say):
@@ -212,8 +214,8 @@ def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say):
         built = [a.report for a in e.attempts if a.report is not None]
         # the report of the last build (its resources and Fmax), and why each P was refused
         err.report = dict(built[-1] if built else {})
-        err.report.update(board=board_name, ok=False, failure=str(e), clock_mhz=clock,
-                          fmax_mhz=max(missed) if missed else None,
+        err.report.update(board=board_name, ok=False, failure=str(e),
+                          clock_requested_mhz=clock, fmax_mhz=max(missed) if missed else None,
                           lanes_tried=[a.as_dict() for a in e.attempts],
                           timing_only=bool(missed) and all(
                               a.outcome == "misses timing" for a in e.attempts
@@ -233,8 +235,8 @@ def board_build(board_name: str, design, lanes, out, clock_mhz=None,
     """The whole ``wuxing build``: the bitstream at ``lanes`` lanes (an int; ``"auto"``: the
     :func:`boards.lanes.search_lanes` over estimates and builds; None: the unrolled network)
     and ``clock_mhz`` (None: the board's default for the architecture; ``"auto"``: that
-    default, and if no build meets it, once more at ``CLOCK_AUTO_MARGIN`` x the Fmax
-    reached), then the clocks of a training sample measured in co-simulation of the same
+    default, and while no build meets it, again at ``CLOCK_AUTO_MARGIN`` x the Fmax reached,
+    at most ``CLOCK_AUTO_ROUNDS`` times), then the clocks of a training sample measured in co-simulation of the same
     network (``simulator``; None: not measured, predicted only), and the speed fields of the
     report (:func:`boards.speed.speed_fields`). Raises :class:`BuildError` (with
     ``.report``)."""
@@ -254,12 +256,13 @@ def board_build(board_name: str, design, lanes, out, clock_mhz=None,
             rep = getattr(e, "report", None) or {}
             timing = rep.get("timing_only", str(rep.get("failure", "")).startswith(
                 "misses timing"))
-            if not auto or lowered or not timing or not rep.get("fmax_mhz"):
+            if (not auto or len(lowered) >= CLOCK_AUTO_ROUNDS or not timing
+                    or not rep.get("fmax_mhz")):
                 raise
             new = math.floor(rep["fmax_mhz"] * CLOCK_AUTO_MARGIN * 10) / 10
             lowered.append(dict(clock_mhz=clock, fmax_mhz=rep["fmax_mhz"], failure=str(e)))
             say(f"--clock auto: no build meets {clock:g} MHz (Fmax {rep['fmax_mhz']:.1f}); "
-                f"once more at {new:g} MHz")
+                f"again at {new:g} MHz")
             clock = new
     report["lanes_tried"] = tried
     report["clock_lowered_from"] = lowered

@@ -305,8 +305,8 @@ def add_commands(sub):
     design_args(p, build=True)
     p.add_argument("--clock", metavar="MHZ|auto",
                    help="the design clock the PLL makes (the closest it can, not above); "
-                        "auto: the default, and if no build meets it, once more at 95 %% of "
-                        "the Fmax reached; "
+                        "auto: the default, and while no build meets it (at most 3 times) "
+                        "again at 95 %% of the Fmax reached; "
                         "default: the board's measured default for the architecture: " +
                         "; ".join(f"{n} " + ", ".join(f"{a} {c:g}" for a, c in
                                                       BOARDS[n].default_clock_mhz.items())

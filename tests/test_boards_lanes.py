@@ -144,9 +144,10 @@ def test_budget_estimate_brackets_measured_block_ram(layers, family):
         assert e.spram == 3 and e.multipliers == 1
 
 
-def test_clock_auto_retries_once_below_the_fmax_reached(monkeypatch, tmp_path):
-    """--clock auto: a timing miss at the default clock is built once more at 95 % of the
-    Fmax reached (the tool runs are replaced by a model: 40 MHz reachable)."""
+def test_clock_auto_retries_below_the_fmax_reached(monkeypatch, tmp_path):
+    """--clock auto: a timing miss at the default clock is built again at 95 % of the Fmax
+    reached, at most three times (the tool runs are replaced by a model: 40 MHz reachable,
+    or a design whose Fmax follows the target down)."""
     from wuxing.boards import build as B
     from wuxing.golden.topology import Topology
     from wuxing.hdl.generate import Design
@@ -171,3 +172,14 @@ def test_clock_auto_retries_once_below_the_fmax_reached(monkeypatch, tmp_path):
     with pytest.raises(B.BuildError):
         B.board_build("ulx3s", d, "auto", tmp_path, clock_mhz=50.0)
     assert clocks == [50.0]
+
+    def chasing(board_name, design, lanes, out, clock, baud, max_builds, say):
+        clocks.append(clock)
+        e = B.BuildError("misses timing")
+        e.report = dict(failure="misses timing: ...", fmax_mhz=clock - 1.0)
+        raise e
+    monkeypatch.setattr(B, "_bitstream_at", chasing)
+    clocks.clear()
+    with pytest.raises(B.BuildError):
+        B.board_build("ulx3s", d, "auto", tmp_path, clock_mhz="auto")
+    assert len(clocks) == 1 + B.CLOCK_AUTO_ROUNDS
