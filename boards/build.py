@@ -196,6 +196,12 @@ def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say):
     if lanes != "auto":
         if lanes is not None:
             design = with_lanes(design, lanes)
+            limit = lane_limit(design, b.device)
+            if lanes > limit:
+                raise ValueError(f"{lanes} lanes are too many for the {board_name} and this "
+                                 f"topology: at most {limit} (a lane needs one of the "
+                                 f"{b.device.multipliers} multipliers; the generator may "
+                                 f"allow fewer)")
         return build_bitstream(board_name, design, out, baud, clock), design, []
     p_max = lane_limit(design, b.device)
 

@@ -183,3 +183,22 @@ def test_clock_auto_retries_below_the_fmax_reached(monkeypatch, tmp_path):
     with pytest.raises(B.BuildError):
         B.board_build("ulx3s", d, "auto", tmp_path, clock_mhz="auto")
     assert len(clocks) == 1 + B.CLOCK_AUTO_ROUNDS
+
+
+def test_fixed_lanes_above_the_board_limit_are_refused(tmp_path):
+    """--lanes P with more lanes than the board has multipliers ends in one clear error
+    before any build (a design type with a ``lanes`` field stands for the engine's)."""
+    from dataclasses import dataclass
+
+    from wuxing.boards.build import board_build
+    from wuxing.golden.topology import Topology
+    from wuxing.hdl.generate import Design
+
+    @dataclass
+    class WithLanes(Design):
+        lanes: int = 1
+    d = WithLanes(topology=Topology(layers=(3, 2)), arch="serial")
+    with pytest.raises(ValueError, match="9 lanes are too many for the icebreaker .* at "
+                                         "most 8"):
+        board_build("icebreaker", d, 9, tmp_path)
+    assert not any(tmp_path.iterdir())       # nothing was built
