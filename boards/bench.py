@@ -236,8 +236,6 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from wuxing.golden.report import write_json
     runs = runs_for(args.set, args.arch)
-    if args.only:
-        runs = [r for r in runs if args.only in r.key]
     out = Path(args.out)
     res_dir = out / "boards"
     res_dir.mkdir(parents=True, exist_ok=True)
@@ -245,6 +243,10 @@ def main(argv=None) -> int:
     t_all = time.perf_counter()
     for i, run in enumerate(runs, 1):
         path = res_dir / f"{run.key}.json"
+        if args.only and args.only not in run.key:   # not run now; in the table if measured
+            if path.exists() and not args.list:
+                results.append(json.loads(path.read_text()))
+            continue
         done = path.exists() and not args.rerun
         if args.list:
             print(f"  [{i}/{len(runs)}] {run.key:45s} {'done' if done else 'to do'}"
