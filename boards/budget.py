@@ -178,9 +178,10 @@ class Estimate:
                                    blocks=m.blocks) for m in self.memories if m.blocks])
 
 
-# logic of the board top with a SerialNetwork (host bridge, UART, PLL reset), measured:
-# 3148 iCE40 logic cells / 3107 ECP5 LUT4 for tiny, 3317-3407 for 400-800 neurons
-SERIAL_LOGIC = {"iCE40 UP5K": 3450, "ECP5 LFE5U-85F": 3300}
+# logic of the board top with a SerialNetwork (host bridge with protocol 2, UART, PLL reset),
+# measured: 3886 iCE40 logic cells / 4050 ECP5 LUT4 for tiny; MODEL1's wider addresses add
+# about 600 (3915-4617 LUT4 with protocol 1)
+SERIAL_LOGIC = {"iCE40 UP5K": 4000, "ECP5 LFE5U-85F": 4300}
 
 
 def predicted_cycles(network) -> dict | None:
