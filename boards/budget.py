@@ -122,10 +122,13 @@ SMALL_MEMORY_BITS = 64
 
 def map_memory(path: str, width: int, depth: int, attrs: dict, device: Device) -> MemoryUse:
     """The blocks one memory needs on ``device`` (cheapest shape; SPRAM when the memory asks
-    for it with ``ram_style="huge"`` and the device has it)."""
-    if attrs.get("ram_style") == "huge" and device.spram:
+    for it with ``ram_style="huge"`` and the device has it; none for ``ram_style`` "logic" or
+    "distributed": LUTs)."""
+    style = attrs.get("ram_style")
+    if style == "huge" and device.spram:
         return MemoryUse(path, width, depth, "spram", _blocks(width, depth, (device.spram_shape,)))
-    if width * depth <= SMALL_MEMORY_BITS:
+    # kept out of block RAM on purpose (the engine's lut_memories), or too small for a block
+    if style in ("logic", "distributed") or width * depth <= SMALL_MEMORY_BITS:
         return MemoryUse(path, width, depth, "logic", 0)
     return MemoryUse(path, width, depth, "bram", _blocks(width, depth, device.bram_shapes))
 

@@ -88,7 +88,7 @@ def design_lanes(design) -> int | None:
     (one datapath), None for the unrolled one (no lanes: every link is its own hardware)."""
     if design.arch == "unrolled":
         return None
-    return int(getattr(design, "lanes", 1) or 1)
+    return int(getattr(design, "lanes", 1)) if design.arch == "engine" else 1
 
 
 def board_bridge(board_name: str, design):

@@ -58,7 +58,7 @@ def with_lanes(design, lanes: int):
     the one-lane case: it takes only ``lanes = 1``; the unrolled one has no lanes."""
     if design.arch == "unrolled":
         raise ValueError("the unrolled network has no lanes (--lanes applies to the engine)")
-    if not hasattr(design, "lanes"):
+    if design.arch != "engine":
         if lanes != 1:
             raise ValueError(f"arch {design.arch} has one datapath: --lanes 1, not {lanes}")
         return design
@@ -66,17 +66,12 @@ def with_lanes(design, lanes: int):
 
 
 def lane_limit(design, device) -> int:
-    """The largest ``P`` worth estimating: 1 for a one-datapath network; for the engine the
-    smaller of the device's multipliers (a lane needs one) and the engine's own limit for
-    the topology (``max_lanes``, when the generator offers it)."""
-    if not hasattr(design, "lanes"):
+    """The largest ``P`` worth estimating: 1 but for the engine; for the engine the smaller
+    of the device's multipliers (a lane needs one) and the number of neurons (a lane holds
+    a bank of at least one neuron)."""
+    if design.arch != "engine":
         return 1
-    limit = device.multipliers
-    from wuxing.hdl import generate
-    own = getattr(generate, "max_lanes", None)
-    if callable(own):
-        limit = min(limit, int(own(design)))
-    return max(1, limit)
+    return max(1, min(device.multipliers, design.topology.n_neurons))
 
 
 def _over_ratio(over: list) -> float:

@@ -2,9 +2,9 @@
 second at the PLL clock, and the limits beside them.
 
 * :func:`measure_cycles`: the cocotb whole-network bench (``sim/tb_network.py``) on the same
-  design (the network the board top holds): one case of forward run, reverse run and BSP
-  update, every value compared with the golden model; the clocks of each command from its
-  ``start`` strobe to ``done`` (``command_cycles``).
+  design (the network the board top holds): one random case of forward run, reverse run and
+  BSP update, every value compared with the golden model; the clocks of each command from its
+  ``start`` strobe to ``done`` (the case's ``cycles``).
 * :func:`speed_fields`: the report fields: ``cycles`` (per command, measured and predicted),
   ``cycles_per_sample`` (forward + reverse + BSP), ``cycles_per_sample_predicted``,
   ``samples_per_s`` (at ``clock_mhz``), ``multiplies_per_sample``,
@@ -42,12 +42,12 @@ def measure_cycles(design, simulator: str = "verilator") -> dict:
         [0] * design.topology.n_links if design.c_init is None else design.c_init))
     t0 = time.perf_counter()
     rep = run_bench("network", ensure_design(design), simulator,
-                    env=dict(WUXING_RANDOM_CASES=0, WUXING_MAX_CASES=1))
+                    env=dict(WUXING_EDGE_CASES=0, WUXING_RANDOM_CASES=1))
     if rep["mismatches"]:
         raise ValueError(f"co-simulation of the design found {rep['mismatches']} mismatches "
                          f"with the golden model ({rep['build_dir']})")
-    per_op = rep["benches"][0]["command_cycles"]
-    out = {k: int(per_op[k][0]) for k in COMMANDS}
+    case = rep["benches"][0]["cases"][0]          # one random case: its commands' clocks
+    out = {k: int(case["cycles"][k]) for k in COMMANDS}
     out.update(per_sample=sum(out[k] for k in COMMANDS), compared=rep["compared"],
                mismatches=rep["mismatches"], simulator=simulator,
                build_seconds=round(rep["build_seconds"], 1),

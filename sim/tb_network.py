@@ -7,9 +7,8 @@ with ``golden.network.FixedModel`` on the same topology, settings and coefficien
 runs each command on its own: Python only loads the stimulus and reads the results.
 
 Environment: WUXING_DESIGN (folder with manifest.json), WUXING_SEED, WUXING_RANDOM_CASES,
-WUXING_MAX_CASES (optional: run only the first N cases), WUXING_SPEED_STEPS (optional: one
-long forward run, timed), WUXING_REPORT (JSON-lines output). The report's
-``command_cycles`` lists the clocks of every forward, reverse and BSP command.
+WUXING_EDGE_CASES (0: only the random cases),
+WUXING_SPEED_STEPS (optional: one long forward run, timed), WUXING_REPORT (JSON-lines output).
 """
 from __future__ import annotations
 
@@ -33,7 +32,6 @@ class NetworkTB:
     def __init__(self, dut):
         self.dut = dut
         self.cycles = 0
-        self.per_op = {OP_FORWARD: [], OP_REVERSE: [], OP_BSP: []}
 
     async def reset(self):
         cocotb.start_soon(Clock(self.dut.clk, 10, unit="ns", impl="gpi").start())
@@ -87,12 +85,12 @@ class NetworkTB:
         await FallingEdge(d.clk)
         cycles = int(round((cocotb.utils.get_sim_time("ns") - t0) / 10))
         self.cycles += cycles
-        self.per_op[op].append(cycles)
         return cycles
 
 
-def _cases(design, model, rng, n_random):
-    """(name, C, x, err) of the runs: edge cases, then random ones."""
+def _cases(design, model, rng, n_random, edge_cases=True):
+    """(name, C, x, err) of the runs: edge cases (unless ``edge_cases`` is false), then random
+    ones."""
     fmt, t = design.fmt, design.topology
     n_in, n_out, L = t.layers[0], t.layers[-1], t.n_links
     c0 = np.asarray(design.c_init, dtype=np.int64)
@@ -101,6 +99,8 @@ def _cases(design, model, rng, n_random):
               np.full(n_in, fmt.max_int), np.full(n_out, fmt.min_int)),
              ("full-scale-negative", np.full(L, model.c_hi),
               np.full(n_in, fmt.min_int), np.full(n_out, fmt.max_int))]
+    if not edge_cases:
+        cases = []
     for k in range(n_random):
         c = rng.integers(model.c_lo, model.c_hi + 1, L)
         x = model.input_to_int(rng.uniform(0, 1, (1, n_in)))[0]
@@ -129,9 +129,9 @@ async def network_matches_golden(dut):
     chk.run_done("info")
 
     n_random = int(os.environ.get("WUXING_RANDOM_CASES", "1"))
-    max_cases = int(os.environ.get("WUXING_MAX_CASES", "0")) or None
+    edge = os.environ.get("WUXING_EDGE_CASES", "1") != "0"
     wall = time.perf_counter()
-    for name, c, x, err in _cases(design, model, rng, n_random)[:max_cases]:
+    for name, c, x, err in _cases(design, model, rng, n_random, edge):
         await tb.write_many("coef", c)
         await tb.write_many("input", x)
         await tb.write_many("error", err)
@@ -140,31 +140,29 @@ async def network_matches_golden(dut):
         rev = model.reverse(c, err)
         c_new = model.bsp_update(c, fwd.S, rev.S)
 
-        await tb.command(OP_FORWARD)
+        cycles = dict(forward=await tb.command(OP_FORWARD))
         chk.check(name, f"forward after {cfg.steps}", "S",
                   await tb.read_region("fwd_integral", 5 * N), fwd.S.reshape(-1).tolist())
         chk.check(name, f"forward after {cfg.steps}", "output",
                   await tb.read_region("output", n_out), model.outputs(fwd)[0].tolist())
         chk.check(name, f"forward after {cfg.steps}", "overflow",
                   await tb.read_region("overflow", N), fwd.overflow[0].astype(int).tolist())
-        await tb.command(OP_REVERSE)
+        cycles["reverse"] = await tb.command(OP_REVERSE)
         chk.check(name, f"reverse after {cfg.steps}", "R",
                   await tb.read_region("rev_integral", 5 * N), rev.S.reshape(-1).tolist())
         chk.check(name, f"reverse after {cfg.steps}", "overflow",
                   await tb.read_region("overflow", N), rev.overflow[0].astype(int).tolist())
-        await tb.command(OP_BSP)
+        cycles["bsp"] = await tb.command(OP_BSP)
         chk.check(name, "bsp", "C", await tb.read_region("coef", L), c_new.tolist())
         chk.extra.setdefault("overflow_runs", 0)
         chk.extra["overflow_runs"] += int(fwd.overflow.any()) + int(rev.overflow.any())
         chk.extra.setdefault("clamped_c", 0)
         chk.extra["clamped_c"] += int(np.sum((c_new == model.c_lo) | (c_new == model.c_hi)))
         chk.extra.setdefault("cases", []).append(
-            dict(name=name, C=c.tolist(), x=np.asarray(x).tolist(), err=np.asarray(err).tolist()))
+            dict(name=name, C=c.tolist(), x=np.asarray(x).tolist(), err=np.asarray(err).tolist(),
+                 cycles=cycles))
         chk.run_done(name)
     chk.extra["compare_cycles"] = tb.cycles
-    chk.extra["command_cycles"] = {name: list(tb.per_op[op]) for name, op in
-                                   (("forward", OP_FORWARD), ("reverse", OP_REVERSE),
-                                    ("bsp", OP_BSP))}
     chk.extra["compare_seconds"] = time.perf_counter() - wall
 
     speed_steps = int(os.environ.get("WUXING_SPEED_STEPS", "0"))

@@ -195,10 +195,16 @@ def test_fixed_lanes_above_the_board_limit_are_refused(tmp_path):
     from wuxing.hdl.generate import Design
 
     @dataclass
-    class WithLanes(Design):
+    class EngineLike(Design):        # the engine's Design: arch "engine" with its lanes
         lanes: int = 1
-    d = WithLanes(topology=Topology(layers=(3, 2)), arch="serial")
+
+        def __post_init__(self):
+            pass
+    small = EngineLike(topology=Topology(layers=(3, 2)), arch="engine")   # 5 neurons
+    with pytest.raises(ValueError, match="6 lanes are too many for the ulx3s .* at most 5"):
+        board_build("ulx3s", small, 6, tmp_path)
+    big = EngineLike(topology=Topology(layers=(16, 16, 10)), arch="engine")
     with pytest.raises(ValueError, match="9 lanes are too many for the icebreaker .* at "
-                                         "most 8"):
-        board_build("icebreaker", d, 9, tmp_path)
+                                         "most 8 .* one of the 8 multipliers"):
+        board_build("icebreaker", big, 9, tmp_path)
     assert not any(tmp_path.iterdir())       # nothing was built
