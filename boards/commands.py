@@ -15,56 +15,132 @@ from wuxing.golden.errors import UserError
 from .top import BOARDS, board, openfpgaloader_path
 
 SIM_LAYERS = (2, 2)     # the default network of `wuxing run --sim`
-BUILD_LAYERS = (1, 1)   # the default network of `wuxing build`: the smallest (2 neurons, 4 links)
-SERIAL_BUILD_PRESET = "tiny"  # ... and with --arch serial (the default): 42 neurons
+BUILD_LAYERS = (1, 1)   # the default network of `wuxing build --arch unrolled`: 2 neurons
+BUILD_PRESET = "tiny"   # ... and of the serial network and the engine: 42 neurons
+
+
+def _archs() -> tuple:
+    from wuxing.hdl.generate import ARCHS
+    return tuple(ARCHS)
 
 
 def _arch(args) -> str:
-    """--arch, else serial: the unrolled Network does not fit an iCE40 at all and holds at
-    most 4+4 neurons on an ECP5-85F; the serial one takes the tiny network on every board."""
+    """--arch, else on a board the engine (when this generator has it) or the serial network:
+    the unrolled Network does not fit an iCE40 at all and holds at most 4+4 neurons on an
+    ECP5-85F; the engine's and the serial one's state is in RAM."""
     if getattr(args, "arch", None):
         return args.arch
-    return "serial" if getattr(args, "board", None) else "unrolled"
+    if getattr(args, "board", None) or getattr(args, "func", None) is cmd_build:
+        return "engine" if "engine" in _archs() else "serial"
+    return "unrolled"
+
+
+def _lanes(args, arch: str):
+    """--lanes as an int, or "auto"; None for the unrolled network (no lanes)."""
+    text = getattr(args, "lanes", None) or "auto"
+    if arch == "unrolled":
+        if getattr(args, "lanes", None):
+            raise UserError("--lanes applies to --arch engine (or serial: 1), not unrolled")
+        return None
+    if text == "auto":
+        return "auto"
+    try:
+        p = int(text)
+    except ValueError:
+        raise UserError(f"--lanes takes a number of lanes or auto, not {text!r}") from None
+    if p < 1:
+        raise UserError(f"--lanes must be at least 1, not {p}")
+    return p
+
+
+def _topology(args, default):
+    from wuxing.golden.topology import Topology, preset
+    fan_in = getattr(args, "fan_in", None)
+    extra = {} if fan_in is None else dict(fan_in=fan_in)
+    if getattr(args, "topology", None):
+        return preset(args.topology, **extra), f"topology preset {args.topology}"
+    if getattr(args, "topology_file", None):
+        t = Topology.load(args.topology_file)
+        if fan_in is not None:
+            spec = dict(t.spec(), fan_in=fan_in, fan_out=fan_in)
+            t = Topology.from_spec(spec)
+        return t, f"topology file {args.topology_file}"
+    if args.layers:
+        try:
+            layers = tuple(int(v) for v in args.layers.split(","))
+        except ValueError:
+            raise UserError(f"--layers takes sizes like 2,2, not {args.layers!r}") from None
+        return Topology(layers=layers, **extra), f"layers {args.layers}"
+    if isinstance(default, str):
+        return preset(default, **extra), f"topology preset {default}"
+    return Topology(layers=default, **extra), "layers " + ",".join(map(str, default))
 
 
 def _design(args):
-    from wuxing.golden.topology import Topology, preset
+    """The Design of the command line (topology, arch; the lanes are set by the caller)."""
     from wuxing.hdl.generate import Design, design_from_checkpoint
     arch = _arch(args)
     if getattr(args, "checkpoint", None):
+        if getattr(args, "fan_in", None) is not None:
+            raise UserError("--fan-in changes the topology; a checkpoint has its own")
         return design_from_checkpoint(args.checkpoint, mult=args.mult, arch=arch)
-    default = SIM_LAYERS if getattr(args, "func", None) is cmd_run else BUILD_LAYERS
+    if getattr(args, "func", None) is cmd_run:
+        default = SIM_LAYERS
+    else:
+        default = BUILD_LAYERS if arch == "unrolled" else BUILD_PRESET
+    topo, source = _topology(args, default)
+    return Design(topology=topo, mult=args.mult, arch=arch, source=source)
+
+
+def _clock(text, default):
+    """--clock: a number of MHz, "auto", or the default (None)."""
+    if text is None:
+        return default
+    if text == "auto":
+        return "auto"
     try:
-        layers = tuple(int(v) for v in args.layers.split(",")) if args.layers else None
+        return float(text)
     except ValueError:
-        raise UserError(f"--layers takes sizes like 2,2, not {args.layers!r}") from None
-    if layers is None and arch == "serial" and getattr(args, "func", None) is cmd_build:
-        return Design(topology=preset(SERIAL_BUILD_PRESET), mult=args.mult, arch=arch)
-    return Design(topology=Topology(layers=layers or default), mult=args.mult, arch=arch)
+        raise UserError(f"--clock takes MHz or auto, not {text!r}") from None
+
+
+def _write_json(path, report):
+    from wuxing.golden.report import write_json
+    write_json(path, report)
 
 
 def cmd_build(args) -> int:
     from wuxing.golden.report import check_output_dir, check_output_file
 
-    from .build import BuildError, build_bitstream, format_report
+    from .build import BuildError, board_build, format_report
     out = Path(args.out or Path("build") / "bitstream" / args.board)
     check_output_dir(out, "--out")
     if args.json:
         check_output_file(args.json, "--json")
     design = _design(args)
+    lanes = _lanes(args, design.arch)
+    if args.max_builds < 1:
+        raise UserError(f"--max-builds must be at least 1, not {args.max_builds}")
+    b = board(args.board)
+    clock = _clock(args.clock, b.default_clock(design.arch))
     print(f"building {args.board}: {design.topology.n_neurons} neurons, "
-          f"{design.topology.n_links} links, arch {design.arch} (the first YoWASP run "
-          f"compiles the tools, "
-          f"40-90 s)", flush=True)
+          f"{design.topology.n_links} links, arch {design.arch}"
+          + ("" if lanes is None else f", lanes {lanes}") +
+          (f", clock {clock:g} MHz" if clock != "auto" else
+           f", clock auto (from {b.default_clock(design.arch):g} MHz)") +
+          " (the first YoWASP run compiles the tools, 40-90 s)", flush=True)
     try:
-        r = build_bitstream(args.board, design, out)
+        r = board_build(args.board, design, lanes, out, clock_mhz=clock,
+                        max_builds=args.max_builds,
+                        simulator=None if args.no_cosim else args.simulator,
+                        log=lambda msg: print(f"  {msg}", flush=True))
     except BuildError as e:
         if args.json and getattr(e, "report", None):
-            Path(args.json).write_text(json.dumps(e.report, indent=1) + "\n")
+            _write_json(args.json, e.report)
         raise UserError(str(e)) from None
     print(format_report(r))
     if args.json:
-        Path(args.json).write_text(json.dumps(r, indent=1) + "\n")
+        _write_json(args.json, r)
     return 0
 
 
@@ -165,10 +241,14 @@ def cmd_run(args) -> int:
     from wuxing.golden.network import init_coefficients
 
     from .flow import golden_session, host_session, run_job
+    from .lanes import with_lanes
     if not args.checkpoint and not args.sim:
         raise UserError("a real board needs --checkpoint (the design it was built from)")
     _check_run_args(args)
     design = _design(args)
+    lanes = _lanes(args, design.arch)
+    if lanes is not None:   # the integers are the same for every P: auto simulates one lane
+        design = with_lanes(design, 1 if lanes == "auto" else lanes)
     model = design.model()
     if design.c_init is not None:
         C = np.asarray(design.c_init, np.int64)
@@ -266,19 +346,55 @@ def cmd_run(args) -> int:
 def add_commands(sub):
     names = ", ".join(BOARDS)
 
-    def design_args(p):
-        p.add_argument("--checkpoint", help="build the network of this checkpoint")
-        p.add_argument("--layers", help="layer sizes, e.g. 2,2 (default: build 1,1 unrolled "
-                                        "or the tiny preset serial, run 2,2)")
-        p.add_argument("--arch", choices=("unrolled", "serial"),
-                       help="network hardware: unrolled, or serial (one time-multiplexed "
-                            "datapath; the default of build on every board)")
+    def design_args(p, build: bool):
+        from wuxing.golden.topology import PRESETS
+        src = p.add_mutually_exclusive_group()
+        src.add_argument("--topology", metavar="PRESET", choices=sorted(PRESETS),
+                         help=f"topology preset ({', '.join(sorted(PRESETS))})")
+        src.add_argument("--topology-file", metavar="JSON", help="custom topology (JSON spec)")
+        src.add_argument("--layers", help="layer sizes, e.g. 2,2 (default: " +
+                         ("the tiny preset; 1,1 with --arch unrolled)" if build else "2,2)"))
+        src.add_argument("--checkpoint", help="the network of this checkpoint")
+        p.add_argument("--fan-in", type=int, metavar="F",
+                       help="links an interface sums (the paper's adder), e.g. 4")
+        archs = _archs()
+        default_arch = "engine" if "engine" in archs else "serial"
+        p.add_argument("--arch", choices=archs,
+                       help="network hardware: " + ", ".join(archs) + " (default: "
+                            + (default_arch if build else "unrolled") + ")")
+        p.add_argument("--lanes", metavar="P|auto",
+                       help="lanes of the engine (serial: 1); " +
+                            ("auto (the default): the largest P that fits the board and meets "
+                             "the clock, confirmed by builds" if build else
+                             "auto (the default): 1 (the integers are those of any P)"))
         p.add_argument("--mult", choices=("parallel", "shared"), default="shared",
-                       help="neuron multipliers: one step per clock, or shared (5 clocks)")
+                       help="unrolled neuron multipliers: one step per clock, or shared "
+                            "(5 clocks)")
 
-    p = sub.add_parser("build", help="build a board bitstream (YoWASP) and report resources")
+    p = sub.add_parser("build", help="build a board bitstream (YoWASP) and report resources, "
+                                     "clock and speed",
+                       description="Build the board bitstream of a network (Yosys, nextpnr), "
+                                   "the design clocked from the board's PLL; report the "
+                                   "resources, the requested and achieved clock, Fmax, the "
+                                   "clocks a training sample takes (co-simulation) and the "
+                                   "training samples per second.")
     p.add_argument("--board", required=True, choices=sorted(BOARDS), help=names)
-    design_args(p)
+    design_args(p, build=True)
+    p.add_argument("--clock", metavar="MHZ|auto",
+                   help="the design clock the PLL makes (the closest it can, not above); "
+                        "auto: the default, and while no build meets it (at most 3 times) "
+                        "again at 95 %% of the Fmax reached; "
+                        "default: the board's measured default for the architecture: " +
+                        "; ".join(f"{n} " + ", ".join(f"{a} {c:g}" for a, c in
+                                                      BOARDS[n].default_clock_mhz.items())
+                                  for n in sorted(BOARDS)))
+    p.add_argument("--max-builds", type=int, default=4, metavar="N",
+                   help="--lanes auto: at most N builds to confirm the estimate (default 4)")
+    p.add_argument("--no-cosim", action="store_true",
+                   help="do not measure the clocks per sample in co-simulation (the report "
+                        "then gives the predicted clocks)")
+    p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
+                   help="simulator of the clocks-per-sample measurement (default verilator)")
     p.add_argument("--out", help="build folder (default build/bitstream/BOARD)")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     p.set_defaults(func=cmd_build)
@@ -293,7 +409,7 @@ def add_commands(sub):
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--port", help="serial port of the board, e.g. /dev/ttyUSB1")
     g.add_argument("--sim", action="store_true", help="the board gateware in cocotb")
-    design_args(p)
+    design_args(p, build=False)
     p.set_defaults(mult="parallel")
     p.add_argument("--baud", type=int, default=115200)
     p.add_argument("--timeout", type=float,

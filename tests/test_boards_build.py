@@ -35,18 +35,52 @@ def test_parse_fmax_pass_and_fail_lines():
 
 
 @pytest.mark.parametrize("board_name", ["icebreaker", "ulx3s"])
-def test_default_serial_board_build(board_name, tmp_path):
-    """The default board design (the tiny network, serial) builds, fits and meets timing.
-    (~40 s each; the first YoWASP run compiles the tools for 40-90 s more.)"""
+def test_default_serial_board_build(board_name, tmp_path, require_simulator):
+    """The default board design (the tiny network, serial) builds, fits and meets timing at
+    the PLL clock; on the iCEBreaker through the whole ``wuxing build`` flow (lanes, the
+    clocks per sample measured in co-simulation beside the prediction, the speed fields).
+    (~50 s each; the first YoWASP run compiles the tools for 40-90 s more, the first
+    Verilator build of the tiny network takes ~30 s.)"""
     from wuxing.golden.topology import preset
     from wuxing.hdl.generate import Design
     d = Design(topology=preset("tiny"), arch="serial")
-    r = build_bitstream(board_name, d, tmp_path / board_name)
+    if board_name == "icebreaker":
+        from wuxing.boards.build import board_build
+        sim = require_simulator("verilator")
+        r = board_build(board_name, d, "auto", tmp_path / board_name, simulator=sim)
+        assert r["lanes_tried"] == [dict(lanes=1, outcome="built",
+                                         reason="fits and meets the clock")]
+        pred = {k: v["predicted"] for k, v in r["cycles"].items()}
+        cyc = d.resources().cycles                  # the scheduler's (SerialNetwork: P = 1)
+        assert pred == dict(forward=cyc["run"], reverse=cyc["reverse_run"], bsp=cyc["bsp"])
+        assert r["cycles_per_sample_predicted"] == sum(pred.values()) == cyc["sample"]
+        for k, v in r["cycles"].items():   # start strobe to done, both counted
+            assert v["measured"] == v["predicted"], (k, v)
+        assert r["cycles_measured_with"]["mismatches"] == 0
+        assert r["cycles_measured_with"]["compared"] > 700
+        assert r["samples_per_s_from"] == "co-simulation"
+        assert r["samples_per_s"] == pytest.approx(r["clock_mhz"] * 1e6 /
+                                                   r["cycles_per_sample"])
+        # 8 DSPs x 24 MHz / (80 steps x 2 runs x (5 x 42 rows + 80 links) + 2 x 80)
+        assert r["multiplies_per_sample"] == 80 * 2 * (5 * 42 + 80) + 2 * 80
+        assert r["multiplier_bound_samples_per_s"] == pytest.approx(
+            8 * r["clock_mhz"] * 1e6 / r["multiplies_per_sample"])
+    else:
+        r = build_bitstream(board_name, d, tmp_path / board_name)
     assert r["ok"] and Path(r["bitstream"]).stat().st_size > 1000
+    # the design runs from the PLL at the board's default clock for the serial network
+    from wuxing.boards.top import board
+    b = board(board_name)
+    assert r["clock_requested_mhz"] == b.default_clock("serial") != b.osc_mhz
+    assert r["pll"]["f_out_mhz"] == r["clock_mhz"] <= r["clock_requested_mhz"]
+    assert r["timed_at_mhz"] == pytest.approx(r["clock_mhz"], abs=0.01)  # nextpnr's target
     assert r["fmax_mhz"] >= r["clock_mhz"], r
+    pll_cell = "ICESTORM_PLL" if b.family == "ice40" else "EHXPLLL"
+    assert r["resources"][pll_cell]["used"] == 1
     assert r["luts"] > 0 and r["ffs"] > 0 and r["resources"]
     used = {k: v["used"] for k, v in r["resources"].items()}
     assert all(v["used"] <= v["available"] for v in r["resources"].values()), used
+    assert r["lanes"] == 1 and r["baud_divisor"] == round(r["clock_mhz"] * 1e6 / 115200)
 
 
 @pytest.mark.slow

@@ -69,3 +69,28 @@ def test_run_sim_cli_matches_golden(tmp_path, require_simulator):
     from wuxing.golden.checkpoint import load_checkpoint
     ck = load_checkpoint(out)
     assert ck.mode == "fixed" and ck.C_int.shape == (ck.topology.n_links,)
+
+
+@pytest.mark.parametrize("args,msg", [
+    (("--lanes", "0"), "--lanes must be at least 1"),
+    (("--lanes", "many"), "--lanes takes a number of lanes or auto"),
+    (("--arch", "serial", "--lanes", "2"), "arch serial has one datapath: --lanes 1, not 2"),
+    (("--arch", "unrolled", "--lanes", "2"), "--lanes applies to --arch engine"),
+    (("--clock", "13"), "icebreaker: the ice40 PLL's output must be 16..275 MHz, not 13 MHz"),
+    (("--clock", "300"), "must be 16..275 MHz"),
+    (("--max-builds", "0"), "--max-builds must be at least 1"),
+    (("--layers", "2,x"), "--layers takes sizes like 2,2"),
+])
+def test_build_refuses_bad_options_in_one_line(args, msg):
+    """Each is refused before any tool runs: exit code 2, one line, no traceback."""
+    r = wuxing("build", "--board", "icebreaker", *args)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert msg in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_build_help_lists_the_options():
+    r = wuxing("build", "--help")
+    for opt in ("--clock MHZ", "--lanes P|auto", "--topology PRESET", "--fan-in F",
+                "--max-builds N", "--no-cosim", "--json PATH"):
+        assert opt in r.stdout, opt

@@ -1,0 +1,210 @@
+"""The --lanes auto search (boards.lanes) on model boards: an estimate and a build outcome per
+lane count given as plain functions, so every branch of the search is exercised without a
+tool run; and the budget model (boards.budget) against real builds' block RAM counts."""
+# amaranth: UnusedElaboratable=no
+import math
+
+import pytest
+
+from wuxing.boards.lanes import Attempt, LaneSearchError, search_lanes, with_lanes
+
+
+class Model:
+    """A board on which ``P`` lanes need ``per_lane * P + base`` block RAMs (estimated) and
+    ``true_factor`` times that in a real build; Fmax falls by ``fmax_drop`` MHz per lane."""
+
+    def __init__(self, avail=100, per_lane=10, base=5, true_factor=1.0, clock=75.0,
+                 fmax0=90.0, fmax_drop=0.0, refuse_above=None):
+        self.avail, self.per_lane, self.base = avail, per_lane, base
+        self.true_factor, self.clock = true_factor, clock
+        self.fmax0, self.fmax_drop, self.refuse_above = fmax0, fmax_drop, refuse_above
+        self.built = []
+
+    def est(self, p):
+        return self.per_lane * p + self.base
+
+    def estimate(self, p, scale):
+        if self.refuse_above and p > self.refuse_above:
+            raise ValueError(f"P={p} too large for the topology")
+        used = self.est(p) * ((scale or {}).get("bram", 1.0))
+        return [f"bram {math.ceil(used)}/{self.avail}"] if used > self.avail else []
+
+    def build(self, p):
+        self.built.append(p)
+        used = math.ceil(self.est(p) * self.true_factor)
+        fmax = self.fmax0 - self.fmax_drop * p
+        rep = dict(lanes=p, fmax_mhz=fmax,
+                   usage_vs_estimate=dict(bram=dict(used=used, estimated=self.est(p),
+                                                    available=self.avail)))
+        if used > self.avail:
+            rep["failure"] = f"does not fit: bram {used}/{self.avail}"
+        elif fmax < self.clock:
+            rep["failure"] = f"misses timing: Fmax {fmax:.1f} MHz < {self.clock} MHz"
+        if "failure" in rep:
+            e = RuntimeError(rep["failure"])
+            e.report = rep
+            raise e
+        return rep
+
+
+def test_estimate_right_first_build_wins():
+    m = Model()                       # 10 P + 5 <= 100: P = 9
+    rep, tried = search_lanes(64, m.estimate, m.build, slack=0.0)
+    assert rep["lanes"] == 9 and m.built == [9]
+    assert [a.lanes for a in tried if a.outcome == "estimate over"]  # the bisection's probes
+    assert all(a.lanes > 9 for a in tried if a.outcome == "estimate over")
+
+
+def test_underestimate_steps_down_by_calibration():
+    m = Model(true_factor=1.3)        # real: 13 P + 6.5: P = 7 fits (97.5), P = 8 does not
+    rep, tried = search_lanes(64, m.estimate, m.build, slack=0.0)
+    assert m.built[0] == 9 and rep["lanes"] == 7
+    fails = [a for a in tried if a.outcome == "does not fit"]
+    assert fails and "bram" in fails[0].reason
+    # the calibrated estimate jumps straight to 7 (1.3 x 75 = 97.5); then 8 is tried upwards
+    assert m.built[:2] == [9, 7]
+    assert rep["lanes"] == max(p for p in m.built if math.ceil(m.est(p) * 1.3) <= 100)
+
+
+def test_timing_miss_bisects_and_refines_upwards():
+    m = Model(fmax0=90.0, fmax_drop=2.0)   # Fmax >= 75 while P <= 7
+    rep, tried = search_lanes(64, m.estimate, m.build, max_builds=6, slack=0.0)
+    assert rep["lanes"] == 7
+    assert [a.outcome for a in tried if a.report is not None][0] == "misses timing"
+    assert 9 in m.built and 7 in m.built and len(m.built) <= 6
+
+
+def test_build_budget_is_respected_and_no_fit_is_an_error():
+    m = Model(fmax0=60.0)             # no P meets 75 MHz
+    with pytest.raises(LaneSearchError) as e:
+        search_lanes(64, m.estimate, m.build, max_builds=3)
+    assert len(m.built) == 3 and "misses timing" in str(e.value)
+    assert all(isinstance(a, Attempt) for a in e.value.attempts)
+
+
+def test_one_lane_over_the_estimate_builds_nothing():
+    m = Model(avail=10, base=50)      # 60 blocks for P = 1 on a 10-block device
+    with pytest.raises(LaneSearchError, match="even one lane does not fit: bram 60/10"):
+        search_lanes(8, m.estimate, m.build)
+    assert m.built == []
+
+
+def test_slack_tries_a_slightly_over_estimate_and_steps_down():
+    m = Model()                       # estimate allows 11 within 15 %; the build says 9
+    rep, _ = search_lanes(64, m.estimate, m.build)
+    assert m.built == [11, 9, 10] and rep["lanes"] == 9
+
+
+def test_slack_lets_a_slightly_over_estimate_build():
+    m = Model(avail=100, per_lane=10, base=8, true_factor=0.9)  # P = 10: 108 est., 98 real
+    rep, _ = search_lanes(10, m.estimate, m.build)
+    assert rep["lanes"] == 10
+
+
+def test_generator_refusals_are_recorded():
+    m = Model(refuse_above=4)
+    rep, tried = search_lanes(64, m.estimate, m.build)
+    assert rep["lanes"] == 4
+    assert any(a.outcome == "refused" and "too large" in a.reason for a in tried)
+
+
+def test_serial_is_the_one_lane_case():
+    from wuxing.golden.topology import Topology
+    from wuxing.hdl.generate import Design
+    d = Design(topology=Topology(layers=(2, 2)), arch="serial")
+    assert with_lanes(d, 1) is d or with_lanes(d, 1) == d
+    with pytest.raises(ValueError, match="--lanes 1"):
+        with_lanes(d, 2)
+    with pytest.raises(ValueError, match="no lanes"):
+        with_lanes(Design(topology=Topology(layers=(2, 2))), 1)
+
+
+# block RAMs nextpnr placed for SerialNetwork board tops (docs/BOARDS.md): (layers, board
+# family) -> blocks; the estimate may not be below them, nor more than 15 % above + 2
+MEASURED_BRAM = {((16, 16, 10), "ice40"): 9, ((196, 196, 10), "ice40"): 28,
+                 ((700, 100, 19), "ice40"): 20, ((256, 256, 16), "ice40"): 37,
+                 ((16, 16, 10), "ecp5"): 7}
+
+
+@pytest.mark.parametrize("layers,family", sorted(MEASURED_BRAM))
+def test_budget_estimate_brackets_measured_block_ram(layers, family):
+    import warnings
+
+    from wuxing.boards.budget import ECP5_85F, UP5K, estimate
+    from wuxing.boards.host import HostBridge
+    from wuxing.golden.topology import Topology
+    from wuxing.hdl.generate import Design
+    warnings.simplefilter("ignore")
+    d = Design(topology=Topology(layers=layers), arch="serial")
+    dev = UP5K if family == "ice40" else ECP5_85F
+    e = estimate(HostBridge.for_design(d, spram=family == "ice40"), dev)
+    real = MEASURED_BRAM[layers, family]
+    assert real <= e.bram <= real * 1.15 + 2, (e.bram, real)
+    if family == "ice40":
+        assert e.spram == 3 and e.multipliers == 1
+
+
+def test_clock_auto_retries_below_the_fmax_reached(monkeypatch, tmp_path):
+    """--clock auto: a timing miss at the default clock is built again at 95 % of the Fmax
+    reached, at most three times (the tool runs are replaced by a model: 40 MHz reachable,
+    or a design whose Fmax follows the target down)."""
+    from wuxing.boards import build as B
+    from wuxing.golden.topology import Topology
+    from wuxing.hdl.generate import Design
+    clocks = []
+
+    def model(board_name, design, lanes, out, clock, baud, max_builds, say):
+        clocks.append(clock)
+        if clock > 40.0:
+            e = B.BuildError(f"misses timing at {clock}")
+            e.report = dict(failure=f"misses timing: Fmax 40.0 MHz < {clock} MHz",
+                            fmax_mhz=40.0)
+            raise e
+        return dict(clock_mhz=clock, lanes=1, fmax_mhz=40.0), design, []
+    monkeypatch.setattr(B, "_bitstream_at", model)
+    d = Design(topology=Topology(layers=(3, 2)), arch="serial")
+    r = B.board_build("ulx3s", d, "auto", tmp_path, clock_mhz="auto")
+    assert clocks == [50.0, 38.0]
+    assert r["clock_mhz"] == 38.0 and r["clock_lowered_from"][0]["fmax_mhz"] == 40.0
+    assert r["cycles_per_sample"] is None and r["samples_per_s_from"] == "prediction"
+    # a fixed clock is not lowered; a miss that is not timing is not retried
+    clocks.clear()
+    with pytest.raises(B.BuildError):
+        B.board_build("ulx3s", d, "auto", tmp_path, clock_mhz=50.0)
+    assert clocks == [50.0]
+
+    def chasing(board_name, design, lanes, out, clock, baud, max_builds, say):
+        clocks.append(clock)
+        e = B.BuildError("misses timing")
+        e.report = dict(failure="misses timing: ...", fmax_mhz=clock - 1.0)
+        raise e
+    monkeypatch.setattr(B, "_bitstream_at", chasing)
+    clocks.clear()
+    with pytest.raises(B.BuildError):
+        B.board_build("ulx3s", d, "auto", tmp_path, clock_mhz="auto")
+    assert len(clocks) == 1 + B.CLOCK_AUTO_ROUNDS
+
+
+def test_fixed_lanes_above_the_board_limit_are_refused(tmp_path):
+    """--lanes P with more lanes than the board has multipliers ends in one clear error
+    before any build (a design type with a ``lanes`` field stands for the engine's)."""
+    from dataclasses import dataclass
+
+    from wuxing.boards.build import board_build
+    from wuxing.golden.topology import Topology
+    from wuxing.hdl.generate import Design
+
+    @dataclass
+    class EngineLike(Design):        # the engine's Design: arch "engine" with its lanes
+        lanes: int = 1
+
+        def __post_init__(self):
+            pass
+    small = EngineLike(topology=Topology(layers=(3, 2)), arch="engine")   # 5 neurons
+    with pytest.raises(ValueError, match="6 lanes are too many for the ulx3s .* at most 5"):
+        board_build("ulx3s", small, 6, tmp_path)
+    big = EngineLike(topology=Topology(layers=(16, 16, 10)), arch="engine")
+    with pytest.raises(ValueError, match="9 lanes are too many for the icebreaker .* at "
+                                         "most 8 .* one of the 8 multipliers"):
+        board_build("icebreaker", big, 9, tmp_path)
+    assert not any(tmp_path.iterdir())       # nothing was built
