@@ -1,0 +1,322 @@
+"""Fused compiled kernels (Numba) of the FloatModel and FixedModel runs.
+
+:func:`float_run` and :func:`fixed_run` compute exactly what ``_float_run_chunk`` and
+``_fixed_run_chunk`` of :mod:`golden.network` compute, in one compiled pass per Euler step
+instead of some twenty NumPy passes over the state:
+
+* the batch is cut into chunks (:func:`chunk_size`: one per thread, at most
+  :data:`MAX_CHUNK` samples); chunks run in parallel on Numba's threads (samples are
+  independent), each on its own arrays ``[row, sample]`` (sample innermost and contiguous,
+  padded to whole vectors of :data:`LANES`), row ``e * N + n`` as in the NumPy layout, so that
+  one element plane (element ``e`` of every neuron) is one contiguous block;
+* a step handles the five planes in turn: one flat vector loop over the plane for
+  ``S += E - B0`` and the neuron's own terms, one short loop per link received (a CSR list per
+  receiving row, in the order of the NumPy path's slots: by link index, so float sums are added
+  in the same order), the inputs, then one flat loop for the new state and its saturation into
+  a second buffer (the links read the old one). ``D = E - B0`` is recomputed where it is read:
+  the same float or integer as the NumPy ``D`` array.
+
+Float: the operations of ``_float_run_chunk``, in its order and precision (float32 stays
+float32; ``fastmath=False``, so no contraction into FMA and no reassociation). The result is
+the same floats; the tests compare them bit for bit. Fixed: the integer step of the
+:mod:`golden.network` docstring; integer sums are exact in any order. Arrays are int32 when
+``_fixed_int_type`` proves that no value of the run can reach 2**31 (then every int64
+intermediate of the kernel fits int32 and the stores lose nothing), else int64.
+
+Numba compiles each signature on first use (float32, float64, int32, int64: about 2-4 s each
+here) and caches the machine code on disk (``cache=True``) in ``$NUMBA_CACHE_DIR`` or, if that
+is not set, ``~/.cache/wuxing/numba`` (``$XDG_CACHE_HOME`` respected), not in the source tree.
+When Numba is not importable, :data:`AVAILABLE` is False and the models use the NumPy path.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["AVAILABLE", "IMPORT_ERROR", "LANES", "MAX_CHUNK", "KERNELS", "chunk_size",
+           "resolve_kernel", "float_run", "fixed_run", "cache_dir"]
+
+KERNELS = ("auto", "numba", "numpy")
+ENV = "WUXING_KERNEL"
+
+# A chunk's arrays are padded to whole multiples of LANES samples, so that every inner loop
+# runs whole vectors (LLVM's AVX-512 loop body takes 32 float32 or int32 values; a shorter
+# trip runs its 4-wide remainder loop). Samples per chunk: the batch split evenly over the
+# threads, at most MAX_CHUNK (a chunk's three state arrays of MODEL1 at 64 float32 samples
+# take 7.8 MB). Measured on MODEL1 (python -m wuxing.golden.bench --chunk C): see README.
+LANES = 32
+MAX_CHUNK = 64
+
+
+def chunk_size(batch: int, threads: int, max_chunk: int | None = None) -> int:
+    """Samples per chunk: ``batch`` over ``threads`` (rounded up to LANES), at most
+    ``max_chunk`` (default :data:`MAX_CHUNK`)."""
+    per_thread = -(-batch // max(threads, 1))
+    per_thread = -(-per_thread // LANES) * LANES
+    return max(1, min(per_thread, max_chunk or MAX_CHUNK))
+
+
+def cache_dir() -> Path:
+    """Where Numba keeps the compiled kernels (unless ``NUMBA_CACHE_DIR`` is set)."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "wuxing" / "numba"
+
+
+try:
+    import numba
+    from numba import njit, prange
+    IMPORT_ERROR = None
+except ImportError as e:  # pragma: no cover - exercised by WUXING_KERNEL=numpy runs
+    numba = None
+    IMPORT_ERROR = e
+AVAILABLE = numba is not None
+
+
+def resolve_kernel(kernel: str | None) -> str:
+    """``"numba"`` or ``"numpy"``: the run loop a model uses.
+
+    ``kernel`` None takes ``$WUXING_KERNEL`` (default ``auto``); ``auto`` is numba when it is
+    importable, else numpy; ``numba`` without Numba is an error.
+    """
+    if kernel is None:
+        kernel = os.environ.get(ENV, "auto") or "auto"
+        what = f"${ENV}"
+    else:
+        what = "kernel"
+    if kernel not in KERNELS:
+        raise ValueError(f"{what} must be one of {', '.join(KERNELS)}, not {kernel!r}")
+    if kernel == "auto":
+        return "numba" if AVAILABLE else "numpy"
+    if kernel == "numba" and not AVAILABLE:
+        raise ValueError(f"kernel 'numba' asked for but numba is not importable "
+                         f"({IMPORT_ERROR}); install numba or use kernel 'numpy'")
+    return kernel
+
+
+if AVAILABLE:
+    if not os.environ.get("NUMBA_CACHE_DIR"):
+        # read when a cache=True function is defined (below), not when it is first called
+        numba.config.CACHE_DIR = str(cache_dir())
+
+    @njit(fastmath=False, cache=True, nogil=True)
+    def _float_chunk(b0, hk1, hk2, hk3, lin_e, quad_e, N, ptr, to, frm, w, ext_rows, ext,
+                     steps, lo, hi, h, s0, used, lanes, S_out, over_out, E_out):
+        """Samples s0 .. s0 + used - 1 of a float run, written into the outputs."""
+        R, X = 5 * N, ext.shape[1]
+        b0row = np.empty(R, b0.dtype)
+        for r in range(R):
+            b0row[r] = b0[r // N]
+        cb = (used + lanes - 1) // lanes * lanes      # padded: whole vectors only
+        P = N * cb                                    # values of one element plane
+        E = np.empty(R * cb, b0.dtype)                # [row, sample], row = e * N + n
+        En = np.empty(R * cb, b0.dtype)
+        S = np.zeros(R * cb, b0.dtype)
+        acc = np.empty(P, b0.dtype)                   # [n, sample] of the plane in work
+        over = np.zeros(P, np.uint8)                  # [n, sample]
+        xe = np.zeros(X * cb, b0.dtype)
+        for k in range(X):
+            for j in range(used):
+                xe[k * cb + j] = ext[s0 + j, k]
+        for r in range(R):
+            E[r * cb:(r + 1) * cb] = b0row[r]
+        for _ in range(steps):
+            for e in range(5):
+                be, k1, k2, k3 = b0[e], hk1[e], hk2[e], hk3[e]
+                # views (indices from range() are known non-negative: vector loops)
+                le, qe = lin_e[e], quad_e[e]
+                Ee, Se, Ene = E[e * P:(e + 1) * P], S[e * P:(e + 1) * P], En[e * P:(e + 1) * P]
+                El, Eq = E[le * P:(le + 1) * P], E[qe * P:(qe + 1) * P]
+                # D = E - B0; S += D; h (K1 E_lin - (K2 + K3 E_quad) E)
+                for i in range(P):
+                    x = Ee[i]
+                    Se[i] += x - be
+                    acc[i] = El[i] * k1 - (Eq[i] * k3 + k2) * x
+                # + h C D(other end): the plane's links, row by row, in link order
+                for p in range(ptr[e * N], ptr[(e + 1) * N]):
+                    a, sb, bs, wp = (to[p] - e * N) * cb, frm[p] * cb, b0row[frm[p]], w[p]
+                    Aa, Es = acc[a:a + cb], E[sb:sb + cb]
+                    for j in range(cb):
+                        Aa[j] += (Es[j] - bs) * wp
+                # + h x (after the links, as in the NumPy path)
+                for k in range(X):
+                    if e * N <= ext_rows[k] < (e + 1) * N:
+                        a = (ext_rows[k] - e * N) * cb
+                        Aa, Xk = acc[a:a + cb], xe[k * cb:(k + 1) * cb]
+                        for j in range(cb):
+                            Aa[j] += Xk[j]
+                # E' = sat(E + acc); overflow flag per neuron and sample
+                for i in range(P):
+                    y = Ee[i] + acc[i]
+                    over[i] |= (y < lo) | (y > hi)
+                    Ene[i] = min(max(y, lo), hi)
+            E, En = En, E
+        for r in range(R):
+            for j in range(used):
+                S_out[r, s0 + j] = S[r * cb + j] * h
+                E_out[r, s0 + j] = E[r * cb + j]
+        for n in range(N):
+            for j in range(used):
+                over_out[s0 + j, n] = over[n * cb + j]
+
+    @njit(fastmath=False, cache=True, nogil=True)
+    def _fixed_chunk(b0, k1v, k2v, k3v, lin_e, quad_e, N, ptr, to, frm, W, ext_rows, ext,
+                     steps, lo, hi, F, shift_e, acc_lo, acc_hi, s0, used, lanes, S_out,
+                     over_out, E_out):
+        """Samples s0 .. s0 + used - 1 of a fixed-point run, written into the outputs."""
+        R, X = 5 * N, ext.shape[1]
+        half_q = np.int64(1) << (F - 1)
+        half_e = np.int64(1) << (shift_e - 1)
+        b0row = np.empty(R, b0.dtype)
+        for r in range(R):
+            b0row[r] = b0[r // N]
+        cb = (used + lanes - 1) // lanes * lanes      # padded: whole vectors only
+        P = N * cb
+        E = np.empty(R * cb, b0.dtype)
+        En = np.empty(R * cb, b0.dtype)
+        S = np.zeros(R * cb, b0.dtype)
+        acc = np.empty(P, b0.dtype)
+        over = np.zeros(P, np.uint8)
+        xe = np.zeros(X * cb, b0.dtype)
+        for k in range(X):
+            for j in range(used):
+                xe[k * cb + j] = ext[s0 + j, k] << F
+        for r in range(R):
+            E[r * cb:(r + 1) * cb] = b0row[r]
+        for _ in range(steps):
+            for e in range(5):
+                be, k1, k2, k3 = b0[e], k1v[e], k2v[e], k3v[e]
+                le, qe = lin_e[e], quad_e[e]
+                Ee, Se, Ene = E[e * P:(e + 1) * P], S[e * P:(e + 1) * P], En[e * P:(e + 1) * P]
+                El, Eq = E[le * P:(le + 1) * P], E[qe * P:(qe + 1) * P]
+                for i in range(P):
+                    x = Ee[i]
+                    # S = sat(S + D) (a no-op unless the integral can reach the range)
+                    Se[i] = min(max(Se[i] + (x - be), acc_lo), acc_hi)
+                    # K1 E_lin - K2 E - K3 round_shift(E E_quad, F)
+                    q = (x * Eq[i] + half_q) >> F
+                    acc[i] = El[i] * k1 - k3 * q - k2 * x
+                # + (C >> coef_extra) D(other end)
+                for p in range(ptr[e * N], ptr[(e + 1) * N]):
+                    a, sb, bs, wp = (to[p] - e * N) * cb, frm[p] * cb, b0row[frm[p]], W[p]
+                    Aa, Es = acc[a:a + cb], E[sb:sb + cb]
+                    for j in range(cb):
+                        Aa[j] += (Es[j] - bs) * wp
+                # + (x << F)
+                for k in range(X):
+                    if e * N <= ext_rows[k] < (e + 1) * N:
+                        a = (ext_rows[k] - e * N) * cb
+                        Aa, Xk = acc[a:a + cb], xe[k * cb:(k + 1) * cb]
+                        for j in range(cb):
+                            Aa[j] += Xk[j]
+                # E' = sat(E + round_shift(acc, F + h_shift))
+                for i in range(P):
+                    y = Ee[i] + ((acc[i] + half_e) >> shift_e)
+                    over[i] |= (y < lo) | (y > hi)
+                    Ene[i] = min(max(y, lo), hi)
+            E, En = En, E
+        for r in range(R):
+            for j in range(used):
+                S_out[r, s0 + j] = S[r * cb + j]
+                E_out[r, s0 + j] = E[r * cb + j]
+        for n in range(N):
+            for j in range(used):
+                over_out[s0 + j, n] = over[n * cb + j]
+
+    # The parallel drivers only split the batch: a chunk is a plain compiled call (its loops
+    # vectorise; inside a parfor body, captured scalars block LLVM's vectoriser)
+    @njit(parallel=True, cache=True, nogil=True)
+    def _float_kernel(b0, hk1, hk2, hk3, lin_e, quad_e, N, ptr, to, frm, w, ext_rows, ext,
+                      steps, lo, hi, h, chunk, lanes, S_out, over_out, E_out):
+        B = ext.shape[0]
+        for c in prange((B + chunk - 1) // chunk):
+            _float_chunk(b0, hk1, hk2, hk3, lin_e, quad_e, N, ptr, to, frm, w, ext_rows, ext,
+                         steps, lo, hi, h, c * chunk, min(chunk, B - c * chunk), lanes, S_out,
+                         over_out, E_out)
+
+    @njit(parallel=True, cache=True, nogil=True)
+    def _fixed_kernel(b0, k1v, k2v, k3v, lin_e, quad_e, N, ptr, to, frm, W, ext_rows, ext,
+                      steps, lo, hi, F, shift_e, acc_lo, acc_hi, chunk, lanes, S_out,
+                      over_out, E_out):
+        B = ext.shape[0]
+        for c in prange((B + chunk - 1) // chunk):
+            _fixed_chunk(b0, k1v, k2v, k3v, lin_e, quad_e, N, ptr, to, frm, W, ext_rows, ext,
+                         steps, lo, hi, F, shift_e, acc_lo, acc_hi, c * chunk,
+                         min(chunk, B - c * chunk), lanes, S_out, over_out, E_out)
+
+
+def _links(model, reverse: bool):
+    """CSR of the links by receiving row: (ptr (R + 1,), receiving row, sending row, link
+    index), within a row in link order (the NumPy path's slot order); cached on the model."""
+    cache = model.__dict__.setdefault("_kernel_links", {})
+    key = bool(reverse)
+    if key not in cache:
+        to_rows, from_rows = model._link_rows(reverse)
+        order = np.argsort(to_rows, kind="stable")
+        R = 5 * model.N
+        ptr = np.searchsorted(to_rows[order], np.arange(R + 1)).astype(np.int64)
+        cache[key] = (ptr, to_rows[order].astype(np.int64), from_rows[order].astype(np.int64),
+                      order.astype(np.int64))
+    return cache[key]
+
+
+def _element_maps(model, reverse):
+    lin, quad = model._offsets(reverse)
+    e = np.arange(5)
+    return (e + lin) % 5, (e + quad) % 5
+
+
+def _set_threads(model):
+    numba.set_num_threads(max(1, min(model.threads, numba.config.NUMBA_NUM_THREADS)))
+
+
+def float_run(model, C, ext_flat, ext, reverse, chunk: int | None = None):
+    """A FloatModel run by the compiled kernel: (S, overflow (batch, N), final state), each
+    equal to ``_float_run_chunk``'s for the same arguments."""
+    cfg, N, dt = model.cfg, model.N, model.dtype
+    h = float(cfg.h)
+    hk1, hk2, hk3 = ((h * np.asarray(k, np.float64)).astype(dt) for k in model._coef(reverse))
+    b0 = np.ascontiguousarray(np.ravel(model.b0[reverse]), dt)
+    ptr, to, frm, links = _links(model, reverse)
+    w = (h * np.asarray(C, np.float64)[links]).astype(dt)
+    ext_h = np.ascontiguousarray((np.asarray(ext, np.float64) * h).astype(dt))
+    B, R = ext_h.shape[0], 5 * N
+    lin_e, quad_e = _element_maps(model, reverse)
+    S = np.empty((R, B), dt)
+    E = np.empty((R, B), dt)
+    over = np.empty((B, N), np.uint8)
+    _set_threads(model)
+    _float_kernel(b0, hk1, hk2, hk3, lin_e, quad_e, N, ptr, to, frm, w,
+                  np.asarray(ext_flat, np.int64),
+                  ext_h, cfg.steps, dt.type(cfg.state_lo), dt.type(cfg.state_hi), dt.type(h),
+                  chunk or chunk_size(B, model.threads), LANES, S, over, E)
+    return S.reshape(5, N, B), over.view(bool), E.reshape(5, N, B)
+
+
+def fixed_run(model, C_int, ext_flat, ext_int, reverse, chunk: int | None = None):
+    """A FixedModel run by the compiled kernel: (S, overflow (batch, N), final state) as
+    int64, equal to ``_fixed_run_chunk``'s for the same arguments."""
+    from .network import _fixed_int_type
+    cfg, N, fmt = model.cfg, model.N, model.fmt
+    C_mul = fmt.coef_mul_operand(np.asarray(C_int, dtype=np.int64))
+    ext_int = np.ascontiguousarray(ext_int, np.int64)
+    b0_64 = np.asarray(np.ravel(model.b0_int[reverse]), np.int64)
+    it = _fixed_int_type(model, C_mul, ext_int, reverse, True)
+    ptr, to, frm, links = _links(model, reverse)
+    k1, k2, k3 = (np.asarray(k, np.int64).astype(it) for k in model.k_int[reverse])
+    B, R = ext_int.shape[0], 5 * N
+    lin_e, quad_e = _element_maps(model, reverse)
+    S = np.empty((R, B), it)
+    E = np.empty((R, B), it)
+    over = np.empty((B, N), np.uint8)
+    _set_threads(model)
+    _fixed_kernel(b0_64.astype(it), k1, k2, k3, lin_e, quad_e, N, ptr, to, frm,
+                  C_mul[links].astype(it), np.asarray(ext_flat, np.int64), ext_int.astype(it),
+                  cfg.steps, it(model.lo), it(model.hi), it(fmt.frac),
+                  it(fmt.frac + cfg.h_shift), it(fmt.acc_min), it(fmt.acc_max),
+                  chunk or chunk_size(B, model.threads), LANES, S, over, E)
+    return (S.astype(np.int64).reshape(5, N, B), over.view(bool),
+            E.astype(np.int64).reshape(5, N, B))
