@@ -45,14 +45,20 @@ ENV = "WUXING_KERNEL"
 # runs whole vectors (LLVM's AVX-512 loop body takes 32 float32 or int32 values; a shorter
 # trip runs its 4-wide remainder loop). Samples per chunk: the batch split evenly over the
 # threads, at most MAX_CHUNK (a chunk's three state arrays of MODEL1 at 64 float32 samples
-# take 7.8 MB). Measured on MODEL1 (python -m wuxing.golden.bench --chunk C): see README.
+# take 7.8 MB). A run of at most SERIAL_VALUES values per step (5 * N * batch) is one chunk on
+# the calling thread: too little work to pay for waking threads (on a busy machine a parallel
+# region waits for its slowest thread). Measured on MODEL1 and tiny: see the README.
 LANES = 32
 MAX_CHUNK = 64
+SERIAL_VALUES = 1 << 16
 
 
-def chunk_size(batch: int, threads: int, max_chunk: int | None = None) -> int:
+def chunk_size(batch: int, threads: int, rows: int, max_chunk: int | None = None) -> int:
     """Samples per chunk: ``batch`` over ``threads`` (rounded up to LANES), at most
-    ``max_chunk`` (default :data:`MAX_CHUNK`)."""
+    ``max_chunk`` (default :data:`MAX_CHUNK`); the whole batch if ``rows * batch`` is at most
+    :data:`SERIAL_VALUES`."""
+    if rows * batch <= SERIAL_VALUES:
+        return max(1, batch)
     per_thread = -(-batch // max(threads, 1))
     per_thread = -(-per_thread // LANES) * LANES
     return max(1, min(per_thread, max_chunk or MAX_CHUNK))
@@ -227,7 +233,7 @@ if AVAILABLE:
                 over_out[s0 + j, n] = over[n * cb + j]
 
     # The parallel drivers only split the batch: a chunk is a plain compiled call (its loops
-    # vectorise; inside a parfor body, captured scalars block LLVM's vectoriser)
+    # vectorise; written inside the parfor body, they did not: captured scalars)
     @njit(parallel=True, cache=True, nogil=True)
     def _float_kernel(b0, hk1, hk2, hk3, lin_e, quad_e, N, ptr, to, frm, w, ext_rows, ext,
                       steps, lo, hi, h, chunk, lanes, S_out, over_out, E_out):
@@ -288,11 +294,14 @@ def float_run(model, C, ext_flat, ext, reverse, chunk: int | None = None):
     S = np.empty((R, B), dt)
     E = np.empty((R, B), dt)
     over = np.empty((B, N), np.uint8)
-    _set_threads(model)
-    _float_kernel(b0, hk1, hk2, hk3, lin_e, quad_e, N, ptr, to, frm, w,
-                  np.asarray(ext_flat, np.int64),
-                  ext_h, cfg.steps, dt.type(cfg.state_lo), dt.type(cfg.state_hi), dt.type(h),
-                  chunk or chunk_size(B, model.threads), LANES, S, over, E)
+    chunk = chunk or chunk_size(B, model.threads, R)
+    args = (b0, hk1, hk2, hk3, lin_e, quad_e, N, ptr, to, frm, w, np.asarray(ext_flat, np.int64),
+            ext_h, cfg.steps, dt.type(cfg.state_lo), dt.type(cfg.state_hi), dt.type(h))
+    if chunk >= B:                        # one chunk: a plain call on this thread
+        _float_chunk(*args, 0, B, LANES, S, over, E)
+    else:
+        _set_threads(model)
+        _float_kernel(*args, chunk, LANES, S, over, E)
     return S.reshape(5, N, B), over.view(bool), E.reshape(5, N, B)
 
 
@@ -312,11 +321,15 @@ def fixed_run(model, C_int, ext_flat, ext_int, reverse, chunk: int | None = None
     S = np.empty((R, B), it)
     E = np.empty((R, B), it)
     over = np.empty((B, N), np.uint8)
-    _set_threads(model)
-    _fixed_kernel(b0_64.astype(it), k1, k2, k3, lin_e, quad_e, N, ptr, to, frm,
-                  C_mul[links].astype(it), np.asarray(ext_flat, np.int64), ext_int.astype(it),
-                  cfg.steps, it(model.lo), it(model.hi), it(fmt.frac),
-                  it(fmt.frac + cfg.h_shift), it(fmt.acc_min), it(fmt.acc_max),
-                  chunk or chunk_size(B, model.threads), LANES, S, over, E)
+    chunk = chunk or chunk_size(B, model.threads, R)
+    args = (b0_64.astype(it), k1, k2, k3, lin_e, quad_e, N, ptr, to, frm,
+            C_mul[links].astype(it), np.asarray(ext_flat, np.int64), ext_int.astype(it),
+            cfg.steps, it(model.lo), it(model.hi), it(fmt.frac), it(fmt.frac + cfg.h_shift),
+            it(fmt.acc_min), it(fmt.acc_max))
+    if chunk >= B:                        # one chunk: a plain call on this thread
+        _fixed_chunk(*args, 0, B, LANES, S, over, E)
+    else:
+        _set_threads(model)
+        _fixed_kernel(*args, chunk, LANES, S, over, E)
     return (S.astype(np.int64).reshape(5, N, B), over.view(bool),
             E.astype(np.int64).reshape(5, N, B))

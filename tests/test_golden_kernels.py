@@ -103,26 +103,28 @@ def test_float_kernel_bit_identical(seed, dtype):
 
 @needs_numba
 def test_model1_kernel_equals_numpy():
-    """MODEL1 (fan-in 1, 2,044 neurons), 80 steps, both directions, float32 and fixed."""
+    """MODEL1 (fan-in 1, 2,044 neurons), 80 steps, both directions, float32 and fixed; batch 40
+    (two chunks in parallel, 32 and 8 samples)."""
     topo, cfg = preset("model1"), RunConfig()
     rng = np.random.default_rng(1)
     C = init_coefficients(topo, cfg, 1)
-    x = rng.uniform(0, 1, (5, 784))
-    err = rng.uniform(-1, 1, (5, 10))
+    x = rng.uniform(0, 1, (40, 784))
+    err = rng.uniform(-1, 1, (40, 10))
+    assert kernels.chunk_size(40, 2, 5 * topo.n_neurons) == 32
     compared = 0
-    fk, fn = (FixedModel(topo, cfg, kernel=kern) for kern in ("numba", "numpy"))
+    fk, fn = (FixedModel(topo, cfg, kernel=kern, threads=2) for kern in ("numba", "numpy"))
     Ci, xi, ei = fk.coef_to_int(C), fk.input_to_int(x), fk.fmt.to_int(err)
     for a, b in ((fk.forward(Ci, xi), fn.forward(Ci, xi)), (fk.reverse(Ci, ei),
                                                              fn.reverse(Ci, ei))):
         for u, v in zip(_results(a), _results(b)):
             assert np.array_equal(u, v)
             compared += u.size
-    gk, gn = (FloatModel(topo, cfg, kernel=kern) for kern in ("numba", "numpy"))
+    gk, gn = (FloatModel(topo, cfg, kernel=kern, threads=2) for kern in ("numba", "numpy"))
     for a, b in ((gk.forward(C, x), gn.forward(C, x)), (gk.reverse(C, err), gn.reverse(C, err))):
         assert np.array_equal(a.S.view(np.uint32), b.S.view(np.uint32))
         assert np.array_equal(a.final_state.view(np.uint32), b.final_state.view(np.uint32))
         compared += a.S.size + a.final_state.size
-    assert compared == 4 * 2 * 5 * topo.n_neurons * 5 + 2 * 2044 * 5
+    assert compared == 4 * 2 * 5 * topo.n_neurons * 40 + 2 * 2044 * 40
 
 
 @needs_numba
@@ -177,10 +179,13 @@ def test_kernel_choice(tiny, monkeypatch):
 
 
 def test_chunk_size():
-    assert kernels.chunk_size(64, 2) == 32          # one chunk per thread, whole vectors
-    assert kernels.chunk_size(3, 2) == kernels.LANES
-    assert kernels.chunk_size(1000, 2) == kernels.MAX_CHUNK
-    assert kernels.chunk_size(64, 1) == kernels.MAX_CHUNK
+    rows = 5 * 2044                                          # MODEL1
+    assert kernels.chunk_size(64, 2, rows) == 32             # one chunk per thread
+    assert kernels.chunk_size(40, 2, rows) == kernels.LANES  # whole vectors
+    assert kernels.chunk_size(1000, 2, rows) == kernels.MAX_CHUNK
+    assert kernels.chunk_size(64, 1, rows) == kernels.MAX_CHUNK
+    assert kernels.chunk_size(64, 2, 5 * 42) == 64           # small: one chunk, no threads
+    assert kernels.chunk_size(6, 2, rows) == 6
 
 
 def test_cache_dir(monkeypatch, tmp_path):
