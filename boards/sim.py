@@ -12,6 +12,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
+from wuxing.golden.locking import folder_lock
 from wuxing.hdl.generate import MANIFEST, Design
 
 from .host import HostBridge
@@ -52,46 +53,50 @@ def run_sim_session(design: Design, job: dict, simulator: str = "icarus") -> dic
     if reason:
         raise ValueError(reason)
     key = hashlib.sha256(json.dumps(design.manifest(), sort_keys=True).encode()).hexdigest()
-    design_dir = write_board_design(design, ROOT / "build" / "board-sim" / key[:12])
-    build_dir = design_dir / simulator
-    build_dir.mkdir(exist_ok=True)
-    build_args = []
-    if simulator == "verilator":
-        build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC",
-                      "-Wno-CASEINCOMPLETE", "-Wno-CASEOVERLAP", "-O3"]
-        flags = os.environ.get("MAKEFLAGS", "")
-        if "CFG_CXXFLAGS_PCH_I" not in flags:
-            os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1").strip()
-    runner = get_runner(simulator)
-    t0 = time.perf_counter()
-    try:
-        runner.build(sources=[design_dir / f"{TOP}.v"], hdl_toplevel=TOP, build_dir=build_dir,
-                     timescale=("1ns", "1ps"), build_args=build_args,
-                     log_file=build_dir / "build.log")
-    except (SystemExit, Exception) as e:
-        raise SimError(f"building the board simulation failed ({e}); see "
-                       f"{build_dir / 'build.log'}") from None
-    build_s = time.perf_counter() - t0
-    job = dict(job, design_dir=str(design_dir))
-    job_path, result_path = build_dir / "job.json", build_dir / "result.json"
-    job_path.write_text(json.dumps(job))
-    if result_path.exists():
-        result_path.unlink()
-    env = {"WUXING_HOST_JOB": str(job_path), "WUXING_HOST_RESULT": str(result_path),
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    t0 = time.perf_counter()
-    failure = None
-    try:
-        runner.test(test_module="wuxing.boards.tb_host", hdl_toplevel=TOP, build_dir=build_dir,
-                    test_dir=build_dir, extra_env=env, timescale=("1ns", "1ps"),
-                    results_xml=str(build_dir / "results.xml"),
-                    log_file=build_dir / "test.log")
-    except (SystemExit, Exception) as e:
-        failure = e
-    if not result_path.exists():
-        raise SimError(f"the board simulation ended without a result ({failure}); see "
-                       f"{build_dir / 'test.log'}")
-    result = json.loads(result_path.read_text())
-    result.update(build_seconds=build_s, test_seconds=time.perf_counter() - t0,
-                  simulator=simulator, sim_dir=str(build_dir))
-    return result
+    design_dir = ROOT / "build" / "board-sim" / key[:12]
+    # one writer, build and run per design folder at a time (pytest-xdist workers, sweeps)
+    with folder_lock(design_dir):
+        design_dir = write_board_design(design, design_dir)
+        build_dir = design_dir / simulator
+        build_dir.mkdir(exist_ok=True)
+        build_args = []
+        if simulator == "verilator":
+            build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC",
+                          "-Wno-CASEINCOMPLETE", "-Wno-CASEOVERLAP", "-O3"]
+            flags = os.environ.get("MAKEFLAGS", "")
+            if "CFG_CXXFLAGS_PCH_I" not in flags:
+                os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include "
+                                           "OPT_FAST=-O1").strip()
+        runner = get_runner(simulator)
+        t0 = time.perf_counter()
+        try:
+            runner.build(sources=[design_dir / f"{TOP}.v"], hdl_toplevel=TOP, build_dir=build_dir,
+                         timescale=("1ns", "1ps"), build_args=build_args,
+                         log_file=build_dir / "build.log")
+        except (SystemExit, Exception) as e:
+            raise SimError(f"building the board simulation failed ({e}); see "
+                           f"{build_dir / 'build.log'}") from None
+        build_s = time.perf_counter() - t0
+        job = dict(job, design_dir=str(design_dir))
+        job_path, result_path = build_dir / "job.json", build_dir / "result.json"
+        job_path.write_text(json.dumps(job))
+        if result_path.exists():
+            result_path.unlink()
+        env = {"WUXING_HOST_JOB": str(job_path), "WUXING_HOST_RESULT": str(result_path),
+               "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        t0 = time.perf_counter()
+        failure = None
+        try:
+            runner.test(test_module="wuxing.boards.tb_host", hdl_toplevel=TOP, build_dir=build_dir,
+                        test_dir=build_dir, extra_env=env, timescale=("1ns", "1ps"),
+                        results_xml=str(build_dir / "results.xml"),
+                        log_file=build_dir / "test.log")
+        except (SystemExit, Exception) as e:
+            failure = e
+        if not result_path.exists():
+            raise SimError(f"the board simulation ended without a result ({failure}); see "
+                           f"{build_dir / 'test.log'}")
+        result = json.loads(result_path.read_text())
+        result.update(build_seconds=build_s, test_seconds=time.perf_counter() - t0,
+                      simulator=simulator, sim_dir=str(build_dir))
+        return result

