@@ -40,7 +40,7 @@ from .network import FixedModel, FloatModel, init_coefficients
 from .peer import TARGETS as PEER_TARGETS
 from .topology import preset
 
-__all__ = ["main", "bench_model", "bench_peer", "compile_times"]
+__all__ = ["main", "build_parser", "bench_model", "bench_peer", "compile_times"]
 
 
 def _float_step(m: FloatModel, C, x, target):
@@ -177,7 +177,7 @@ def _peer_line(r: dict) -> str:
             f"difference: {diffs}")
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m wuxing.golden.bench",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true",
@@ -201,6 +201,11 @@ def main(argv=None) -> int:
     p.add_argument("--no-compile-time", action="store_true",
                    help="skip the Numba compile-time measurement")
     p.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
+    return p
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     batch = args.batch or (16 if args.quick else 64)
     reps = args.reps or (1 if args.quick else 5)
