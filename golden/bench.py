@@ -98,10 +98,11 @@ def bench_model(kind: str, topology, cfg: RunConfig, batch: int, reps: int,
 
 
 def _first_calls() -> dict:
-    """Seconds of the first call of each kernel signature the bench uses (in this process)."""
+    """Seconds of the first call of each kernel signature the bench uses (in this process):
+    a batch large enough for the parallel driver, which compiles the chunk function too."""
     topo = preset("tiny")
     cfg = RunConfig(steps=2)
-    x = np.ones((2, topo.layers[0]))
+    x = np.ones((400, topo.layers[0]))
     out = {}
     for name, make in (("float32", lambda: FloatModel(topo, cfg, kernel="numba")),
                        ("float64", lambda: FloatModel(topo, cfg, dtype=np.float64,
