@@ -44,9 +44,14 @@ def _design(args):
 
 
 def cmd_build(args) -> int:
+    from wuxing.golden.report import check_output_dir, check_output_file
+
     from .build import BuildError, build_bitstream, format_report
-    design = _design(args)
     out = Path(args.out or Path("build") / "bitstream" / args.board)
+    check_output_dir(out, "--out")
+    if args.json:
+        check_output_file(args.json, "--json")
+    design = _design(args)
     print(f"building {args.board}: {design.topology.n_neurons} neurons, "
           f"{design.topology.n_links} links, arch {design.arch} (the first YoWASP run "
           f"compiles the tools, "
@@ -112,13 +117,57 @@ def _samples(args, design):
     return ds
 
 
+MAX_SAMPLES = 100_000        # --n and --train: samples a session runs
+
+
+def _check_run_args(args):
+    """Counts, rates and output paths of ``wuxing run``, checked before any work."""
+    from wuxing.golden.report import check_output_file
+    for name in ("n", "train"):
+        v = getattr(args, name)
+        if not 0 <= v <= MAX_SAMPLES:
+            raise UserError(f"--{name} must be in 0..{MAX_SAMPLES}, got {v}")
+    if args.baud < 1:
+        raise UserError(f"--baud must be positive, got {args.baud}")
+    if args.timeout is not None and not 0 < args.timeout <= 3600:
+        raise UserError(f"--timeout must be in (0, 3600] seconds, got {args.timeout}")
+    if not 0 <= args.retries <= 100:
+        raise UserError(f"--retries must be in 0..100, got {args.retries}")
+    if args.faults:
+        if not args.sim:
+            raise UserError("--faults injects faults into the simulated link: use it with --sim")
+        if not 0 < args.faults <= 0.2:
+            raise UserError(f"--faults is a probability per byte in (0, 0.2], got {args.faults}")
+    for flag in ("save", "json"):
+        if getattr(args, flag):
+            check_output_file(getattr(args, flag), f"--{flag}")
+
+
+def _link_report(r) -> str:
+    link, f = r.get("link", {}), r.get("faults")
+    parts = []
+    if f:
+        counts = "; ".join(f"to {d.split('_')[1]}: " + ", ".join(f"{k} {v}" for k, v in
+                                                                 c.items())
+                           for d, c in f["counts"].items())
+        parts.append(f"faults injected: {f['total']} ({counts})")
+    st = r.get("status") or {}
+    parts.append(f"frames dropped: device {st.get('frames_dropped', '?')}, host "
+                 f"{link.get('host_frames_dropped', '?')}")
+    parts.append(f"requests {link.get('requests', '?')}, resent {link.get('resent', '?')}; TRAIN "
+                 f"confirmed by the train counter {link.get('train_confirmed', '?')}, TRAIN "
+                 f"resent {link.get('train_resent', '?')}")
+    return "link: " + "; ".join(parts)
+
+
 def cmd_run(args) -> int:
     from wuxing.golden.checkpoint import Checkpoint, save_checkpoint
     from wuxing.golden.network import init_coefficients
 
-    from .flow import golden_session, host_session
+    from .flow import golden_session, host_session, run_job
     if not args.checkpoint and not args.sim:
         raise UserError("a real board needs --checkpoint (the design it was built from)")
+    _check_run_args(args)
     design = _design(args)
     model = design.model()
     if design.c_init is not None:
@@ -147,31 +196,58 @@ def cmd_run(args) -> int:
         print(f"\r  sample {i}/{n}", end="", file=sys.stderr, flush=True)
 
     if args.sim:
-        from .sim import run_sim_session
-        job = dict(C_int=C.tolist(), x_int=x_int.tolist(), targets=targets.tolist(), train=tr)
+        job = dict(C_int=C.tolist(), x_int=x_int.tolist(), targets=targets.tolist(), train=tr,
+                   retries=args.retries, faults=args.faults, fault_seed=args.fault_seed,
+                   timeout_kcycles=args.timeout * 1000 if args.timeout else None)
         print(f"simulating the board ({args.simulator}): {tr} training steps, "
-              f"{args.n} inference samples ...", flush=True)
-        r = run_sim_session(design, job, args.simulator)
+              f"{args.n} inference samples"
+              + (f", {args.faults:g} faults per byte on the link" if args.faults else "")
+              + " ...", flush=True)
+        if args.simulator == "amaranth":
+            from .driver import BoardDriver
+            from .faults import FaultyTransport
+            from .host import HostBridge
+            from .pysim import PySimTransport
+            from .sim import sim_timeout_kcycles
+            bridge = HostBridge.for_design(design)
+            link = sim = PySimTransport(bridge)
+            if args.faults:
+                link = FaultyTransport(sim, args.faults, seed=args.fault_seed)
+            drv = BoardDriver(link, timeout=job["timeout_kcycles"] or
+                              sim_timeout_kcycles(bridge.network, design), retries=args.retries)
+            r = run_job(drv, model, job)
+            r["cycles"] = sim.cycles
+            if args.faults:
+                r["faults"] = dict(total=link.total, counts=link.counts, bytes=link.bytes)
+        else:
+            from .sim import run_sim_session
+            r = run_sim_session(design, job, args.simulator)
     else:
         from .driver import BoardDriver, SerialTransport
-        drv = BoardDriver(SerialTransport(args.port, args.baud))
+        drv = BoardDriver(SerialTransport(args.port, args.baud), timeout=args.timeout or 2.0,
+                          retries=args.retries)
         try:
             r = host_session(drv, model, C, x_int, targets, train=tr, progress=progress)
+            r["link"] = dict(drv.stats, host_frames_dropped=drv.decoder.frames_dropped)
         finally:
             drv.t.close()
-        print(file=sys.stderr)
+            print(file=sys.stderr)
     print(r["info"])
     g = golden_session(model, C, x_int, targets, train=tr)
     out, gout = np.array(r["outputs"]), np.array(g["outputs"])
-    mism = int(np.sum(out != gout)) + int(np.sum(np.array(r["c_after"]) != g["c_after"]))
+    wrong_c = int(np.sum(np.array(r["c_after"]) != g["c_after"]))
+    mism = int(np.sum(out != gout)) + wrong_c
     compared = out.size + len(g["c_after"])
     pred = out[tr:].argmax(axis=1) if len(out) > tr else np.array([])
     acc = float(np.mean(pred == labels[tr:])) if len(pred) else float("nan")
     print(f"inference on {len(pred)} samples: accuracy {acc:.3f}; trained on the chip: "
           f"{tr} samples")
-    print(f"device vs golden model: {compared} integers compared, {mism} mismatches")
+    print(_link_report(r))
+    print(f"device vs golden model: {compared} integers compared, {mism} mismatches "
+          f"({wrong_c} wrong coefficients)")
     summary = dict(accuracy=acc, n_inference=len(pred), n_train=tr, compared=compared,
-                   mismatches=mism, status=r.get("status"))
+                   mismatches=mism, wrong_coefficients=wrong_c, status=r.get("status"),
+                   link=r.get("link"), faults=r.get("faults"))
     if args.save:
         ck = Checkpoint(topology=design.topology, cfg=design.cfg,
                         C=model.coef_to_real(np.array(r["c_after"])), neuron=design.neuron,
@@ -182,7 +258,8 @@ def cmd_run(args) -> int:
         save_checkpoint(args.save, ck)
         print(f"coefficients read back from the device saved to {args.save}")
     if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=1) + "\n")
+        from wuxing.golden.report import write_json
+        write_json(args.json, summary)
     return 0 if mism == 0 else 1
 
 
@@ -219,8 +296,19 @@ def add_commands(sub):
     design_args(p)
     p.set_defaults(mult="parallel")
     p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--timeout", type=float,
+                   help="seconds to wait for one answer (default 2; with --sim: kilo-cycles, "
+                        "default from the design's longest command)")
+    p.add_argument("--retries", type=int, default=2,
+                   help="times a request is sent again when no valid answer came (default 2)")
     # Icarus 11 is not offered: the board top does not run on it yet (docs/BOARDS.md)
-    p.add_argument("--simulator", choices=("verilator",), default="verilator")
+    p.add_argument("--simulator", choices=("verilator", "amaranth"), default="verilator",
+                   help="verilator (the generated Verilog, cocotb) or amaranth (the gateware "
+                        "in Amaranth's simulator, in process: small networks)")
+    p.add_argument("--faults", type=float, default=0.0, metavar="RATE",
+                   help="with --sim: drop, flip, duplicate or insert bytes with this "
+                        "probability per byte, both directions (a link test)")
+    p.add_argument("--fault-seed", type=int, default=0, help="seed of the injected faults")
     p.add_argument("--dataset", help="digits, digits4, mnist, ... (inputs must match)")
     p.add_argument("--n", type=int, default=10, help="inference samples (held-out set)")
     p.add_argument("--train", type=int, default=0, help="training steps on the chip first")

@@ -8,9 +8,10 @@ import numpy as np
 
 from wuxing.golden.network import FixedModel
 
-from .driver import BoardDriver, error_for_outputs
+from .driver import BoardDriver, DeviceError, error_for_outputs
+from .protocol import Cmd, pack_values
 
-__all__ = ["host_session", "golden_session"]
+__all__ = ["host_session", "golden_session", "run_job", "negative_checks"]
 
 
 def host_session(drv: BoardDriver, model: FixedModel, C_int, x_int, targets=None,
@@ -52,3 +53,50 @@ def golden_session(model: FixedModel, C_int, x_int, targets=None, train: int = 0
             rev = model.reverse(C, err[None, :])
             C = model.bsp_update(C, fwd.S, rev.S)
     return dict(outputs=np.array(outputs).tolist(), c_after=C.tolist())
+
+
+def negative_checks(drv: BoardDriver, model: FixedModel) -> dict:
+    """Requests the device must refuse without changing anything: the status text of each
+    refusal, and whether the coefficients read back unchanged."""
+    out = {}
+    before = drv.read_coefficients().tolist()
+    drv.write_coefficients(before)        # a write: the forward integrals are stale now
+    n = len(before)
+    n_in = model.topology.layers[0]
+    cases = {
+        "coef_out_of_range": (Cmd.WRITE_COEF, (0).to_bytes(4, "little") +
+                              pack_values([0, model.c_hi + 1])),
+        "coef_index_past_end": (Cmd.WRITE_COEF, (n - 1).to_bytes(4, "little") +
+                                pack_values([1, 2])),
+        "input_index_past_end": (Cmd.WRITE_INPUT, n_in.to_bytes(4, "little") +
+                                 pack_values([0])),
+        "input_wrong_length": (Cmd.WRITE_INPUT, b"\x00\x00\x00"),
+        "unknown_command": (0x55, b""),
+        "train_without_forward": (Cmd.TRAIN, pack_values([0] * model.topology.layers[-1])),
+    }
+    for name, (cmd, args) in cases.items():
+        try:
+            drv.call(cmd, args)
+            out[name] = "accepted"
+        except DeviceError as e:
+            out[name] = str(e)
+    out["coefficients_unchanged"] = drv.read_coefficients().tolist() == before
+    return out
+
+
+def run_job(drv: BoardDriver, model: FixedModel, job: dict) -> dict:
+    """The session a job describes (``boards.sim``): line noise first (``garbage``, hex),
+    :func:`host_session`, then the refusals (``negative``). Run the same way against the
+    simulated board and against a recording of it."""
+    if job.get("garbage"):
+        drv.t.write(bytes.fromhex(job["garbage"]))
+    targets = job.get("targets")
+    result = host_session(drv, model, np.array(job["C_int"], np.int64),
+                          np.array(job["x_int"], np.int64),
+                          targets=None if targets is None else np.array(targets, np.float64),
+                          train=job.get("train", 0))
+    if job.get("negative"):
+        result["negative"] = negative_checks(drv, model)
+        result["status_after_negative"] = drv.status()
+    result["link"] = dict(drv.stats, host_frames_dropped=drv.decoder.frames_dropped)
+    return result

@@ -9,16 +9,18 @@ the host waits for each response before it sends the next request.
 """
 from __future__ import annotations
 
-from amaranth import Array, Cat, Const, Module, Signal, signed
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from wuxing.hdl.network import ADDR_WIDTH, OP_BSP, OP_FORWARD, OP_REVERSE, Network, address
+from wuxing.golden.neuron import N_ELEMENTS
+from wuxing.hdl.network import (ADDR_WIDTH, INDEX_BITS, OP_BSP, OP_FORWARD, OP_REVERSE,
+                                Network, address)
 from wuxing.hdl.serial import SerialNetwork
 
 from .link import FrameReceiver, FrameSender
-from .protocol import MAX_CHUNK, MAX_FRAME, Cmd, DeviceInfo, Status
+from .protocol import CRC_BYTES, MAX_CHUNK, MAX_PAYLOAD, STATUS_FORMAT, Cmd, DeviceInfo, Status
 
 __all__ = ["HostBridge"]
 
@@ -31,7 +33,11 @@ class HostBridge(wiring.Component):
 
     Ports: ``rx_data``/``rx_valid`` (in: received bytes, strobes); ``tx_data``/``tx_valid``/
     ``tx_ready`` (towards the UART transmitter); ``frames_ok``, ``frames_dropped``,
-    ``train_steps`` (out, 16-bit counters); ``busy`` (out: a command runs).
+    ``train_steps`` (out, 32-bit wrapping counters); ``busy`` (out: a command runs).
+
+    The bridge reads the network's memories only between runs: a command starts only when the
+    previous one has answered, and FORWARD and TRAIN answer after the network's ``done``, so
+    a read never meets a busy network (whose memory reads are unspecified while it runs).
     """
 
     def __init__(self, network: Network, info: DeviceInfo):
@@ -43,11 +49,22 @@ class HostBridge(wiring.Component):
         if network.data_width != 32:
             raise ValueError(f"the bridge sends 32-bit words; this network's data width is "
                              f"{network.data_width}")
+        t = network.topology
+        if (info.n_inputs, info.n_outputs, info.n_links, info.n_neurons) != (
+                t.layers[0], t.layers[-1], t.n_links, t.n_neurons):
+            raise ValueError("info describes another network than the one given")
+        if t.layers[-1] > MAX_CHUNK:
+            raise ValueError(f"{t.layers[-1]} outputs: READ_OUTPUT and TRAIN carry at most "
+                             f"{MAX_CHUNK} values")
+        # every coefficient and every integral within the control port's index field
+        if max(t.n_links, N_ELEMENTS * t.n_neurons) > 1 << INDEX_BITS:
+            raise ValueError(f"{t.n_links} links / {N_ELEMENTS * t.n_neurons} integrals do not "
+                             f"fit the control port's {INDEX_BITS}-bit index")
         self.network, self.info = network, info
         super().__init__({
             "rx_data": In(8), "rx_valid": In(1),
             "tx_data": Out(8), "tx_valid": Out(1), "tx_ready": In(1),
-            "frames_ok": Out(16), "frames_dropped": Out(16), "train_steps": Out(16),
+            "frames_ok": Out(32), "frames_dropped": Out(32), "train_steps": Out(32),
             "busy": Out(1),
         })
 
@@ -67,9 +84,10 @@ class HostBridge(wiring.Component):
         fmt = hw.fmt
         n_in, n_out, n_links = net.n_inputs, net.n_outputs, net.topology.n_links
         m.submodules.network = net
-        m.submodules.receiver = rx = FrameReceiver(MAX_FRAME)
+        m.submodules.receiver = rx = FrameReceiver(MAX_PAYLOAD)
         m.submodules.sender = tx = FrameSender()
-        m.submodules.buffer = buf = Memory(shape=8, depth=MAX_FRAME + 1, init=[])
+        # the payload, then the CRC bytes the receiver writes after it
+        m.submodules.buffer = buf = Memory(shape=8, depth=MAX_PAYLOAD + CRC_BYTES, init=[])
         wr = buf.write_port()
         rd = buf.read_port(transparent_for=())
         m.d.comb += [rx.data.eq(self.rx_data), rx.valid.eq(self.rx_valid),
@@ -78,25 +96,25 @@ class HostBridge(wiring.Component):
                      tx.tx_ready.eq(self.tx_ready),
                      self.frames_ok.eq(rx.frames_ok), self.frames_dropped.eq(rx.frames_dropped)]
 
-        length = Signal(range(MAX_FRAME + 1))
+        length = Signal(range(MAX_PAYLOAD + 1))
         cmd, seq, status = Signal(8), Signal(8), Signal(8)
-        ptr = Signal(range(MAX_FRAME + 1))          # buffer read pointer
+        ptr = Signal(range(MAX_PAYLOAD + CRC_BYTES))  # buffer read pointer
         m.d.comb += rd.addr.eq(ptr)
         word = Signal(32)                            # a value being assembled / sent
         nbyte = Signal(3)
         # the value pass of WRITE_COEF / WRITE_INPUT / TRAIN
-        v_first = Signal(range(MAX_FRAME + 1))       # byte offset of the first value
-        v_count = Signal(range(max(MAX_CHUNK, n_in, n_out) + 1))
+        v_first = Signal(range(MAX_PAYLOAD + 1))     # byte offset of the first value
+        v_count = Signal(range(max(MAX_CHUNK, n_out) + 1))
         v_index = Signal.like(v_count)
         v_base = Signal(ADDR_WIDTH)                  # network address of the first value
         v_lo = Signal(signed(33))
         v_hi = Signal(signed(33))
         v_writing = Signal()                         # pass 2 (write) after pass 1 (check)
-        start_idx = Signal(16)
+        start_idx = Signal(32)                       # the u32 start of WRITE_COEF/READ_COEF/WRITE_INPUT
         r_count = Signal(8)
         # flags and counters
         fwd_ovf, rev_ovf, fwd_valid = Signal(), Signal(), Signal()
-        train_steps = Signal(16)
+        train_steps = Signal(32)
         m.d.comb += self.train_steps.eq(train_steps)
         flags = Cat(fwd_ovf, rev_ovf, fwd_valid, Const(0, 5))
 
@@ -105,9 +123,11 @@ class HostBridge(wiring.Component):
         src = Signal(3)
         info_bytes = self.info.pack()
         info_rom = Array(Const(b, 8) for b in info_bytes)
-        status_bytes = Array([flags, rx.frames_ok[:8], rx.frames_ok[8:],
-                              rx.frames_dropped[:8], rx.frames_dropped[8:],
-                              train_steps[:8], train_steps[8:]])
+        # STATUS_FORMAT: flags u8, frames_ok, frames_dropped, train_steps (u32 LE each)
+        status_bytes = Array([flags] + [counter.word_select(i, 8)
+                                        for counter in (rx.frames_ok, rx.frames_dropped,
+                                                        train_steps) for i in range(4)])
+        assert len(status_bytes) == STATUS_FORMAT.size
         resp_len = Signal(range(4 + 4 * max(MAX_CHUNK, n_out) + len(info_bytes)))
         k = Signal.like(resp_len)                   # response byte index
         w_base = Signal(ADDR_WIDTH)
@@ -115,7 +135,7 @@ class HostBridge(wiring.Component):
 
         net_op = Signal(2)
         m.d.comb += [net.addr.eq(0), net.we.eq(0), net.start.eq(0), net.op.eq(net_op)]
-        m.d.comb += rx.hold.eq(self.busy)
+        m.d.comb += [rx.hold.eq(self.busy), tx.length.eq(resp_len)]
 
         def respond(st, source, data_len):
             m.d.sync += [status.eq(st), src.eq(source), resp_len.eq(3 + data_len), k.eq(0)]
@@ -148,7 +168,7 @@ class HostBridge(wiring.Component):
                             with m.If(n_args != 0):
                                 respond(Status.BAD_LENGTH, SRC_NONE, 0)
                             with m.Else():
-                                respond(Status.OK, SRC_STATUS, 7)
+                                respond(Status.OK, SRC_STATUS, STATUS_FORMAT.size)
                         with m.Case(Cmd.READ_OUTPUT):
                             with m.If(n_args != 0):
                                 respond(Status.BAD_LENGTH, SRC_NONE, 0)
@@ -162,14 +182,6 @@ class HostBridge(wiring.Component):
                             with m.Else():
                                 m.d.sync += net_op.eq(OP_FORWARD)
                                 m.next = "FORWARD"
-                        with m.Case(Cmd.WRITE_INPUT):
-                            with m.If(n_args != 4 * n_in):
-                                respond(Status.BAD_LENGTH, SRC_NONE, 0)
-                            with m.Else():
-                                m.d.sync += [v_first.eq(2), v_count.eq(n_in),
-                                             v_base.eq(address("input", 0)),
-                                             v_lo.eq(fmt.min_int), v_hi.eq(fmt.max_int)]
-                                m.next = "VALUES"
                         with m.Case(Cmd.TRAIN):
                             with m.If(n_args != 4 * n_out):
                                 respond(Status.BAD_LENGTH, SRC_NONE, 0)
@@ -180,27 +192,26 @@ class HostBridge(wiring.Component):
                                              v_base.eq(address("error", 0)),
                                              v_lo.eq(fmt.min_int), v_hi.eq(fmt.max_int)]
                                 m.next = "VALUES"
-                        with m.Case(Cmd.WRITE_COEF, Cmd.READ_COEF):
-                            with m.If(n_args < 3):
+                        with m.Case(Cmd.WRITE_COEF, Cmd.READ_COEF, Cmd.WRITE_INPUT):
+                            with m.If(n_args < 5):
                                 respond(Status.BAD_LENGTH, SRC_NONE, 0)
                             with m.Else():
-                                m.d.sync += ptr.eq(3)
-                                m.next = "START_LO"
+                                m.d.sync += [ptr.eq(3), nbyte.eq(0)]
+                                m.next = "START"
                         with m.Default():
                             respond(Status.UNKNOWN_COMMAND, SRC_NONE, 0)
-            # start index (u16) of WRITE_COEF / READ_COEF ---------------------------------
-            with m.State("START_LO"):       # rd.data = buf[2]
-                m.d.sync += [start_idx[:8].eq(rd.data), ptr.eq(4)]
-                m.next = "START_HI"
-            with m.State("START_HI"):
-                m.d.sync += start_idx[8:].eq(rd.data)
-                m.next = "COUNT"
-            with m.State("COUNT"):          # rd.data = buf[4]
+            # start index (u32 LE, buf[2..5]) of WRITE_COEF / READ_COEF / WRITE_INPUT ---------
+            with m.State("START"):          # rd.data = buf[2 + nbyte]
+                m.d.sync += [start_idx.eq(Cat(start_idx[8:], rd.data)), ptr.eq(ptr + 1),
+                             nbyte.eq(nbyte + 1)]
+                with m.If(nbyte == 3):
+                    m.next = "COUNT"
+            with m.State("COUNT"):          # rd.data = buf[6]
                 n_args = length - 2
-                n_vals = (n_args - 2) >> 2
+                n_vals = (n_args - 4) >> 2
                 with m.If(cmd == Cmd.READ_COEF):
                     cnt = rd.data
-                    with m.If(n_args != 3):
+                    with m.If(n_args != 5):
                         respond(Status.BAD_LENGTH, SRC_NONE, 0)
                     with m.Elif((cnt == 0) | (cnt > MAX_CHUNK) |
                                 (start_idx + cnt > n_links)):
@@ -209,14 +220,20 @@ class HostBridge(wiring.Component):
                         m.d.sync += [w_base.eq(address("coef", 0) + start_idx),
                                      r_count.eq(cnt)]
                         respond(Status.OK, SRC_WORDS, cnt << 2)
-                with m.Else():
-                    with m.If(((n_args - 2) & 3 != 0) | (n_vals == 0) |
+                with m.Else():               # WRITE_COEF or WRITE_INPUT: start, values
+                    is_input = cmd == Cmd.WRITE_INPUT
+                    with m.If(((n_args - 4) & 3 != 0) | (n_vals == 0) |
                               (n_vals > MAX_CHUNK)):
                         respond(Status.BAD_LENGTH, SRC_NONE, 0)
-                    with m.Elif(start_idx + n_vals > n_links):
+                    with m.Elif(start_idx + n_vals > Mux(is_input, n_in, n_links)):
                         respond(Status.BAD_RANGE, SRC_NONE, 0)
+                    with m.Elif(is_input):
+                        m.d.sync += [v_first.eq(6), v_count.eq(n_vals),
+                                     v_base.eq(address("input", 0) + start_idx),
+                                     v_lo.eq(fmt.min_int), v_hi.eq(fmt.max_int)]
+                        m.next = "VALUES"
                     with m.Else():
-                        m.d.sync += [v_first.eq(4), v_count.eq(n_vals),
+                        m.d.sync += [v_first.eq(6), v_count.eq(n_vals),
                                      v_base.eq(address("coef", 0) + start_idx),
                                      v_lo.eq(hw.c_lo), v_hi.eq(hw.c_hi)]
                         m.next = "VALUES"
@@ -311,8 +328,7 @@ class HostBridge(wiring.Component):
                     m.d.comb += net.addr.eq(w_base + w_index)
                     m.next = "S_FETCH"
                 with m.Else():
-                    m.d.comb += [tx.data.eq(byte), tx.valid.eq(1),
-                                 tx.last.eq(k + 1 == resp_len)]
+                    m.d.comb += [tx.data.eq(byte), tx.valid.eq(1)]
                     with m.If(tx.ready):
                         m.d.sync += k.eq(k + 1)
                         with m.If((src == SRC_WORDS) & (k >= 3)):

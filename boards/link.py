@@ -1,60 +1,81 @@
-"""Gateware of the host link's framing: the SLIP + CRC-16 receiver and sender.
+"""Gateware of the host link's framing (protocol 2): the SLIP receiver and sender around a
+length-prefixed, CRC-32C-checked body.
 
 Byte-for-byte the behaviour of :class:`boards.protocol.FrameDecoder` and
 :func:`boards.protocol.encode_frame` (the tests feed both the same streams).
 """
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal
+from functools import reduce
+
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .protocol import END, ESC, ESC_END, ESC_ESC, MAX_FRAME
+from .protocol import (CRC_BYTES, CRC_INIT, CRC_POLY_REFLECTED, CRC_RESIDUE, CRC_XOROUT, END,
+                       ESC, ESC_END, ESC_ESC, LENGTH_BYTES, MAX_PAYLOAD)
 
-__all__ = ["crc16_next", "FrameReceiver", "FrameSender"]
+__all__ = ["crc32c_terms", "crc32c_next", "FrameReceiver", "FrameSender"]
 
 
-def crc16_next(crc, byte):
-    """CRC-16/CCITT-FALSE after one more byte, as a combinational expression (MSB first)."""
-    c = [crc[i] for i in range(16)]
-    for i in range(7, -1, -1):
-        fb = c[15] ^ byte[i]
-        n = [fb] + c[:15]            # shift left, feedback into bit 0
-        n[5] = c[4] ^ fb
-        n[12] = c[11] ^ fb
-        c = n
-    return Cat(*c)
+def crc32c_terms() -> list[tuple[frozenset, frozenset]]:
+    """The CRC-32C register after one byte as XORs of inputs: for every new register bit, the
+    set of old register bits and the set of byte bits it is the XOR of (reflected: the byte
+    enters LSB first, the register shifts right)."""
+    reg = [(frozenset([i]), frozenset()) for i in range(32)]
+    for i in range(8):
+        fb = (reg[0][0], reg[0][1] ^ {i})
+        reg = reg[1:] + [(frozenset(), frozenset())]
+        reg = [(r[0] ^ fb[0], r[1] ^ fb[1]) if CRC_POLY_REFLECTED >> j & 1 else r
+               for j, r in enumerate(reg)]
+    return reg
+
+
+_TERMS = crc32c_terms()
+
+
+def crc32c_next(crc, byte):
+    """The CRC-32C register after one more byte, as a combinational expression (one flat XOR
+    per bit, from :func:`crc32c_terms`)."""
+    bits = []
+    for c_set, d_set in _TERMS:
+        terms = [crc[i] for i in sorted(c_set)] + [byte[i] for i in sorted(d_set)]
+        bits.append(reduce(lambda a, b: a ^ b, terms) if terms else Const(0, 1))
+    return Cat(*bits)
 
 
 class FrameReceiver(wiring.Component):
-    """SLIP frame receiver with CRC check, writing the frame into a buffer.
+    """SLIP frame receiver with length and CRC checks, writing the payload into a buffer.
 
-    Parameters: ``max_frame``: longest frame (payload + CRC) accepted, in bytes.
+    Parameters: ``max_payload``: the longest payload accepted, in bytes.
 
     Ports:
     ``data``/``valid`` (in): received bytes, one-cycle strobes, no back-pressure;
     ``hold`` (in): the frame buffer is in use: a frame that ends now is dropped;
-    ``wr_addr``/``wr_data``/``wr_en`` (out): writes into the frame buffer;
+    ``wr_addr``/``wr_data``/``wr_en`` (out): writes into the frame buffer (payload at 0, then
+    the CRC bytes);
     ``done`` (out): one-cycle strobe, a frame checked; ``length`` (out): its payload length;
-    ``frames_ok``, ``frames_dropped`` (out, 16 bits, wrapping): counters.
+    ``frames_ok``, ``frames_dropped`` (out, 32 bits, wrapping): counters.
     """
 
-    def __init__(self, max_frame: int = MAX_FRAME):
-        if not isinstance(max_frame, int) or max_frame < 3:
-            raise ValueError(f"max_frame must be an int >= 3, not {max_frame!r}")
-        self.max_frame = max_frame
-        addr = range(max_frame + 1)
+    def __init__(self, max_payload: int = MAX_PAYLOAD):
+        if not isinstance(max_payload, int) or isinstance(max_payload, bool) or \
+                not 1 <= max_payload < 1 << 16:
+            raise ValueError(f"max_payload must be an int in 1..65535, not {max_payload!r}")
+        self.max_payload = max_payload
+        self.max_frame = LENGTH_BYTES + max_payload + CRC_BYTES
         super().__init__({
             "data": In(8), "valid": In(1), "hold": In(1),
-            "wr_addr": Out(addr), "wr_data": Out(8), "wr_en": Out(1),
-            "done": Out(1), "length": Out(addr),
-            "frames_ok": Out(16), "frames_dropped": Out(16),
+            "wr_addr": Out(range(max_payload + CRC_BYTES)), "wr_data": Out(8), "wr_en": Out(1),
+            "done": Out(1), "length": Out(range(max_payload + 1)),
+            "frames_ok": Out(32), "frames_dropped": Out(32),
         })
 
     def elaborate(self, platform):
         m = Module()
-        count = Signal(range(self.max_frame + 1))
-        crc = Signal(16, init=0xFFFF)
+        count = Signal(range(self.max_frame + 1))    # body bytes received
+        crc = Signal(32, init=CRC_INIT)
+        length = Signal(8 * LENGTH_BYTES)             # the length field
         esc = Signal()
         bad = Signal()
         started = Signal()
@@ -63,19 +84,21 @@ class FrameReceiver(wiring.Component):
 
         m.d.sync += self.done.eq(0)
         room = count != self.max_frame
-        m.d.comb += [self.wr_addr.eq(count), self.wr_data.eq(byte),
-                     self.wr_en.eq(store & room & ~self.hold)]
+        m.d.comb += [self.wr_addr.eq(count - LENGTH_BYTES), self.wr_data.eq(byte),
+                     self.wr_en.eq(store & room & (count >= LENGTH_BYTES) & ~self.hold)]
 
         with m.If(self.valid):
             with m.If(self.data == END):
                 with m.If(started):
-                    ok = ~bad & ~esc & (count >= 3) & (crc == 0) & ~self.hold
+                    ok = (~bad & ~esc & (count >= LENGTH_BYTES + 1 + CRC_BYTES) &
+                          (count == length + LENGTH_BYTES + CRC_BYTES) &
+                          (crc == CRC_RESIDUE) & ~self.hold)
                     with m.If(ok):
                         m.d.sync += [self.frames_ok.eq(self.frames_ok + 1), self.done.eq(1),
-                                     self.length.eq(count - 2)]
+                                     self.length.eq(length)]
                     with m.Else():
                         m.d.sync += self.frames_dropped.eq(self.frames_dropped + 1)
-                m.d.sync += [count.eq(0), crc.eq(0xFFFF), esc.eq(0), bad.eq(0),
+                m.d.sync += [count.eq(0), crc.eq(CRC_INIT), esc.eq(0), bad.eq(0),
                              started.eq(0)]
             with m.Else():
                 m.d.sync += started.eq(1)
@@ -96,45 +119,54 @@ class FrameReceiver(wiring.Component):
                     with m.If(~room):
                         m.d.sync += bad.eq(1)
                     with m.Else():
-                        m.d.sync += [count.eq(count + 1), crc.eq(crc16_next(crc, byte))]
+                        m.d.sync += [count.eq(count + 1), crc.eq(crc32c_next(crc, byte))]
+                        for i in range(LENGTH_BYTES):
+                            with m.If(count == i):
+                                m.d.sync += length[8 * i:8 * i + 8].eq(byte)
         return m
 
 
 class FrameSender(wiring.Component):
-    """SLIP frame sender: END, the escaped payload, the escaped CRC (big-endian), END.
+    """SLIP frame sender: END, the escaped length (u16 LE), payload and CRC-32C (u32 LE), END.
 
     Ports:
-    ``data``/``valid``/``last``/``ready``: the payload bytes (``last`` on the final one);
+    ``length`` (in): the payload's length, 1..MAX_PAYLOAD, held from the first byte offered
+    until the frame is taken;
+    ``data``/``valid``/``ready``: the payload bytes;
     ``tx_data``/``tx_valid``/``tx_ready``: the escaped bytes towards the UART transmitter.
     """
 
     def __init__(self):
         super().__init__({
-            "data": In(8), "valid": In(1), "last": In(1), "ready": Out(1),
+            "length": In(8 * LENGTH_BYTES), "data": In(8), "valid": In(1), "ready": Out(1),
             "tx_data": Out(8), "tx_valid": Out(1), "tx_ready": In(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        crc = Signal(16, init=0xFFFF)
-        cur = Signal(8)       # the byte being sent (payload or CRC half)
-        cur_last = Signal()   # the frame ends after `cur` (the CRC low byte)
-        crc_hi = Signal()     # `cur` is the CRC high byte
-        is_crc = Signal()
+        crc = Signal(32, init=CRC_INIT)
+        cur = Signal(8)            # the byte being sent
+        length = Signal(8 * LENGTH_BYTES)
+        n = Signal(8 * LENGTH_BYTES)   # bytes of the current part sent
+        HEADER, PAYLOAD, CHECK = range(3)
+        part = Signal(2)
         special = (cur == END) | (cur == ESC)
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.valid):
+                    m.d.sync += length.eq(self.length)
                     m.next = "START"
             with m.State("START"):
                 with m.If(self.tx_ready):
-                    m.d.sync += crc.eq(0xFFFF)
-                    m.next = "TAKE"
+                    first = length[:8]
+                    m.d.sync += [cur.eq(first), crc.eq(crc32c_next(Const(CRC_INIT, 32), first)),
+                                 part.eq(HEADER), n.eq(1)]
+                    m.next = "BYTE"
             with m.State("TAKE"):
                 with m.If(self.valid):
-                    m.d.sync += [cur.eq(self.data), crc.eq(crc16_next(crc, self.data)),
-                                 is_crc.eq(0), cur_last.eq(0), crc_hi.eq(self.last)]
+                    m.d.sync += [cur.eq(self.data), crc.eq(crc32c_next(crc, self.data)),
+                                 n.eq(n + 1)]
                     m.next = "BYTE"
             with m.State("BYTE"):
                 with m.If(self.tx_ready):
@@ -146,17 +178,31 @@ class FrameSender(wiring.Component):
                 with m.If(self.tx_ready):
                     m.next = "NEXT"
             with m.State("NEXT"):
-                with m.If(cur_last):
-                    m.next = "STOP"
-                with m.Elif(crc_hi):
-                    # the payload is done: send the CRC high byte, then the low byte
-                    m.d.sync += [cur.eq(crc[8:]), crc_hi.eq(0), is_crc.eq(1)]
-                    m.next = "BYTE"
-                with m.Elif(is_crc):
-                    m.d.sync += [cur.eq(crc[:8]), cur_last.eq(1)]
-                    m.next = "BYTE"
-                with m.Else():
-                    m.next = "TAKE"
+                with m.Switch(part):
+                    with m.Case(HEADER):
+                        with m.If(n == LENGTH_BYTES):
+                            m.d.sync += [part.eq(PAYLOAD), n.eq(0)]
+                            m.next = "TAKE"
+                        with m.Else():
+                            nxt = length.word_select(n[:1], 8)
+                            m.d.sync += [cur.eq(nxt), crc.eq(crc32c_next(crc, nxt)),
+                                         n.eq(n + 1)]
+                            m.next = "BYTE"
+                    with m.Case(PAYLOAD):
+                        with m.If(n == length):
+                            # the check value, LSB first; `crc` then shifts out its bytes
+                            check = crc ^ CRC_XOROUT
+                            m.d.sync += [cur.eq(check[:8]), crc.eq(check >> 8),
+                                         part.eq(CHECK), n.eq(1)]
+                            m.next = "BYTE"
+                        with m.Else():
+                            m.next = "TAKE"
+                    with m.Case(CHECK):
+                        with m.If(n == CRC_BYTES):
+                            m.next = "STOP"
+                        with m.Else():
+                            m.d.sync += [cur.eq(crc[:8]), crc.eq(crc >> 8), n.eq(n + 1)]
+                            m.next = "BYTE"
             with m.State("STOP"):
                 with m.If(self.tx_ready):
                     m.next = "IDLE"

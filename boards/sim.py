@@ -12,15 +12,21 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
+from wuxing.golden.errors import UserError
 from wuxing.golden.locking import folder_lock
 from wuxing.hdl.generate import MANIFEST, Design
 
 from .host import HostBridge
 
-__all__ = ["write_board_design", "run_sim_session", "SimError", "TOP"]
+__all__ = ["write_board_design", "run_sim_session", "sim_timeout_kcycles", "SimError", "TOP",
+           "fixture_session",
+           "record_fixture", "FIXTURE", "RECORD_COMMAND"]
 
 ROOT = Path(__file__).resolve().parent.parent
 TOP = "wuxing_board"
+# the recorded session the tests replay through the driver (no board, no simulator)
+FIXTURE = ROOT / "tests" / "fixtures" / "boards" / "session_2x2.json"
+RECORD_COMMAND = "python -m wuxing.boards.sim record tests/fixtures/boards/session_2x2.json"
 
 
 class SimError(RuntimeError):
@@ -31,11 +37,13 @@ def write_board_design(design: Design, out_dir) -> Path:
     """``wuxing_board.v`` and the design manifest into ``out_dir`` (skipped if up to date)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    bridge = HostBridge.for_design(design)
     man = design.manifest()
-    man.update(verilog=f"{TOP}.v", board_top=TOP)
+    man.update(verilog=f"{TOP}.v", board_top=TOP,
+               answer_kcycles=sim_timeout_kcycles(bridge.network, design))
     text_man = json.dumps(man, indent=1) + "\n"
     vpath, mpath = out / f"{TOP}.v", out / MANIFEST
-    text = verilog.convert(HostBridge.for_design(design), name=TOP, emit_src=False)
+    text = verilog.convert(bridge, name=TOP, emit_src=False)
     # rewrite only what changed, so that the simulator's build stays cached
     if not vpath.exists() or vpath.read_text() != text:
         vpath.write_text(text)
@@ -44,8 +52,22 @@ def write_board_design(design: Design, out_dir) -> Path:
     return out
 
 
+def sim_timeout_kcycles(network, design: Design) -> float:
+    """How long (kilo-cycles) the simulated board may take to answer one request: the longest
+    command (TRAIN: a reverse run and the BSP update after a forward) twice, plus the bytes.
+    ``network``: the board's network component (its own cycle counts where it has them)."""
+    if hasattr(network, "cycles_per_run"):
+        cycles = 2 * network.cycles_per_run() + network.cycles_per_bsp()
+    else:   # the unrolled network: a step per clock (5 with a shared multiplier)
+        per_step = 5 if design.mult == "shared" else 2
+        cycles = 2 * per_step * (design.cfg.steps + 8) + 4 * design.topology.n_links
+    return 2 * cycles / 1000 + 2    # + the longest frame, escaped, at a byte a clock
+
+
 def run_sim_session(design: Design, job: dict, simulator: str = "icarus") -> dict:
-    """Run ``job`` (see boards.tb_host) against the simulated board; returns its result."""
+    """Run ``job`` (see boards.tb_host) against the simulated board; returns its result.
+    Without ``timeout_kcycles`` the driver waits :func:`sim_timeout_kcycles` for an answer
+    (the manifest's ``answer_kcycles``)."""
     from cocotb_tools.runner import get_runner
 
     from wuxing.sim.runner import simulator_missing
@@ -97,6 +119,56 @@ def run_sim_session(design: Design, job: dict, simulator: str = "icarus") -> dic
             raise SimError(f"the board simulation ended without a result ({failure}); see "
                            f"{build_dir / 'test.log'}")
         result = json.loads(result_path.read_text())
+        if "error" in result:
+            if result.get("user_error"):
+                raise UserError(result["error"])
+            raise SimError(f"the host session in the simulation failed: {result['error_type']}: "
+                           f"{result['error']}; see {build_dir / 'test.log'}")
         result.update(build_seconds=build_s, test_seconds=time.perf_counter() - t0,
                       simulator=simulator, sim_dir=str(build_dir))
         return result
+
+
+def fixture_session():
+    """(design, job) of the recorded fixture session: a 2+2-neuron network (8 links), line
+    noise first, the coefficients written and read back, 4 samples of which 2 train, then
+    the refusals. The test that compares a fresh simulation with the fixture and the replay
+    test use this one definition."""
+    import numpy as np
+
+    from wuxing.golden.network import init_coefficients
+    from wuxing.golden.topology import Topology
+    d = Design(topology=Topology(layers=(2, 2)), mult="parallel")
+    m = d.model()
+    C = m.coef_to_int(init_coefficients(d.topology, d.cfg, 1))
+    rng = np.random.default_rng(0)
+    x = m.input_to_int(rng.uniform(0, 1, (4, d.topology.layers[0])))
+    targets = np.eye(d.topology.layers[-1])[[0, 1, 0, 1]]
+    job = dict(C_int=C.tolist(), x_int=x.tolist(), targets=targets.tolist(), train=2,
+               negative=True, garbage="00c0db01c0ff", tx_stall=2)
+    return d, job
+
+
+def record_fixture(path) -> dict:
+    """Simulate the fixture session (Verilator) and write its recording to ``path``."""
+    d, job = fixture_session()
+    path = Path(path).resolve()
+    return run_sim_session(d, dict(job, record=str(path)), "verilator")
+
+
+def main(argv=None) -> int:
+    import argparse
+    p = argparse.ArgumentParser(prog="python -m wuxing.boards.sim",
+                                description="Record the board session fixture the tests "
+                                            "replay (after a deliberate protocol change).")
+    p.add_argument("action", choices=("record",))
+    p.add_argument("path", help=f"where to write it (the tests read {FIXTURE.relative_to(ROOT)})")
+    a = p.parse_args(argv)
+    r = record_fixture(a.path)
+    print(f"recorded {a.path}: {r['cycles']} simulated clocks, status {r['status']}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main())

@@ -10,7 +10,6 @@ import json
 import os
 
 import cocotb
-import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
@@ -20,12 +19,15 @@ except ImportError:          # cocotb 2.1 keeps them in a private module
     from cocotb._bridge import bridge, resume
 
 from .driver import BoardDriver, RecordingTransport, Transport
-from .flow import host_session
+from .faults import FaultyTransport
+from .flow import run_job
 
 
 class SimTransport(Transport):
-    """The byte stream at the UART boundary of the simulated board. ``read(timeout)``: the
-    timeout counts in thousands of clock cycles (simulation time, not wall time)."""
+    """The byte stream at the UART boundary of the simulated board. ``read(timeout)`` and
+    ``now()``: in thousands of clock cycles (simulation time, not wall time)."""
+
+    where = "the simulated board"
 
     def __init__(self, dut, rx_gap: int = 1, tx_stall: int = 0):
         self.dut, self.rx_gap, self.tx_stall = dut, rx_gap, tx_stall
@@ -79,6 +81,9 @@ class SimTransport(Transport):
     def read(self, timeout):
         return resume(self._collect)(max(1, int(timeout * 1000)))
 
+    def now(self):
+        return self.cycles / 1000
+
 
 async def _reset(dut):
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
@@ -97,32 +102,32 @@ async def host_flow(dut):
     from wuxing.hdl.generate import load_manifest
     with open(os.environ["WUXING_HOST_JOB"]) as f:
         job = json.load(f)
-    design, _ = load_manifest(job["design_dir"])
+    design, manifest = load_manifest(job["design_dir"])
     model = design.model()
     await _reset(dut)
     sim = SimTransport(dut, rx_gap=job.get("rx_gap", 1), tx_stall=job.get("tx_stall", 0))
     sim.start()
-    transport = RecordingTransport(sim) if job.get("record") else sim
-    # the timeout counts kilo-cycles here: a forward run plus a response is a few thousand
-    drv = BoardDriver(transport, timeout=job.get("timeout_kcycles", 50), retries=1)
+    transport = sim
+    if job.get("faults"):
+        transport = faulty = FaultyTransport(sim, job["faults"], seed=job.get("fault_seed", 0))
+    if job.get("record"):
+        transport = RecordingTransport(transport)
+    # the timeout counts kilo-cycles here (default: the design's longest answer, boards.sim)
+    drv = BoardDriver(transport, timeout=job.get("timeout_kcycles") or
+                      manifest["answer_kcycles"], retries=job.get("retries", 1))
 
     def run():
-        result = {}
-        if job.get("garbage"):
-            # line noise and a broken frame first: the link must resynchronise
-            transport.write(bytes.fromhex(job["garbage"]))
-        result.update(host_session(drv, model, np.array(job["C_int"], np.int64),
-                                   np.array(job["x_int"], np.int64),
-                                   targets=np.array(job["targets"], np.float64)
-                                   if job.get("targets") is not None else None,
-                                   train=job.get("train", 0)))
-        if job.get("negative"):
-            result["negative"] = _negative_checks(drv, model)
-            result["status_after_negative"] = drv.status()
-        return result
+        return run_job(drv, model, job)
 
-    result = await bridge(run)()
+    try:
+        result = await bridge(run)()
+    except Exception as e:      # noqa: BLE001 - reported to the host process, one line
+        from wuxing.golden.errors import UserError
+        result = dict(error=str(e), user_error=isinstance(e, UserError),
+                      error_type=type(e).__name__)
     result["cycles"] = sim.cycles
+    if job.get("faults"):
+        result["faults"] = dict(total=faulty.total, counts=faulty.counts, bytes=faulty.bytes)
     if job.get("record"):
         transport.save(job["record"], dict(design_dir=os.path.basename(job["design_dir"]),
                                            job={k: v for k, v in job.items()
@@ -130,30 +135,3 @@ async def host_flow(dut):
                                            manifest=design.manifest()))
     with open(os.environ["WUXING_HOST_RESULT"], "w") as f:
         json.dump(result, f)
-
-
-def _negative_checks(drv, model):
-    """Requests the device must refuse without changing anything."""
-    from .driver import DeviceError
-    from .protocol import Cmd, pack_values
-    out = {}
-    before = drv.read_coefficients().tolist()
-    drv.write_coefficients(before)        # a write: the forward integrals are stale now
-    n = len(before)
-    cases = {
-        "coef_out_of_range": (Cmd.WRITE_COEF, (0).to_bytes(2, "little") +
-                              pack_values([0, model.c_hi + 1])),
-        "coef_index_past_end": (Cmd.WRITE_COEF, (n - 1).to_bytes(2, "little") +
-                                pack_values([1, 2])),
-        "input_wrong_length": (Cmd.WRITE_INPUT, pack_values([0])),
-        "unknown_command": (0x55, b""),
-        "train_without_forward": (Cmd.TRAIN, pack_values([0] * model.topology.layers[-1])),
-    }
-    for name, (cmd, args) in cases.items():
-        try:
-            drv.call(cmd, args)
-            out[name] = "accepted"
-        except DeviceError as e:
-            out[name] = str(e)
-    out["coefficients_unchanged"] = drv.read_coefficients().tolist() == before
-    return out

@@ -35,7 +35,10 @@ def topology_from_args(args) -> Topology:
 
 
 def cmd_topology(args) -> int:
-    from .report import table, write_json
+    from .report import check_output_file, table, write_json
+    if args.json:
+        check_output_file(args.json, "--json")
+    check_topology_options(args)
     t = topology_from_args(args)
     lr = t.link_ratio()
     print(f"topology {t.spec()['name']}: layers {list(t.layers)}, {t.n_neurons} neurons, "
@@ -53,33 +56,136 @@ def cmd_topology(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
-    import sys
+# data sources that read a folder (--data-dir)
+_FOLDER_SOURCES = ("mnist", "fashion-mnist")
+# the options --resume refuses: the run's settings are the checkpoint's
+_RUN_OPTIONS = dict(recipe="--recipe", dataset="--dataset", data_dir="--data-dir",
+                    model="--model", topology_file="--topology-file", fan_in="--fan-in",
+                    topology_seed="--topology-seed", set="--set", batch="--batch",
+                    seed="--seed", method="--method", n_train="--n-train",
+                    n_test="--n-test")
+
+
+def check_counts(args, names):
+    """ValueError unless each named option (if given) is a positive count."""
+    for name in names:
+        v = getattr(args, name, None)
+        if v is not None and v < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {v}")
+
+
+def check_data_dir(dataset: str, data_dir):
+    if data_dir is not None and dataset not in _FOLDER_SOURCES:
+        raise ValueError(f"--data-dir is read by the datasets {', '.join(_FOLDER_SOURCES)}; "
+                         f"the dataset here is {dataset} (pass --dataset mnist to use it)")
+
+
+def check_topology_options(args):
+    """--fan-in and --topology-seed change a preset or a topology file: refused without one
+    (they would be ignored) and checked against their limits before any work."""
+    from .topology import MAX_FAN
+    chosen = getattr(args, "model", None) or getattr(args, "topology_file", None)
+    for name, flag in (("fan_in", "--fan-in"), ("topology_seed", "--topology-seed")):
+        if getattr(args, name, None) is not None and not chosen:
+            raise ValueError(f"{flag} changes a topology: give --model or --topology-file "
+                             f"with it (the recipe's topology is fixed)")
+    if args.fan_in is not None and not 1 <= args.fan_in <= MAX_FAN:
+        raise ValueError(f"--fan-in must be in 1..{MAX_FAN}, got {args.fan_in}")
+    if args.topology_seed is not None and args.topology_seed < 0:
+        raise ValueError(f"--topology-seed must be non-negative, got {args.topology_seed}")
+
+
+def _train_outputs(args, recipe: str, fixed: bool):
+    """(checkpoint, history, plot) paths, checked before any work and distinct."""
     from pathlib import Path
 
-    from .checkpoint import Checkpoint, save_checkpoint
+    from .report import check_output_dir, check_output_file
+    out = Path(args.out or f"runs/{recipe}{'-fixed' if fixed else ''}")
+    check_output_dir(out, "--out")
+    paths = (Path(args.checkpoint) if args.checkpoint else out / "checkpoint.npz",
+             Path(args.json) if args.json else out / "history.json",
+             Path(args.plot) if args.plot else out / "curve.png")
+    for p, flag in zip(paths, ("--checkpoint", "--json", "--plot")):
+        check_output_file(p, flag)
+    if len({p.resolve() for p in paths}) != 3:
+        raise ValueError("--checkpoint, --json and --plot must name three different files")
+    return paths
+
+
+def cmd_train(args) -> int:
+    import sys
+
+    from .checkpoint import Checkpoint, checkpoint_bytes, load_checkpoint
     from .config import parse_overrides
     from .data import load_dataset
-    from .report import plot_curves, write_json
-    from .train import RECIPES, train
+    from .report import render_json, render_plot, write_set
+    from .train import MAX_EPOCHS, RECIPES, TrainState, train
 
-    r = RECIPES[args.recipe]
-    cfg = r.cfg.replace(**parse_overrides(args.set)) if args.set else r.cfg
-    topo = topology_from_args(args) if (args.model or args.topology_file) else r.build_topology()
-    dataset = args.dataset or r.dataset
-    data = load_dataset(dataset, args.data_dir)
-    out = Path(args.out or f"runs/{args.recipe}{'-fixed' if args.fixed else ''}")
-    ckpt_path = Path(args.checkpoint) if args.checkpoint else out / "checkpoint.npz"
-    json_path = Path(args.json) if args.json else out / "history.json"
-    plot_path = Path(args.plot) if args.plot else out / "curve.png"
-    epochs = r.epochs if args.epochs is None else args.epochs
-    batch = r.batch if args.batch is None else args.batch
-    fixed = args.fixed or r.fixed
-    method = args.method or r.method
+    check_counts(args, ("batch", "n_train", "n_test"))
+    if args.epochs is not None and not 0 <= args.epochs <= MAX_EPOCHS:
+        raise ValueError(f"--epochs must be in 0..{MAX_EPOCHS}, got {args.epochs}")
+    resume = None
+    if args.resume:
+        given = [flag for name, flag in _RUN_OPTIONS.items() if getattr(args, name, None)
+                 is not None]
+        if args.fixed:
+            given.append("--fixed")
+        if given:
+            raise ValueError(f"--resume continues the checkpoint's run with its own settings: "
+                             f"drop {', '.join(given)} (only --epochs, --out and the output "
+                             f"paths may be given)")
+    recipe_name = args.recipe or "tiny-digits4"
+    if args.resume:
+        from pathlib import Path
+        ck_path = Path(args.checkpoint) if args.checkpoint else Path(
+            args.out or f"runs/{recipe_name}") / "checkpoint.npz"
+        ck = load_checkpoint(ck_path)
+        if ck.train_state is None:
+            raise ValueError(f"{ck_path} holds no training state to resume (it was not written "
+                             f"by wuxing train)")
+        x = ck.extra
+        recipe_name, method, seed = x.get("recipe"), x.get("method"), x.get("seed")
+        batch, fixed, lr = x.get("batch"), ck.mode == "fixed", x.get("lr", 0.01)
+        if recipe_name not in RECIPES or method not in ("bsp", "gradient") or \
+                not isinstance(seed, int) or not isinstance(batch, int):
+            raise ValueError(f"{ck_path}: its run settings (recipe, method, seed, batch) are "
+                             f"incomplete; it cannot be resumed")
+        topo, cfg, dataset, data_dir = ck.topology, ck.cfg, ck.dataset, x.get("data_dir")
+        n_train, n_test = x.get("n_train"), x.get("n_test")
+        epochs = x.get("epochs") if args.epochs is None else args.epochs
+        st = ck.train_state
+        resume = TrainState(epoch=st["epoch"], C=ck.C_int if fixed else ck.C,
+                            history=ck.history, best_C=st["best_C"], rng_state=st["rng_state"],
+                            adam=st["adam"])
+        if resume.epoch >= epochs:
+            print(f"{ck_path}: the run has done {resume.epoch} epochs of the {epochs} asked "
+                  f"for; nothing to do (ask for more with --epochs)")
+            return 0
+    else:
+        r = RECIPES[recipe_name]
+        check_topology_options(args)
+        cfg = r.cfg.replace(**parse_overrides(args.set)) if args.set else r.cfg
+        dataset = args.dataset or r.dataset
+        data_dir = args.data_dir
+        check_data_dir(dataset, data_dir)
+        topo = topology_from_args(args) if (args.model or args.topology_file) else \
+            r.build_topology()
+        if topo.unlinked_pairs():
+            pair = topo.unlinked_pairs()[0]
+            raise ValueError(f"layer pair {pair}->{pair + 1} of the topology has no links: its "
+                             f"output cannot learn from its input")
+        epochs = r.epochs if args.epochs is None else args.epochs
+        batch = r.batch if args.batch is None else args.batch
+        fixed = args.fixed or r.fixed
+        method = args.method or r.method
+        seed = 0 if args.seed is None else args.seed
+        lr, n_train, n_test = r.lr, args.n_train, args.n_test
+    ckpt_path, json_path, plot_path = _train_outputs(args, recipe_name, fixed)
+    data = load_dataset(dataset, data_dir)
     print(f"training {topo.spec()['name']} ({topo.n_neurons} neurons, {topo.n_links} links) on "
           f"{data.describe()}")
     print(f"method {method}, {'fixed point' if fixed else 'float'}, {epochs} epochs, batch "
-          f"{batch}, seed {args.seed}")
+          f"{batch}, seed {seed}" + (f"; resuming after epoch {resume.epoch}" if resume else ""))
     print("settings: " + ", ".join(f"{k}={v}" for k, v in cfg.as_dict().items()))
     bar = None
     if not args.quiet:
@@ -94,32 +200,46 @@ def cmd_train(args) -> int:
     def log(line):
         (bar.write if bar is not None else print)(line)
 
+    extra = dict(recipe=recipe_name, method=method, seed=seed, epochs=epochs, batch=batch,
+                 lr=lr, n_train=n_train, n_test=n_test,
+                 data_dir=None if data_dir is None else str(data_dir))
+    label = f"{method}{' fixed' if fixed else ''} (held out)"
+
+    def write_outputs(state: TrainState):
+        """The set after an epoch: checkpoint (with the state that resumes the run), history
+        and plot, written to temporaries and renamed together."""
+        hist = state.history
+        C_real = state.C if not fixed else None
+        if fixed:
+            from .network import FixedModel
+            C_real = FixedModel(topo, cfg).coef_to_real(state.C)
+        ck = Checkpoint(topology=topo, cfg=cfg, C=C_real, mode="fixed" if fixed else "float",
+                        C_int=state.C if fixed else None, dataset=dataset, history=hist,
+                        extra=extra, train_state=state.as_dict())
+        best = max(hist, key=lambda h: h["test_acc"])
+        doc = dict(recipe=recipe_name, dataset=dataset, method=method, fixed=fixed, seed=seed,
+                   epochs=epochs, epochs_done=state.epoch, batch=batch, topology=topo.spec(),
+                   run=cfg.as_dict(), history=hist, best=best, checkpoint=str(ckpt_path))
+        png = render_plot({label: ([h["epoch"] for h in hist],
+                                   [100 * h["test_acc"] for h in hist])},
+                          title=f"{topo.spec()['name']} on {dataset}")
+        write_set({ckpt_path: checkpoint_bytes(ck), json_path: render_json(doc),
+                   plot_path: png})
+
     try:
-        res = train(topo, cfg, data, epochs=epochs, batch=batch, seed=args.seed, fixed=fixed,
-                    method=method, lr=r.lr, n_train=args.n_train, n_test=args.n_test,
-                    progress=progress, log=log)
+        res = train(topo, cfg, data, epochs=epochs, batch=batch, seed=seed, fixed=fixed,
+                    method=method, lr=lr, n_train=n_train, n_test=n_test,
+                    progress=progress, log=log, on_epoch=write_outputs, resume=resume)
     finally:
         if bar is not None:
             bar.close()
     hist = res.history
-    ckpt = Checkpoint(topology=topo, cfg=cfg, C=res.C_real, mode="fixed" if fixed else "float",
-                      C_int=res.C if fixed else None, dataset=dataset, history=hist,
-                      extra=dict(recipe=args.recipe, method=method, seed=args.seed,
-                                 epochs=epochs, batch=batch))
-    save_checkpoint(ckpt_path, ckpt)
-    write_json(json_path, dict(recipe=args.recipe, dataset=dataset, method=method,
-                               fixed=fixed, seed=args.seed, epochs=epochs, batch=batch,
-                               topology=topo.spec(), run=cfg.as_dict(), history=hist,
-                               best=res.best, checkpoint=str(ckpt_path)))
-    plot_curves(plot_path, {f"{method}{' fixed' if fixed else ''} (held out)":
-                            ([h["epoch"] for h in hist], [100 * h["test_acc"] for h in hist])},
-                title=f"{topo.spec()['name']} on {dataset}")
     final, best = hist[-1], res.best
     print(f"held-out accuracy: {100 * hist[0]['test_acc']:.1f} % before, "
           f"{100 * final['test_acc']:.1f} % after {epochs} epochs "
           f"(best {100 * best['test_acc']:.1f} % at epoch {best['epoch']}), "
           f"{final['seconds']:.0f} s")
-    print(f"wrote {ckpt_path}, {json_path}, {plot_path}")
+    print(f"wrote {ckpt_path}, {json_path}, {plot_path} (after every epoch)")
     return 0
 
 
@@ -129,14 +249,21 @@ def cmd_eval(args) -> int:
     from .checkpoint import load_checkpoint
     from .data import load_dataset
     from .network import FixedModel, FloatModel
-    from .report import write_json
+    from .report import check_output_file, write_json
     from .train import evaluate
 
+    check_counts(args, ("n_test",))
+    if args.json:
+        check_output_file(args.json, "--json")
     ck = load_checkpoint(args.checkpoint)
     dataset = args.dataset or ck.dataset
     if not dataset:
         raise ValueError("the checkpoint names no dataset: pass --dataset")
-    data = load_dataset(dataset, args.data_dir)
+    data_dir = args.data_dir
+    if data_dir is None and not args.dataset and isinstance(ck.extra.get("data_dir"), str):
+        data_dir = ck.extra["data_dir"]       # the folder it was trained on
+    check_data_dir(dataset, data_dir)
+    data = load_dataset(dataset, data_dir)
     if data.n_inputs != ck.topology.layers[0]:
         raise ValueError(f"dataset {dataset} has {data.n_inputs} inputs, the checkpoint's "
                          f"network takes {ck.topology.layers[0]}")
@@ -148,6 +275,7 @@ def cmd_eval(args) -> int:
         model = FloatModel(ck.topology, ck.cfg, ck.neuron, dtype=np.float32)  # as trained
         C = ck.C
     x, y = data.x_test[:args.n_test], data.y_test[:args.n_test]
+    print(f"evaluating {len(y)} held-out samples, {ck.cfg.steps} steps a run ...", flush=True)
     acc, loss, ov = evaluate(model, C, x, y, return_overflow=True)
     print(f"{args.checkpoint}: {ck.topology.spec()['name']}, {'fixed point' if fixed else 'float'}"
           f", {dataset} held out ({len(y)} samples): accuracy {100 * acc:.2f} %, "
@@ -168,7 +296,7 @@ def add_commands(sub):
                                    "(or the exact-gradient baseline) in the golden model. "
                                    "Writes a checkpoint, the per-epoch results as JSON and a "
                                    "PNG learning curve.")
-    p.add_argument("--recipe", default="tiny-digits4", choices=sorted(RECIPES),
+    p.add_argument("--recipe", choices=sorted(RECIPES),
                    help="measured settings to start from (default: tiny-digits4); "
                         + "; ".join(f"{k}: {v.description}" for k, v in RECIPES.items()))
     p.add_argument("--dataset", choices=sorted(SOURCES), help="override the recipe's dataset")
@@ -177,12 +305,17 @@ def add_commands(sub):
     add_run_args(p)
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a run setting (RunConfig field), e.g. --set steps=64")
-    p.add_argument("--out", help="output folder (default runs/RECIPE)")
+    p.add_argument("--out", help="output folder (default runs/RECIPE); the checkpoint, history "
+                                 "and plot are written as a set after every epoch")
     p.add_argument("--checkpoint", help="checkpoint path (default OUT/checkpoint.npz)")
     p.add_argument("--json", help="per-epoch results (default OUT/history.json)")
     p.add_argument("--plot", help="learning curve PNG (default OUT/curve.png)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train)
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run whose checkpoint is at --checkpoint (default "
+                        "OUT/checkpoint.npz) with its own settings, to --epochs in all; the "
+                        "numbers equal an uninterrupted run's")
+    p.set_defaults(func=cmd_train, seed=None)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint on held-out data",
                        description="Evaluate a checkpoint (float or fixed point) on the held-out "
@@ -192,8 +325,8 @@ def add_commands(sub):
     p.add_argument("--data-dir")
     p.add_argument("--fixed", action="store_true",
                    help="evaluate a float checkpoint in the fixed-point model (quantised C)")
-    p.add_argument("--n-test", type=int)
-    p.add_argument("--json", metavar="PATH")
+    p.add_argument("--n-test", type=int, help="use only the first N held-out samples")
+    p.add_argument("--json", metavar="PATH", help="also write the result as JSON")
     p.set_defaults(func=cmd_eval)
 
 

@@ -4,7 +4,21 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
-__all__ = ["RunConfig", "power_of_two_exponent", "parse_overrides"]
+__all__ = ["RunConfig", "power_of_two_exponent", "parse_overrides", "HOST_ONLY_FIELDS",
+           "MAX_STEPS", "MAX_MAGNITUDE", "LIMITS"]
+
+# Limits of the settings, checked when a RunConfig is made (every path: --set, checkpoints,
+# manifests, code), so that no run starts with a value that cannot work.
+MAX_STEPS = 65535        # the hardware's 16-bit steps register; also bounds a run's time
+MAX_MAGNITUDE = 1e6      # |value| of any real-valued setting
+# (lowest, highest) of the settings with a range of their own
+LIMITS = {"h_shift": (0, 12), "steps": (1, MAX_STEPS),
+          "kt": (2.0 ** -16, 2.0 ** 16), "step": (2.0 ** -24, 2.0 ** 8)}
+# settings only the host uses: the gateware neither holds nor depends on them (the host scales
+# the input and forms the error; the target and the initial C are training choices). Every
+# other setting is part of what the hardware is (protocol.design_hash).
+HOST_ONLY_FIELDS = frozenset({"input_scale", "err_scale", "output_mean", "c_init_lo",
+                              "c_init_hi", "c_init_sign", "target"})
 
 
 def power_of_two_exponent(value: float, name: str) -> int:
@@ -16,6 +30,14 @@ def power_of_two_exponent(value: float, name: str) -> int:
         raise ValueError(f"{name} must be a power of two for the fixed-point model "
                          f"(the hardware shifts), got {value}")
     return int(e)
+
+
+def _show(v) -> str:
+    """A limit or value as written: integers as such, powers of two as 2**e."""
+    if isinstance(v, int):
+        return str(v)
+    m, e = math.frexp(v)
+    return f"2**{e - 1}" if m == 0.5 and abs(e - 1) > 4 else f"{v:g}"
 
 
 @dataclass(frozen=True)
@@ -56,22 +78,52 @@ class RunConfig:
     target: float = 1.0
 
     def __post_init__(self):
-        if not isinstance(self.h_shift, int) or not 0 <= self.h_shift <= 12:
-            raise ValueError(f"h_shift must be an int in 0..12, got {self.h_shift!r}")
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be a positive int, got {self.steps!r}")
+        self._check_types_and_limits()
         if not self.state_lo < self.state_hi:
             raise ValueError("state_lo must be below state_hi")
         if not self.c_min < self.c_max:
             raise ValueError("c_min must be below c_max")
-        if self.kt <= 0 or self.step <= 0:
-            raise ValueError("kt and step must be positive")
         if self.c_init_sign not in ("random", "positive"):
             raise ValueError("c_init_sign must be 'random' or 'positive'")
         if not self.target > 0:
             raise ValueError(f"target must be positive, got {self.target}")
         if not 0 <= self.c_init_lo <= self.c_init_hi:
             raise ValueError("need 0 <= c_init_lo <= c_init_hi")
+
+    def _check_types_and_limits(self):
+        """Every field against its declared type (bool, int, float, str); every real number
+        finite and within MAX_MAGNITUDE; the settings of LIMITS within their range. Generic
+        over the fields, so that a new setting is checked without code of its own."""
+        for f in fields(self):
+            v, t, name = getattr(self, f.name), str(f.type), f.name
+            if t == "bool":
+                if not isinstance(v, bool):
+                    raise ValueError(f"{name} must be true or false, got {v!r}")
+            elif t == "int":
+                if not isinstance(v, int) or isinstance(v, bool):
+                    raise ValueError(f"{name} must be an integer, got {v!r}")
+            elif t == "float":
+                if not isinstance(v, (int, float)) or isinstance(v, bool):
+                    raise ValueError(f"{name} must be a number, got {v!r}")
+                if not math.isfinite(v):
+                    raise ValueError(f"{name} must be a finite number, got {v}")
+                if abs(v) > MAX_MAGNITUDE:
+                    raise ValueError(f"{name}={_show(v)} is beyond the limit of "
+                                     f"+-{MAX_MAGNITUDE:g} for a run setting")
+                object.__setattr__(self, name, float(v))
+            elif t == "str":
+                if not isinstance(v, str):
+                    raise ValueError(f"{name} must be a string, got {v!r}")
+            if name in LIMITS:
+                lo, hi = LIMITS[name]
+                if not lo <= getattr(self, name) <= hi:
+                    why = " (the hardware's 16-bit steps register)" if name == "steps" else ""
+                    raise ValueError(f"{name}={_show(v)} is outside its limits "
+                                     f"{_show(lo)}..{_show(hi)}{why}")
+
+    def hardware_dict(self) -> dict:
+        """The settings the gateware is built from (all but :data:`HOST_ONLY_FIELDS`)."""
+        return {k: v for k, v in asdict(self).items() if k not in HOST_ONLY_FIELDS}
 
     @property
     def h(self) -> float:
@@ -91,6 +143,8 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
+        if not isinstance(d, dict):
+            raise ValueError(f"run settings must be a JSON object, not {type(d).__name__}")
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
@@ -123,6 +177,8 @@ def parse_overrides(items) -> dict:
                 out[key] = float(base) ** float(exp) if power else float(val)
             else:
                 out[key] = val
+        except OverflowError:
+            raise ValueError(f"--set {key}: {val!r} is too large for a number") from None
         except ValueError:
             raise ValueError(f"--set {key}: {val!r} is not a valid {t}") from None
     return out

@@ -13,13 +13,15 @@ Named sources:
 """
 from __future__ import annotations
 
-import gzip
+import math
 import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .report import read_regular_file
 
 __all__ = ["Dataset", "DataError", "read_idx", "load_idx_folder", "load_dataset", "SOURCES",
            "pool"]
@@ -28,6 +30,8 @@ IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4
 # the MNIST test set (CC BY-SA 3.0, see data/mnist/README.md) ships with the package
 SHARED_MNIST = Path(__file__).resolve().parent / "data" / "mnist"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+MAX_IDX_BYTES = 1 << 30     # an IDX file's data, uncompressed (MNIST's train images: 47 MB)
+N_CLASSES = 10              # the labels of every source are the digits / classes 0..9
 
 
 class DataError(ValueError):
@@ -42,7 +46,8 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     shape: tuple
-    n_classes: int = 10
+    n_classes: int = N_CLASSES
+    note: str = ""              # how the parts were chosen, when it is not the files' own split
 
     @property
     def n_inputs(self) -> int:
@@ -50,26 +55,21 @@ class Dataset:
 
     def subset(self, n_train=None, n_test=None) -> "Dataset":
         return Dataset(self.name, self.x_train[:n_train], self.y_train[:n_train],
-                       self.x_test[:n_test], self.y_test[:n_test], self.shape, self.n_classes)
+                       self.x_test[:n_test], self.y_test[:n_test], self.shape, self.n_classes,
+                       self.note)
 
     def describe(self) -> str:
         return (f"{self.name}: {len(self.y_train)} train / {len(self.y_test)} held out, "
-                f"{self.n_inputs} inputs ({'x'.join(map(str, self.shape))})")
+                f"{self.n_inputs} inputs ({'x'.join(map(str, self.shape))})"
+                + (f"; {self.note}" if self.note else ""))
 
 
 def read_idx(path) -> np.ndarray:
     """Read one IDX file (optionally gzip-compressed) into an array, checking its header."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror}") from None
+    raw = read_regular_file(path, MAX_IDX_BYTES, "IDX file", DataError)
     if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DataError(f"{path}: broken gzip stream ({e})") from None
+        raw = _gunzip(raw, path)
     if len(raw) < 4:
         raise DataError(f"{path}: too short for an IDX header ({len(raw)} bytes)")
     if raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES or not 1 <= raw[3] <= 4:
@@ -79,7 +79,10 @@ def read_idx(path) -> np.ndarray:
         raise DataError(f"{path}: truncated IDX header")
     dims = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(IDX_TYPES[raw[2]])
-    need = int(np.prod(dims)) * dtype.itemsize
+    need = math.prod(dims) * dtype.itemsize
+    if need > MAX_IDX_BYTES:
+        raise DataError(f"{path}: header says {dims} ({need} bytes of data), beyond the "
+                        f"{MAX_IDX_BYTES} an IDX file may have")
     body = raw[4 + 4 * ndim:]
     if len(body) < need:
         raise DataError(f"{path}: truncated: header says {dims} ({need} bytes of data), "
@@ -87,12 +90,51 @@ def read_idx(path) -> np.ndarray:
     return np.frombuffer(body[:need], dtype=dtype).reshape(dims)
 
 
-def _find(folder: Path, stem: str) -> Path:
+def _gunzip(raw: bytes, path) -> bytes:
+    """gzip data, decompressed to at most MAX_IDX_BYTES (a larger stream is refused)."""
+    d = zlib.decompressobj(wbits=31)
+    try:
+        out = d.decompress(raw, MAX_IDX_BYTES + 1)
+        if len(out) > MAX_IDX_BYTES:
+            raise DataError(f"{path}: decompresses to more than {MAX_IDX_BYTES} bytes")
+        if not d.eof:
+            raise DataError(f"{path}: broken gzip stream (truncated)")
+    except zlib.error as e:
+        raise DataError(f"{path}: broken gzip stream ({e})") from None
+    return out
+
+
+def _find(folder: Path, stem: str, required: bool = True) -> Path | None:
     for name in (stem, stem + ".gz", stem.replace("-idx", ".idx")):
         p = folder / name
         if p.exists():
             return p
+    if not required:
+        return None
     raise DataError(f"{folder}: no {stem}[.gz]")
+
+
+def _check_images(images: np.ndarray, where) -> np.ndarray:
+    """Pixels as float64 in [0, 1]: every stored value must be a finite number in 0..255."""
+    x = images.astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        raise DataError(f"{where}: the images hold {int(np.sum(~np.isfinite(x)))} values that "
+                        f"are not finite numbers")
+    if x.size and (x.min() < 0 or x.max() > 255):
+        raise DataError(f"{where}: pixel values must be in 0..255, found {x.min():g} .. "
+                        f"{x.max():g}")
+    return x / 255.0
+
+
+def _check_labels(labels: np.ndarray, where) -> np.ndarray:
+    """Labels as int64: integers in 0..N_CLASSES-1."""
+    if labels.dtype.kind not in "iu":
+        raise DataError(f"{where}: labels must be integers, the file stores {labels.dtype}")
+    y = labels.astype(np.int64)
+    if y.size and (y.min() < 0 or y.max() >= N_CLASSES):
+        raise DataError(f"{where}: labels must be in 0..{N_CLASSES - 1}, found {y.min()} .. "
+                        f"{y.max()}")
+    return y
 
 
 def load_idx_folder(folder, prefix: str):
@@ -108,8 +150,10 @@ def load_idx_folder(folder, prefix: str):
         raise DataError(f"{folder}: labels must be 1-D, got {labels.shape}")
     if len(images) != len(labels):
         raise DataError(f"{folder}: {len(images)} images but {len(labels)} labels")
-    x = images.reshape(len(images), -1).astype(np.float64) / 255.0
-    return x, labels.astype(np.int64), images.shape[1:]
+    if len(images) == 0 or images.shape[1] * images.shape[2] == 0:
+        raise DataError(f"{folder}: no images in {prefix}-images ({images.shape})")
+    x = _check_images(images.reshape(len(images), -1), folder / f"{prefix}-images")
+    return x, _check_labels(labels, folder / f"{prefix}-labels"), images.shape[1:]
 
 
 def pool(x: np.ndarray, shape, factor: int):
@@ -136,20 +180,32 @@ def _digits(factor=1) -> Dataset:
 
 def _mnist(data_dir=None, pool_factor=1) -> Dataset:
     folder = Path(data_dir) if data_dir else SHARED_MNIST
-    try:
+    if not folder.is_dir():
+        raise DataError(f"data folder {folder} does not exist")
+    note = ""
+    present = [_find(folder, f"train-{k}-idx{d}-ubyte", required=False)
+               for k, d in (("images", 3), ("labels", 1))]
+    if all(present):
+        # the folder's own split; a damaged train file is an error, never a fallback
         x, y, shape = load_idx_folder(folder, "train")
         xt, yt, _ = load_idx_folder(folder, "t10k")
-    except DataError:
+    elif any(present):
+        raise DataError(f"{folder}: {present[0] or present[1]} has no "
+                        f"{'labels' if present[0] else 'images'} file beside it")
+    else:
         x, y, shape = load_idx_folder(folder, "t10k")
         if len(x) < 10:
-            raise DataError(f"{folder}: only {len(x)} images") from None
+            raise DataError(f"{folder}: only {len(x)} images")
         split = int(round(0.8 * len(x)))  # 8,000 / 2,000 for the MNIST test set
         x, y, xt, yt = x[:split], y[:split], x[split:], y[split:]
+        if data_dir is not None:
+            note = "no train-* files: the t10k files split 80 / 20"
     if pool_factor > 1:
         x, s2 = pool(x, shape, pool_factor)
         xt, _ = pool(xt, shape, pool_factor)
         shape = s2
-    return Dataset("mnist" if data_dir is None else f"idx:{folder}", x, y, xt, yt, tuple(shape))
+    return Dataset("mnist" if data_dir is None else f"idx:{folder}", x, y, xt, yt, tuple(shape),
+                   note=note)
 
 
 def _fashion(data_dir=None) -> Dataset:

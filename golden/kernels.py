@@ -188,17 +188,50 @@ if AVAILABLE:
             E, En = En, E
         _write_chunk(S, E, over, h, N, cb, s0, used, S_out, over_out, E_out)
 
+    @njit(cache=True, nogil=True)
+    def _wang32(x):
+        """golden.fixedpoint.wang32 of one value in [0, 2**32), in int64 arithmetic mod 2**32
+        (every intermediate stays below 2**47)."""
+        m = 0xFFFFFFFF
+        x = ((x ^ m) + (x << 15)) & m             # ~x + (x << 15)
+        x ^= x >> 12
+        x = (x + (x << 2)) & m
+        x ^= x >> 4
+        x = (x * 2057) & m                        # x + (x << 3) + (x << 11)
+        x ^= x >> 16
+        return x
+
+    @njit(cache=True, nogil=True)
+    def _dithered_update(Ee, Ene, acc, over, step_hash, e, N, cb, shift_e, lo, hi):
+        """E' = sat(E + ((acc + r) >> (F + k))), r = wang32(step_hash ^ ((n << 3) | e)) masked
+        to F + k bits (golden.fixedpoint's dither; step_hash = wang32(seed + t) per sample)."""
+        mask = (np.int64(1) << shift_e) - 1
+        for n in range(N):
+            idx = (n << 3) | e
+            a, b = n * cb, (n + 1) * cb
+            En_, E_, A_, O_ = Ene[a:b], Ee[a:b], acc[a:b], over[a:b]
+            for j in range(cb):
+                r = _wang32(step_hash[j] ^ idx) & mask
+                y = E_[j] + ((A_[j] + r) >> shift_e)
+                O_[j] |= (y < lo) | (y > hi)
+                En_[j] = min(max(y, lo), hi)
+
     @njit(fastmath=False, cache=True, nogil=True)
     def _fixed_chunk(b0, k1v, k2v, k3v, lin_e, quad_e, N, ptr, to, frm, W, ext_rows, ext,
-                     steps, lo, hi, F, shift_e, acc_lo, acc_hi, s0, used, lanes, S_out,
-                     over_out, E_out):
+                     steps, lo, hi, F, shift_e, acc_lo, acc_hi, seeds, dither, s0, used,
+                     lanes, S_out, over_out, E_out):
         """Samples s0 .. s0 + used - 1 of a fixed-point run (``ext``: x << F), written into
-        the outputs."""
+        the outputs; ``dither``: the reverse run's dithered increments with the per-sample
+        ``seeds`` (golden.fixedpoint.dither_seed)."""
         cb, b0row, E, En, S, acc, over, xe = _chunk_arrays(b0, N, ext, s0, used, lanes)
         P = N * cb
         half_q = np.int64(1) << (F - 1)
         half_e = np.int64(1) << (shift_e - 1)
-        for _ in range(steps):
+        step_hash = np.zeros(cb, np.int64)
+        for t in range(steps):
+            if dither:
+                for j in range(used):
+                    step_hash[j] = _wang32((np.int64(seeds[s0 + j]) + t) & 0xFFFFFFFF)
             for e in range(5):
                 be, k1, k2, k3 = b0[e], k1v[e], k2v[e], k3v[e]
                 Ee, Se, Ene, El, Eq = _plane(E, S, En, e, lin_e, quad_e, P)
@@ -211,6 +244,9 @@ if AVAILABLE:
                     acc[i] = El[i] * k1 - k3 * q - k2 * x
                 # + (C >> coef_extra) D(other end) + (x << F)
                 _add_links_and_inputs(acc, E, b0row, ptr, to, frm, W, ext_rows, xe, e, N, cb)
+                if dither:
+                    _dithered_update(Ee, Ene, acc, over, step_hash, e, N, cb, shift_e, lo, hi)
+                    continue
                 # E' = sat(E + round_shift(acc, F + h_shift))
                 for i in range(P):
                     y = Ee[i] + ((acc[i] + half_e) >> shift_e)
@@ -232,12 +268,12 @@ if AVAILABLE:
 
     @njit(parallel=True, cache=True, nogil=True)
     def _fixed_kernel(b0, k1v, k2v, k3v, lin_e, quad_e, N, ptr, to, frm, W, ext_rows, ext,
-                      steps, lo, hi, F, shift_e, acc_lo, acc_hi, chunk, lanes, S_out,
-                      over_out, E_out):
+                      steps, lo, hi, F, shift_e, acc_lo, acc_hi, seeds, dither, chunk, lanes,
+                      S_out, over_out, E_out):
         B = ext.shape[0]
         for c in prange((B + chunk - 1) // chunk):
             _fixed_chunk(b0, k1v, k2v, k3v, lin_e, quad_e, N, ptr, to, frm, W, ext_rows, ext,
-                         steps, lo, hi, F, shift_e, acc_lo, acc_hi, c * chunk,
+                         steps, lo, hi, F, shift_e, acc_lo, acc_hi, seeds, dither, c * chunk,
                          min(chunk, B - c * chunk), lanes, S_out, over_out, E_out)
 
 
@@ -295,6 +331,7 @@ def float_run(model, C, ext_flat, ext, reverse, chunk: int | None = None):
 def fixed_run(model, C_int, ext_flat, ext_int, reverse, chunk: int | None = None):
     """A FixedModel run by the compiled kernel: (S, overflow (batch, N), final state) as
     int64, equal to ``_fixed_run_chunk``'s for the same arguments."""
+    from .fixedpoint import dither_seed
     from .network import _fixed_int_type
     cfg, N, fmt = model.cfg, model.N, model.fmt
     C_mul = fmt.coef_mul_operand(np.asarray(C_int, dtype=np.int64))
@@ -310,10 +347,12 @@ def fixed_run(model, C_int, ext_flat, ext_int, reverse, chunk: int | None = None
     over = np.empty((B, N), np.uint8)
     chunk = chunk or chunk_size(B, model.threads, R)
     ext_F = (ext_int << np.int64(fmt.frac)).astype(it)        # x << F, as the NumPy loop
+    dither = bool(reverse and fmt.reverse_dither)             # golden.fixedpoint's dither
+    seeds = dither_seed(ext_int) if dither else np.zeros(B, np.uint32)
     args = (b0_64.astype(it), k1, k2, k3, lin_e, quad_e, N, ptr, to, frm,
             C_mul[links].astype(it), np.asarray(ext_flat, np.int64), ext_F,
             cfg.steps, it(model.lo), it(model.hi), it(fmt.frac), it(fmt.frac + cfg.h_shift),
-            it(fmt.acc_min), it(fmt.acc_max))
+            it(fmt.acc_min), it(fmt.acc_max), seeds, dither)
     if chunk >= B:                        # one chunk: a plain call on this thread
         _fixed_chunk(*args, 0, B, LANES, S, over, E)
     else:

@@ -23,13 +23,30 @@ Fixed point, per element (F = frac bits, k = h_shift, all integers)::
     E'    = sat(E + round_shift(acc, F + k), lo, hi)       overflow flag if clamped
     S     = sat(S + D, acc_min, acc_max)
 
-BSP in fixed point (per link, batch of 2**j samples)::
+With ``fmt.reverse_dither`` (:data:`golden.fixedpoint.LEARNING_FORMAT`) the reverse run's
+increment is ``(acc + r) >> (F + k)``, ``r`` the pseudo-random offset in ``[0, 2**(F + k))``
+of :mod:`golden.fixedpoint` (a hash of the run's error vector, the step and the element).
 
-    P     = sum_b S_src * R_dst                     (G1 * 2**(2F + 2k + j))
-    x     = round_shift(|P|, 2F + 2k + j - log2(kt) - table_frac)
+The error the chip feeds the reverse run (:meth:`FixedModel.error_from_outputs`; M, s from
+:attr:`FixedModel.output_scale`, ``err_scale = 2**e``)::
+
+    y     = round_shift(S_out * M, s)                  (S_out / steps, or S_out * h)
+    err   = sat(shift(target_int * onehot(label) - y, e), min_int, max_int)
+
+BSP in fixed point (per link, batch of 2**j samples in order b = 0..2**j-1, step 2**m with m
+the RunConfig's or given per update; s_in, s_out from :meth:`FixedModel.bsp_shifts`)::
+
+    s_in  = 2F + 2k - log2(kt) - table_frac            (the table input of one sample)
+    p_b   = sign(S_src R_dst) * round_shift(|S_src R_dst|, s_in)       (G1 * kt, table_frac)
+    A     = sat32(A + sat32(p_b))                      (a 32-bit accumulator per link, A0 = 0)
+    x     = round_shift(|A|, j)
     y     = atan_table(x)
-    dC    = sign(P) * round_shift(y, table_frac + log2(kt) + log2(1/step) - F - coef_extra)
+    dC    = sign(A) * round_shift(y, table_frac + log2(kt) - m - F - coef_extra)
     C     = clamp(C + dC, Cmin, Cmax)
+
+A batch of one gives exactly ``round_shift(|S R|, s_in)`` (the accumulator only saturates
+where the table does). Larger batches round each sample's product before the sum instead of
+the exact sum once: at most one table LSB from the exact rule (docs/TRAINING.md).
 """
 from __future__ import annotations
 
@@ -42,11 +59,15 @@ import scipy.sparse as sp
 
 from .atan_table import DEFAULT_TABLE, AtanTable
 from .config import RunConfig, power_of_two_exponent
-from .fixedpoint import DEFAULT_FORMAT, FixedFormat, round_shift
+from .fixedpoint import DEFAULT_FORMAT, FixedFormat, dither_offsets, dither_seed, round_shift
 from .neuron import MODEL1_NEURON, N_ELEMENTS, NeuronParams
 from .topology import Topology
 
-__all__ = ["RunResult", "FloatModel", "FixedModel", "init_coefficients"]
+__all__ = ["RunResult", "FloatModel", "FixedModel", "init_coefficients", "BSP_ACC_BITS"]
+
+BSP_ACC_BITS = 32
+"""Width of the chip's per-link BSP accumulator (signed, saturating)."""
+BSP_ACC_MIN, BSP_ACC_MAX = -(1 << (BSP_ACC_BITS - 1)), (1 << (BSP_ACC_BITS - 1)) - 1
 
 
 @dataclass
@@ -192,7 +213,7 @@ def _fixed_int_type(model, C_mul, ext_int, reverse, clamp_S):
     x_max = (int(np.abs(ext_int).max()) if ext_int.size else 0) << F
     fan = len(model._link_slots(reverse))
     acc = (k1 * e_max + k2 * e_max + k3 * q + fan * c_max * d_max + x_max
-           + (1 << (F + cfg.h_shift - 1)))
+           + (1 << (F + cfg.h_shift)))          # the rounding offset: half, or a dither < 2**(F+k)
     s_max = (max(fmt.acc_max, -fmt.acc_min) + d_max) if clamp_S else cfg.steps * d_max
     e_new = e_max + (acc >> (F + cfg.h_shift)) + 1
     bound = max(prod, k3 * q, c_max * d_max, acc, s_max, e_new)
@@ -241,7 +262,11 @@ def _fixed_run_chunk(model, C_int, ext_flat, ext_int, reverse):
     acc_lo, acc_hi = it(fmt.acc_min), it(fmt.acc_max)
     over = np.zeros((N, B), dtype=bool)
     lo, hi = it(model.lo), it(model.hi)
-    for _ in range(cfg.steps):
+    dither_seeds = dither_index = None
+    if reverse and fmt.reverse_dither:
+        dither_seeds = dither_seed(ext_int)
+        dither_index = model.dither_index
+    for t in range(cfg.steps):
         np.subtract(E, b0, out=D)
         S += D
         if clamp_S:
@@ -263,8 +288,12 @@ def _fixed_run_chunk(model, C_int, ext_flat, ext_int, reverse):
             G *= W
             acc_ab += G.reshape(acc_ab.shape)
         acc2[ext_rows] += ext_F
-        # E += round_shift(acc, F + h_shift), saturating
-        acc += half_e
+        # E += round_shift(acc, F + h_shift), or the dithered (acc + r) >> (F + h_shift)
+        if dither_seeds is None:
+            acc += half_e
+        else:
+            np.add(acc2, dither_offsets(dither_seeds, t, dither_index, F + cfg.h_shift),
+                   out=acc2, casting="unsafe")     # offsets < 2**(F + h_shift) <= 2**31
         acc >>= shift_e
         E += acc
         if E.size and (E.min() < lo or E.max() > hi):
@@ -464,7 +493,17 @@ class FixedModel(_Base):
             if not fmt.fits(getattr(cfg, name)):
                 raise ValueError(f"{name}={getattr(cfg, name)} does not fit {fmt.describe()}")
         self.kt_exp = power_of_two_exponent(cfg.kt, "kt")
+        if table.x_limit > BSP_ACC_MAX:
+            raise ValueError(f"the atan table's input range ({table.x_limit}) exceeds the "
+                             f"{BSP_ACC_BITS}-bit BSP accumulator")
         self.step_exp = power_of_two_exponent(cfg.step, "step")
+        self.err_exp = power_of_two_exponent(cfg.err_scale, "err_scale")
+        self.target_int = int(fmt.to_int(cfg.target))
+        if fmt.reverse_dither and fmt.frac + cfg.h_shift > 32:
+            raise ValueError("reverse_dither needs frac + h_shift <= 32 (a 32-bit hash)")
+        # the dither's element index (n << 3) | e, in the (5, N) state layout
+        self.dither_index = ((np.arange(self.N, dtype=np.uint32)[None, :] << np.uint32(3))
+                             | np.arange(5, dtype=np.uint32)[:, None]).reshape(-1)
         self.lo = fmt.to_int(cfg.state_lo)
         self.hi = fmt.to_int(cfg.state_hi)
         self.c_lo = fmt.coef_to_int(cfg.c_min)
@@ -491,10 +530,67 @@ class FixedModel(_Base):
         y = self.outputs(res).astype(np.float64) * self.cfg.h / self.fmt.one
         return y / self.cfg.T if self.cfg.output_mean else y
 
+    # the error, in integers (what the chip computes from its output integrals) ------------
+    @property
+    def output_scale(self) -> tuple[int, int]:
+        """``(M, s)`` with ``y = round_shift(S * M, s)``: an output integral ``S`` (frac bits,
+        times h) as the output value ``y`` (frac bits). ``output_mean``: ``M / 2**s`` is
+        ``1 / steps`` rounded to a positive ``width``-bit multiplier operand (the largest
+        ``s`` with ``M = round(2**s / steps) < 2**(width-1)``, then factors of two cancelled:
+        a power-of-two ``steps`` gives ``M = 1``, a plain shift). Otherwise ``y = S * h``:
+        ``(1, h_shift)``."""
+        if not self.cfg.output_mean:
+            return 1, self.cfg.h_shift
+        steps, lim = self.cfg.steps, 1 << (self.fmt.width - 1)
+        s = 0
+        while (((1 << (s + 1)) + steps // 2) // steps) < lim:
+            s += 1
+        M = ((1 << s) + steps // 2) // steps        # round half up of 2**s / steps
+        while M % 2 == 0 and s > 0:
+            M, s = M // 2, s - 1
+        return M, s
+
+    def output_values(self, out_int) -> np.ndarray:
+        """Output values ``y = round_shift(S * M, s)`` (frac bits) of output integrals."""
+        M, s = self.output_scale
+        return round_shift(np.asarray(out_int, np.int64) * np.int64(M), s)
+
+    def error_from_outputs(self, out_int, labels) -> np.ndarray:
+        """The reverse input the chip forms from its output integrals and the label::
+
+            y   = round_shift(S * M, s)                              (output_scale)
+            err = sat(shift(target_int * onehot(label) - y, e), min_int, max_int)
+
+        ``target_int = to_int(cfg.target)``, ``err_scale = 2**e`` (``shift``: left by ``e``,
+        or ``round_shift`` by ``-e``), saturated to the state format. ``out_int`` (batch,
+        n_outputs), ``labels`` (batch,). Integer operations only.
+        """
+        out_int = np.asarray(out_int, np.int64)
+        labels = np.asarray(labels, np.int64)
+        n = self.topology.layers[-1]
+        if out_int.ndim != 2 or out_int.shape[1] != n or labels.shape != out_int.shape[:1]:
+            raise ValueError(f"need output integrals (batch, {n}) and one label per sample, "
+                             f"got {out_int.shape} and {labels.shape}")
+        if labels.size and (labels.min() < 0 or labels.max() >= n):
+            raise ValueError(f"labels must be in 0..{n - 1}")
+        t = np.where(np.arange(n)[None, :] == labels[:, None], self.target_int, 0)
+        return self._error(out_int, t)
+
+    def error_from_targets(self, out_int, target) -> np.ndarray:
+        """:meth:`error_from_outputs` with a target vector per sample (each entry quantised
+        with ``to_int``) instead of a label: the same integers for ``target * onehot``."""
+        out_int = np.asarray(out_int, np.int64)
+        return self._error(out_int, self.fmt.to_int(np.asarray(target, np.float64)))
+
+    def _error(self, out_int, t_int):
+        e = self.err_exp
+        d = np.asarray(t_int, np.int64) - self.output_values(out_int)
+        d = round_shift(d, -e)
+        return np.clip(d, self.fmt.min_int, self.fmt.max_int)
+
     def error_int(self, res: RunResult, target) -> np.ndarray:
-        """The host's error vector: quantise err_scale * (target - y)."""
-        y = self.outputs_real(res)
-        return self.fmt.to_int(self.cfg.err_scale * (np.asarray(target, np.float64) - y))
+        """The error vector of a forward run for target vectors (:meth:`error_from_targets`)."""
+        return self.error_from_targets(self.outputs(res), target)
 
     # runs -----------------------------------------------------------------------------
     def _run(self, C_int, ext_flat, ext_int, reverse):
@@ -518,24 +614,63 @@ class FixedModel(_Base):
         err_int = self._check_batch(err_int, self.topology.layers[-1], "error")
         return self._run(C_int, self.out_flat, np.asarray(err_int, np.int64), reverse=True)
 
-    def bsp_shifts(self, batch: int = 1):
-        """(shift into the table input, shift from the table output to C's LSBs)."""
+    def bsp_shifts(self, batch: int = 1, step_exp: int | None = None):
+        """(shift into the table input, shift from the table output to C's LSBs) for a batch
+        of ``batch`` (a power of two) and the step ``2**step_exp`` (default: the RunConfig's)."""
         j = power_of_two_exponent(batch, "batch size")
         fmt, tab = self.fmt, self.table
+        step_exp = self._step_exp(step_exp)
         s_in = 2 * fmt.frac + 2 * self.cfg.h_shift + j - self.kt_exp - tab.table_frac
-        s_out = tab.table_frac + self.kt_exp - self.step_exp - fmt.frac - fmt.coef_extra
+        s_out = tab.table_frac + self.kt_exp - step_exp - fmt.frac - fmt.coef_extra
         return s_in, s_out
 
-    def bsp_delta(self, S_int, R_int) -> np.ndarray:
-        """Signed integer change of every C (before the clamp) from integrals of a batch."""
-        s, r = self.link_ends(S_int, R_int)
-        P = np.sum(s * r, axis=1)
-        s_in, s_out = self.bsp_shifts(s.shape[1])
-        x = round_shift(np.abs(P), s_in)
-        y = self.table.lookup(x)
-        d = round_shift(y, s_out)
-        return np.where(P < 0, -d, d)
+    def _step_exp(self, step_exp):
+        if step_exp is None:
+            return self.step_exp
+        if not isinstance(step_exp, (int, np.integer)) or isinstance(step_exp, bool):
+            raise TypeError(f"step_exp must be an int, not {type(step_exp).__name__}")
+        return int(step_exp)
 
-    def bsp_update(self, C_int, S_int, R_int) -> np.ndarray:
-        return np.clip(np.asarray(C_int, np.int64) + self.bsp_delta(S_int, R_int),
+    def bsp_accumulate(self, S_int, R_int) -> np.ndarray:
+        """The per-link BSP accumulator after a batch (int64 holding 32-bit values)::
+
+            p_b = sign(S_src R_dst) * round_shift(|S_src R_dst|, s_in(batch 1))
+            A   = sat32(... sat32(sat32(p_0) + sat32(p_1)) ... + sat32(p_(B-1)))
+
+        summed in sample order (saturation makes the order part of the definition)."""
+        s, r = self.link_ends(S_int, R_int)
+        s_in1, _ = self.bsp_shifts(1)
+        prod = s * r
+        mag = np.abs(prod)
+        if s_in1 >= 0:
+            p = np.minimum(round_shift(mag, s_in1), BSP_ACC_MAX)
+        else:   # a left shift: saturate first (int64 must not wrap)
+            big = mag > (BSP_ACC_MAX >> min(-s_in1, 62))
+            p = np.where(big, BSP_ACC_MAX, np.where(big, 0, mag) << np.int64(min(-s_in1, 62)))
+        p = np.where(prod < 0, -p, p)
+        if p.shape[1] == 1:
+            return p[:, 0]
+        csum = np.cumsum(p, axis=1)           # exact while no partial sum leaves 32 bits
+        if csum.min() >= BSP_ACC_MIN and csum.max() <= BSP_ACC_MAX:
+            return csum[:, -1]
+        A = np.zeros(p.shape[0], np.int64)
+        for b in range(p.shape[1]):
+            A = np.clip(A + p[:, b], BSP_ACC_MIN, BSP_ACC_MAX)
+        return A
+
+    def bsp_delta(self, S_int, R_int, step_exp: int | None = None) -> np.ndarray:
+        """Signed integer change of every C (before the clamp) from integrals of a batch of
+        ``2**j`` samples: ``x = round_shift(|A|, j)`` of the accumulator
+        (:meth:`bsp_accumulate`), ``dC = sign(A) * round_shift(atan_table(x), s_out)``.
+        ``step_exp``: the step ``2**step_exp`` of this update (default: the RunConfig's)."""
+        batch = np.shape(S_int)[-1]
+        j = power_of_two_exponent(batch, "batch size")
+        _, s_out = self.bsp_shifts(1, step_exp)
+        A = self.bsp_accumulate(S_int, R_int)
+        x = round_shift(np.abs(A), j)
+        d = round_shift(self.table.lookup(x), s_out)
+        return np.where(A < 0, -d, d)
+
+    def bsp_update(self, C_int, S_int, R_int, step_exp: int | None = None) -> np.ndarray:
+        return np.clip(np.asarray(C_int, np.int64) + self.bsp_delta(S_int, R_int, step_exp),
                        self.c_lo, self.c_hi)

@@ -28,6 +28,8 @@ def _five(name, v):
     v = tuple(float(x) for x in v)
     if len(v) != N_ELEMENTS:
         raise ValueError(f"{name} needs {N_ELEMENTS} values, got {len(v)}")
+    if not all(np.isfinite(x) and abs(x) <= 1e6 for x in v):
+        raise ValueError(f"{name} values must be finite numbers within +-1e6, got {v}")
     return v
 
 

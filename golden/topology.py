@@ -27,7 +27,17 @@ import numpy as np
 from .neuron import N_ELEMENTS
 
 __all__ = ["Topology", "PRESETS", "preset", "ROLE_FREE", "ROLE_IN", "ROLE_OUT",
-           "ROLE_EXTERNAL", "ROLE_OUTPUT"]
+           "ROLE_EXTERNAL", "ROLE_OUTPUT", "MAX_NEURONS", "MAX_LINKS", "MAX_FAN", "MAX_LAYERS"]
+
+# Size limits, checked before anything is built (a topology beyond them would take minutes
+# and gigabytes to build, or could not be addressed by the hardware's 20-bit control-port
+# index: 5 integrals per neuron, one coefficient per link).
+MAX_NEURONS = 200_000
+MAX_LINKS = 1 << 20
+MAX_FAN = 16            # links an interface may sum (the paper's adder uses 4 to 8)
+MAX_LAYERS = 64
+MAX_SEED = (1 << 63) - 1
+MAX_SPEC_BYTES = 1 << 20   # a topology file larger than this is refused unread
 
 ROLE_FREE, ROLE_IN, ROLE_OUT, ROLE_EXTERNAL, ROLE_OUTPUT = range(5)
 
@@ -72,30 +82,47 @@ class Topology:
     role: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
-        layers = tuple(self.layers) if self.layers is not None else ()
-        if len(layers) < 2:
-            raise ValueError("a topology needs at least two layers (input and output)")
+        def is_int(v):
+            return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+        if not isinstance(self.layers, (list, tuple)):
+            raise ValueError(f"layers must be a list of layer sizes, got {self.layers!r}")
+        layers = tuple(self.layers)
+        if not 2 <= len(layers) <= MAX_LAYERS:
+            raise ValueError(f"a topology needs at least two layers (input and output) and at "
+                             f"most {MAX_LAYERS}, got {len(layers)}")
         for n in layers:
-            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-                raise ValueError(f"layer sizes must be positive integers, got {layers}")
+            if not is_int(n) or n < 1:
+                raise ValueError(f"layer sizes must be positive integers, got {list(layers)}")
+        if sum(int(n) for n in layers) > MAX_NEURONS:
+            raise ValueError(f"the topology has {sum(int(n) for n in layers)} neurons; the "
+                             f"limit is {MAX_NEURONS}")
         self.layers = tuple(int(n) for n in layers)
+        if not isinstance(self.name, str):
+            raise ValueError(f"name must be a string, got {self.name!r}")
         for n in ("in_elem", "out_elem"):
             v = getattr(self, n)
-            if not isinstance(v, (int, np.integer)) or not 0 <= v < N_ELEMENTS:
+            if not is_int(v) or not 0 <= v < N_ELEMENTS:
                 raise ValueError(f"{n} must be an element index 0..4, got {v!r}")
-        if not isinstance(self.fan_in, (int, np.integer)) or self.fan_in < 1:
-            raise ValueError(f"fan_in must be a positive integer, got {self.fan_in!r}")
+        if not is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be an integer in 0..2**63-1, got {self.seed!r}")
         if self.fan_out is None:
             self.fan_out = self.fan_in
-        if not isinstance(self.fan_out, (int, np.integer)) or self.fan_out < 1:
-            raise ValueError(f"fan_out must be a positive integer, got {self.fan_out!r}")
+        for n in ("fan_in", "fan_out"):
+            v = getattr(self, n)
+            if not is_int(v) or not 1 <= v <= MAX_FAN:
+                raise ValueError(f"{n} must be an integer in 1..{MAX_FAN} (the limit of links "
+                                 f"an interface sums), got {v!r}")
         if self.link_counts is not None:
+            if not isinstance(self.link_counts, (list, tuple)):
+                raise ValueError(f"link_counts must be a list (one count per layer pair) or "
+                                 f"null, got {self.link_counts!r}")
             lc = tuple(self.link_counts)
             if len(lc) != len(self.layers) - 1:
                 raise ValueError(f"link_counts needs {len(self.layers) - 1} values (one per "
                                  f"layer pair), got {len(lc)}")
-            if any((not isinstance(c, (int, np.integer))) or c < 0 for c in lc):
-                raise ValueError(f"link counts must be non-negative integers, got {lc}")
+            if any(not is_int(c) or c < 0 for c in lc):
+                raise ValueError(f"link counts must be non-negative integers, got {list(lc)}")
             self.link_counts = tuple(int(c) for c in lc)
         self._build()
 
@@ -162,8 +189,14 @@ class Topology:
         return n_out, n_in, links
 
     def _build(self):
-        rng = np.random.default_rng(self.seed)
         n_out, n_in, links = self._plan()
+        if sum(links) > MAX_LINKS:
+            raise ValueError(f"the topology would have {sum(links)} links; the limit is "
+                             f"{MAX_LINKS}")
+        if sum(links) == 0:
+            raise ValueError(f"the topology has no links (layers {list(self.layers)}, link "
+                             f"counts {list(links)})")
+        rng = np.random.default_rng(self.seed)
         self.link_counts_built = tuple(int(x) for x in links)
         off = self.offsets
         role = np.full((self.n_neurons, N_ELEMENTS), ROLE_FREE, dtype=np.int8)
@@ -258,6 +291,19 @@ class Topology:
                     dst_neuron=self.dst_neuron, dst_elem=self.dst_elem, pair=self.pair,
                     role=self.role)
 
+    def unlinked_pairs(self) -> list[int]:
+        """Layer pairs without a link: where one is, the output cannot depend on the input."""
+        return [l for l, c in enumerate(self.link_counts_built) if c == 0]
+
+    def hardware_digest(self) -> str:
+        """SHA-256 over what the hardware is built from: the layers, the input and output
+        elements and the link arrays (not the name, the seed or the fan-in that made them)."""
+        h = hashlib.sha256(json.dumps(dict(layers=list(self.layers), in_elem=int(self.in_elem),
+                                           out_elem=int(self.out_elem))).encode())
+        for name in ("src_neuron", "src_elem", "dst_neuron", "dst_elem"):
+            h.update(np.ascontiguousarray(getattr(self, name), dtype=np.int64).tobytes())
+        return h.hexdigest()
+
     def digest(self) -> str:
         """SHA-256 over the spec and the link arrays: identifies a topology exactly."""
         h = hashlib.sha256(json.dumps(self.spec(), sort_keys=True).encode())
@@ -278,14 +324,16 @@ class Topology:
 
     @classmethod
     def load(cls, path) -> "Topology":
+        from .report import read_regular_file
+        raw = read_regular_file(path, MAX_SPEC_BYTES, "topology file")
         try:
-            with open(path) as f:
-                spec = json.load(f)
-        except OSError as e:
-            raise ValueError(f"cannot read topology file {path}: {e.strerror}") from None
-        except json.JSONDecodeError as e:
+            spec = json.loads(raw.decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
             raise ValueError(f"topology file {path} is not valid JSON: {e}") from None
-        return cls.from_spec(spec)
+        try:
+            return cls.from_spec(spec)
+        except ValueError as e:
+            raise ValueError(f"topology file {path}: {e}") from None
 
 
 def preset(name: str, **overrides) -> Topology:

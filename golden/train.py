@@ -8,7 +8,8 @@ One BSP step per batch (MODEL.md "Training method 2")::
     C <- bsp_update(C, S, R)            (G1 averaged over the batch)
 
 In fixed-point mode the same step runs on :class:`~golden.network.FixedModel` (integer C
-registers, batch a power of two, the host quantises the error with ``error_int``).
+registers, batch a power of two) and the error is the chip's integer one,
+``FixedModel.error_from_outputs`` of the output integrals and the labels.
 
 ``method="gradient"`` replaces BSP by the exact gradient of the output loss
 (:mod:`golden.gradient`, backpropagation through time) with Adam: what the topology itself can
@@ -28,12 +29,15 @@ import numpy as np
 
 from .config import RunConfig
 from .data import Dataset, load_dataset
-from .fixedpoint import DEFAULT_FORMAT, FixedFormat
+from .fixedpoint import DEFAULT_FORMAT, LEARNING_FORMAT, FixedFormat
 from .network import FixedModel, FloatModel, init_coefficients
 from .neuron import MODEL1_NEURON, NeuronParams
 from .topology import Topology, preset
 
-__all__ = ["TrainResult", "Recipe", "RECIPES", "train", "evaluate", "run_recipe", "onehot"]
+__all__ = ["TrainResult", "TrainState", "Recipe", "RECIPES", "train", "evaluate", "run_recipe",
+           "onehot", "MAX_EPOCHS"]
+
+MAX_EPOCHS = 10_000
 
 
 def onehot(labels, n: int) -> np.ndarray:
@@ -69,6 +73,25 @@ class TrainResult:
                         f"{h['test_loss']:9.4f}  {h['mean_abs_c']:7.3f}  "
                         f"{100 * h['overflow']:6.1f} %  {h['seconds']:7.1f}")
         return "\n".join(rows)
+
+
+@dataclass
+class TrainState:
+    """What continues a run exactly after ``epoch`` epochs: the coefficients, the history, the
+    best coefficients so far, the shuffling generator's state and (gradient method) Adam's
+    state. :func:`train` hands one to ``on_epoch`` after every epoch and takes one back as
+    ``resume``; golden.checkpoint stores it (``train_state``)."""
+
+    epoch: int
+    C: np.ndarray
+    history: list
+    best_C: np.ndarray
+    rng_state: dict
+    adam: dict | None = None     # m, v, t
+
+    def as_dict(self) -> dict:
+        return dict(epoch=self.epoch, rng_state=self.rng_state, best_C=self.best_C,
+                    adam=self.adam)
 
 
 def _model(topology, cfg, neuron, fixed, fmt):
@@ -115,7 +138,8 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
           seed: int = 0, neuron: NeuronParams = MODEL1_NEURON, fixed: bool = False,
           fmt: FixedFormat = DEFAULT_FORMAT, C0=None, progress=None, log=None,
           method: str = "bsp", lr: float = 0.01, n_train: int | None = None,
-          n_test: int | None = None) -> TrainResult:
+          n_test: int | None = None, on_epoch=None,
+          resume: TrainState | None = None) -> TrainResult:
     """Train ``topology`` on ``data`` and return a :class:`TrainResult`.
 
     Parameters
@@ -124,16 +148,21 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
         power of two). The last incomplete batch of an epoch is left out (the order is
         reshuffled every epoch from ``seed``).
     seed: seeds the initial coefficients (unless ``C0`` is given) and the shuffling.
-    fixed: train the bit-exact FixedModel (format ``fmt``); ``C0`` is then either integer
-        registers or real coefficients (float dtype), which are quantised.
+    fixed: train the bit-exact FixedModel (format ``fmt``; the recipes use
+        :data:`~golden.fixedpoint.LEARNING_FORMAT`); ``C0`` is then either integer registers
+        or real coefficients (float dtype), which are quantised. The error of each sample is
+        the chip's integer one, ``FixedModel.error_from_outputs``.
     progress: optional callable ``(done, total)`` called after every update.
     log: optional callable ``(text)`` called with one line per epoch.
     method: ``"bsp"`` (the paper's method 2) or ``"gradient"`` (exact gradient with Adam at
         learning rate ``lr``, float only).
     n_train, n_test: use only the first samples of each part (quick runs).
+    on_epoch: optional callable ``(TrainState)`` called after every epoch (and epoch 0).
+    resume: a :class:`TrainState` of this same run: training continues after its epoch, with
+        the same numbers an uninterrupted run has (``C0`` is then ignored).
     """
-    if not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    if not isinstance(epochs, (int, np.integer)) or not 0 <= epochs <= MAX_EPOCHS:
+        raise ValueError(f"epochs must be an integer in 0..{MAX_EPOCHS}, got {epochs!r}")
     if not isinstance(batch, (int, np.integer)) or batch < 1:
         raise ValueError(f"batch must be a positive integer, got {batch!r}")
     if method not in ("bsp", "gradient"):
@@ -178,6 +207,24 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
     total, done = epochs * per_epoch, 0
     t0 = time.perf_counter()
     history = []
+    first = 1
+    if resume is not None:
+        if resume.epoch > epochs:
+            raise ValueError(f"the run to resume has done {resume.epoch} epochs, more than "
+                             f"the {epochs} asked for")
+        C = np.array(resume.C, dtype=C.dtype)
+        if C.shape != (topology.n_links,):
+            raise ValueError(f"the state to resume has {C.size} coefficients, the topology "
+                             f"{topology.n_links} links")
+        history = [dict(h) for h in resume.history]
+        rng.bit_generator.state = resume.rng_state
+        if opt is not None and resume.adam is not None:
+            opt.m = np.array(resume.adam["m"], np.float64)
+            opt.v = np.array(resume.adam["v"], np.float64)
+            opt.t = int(resume.adam["t"])
+        first = resume.epoch + 1
+        done = resume.epoch * per_epoch
+        t0 -= history[-1]["seconds"]     # seconds stay cumulative over the whole run
 
     def record(epoch, train_acc):
         acc, lo, ov = evaluate(model, C, xte, yte, return_overflow=True)
@@ -192,9 +239,22 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
                 f"{h['seconds']:.0f}s")
         return h
 
-    best = record(0, None)
-    best_C = C.copy()
-    for epoch in range(1, epochs + 1):
+    def state(epoch):
+        adam = None if opt is None or opt.m is None else dict(m=opt.m.copy(), v=opt.v.copy(),
+                                                              t=opt.t)
+        return TrainState(epoch=epoch, C=C.copy(), history=[dict(h) for h in history],
+                          best_C=best_C.copy(), rng_state=rng.bit_generator.state, adam=adam)
+
+    if resume is None:
+        best = record(0, None)
+        best_C = C.copy()
+        if on_epoch:
+            on_epoch(state(0))
+    else:
+        # the first highest held-out accuracy, as the loop below keeps it
+        best = max(history, key=lambda h: h["test_acc"])
+        best_C = np.array(resume.best_C, dtype=C.dtype)
+    for epoch in range(first, epochs + 1):
         order = rng.permutation(len(xtr))
         correct = 0
         for b in range(per_epoch):
@@ -207,7 +267,7 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
             elif fixed:
                 res = model.forward(C, model.input_to_int(xb))
                 out = model.outputs_real(res)
-                rev = model.reverse(C, model.error_int(res, tb))
+                rev = model.reverse(C, model.error_from_outputs(model.outputs(res), yb))
                 C = model.bsp_update(C, res.S, rev.S)
             else:
                 res = model.forward(C, xb)
@@ -221,6 +281,8 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
         h = record(epoch, correct / (per_epoch * batch))
         if h["test_acc"] > best["test_acc"]:
             best, best_C = h, C.copy()
+        if on_epoch:
+            on_epoch(state(epoch))
     return TrainResult(C=C, C_real=to_real(C), history=history, best=best, best_C=best_C,
                        fixed=fixed, cfg=cfg, method=method)
 
@@ -240,6 +302,7 @@ class Recipe:
     method: str = "bsp"
     lr: float = 0.01
     fixed: bool = False
+    fmt: FixedFormat = LEARNING_FORMAT    # the number format of fixed-point training
 
     def build_topology(self) -> Topology:
         return preset(self.topology, **self.topology_overrides)
@@ -275,7 +338,7 @@ def run_recipe(name: str, *, epochs=None, batch=None, seed=0, fixed=None, method
                  epochs=r.epochs if epochs is None else epochs,
                  batch=r.batch if batch is None else batch, seed=seed,
                  fixed=r.fixed if fixed is None else fixed,
-                 method=r.method if method is None else method, lr=r.lr,
+                 method=r.method if method is None else method, lr=r.lr, fmt=r.fmt,
                  n_train=n_train, n_test=n_test, progress=progress, log=log)
 
 

@@ -59,7 +59,10 @@ def design_from_args(args, what=None):
 
 
 def cmd_generate(args) -> int:
+    from wuxing.golden.report import check_output_dir
+
     from .generate import write_design
+    check_output_dir(args.out, "--out")
     d = design_from_args(args)
     t0 = time.perf_counter()
     out = args.out

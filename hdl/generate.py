@@ -16,6 +16,7 @@ import numpy as np
 from amaranth.back import verilog
 
 from wuxing.golden.atan_table import DEFAULT_TABLE, AtanTable
+from wuxing.golden.checkpoint import load_checkpoint
 from wuxing.golden.config import RunConfig
 from wuxing.golden.fixedpoint import DEFAULT_FORMAT, FixedFormat
 from wuxing.golden.network import FixedModel
@@ -109,10 +110,6 @@ class Design:
 def design_from_checkpoint(path, what="network", mult="parallel", k_mode="const",
                            pipeline: bool = False, arch: str = "unrolled") -> Design:
     """The design of a trained checkpoint: its topology, settings and coefficients."""
-    try:
-        from wuxing.golden.checkpoint import load_checkpoint
-    except ImportError as e:  # pragma: no cover - depends on the golden package version
-        raise ValueError(f"checkpoints cannot be read by this golden package: {e}") from None
     ck = load_checkpoint(path)
     d = Design(what=what, topology=ck.topology, cfg=ck.cfg, neuron=ck.neuron, fmt=ck.fmt,
                table=ck.table, mult=mult, k_mode=k_mode, pipeline=pipeline,

@@ -86,7 +86,8 @@ class ControlPort(wiring.Component):
 def check_buildable(t: Topology, hw: HwConstants, max_neurons: int, max_links: int,
                     arch: str):
     """Raise ValueError unless ``t`` can be built as the ``arch`` network: links present,
-    within the size limits, indices in range, and a run length the steps register holds."""
+    within the size limits, indices in range, a run length the steps register holds, and
+    round-half-up reverse increments (no ``reverse_dither``)."""
     if t.n_links == 0:
         raise ValueError("the topology has no links: nothing to build")
     if t.n_neurons > max_neurons or t.n_links > max_links:
@@ -100,6 +101,9 @@ def check_buildable(t: Topology, hw: HwConstants, max_neurons: int, max_links: i
             raise ValueError(f"malformed topology: {name} out of range")
     if not 1 <= hw.cfg.steps < (1 << 16):
         raise ValueError(f"steps={hw.cfg.steps}: the steps register holds 1..65535")
+    if hw.fmt.reverse_dither:
+        raise ValueError(f"the {arch} network rounds every Euler increment half up; "
+                         f"reverse_dither (golden LEARNING_FORMAT) is not built here")
 
 
 def address(region: str, index: int = 0) -> int:

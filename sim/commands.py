@@ -1,9 +1,7 @@
 """``wuxing sim`` (run the cocotb benches) and ``wuxing compare`` (RTL vs golden report)."""
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 __all__ = ["add_commands", "float_vs_fixed", "compare_design"]
 
@@ -91,8 +89,12 @@ def _print_report(rep, design):
 def cmd_compare(args) -> int:
     from wuxing.hdl.commands import design_from_args
 
+    from wuxing.golden.report import check_output_file, write_json
+
     from .runner import BenchError
 
+    if args.json:
+        check_output_file(args.json, "--json")
     design = design_from_args(args, what="network")
     try:
         rep = compare_design(design, args.simulator, args.random, args.seed, args.waves,
@@ -101,8 +103,7 @@ def cmd_compare(args) -> int:
         raise ValueError(str(e)) from None
     _print_report(rep, design)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(rep, indent=1) + "\n")
+        write_json(args.json, rep)
         print(f"  wrote {args.json}")
     return 0 if rep["mismatches"] == 0 and rep["tests_failed"] == 0 else 1
 

@@ -43,3 +43,26 @@ def both_kernels(request, monkeypatch):
         pytest.skip("numba is not importable")
     monkeypatch.setenv("WUXING_KERNEL", request.param)
     return request.param
+
+
+ALLOW_MISSING_TOOLS = "WUXING_ALLOW_MISSING_TOOLS"
+
+
+@pytest.fixture(scope="session")
+def require_simulator():
+    """``require_simulator(name)``: the README promises Icarus and Verilator (``make setup``
+    installs both), so a missing one fails the test; with WUXING_ALLOW_MISSING_TOOLS=1 in the
+    environment it is skipped instead (a machine without the tools, on purpose)."""
+    import os
+
+    from wuxing.sim.runner import simulator_missing
+
+    def require(name: str) -> str:
+        reason = simulator_missing(name)
+        if reason:
+            if os.environ.get(ALLOW_MISSING_TOOLS) == "1":
+                pytest.skip(f"{reason} ({ALLOW_MISSING_TOOLS}=1)")
+            pytest.fail(f"{reason}: run `make setup`, or set {ALLOW_MISSING_TOOLS}=1 to skip "
+                        f"the tests that need it")
+        return name
+    return require

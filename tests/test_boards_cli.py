@@ -57,12 +57,10 @@ def test_run_on_missing_port_is_one_line(tmp_path):
     assert "Traceback" not in r.stderr
 
 
-def test_run_sim_cli_matches_golden(tmp_path):
+def test_run_sim_cli_matches_golden(tmp_path, require_simulator):
     """The CLI host flow against the simulated board; exit code 0 means every integer was
     equal to the golden model's (the count is printed)."""
-    from wuxing.sim.runner import simulator_missing
-    if simulator_missing("verilator"):
-        pytest.skip(simulator_missing("verilator"))
+    require_simulator("verilator")
     out = tmp_path / "after.npz"
     r = wuxing("run", "--sim", "--layers", "2,2", "--train", "2", "--n", "2", "--save",
                str(out), timeout=600)

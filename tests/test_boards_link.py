@@ -1,18 +1,37 @@
-"""Framing gateware against the Python reference (boards.protocol), byte for byte."""
+"""Framing gateware against the Python reference (boards.protocol), byte for byte: the same
+streams (good, random, and with faults of every kind) into both, the same frames and counts
+out."""
 import random
 
 from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wuxing.boards.link import FrameReceiver, FrameSender
-from wuxing.boards.protocol import END, MAX_PAYLOAD, FrameDecoder, encode_frame
+from wuxing.boards.faults import FAULT_KINDS, apply_faults
+from wuxing.boards.link import FrameReceiver, FrameSender, crc32c_terms
+from wuxing.boards.protocol import (CRC_POLY_REFLECTED, END, MAX_PAYLOAD, FrameDecoder,
+                                    crc_register, encode_frame)
 
 
-def run_receiver(stream, max_frame=40):
+def test_crc_terms_equal_the_reference_register():
+    """The gateware's XOR terms of one CRC-32C byte step against the table-driven reference,
+    for random registers and every byte value."""
+    terms = crc32c_terms()
+    rng = random.Random(2)
+    for byte in range(256):
+        reg = rng.getrandbits(32)
+        got = 0
+        for j, (c_set, d_set) in enumerate(terms):
+            bit = sum((reg >> i) & 1 for i in c_set) + sum((byte >> i) & 1 for i in d_set)
+            got |= (bit & 1) << j
+        assert got == crc_register(bytes([byte]), reg)
+    assert CRC_POLY_REFLECTED == 0x82F63B78
+
+
+def run_receiver(stream, max_payload=34):
     """Feed ``stream`` (one byte every other cycle) into a FrameReceiver; returns the
     payloads it reported and its counters."""
-    dut = FrameReceiver(max_frame)
+    dut = FrameReceiver(max_payload)
     buf, frames, counters = {}, [], {}
 
     async def bench(ctx):
@@ -42,8 +61,8 @@ def run_receiver(stream, max_frame=40):
     return frames, counters
 
 
-def reference(stream, max_frame=40):
-    dec = FrameDecoder(max_frame)
+def reference(stream, max_payload=34):
+    dec = FrameDecoder(max_payload)
     out = dec.feed(stream)
     return out, {"ok": dec.frames_ok, "dropped": dec.frames_dropped}
 
@@ -61,6 +80,7 @@ def test_receiver_matches_reference_on_corrupted_streams():
             f[1:1] = bytes(rng.randrange(256) for _ in range(5))
         stream += f
     stream += bytes([END]) + bytes(50) + bytes([END])      # an overlong frame
+    stream += bytes([END]) + encode_frame(bytes(35))[1:]   # a payload one byte too long
     stream += encode_frame(b"ok")
     got, cnt = run_receiver(bytes(stream))
     want, want_cnt = reference(bytes(stream))
@@ -75,20 +95,39 @@ def test_receiver_matches_reference_on_random_bytes(stream):
     assert run_receiver(stream) == reference(stream)
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=34), min_size=1, max_size=4), st.data())
+def test_receiver_matches_reference_on_faulty_frames(msgs, data):
+    """Frames with bytes dropped, flipped, duplicated or inserted (also on the ENDs): the
+    gateware accepts and counts exactly what the reference does, and neither accepts a
+    changed payload."""
+    stream = b"".join(encode_frame(m) for m in msgs)
+    faults = []
+    for _ in range(data.draw(st.integers(1, 4))):
+        kind = data.draw(st.sampled_from(FAULT_KINDS))
+        faults.append((data.draw(st.integers(0, len(stream) - 1)), kind,
+                       data.draw(st.integers(1 if kind == "flip" else 0, 255))))
+    bad = apply_faults(stream, faults) + encode_frame(b"\x05")
+    got, cnt = run_receiver(bad)
+    want, want_cnt = reference(bad)
+    assert (got, cnt) == (want, want_cnt)
+    assert all(p in msgs or p == b"\x05" for p in got)
+
+
 def run_sender(payloads, stall_every=3):
     dut = FrameSender()
     out = []
 
     async def feed(ctx):
         for p in payloads:
-            for i, b in enumerate(p):
+            ctx.set(dut.length, len(p))
+            for b in p:
                 ctx.set(dut.data, b)
-                ctx.set(dut.last, i == len(p) - 1)
                 ctx.set(dut.valid, 1)
                 await ctx.tick().until(dut.ready)
             ctx.set(dut.valid, 0)
             await ctx.tick().repeat(4)
-        await ctx.tick().repeat(40)
+        await ctx.tick().repeat(60)
 
     async def sink(ctx):
         n = 0
@@ -108,7 +147,8 @@ def run_sender(payloads, stall_every=3):
 
 def test_sender_matches_encode_frame():
     rng = random.Random(3)
-    payloads = [bytes([0xC0]), bytes([0xDB, 0xC0, 0x00]), bytes(range(256))[:MAX_PAYLOAD],
-                bytes(rng.randrange(256) for _ in range(33))]
+    payloads = [bytes([0xC0]), bytes([0xDB, 0xC0, 0x00]), bytes(range(256)) + bytes(6),
+                bytes(rng.randrange(256) for _ in range(33)), bytes([0xDB] * 5)]
+    assert len(payloads[2]) == MAX_PAYLOAD
     got = run_sender(payloads)
     assert got == b"".join(encode_frame(p) for p in payloads)

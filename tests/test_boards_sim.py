@@ -1,100 +1,107 @@
 """The host flow against the simulated board (Verilator): identify, coefficient write and read
 back, inference, training steps, refusals; every integer equal to the golden model. The byte
-stream of the session is recorded as a fixture, and the recorded fixture is replayed through
-the driver (the hardware-less test of the driver)."""
+stream of the session is compared with the recorded fixture, and the fixture is replayed
+through the driver (the hardware-less test of the driver).
+
+The fixture is never written by a test: after a deliberate protocol change, record it with
+``python -m wuxing.boards.sim record tests/fixtures/boards/session_2x2.json``."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from wuxing.boards.driver import BoardDriver, ReplayTransport
-from wuxing.boards.flow import golden_session, host_session
-from wuxing.golden.network import init_coefficients
-from wuxing.golden.topology import Topology
+from wuxing.boards.flow import golden_session, run_job
+from wuxing.boards.sim import FIXTURE, RECORD_COMMAND, fixture_session
 from wuxing.hdl.generate import Design
 
-FIXTURE = Path(__file__).parent / "fixtures" / "boards" / "session_2x2.json"
 # one pytest-xdist worker runs this module, so that its module fixture (a co-simulated
 # session) runs once (make test: --dist loadgroup)
 pytestmark = pytest.mark.xdist_group("boards_sim")
 
 
-def session_job(design):
-    m = design.model()
-    C = m.coef_to_int(init_coefficients(design.topology, design.cfg, 1))
-    rng = np.random.default_rng(0)
-    x = m.input_to_int(rng.uniform(0, 1, (4, design.topology.layers[0])))
-    targets = np.eye(design.topology.layers[-1])[[0, 1, 0, 1]]
-    return m, C, x, targets
-
-
-def small_design():
-    return Design(topology=Topology(layers=(2, 2)), mult="parallel")
-
-
 @pytest.fixture(scope="module")
-def sim_result(tmp_path_factory):
+def sim_result(tmp_path_factory, require_simulator):
     from wuxing.boards.sim import run_sim_session
-    from wuxing.sim.runner import simulator_missing
-    if simulator_missing("verilator"):
-        pytest.skip(simulator_missing("verilator"))
-    d = small_design()
-    m, C, x, targets = session_job(d)
+    require_simulator("verilator")
+    d, job = fixture_session()
     rec = tmp_path_factory.mktemp("rec") / "session.json"
-    job = dict(C_int=C.tolist(), x_int=x.tolist(), targets=targets.tolist(), train=2,
-               negative=True, garbage="00c0db01c0ff", tx_stall=2, record=str(rec))
-    r = run_sim_session(d, job, "verilator")
-    return d, m, C, x, targets, r, rec
+    r = run_sim_session(d, dict(job, record=str(rec)), "verilator")
+    return d, job, r, rec
+
+
+def _golden(d, job):
+    return golden_session(d.model(), np.array(job["C_int"]), np.array(job["x_int"]),
+                          np.array(job["targets"]), train=job["train"])
 
 
 def test_host_flow_equals_golden(sim_result):
-    d, m, C, x, targets, r, _ = sim_result
-    g = golden_session(m, C, x, targets, train=2)
-    assert r["c_read_back"] == C.tolist()
+    d, job, r, _ = sim_result
+    g = _golden(d, job)
+    assert r["c_read_back"] == job["C_int"]
     out, gout = np.array(r["outputs"]), np.array(g["outputs"])
     assert out.shape == gout.shape == (4, 2)
     assert np.array_equal(out, gout), (out, gout)
     assert r["c_after"] == g["c_after"]
-    assert r["c_after"] != C.tolist()           # training changed the coefficients
-    n = out.size + len(C) * 2
+    assert r["c_after"] != job["C_int"]          # training changed the coefficients
+    n = out.size + len(job["C_int"]) * 2
     print(f"compared {n} integers, 0 mismatches")
     assert r["status"]["train_steps"] == 2
     assert r["status"]["frames_dropped"] == 3     # the garbage sent first: 3 broken frames
 
 
 def test_refusals_change_nothing(sim_result):
-    neg = sim_result[5]["negative"]
-    assert neg["coef_out_of_range"].endswith("out of range")
-    assert neg["coef_index_past_end"].endswith("out of range")
-    assert neg["input_wrong_length"].endswith("wrong message length")
-    assert neg["unknown_command"].endswith("unknown command")
-    assert neg["train_without_forward"].startswith("TRAIN: no forward run")
+    neg = sim_result[2]["negative"]
+    assert "out of range" in neg["coef_out_of_range"]
+    assert "out of range" in neg["coef_index_past_end"]
+    assert "out of range" in neg["input_index_past_end"]
+    assert "wrong message length" in neg["input_wrong_length"]
+    assert "unknown command" in neg["unknown_command"]
+    assert "refused TRAIN: no forward run" in neg["train_without_forward"]
     assert neg["coefficients_unchanged"] is True
 
 
+def _fixture():
+    if not FIXTURE.exists():
+        pytest.fail(f"the recorded session {FIXTURE} is missing: record it with "
+                    f"`{RECORD_COMMAND}`")
+    return json.loads(FIXTURE.read_text())
+
+
 def test_recorded_session_matches_fixture(sim_result):
-    """The simulated session's bytes equal the stored fixture (regenerate it with
-    WUXING_UPDATE_FIXTURES=1 when the protocol changes on purpose)."""
-    import os
-    rec = json.loads(Path(sim_result[6]).read_text())
-    if os.environ.get("WUXING_UPDATE_FIXTURES") or not FIXTURE.exists():
-        FIXTURE.write_text(json.dumps(rec, indent=0) + "\n")
-    stored = json.loads(FIXTURE.read_text())
-    assert stored["log"] == rec["log"]
+    """The simulated session's bytes equal the stored fixture (after a deliberate protocol
+    change, record it again with the command in the module docstring)."""
+    rec = json.loads(sim_result[3].read_text())
+    stored = _fixture()
+    assert stored["log"] == rec["log"], f"the session changed: record it with `{RECORD_COMMAND}`"
+    assert stored["meta"]["job"] == rec["meta"]["job"]
 
 
 def test_replay_fixture_through_driver():
-    """A board session without a board: the driver against the recorded device bytes."""
-    if not FIXTURE.exists():
-        pytest.skip("no recorded fixture yet")
-    rec = json.loads(FIXTURE.read_text())
+    """A board session without a board: the driver against the recorded device bytes; every
+    recorded byte is used, and the result equals the golden model."""
+    rec = _fixture()
     d = Design.from_manifest(rec["meta"]["manifest"])
-    m, C, x, targets = session_job(d)
+    job = rec["meta"]["job"]
     t = ReplayTransport(FIXTURE)
-    drv = BoardDriver(t, timeout=0.0, retries=0)
-    t.write(bytes.fromhex(rec["meta"]["job"]["garbage"]))
-    r = host_session(drv, m, C, x, targets=targets, train=2)
-    g = golden_session(m, C, x, targets, train=2)
+    drv = BoardDriver(t, timeout=1.0, retries=0)
+    r = run_job(drv, d.model(), job)
+    t.check_finished()
+    g = _golden(d, job)
     assert np.array_equal(np.array(r["outputs"]), np.array(g["outputs"]))
-    assert r["c_after"] == g["c_after"]
+    assert r["c_after"] == g["c_after"] and r["c_after"] != job["C_int"]
+    assert r["negative"]["coefficients_unchanged"] is True
+
+
+def test_replay_notices_an_unused_recording(tmp_path):
+    """The replay's own check can fail: a recording with one more device answer than the
+    session reads is refused."""
+    rec = _fixture()
+    rec["log"].append(["device", "c0"])
+    p = tmp_path / "longer.json"
+    p.write_text(json.dumps(rec))
+    d = Design.from_manifest(rec["meta"]["manifest"])
+    t = ReplayTransport(p)
+    run_job(BoardDriver(t, timeout=1.0, retries=0), d.model(), rec["meta"]["job"])
+    with pytest.raises(AssertionError, match="used"):
+        t.check_finished()

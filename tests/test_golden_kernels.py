@@ -13,7 +13,7 @@ from test_golden_fixed import RefFormat, as_nested, random_coefficients, random_
 
 from wuxing.golden import kernels
 from wuxing.golden.config import RunConfig
-from wuxing.golden.fixedpoint import FixedFormat
+from wuxing.golden.fixedpoint import LEARNING_FORMAT, FixedFormat
 from wuxing.golden.network import FixedModel, FloatModel, init_coefficients
 from wuxing.golden.neuron import NeuronParams
 from wuxing.golden.topology import Topology, preset
@@ -22,11 +22,13 @@ needs_numba = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not imp
 
 
 def _random_case(seed):
-    """Random format, settings, neuron and topology (fan-in 1, 2 or 3)."""
+    """Random format (half of them with the reverse dither), settings, neuron and topology
+    (fan-in 1, 2 or 3)."""
     rng = np.random.default_rng(5000 + seed)
     width = int(rng.integers(10, 19))
     fmt = FixedFormat(width, width - 4 - int(rng.integers(0, 3)), int(rng.integers(0, 9)),
-                      int(rng.integers(width, min(width + 10, 31) + 1)))
+                      int(rng.integers(width, min(width + 10, 31) + 1)),
+                      reverse_dither=seed % 4 >= 2)      # the learning format's dither
     cfg = RunConfig(h_shift=int(rng.integers(1, 4)), steps=int(rng.integers(5, 25)),
                     state_lo=-float(rng.integers(1, 6)), state_hi=float(rng.integers(2, 8)),
                     c_min=-float(rng.integers(1, 5)), c_max=float(rng.integers(1, 5)))
@@ -46,11 +48,12 @@ def _results(res):
 
 
 @needs_numba
-@pytest.mark.parametrize("seed", range(9))
+@pytest.mark.parametrize("seed", range(12))
 def test_fixed_kernel_equals_numpy_and_python(seed):
     """Kernel == NumPy == plain-Python integers; batch 3 (2 chunks of 2 and padding)."""
     rng, fmt_, cfg, neuron, topo = _random_case(seed)
-    fmt = RefFormat(fmt_.width, fmt_.frac, fmt_.coef_extra, fmt_.acc_width)
+    fmt = RefFormat(fmt_.width, fmt_.frac, fmt_.coef_extra, fmt_.acc_width,
+                    fmt_.reverse_dither)
     k = FixedModel(topo, cfg, neuron, fmt_, kernel="numba", threads=2)
     n = FixedModel(topo, cfg, neuron, fmt_, kernel="numpy")
     assert (k.kernel, n.kernel) == ("numba", "numpy")
@@ -103,8 +106,8 @@ def test_float_kernel_bit_identical(seed, dtype):
 
 @needs_numba
 def test_model1_kernel_equals_numpy():
-    """MODEL1 (fan-in 1, 2,044 neurons), 80 steps, both directions, float32 and fixed; batch 40
-    (two chunks in parallel, 32 and 8 samples)."""
+    """MODEL1 (fan-in 1, 2,044 neurons), 80 steps, both directions, float32 and fixed (and the
+    learning format's dithered reverse run); batch 40 (two chunks in parallel, 32 and 8)."""
     topo, cfg = preset("model1"), RunConfig()
     rng = np.random.default_rng(1)
     C = init_coefficients(topo, cfg, 1)
@@ -112,19 +115,25 @@ def test_model1_kernel_equals_numpy():
     err = rng.uniform(-1, 1, (40, 10))
     assert kernels.chunk_size(40, 2, 5 * topo.n_neurons) == 32
     compared = 0
-    fk, fn = (FixedModel(topo, cfg, kernel=kern, threads=2) for kern in ("numba", "numpy"))
-    Ci, xi, ei = fk.coef_to_int(C), fk.input_to_int(x), fk.fmt.to_int(err)
-    for a, b in ((fk.forward(Ci, xi), fn.forward(Ci, xi)), (fk.reverse(Ci, ei),
-                                                             fn.reverse(Ci, ei))):
-        for u, v in zip(_results(a), _results(b)):
-            assert np.array_equal(u, v)
-            compared += u.size
+    for fmt in (FixedFormat(), LEARNING_FORMAT):          # reverse run dithered in the second
+        fk, fn = (FixedModel(topo, cfg, fmt=fmt, kernel=kern, threads=2)
+                  for kern in ("numba", "numpy"))
+        Ci, xi, ei = fk.coef_to_int(C), fk.input_to_int(x), fk.fmt.to_int(err)
+        runs = [(fk.reverse(Ci, ei), fn.reverse(Ci, ei))]
+        if fmt is LEARNING_FORMAT:
+            assert not np.array_equal(runs[0][0].S, FixedModel(topo, cfg).reverse(Ci, ei).S)
+        else:
+            runs.append((fk.forward(Ci, xi), fn.forward(Ci, xi)))
+        for a, b in runs:
+            for u, v in zip(_results(a), _results(b)):
+                assert np.array_equal(u, v)
+                compared += u.size
     gk, gn = (FloatModel(topo, cfg, kernel=kern, threads=2) for kern in ("numba", "numpy"))
     for a, b in ((gk.forward(C, x), gn.forward(C, x)), (gk.reverse(C, err), gn.reverse(C, err))):
         assert np.array_equal(a.S.view(np.uint32), b.S.view(np.uint32))
         assert np.array_equal(a.final_state.view(np.uint32), b.final_state.view(np.uint32))
         compared += a.S.size + a.final_state.size
-    assert compared == 4 * 2 * 5 * topo.n_neurons * 40 + 2 * 2044 * 40
+    assert compared == 5 * 2 * 5 * topo.n_neurons * 40 + 3 * 2044 * 40
 
 
 @needs_numba

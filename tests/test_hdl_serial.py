@@ -10,7 +10,8 @@ from wuxing.golden.topology import Topology
 from wuxing.hdl.fixed import hw_constants
 from wuxing.hdl.network import MAGIC, check_buildable
 from wuxing.hdl.serial import SerialNetwork
-from tests.test_hdl_network import run_network
+
+from control_port_bench import run_network
 
 
 def _compare(topo, cfg, seed, spram=False):
@@ -63,6 +64,10 @@ def test_serial_rejects_bad_arguments():
     # the size limit (2**20 integrals, the control port's index) through the shared check
     with pytest.raises(ValueError, match="at most 4 neurons"):
         check_buildable(topo, hw, 4, 100, "serial")
+    # the dithered reverse rounding of the learning format is not built by this network
+    from wuxing.golden.fixedpoint import LEARNING_FORMAT
+    with pytest.raises(ValueError, match="reverse_dither"):
+        SerialNetwork(topo, hw_constants(fmt=LEARNING_FORMAT))
 
 
 def test_design_arch_serial_round_trips():

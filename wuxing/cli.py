@@ -16,7 +16,9 @@ from wuxing.golden.errors import UserError
 
 __all__ = ["main", "build_parser", "UserError"]
 
-_USER_ERRORS = (UserError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError)
+# what the user's input or environment causes: a file or folder that is missing, not
+# writable, of the wrong kind, or a full disk (OSError), a value out of range (ValueError)
+_USER_ERRORS = (UserError, ValueError, OSError)
 _PACKAGES = ("golden", "hdl", "sim", "boards")
 
 
@@ -47,8 +49,21 @@ def main(argv=None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except _USER_ERRORS as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print("error: out of memory (a network or dataset too large for this machine)",
+              file=sys.stderr)
+        return 2
+
+
+def _one_line(e: BaseException) -> str:
+    """The message of ``e`` on one line (an OSError with its file name)."""
+    if isinstance(e, OSError) and e.strerror and not isinstance(e, UserError):
+        text = f"{e.strerror}: {e.filename}" if e.filename else e.strerror
+    else:
+        text = str(e) or type(e).__name__
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -236,6 +236,14 @@ def _finish(summary, out, t_start):
 
 
 def cmd_demo(args) -> int:
+    from wuxing.boards.top import BOARDS
+    from wuxing.golden.report import check_output_dir
+    from wuxing.golden.train import MAX_EPOCHS
+    check_output_dir(args.out, "--out")
+    if args.epochs is not None and not 0 <= args.epochs <= MAX_EPOCHS:
+        raise ValueError(f"--epochs must be in 0..{MAX_EPOCHS}, got {args.epochs}")
+    if args.board not in BOARDS:
+        raise ValueError(f"unknown board {args.board!r}; choose from {', '.join(BOARDS)}")
     s = run_demo(out=args.out, epochs=args.epochs, simulator=args.simulator, board=args.board,
                  skip_bitstream=args.skip_bitstream, quiet=args.quiet)
     return 0 if s["ok"] else 1
