@@ -23,10 +23,16 @@ the same floats; the tests compare them bit for bit. Fixed: the integer step of 
 ``_fixed_int_type`` proves that no value of the run can reach 2**31 (then every int64
 intermediate of the kernel fits int32 and the stores lose nothing), else int64.
 
-Numba compiles each signature on first use (float32, float64, int32, int64: about 2-4 s each
-here) and caches the machine code on disk (``cache=True``) in ``$NUMBA_CACHE_DIR`` or, if that
-is not set, ``~/.cache/wuxing/numba`` (``$XDG_CACHE_HOME`` respected), not in the source tree.
-When Numba is not importable, :data:`AVAILABLE` is False and the models use the NumPy path.
+The learning format's dithered reverse increments (``FixedFormat.reverse_dither``) are
+implemented too: the same hash of the error vector, step and element as
+:mod:`golden.fixedpoint`, in int64 arithmetic mod 2**32.
+
+Numba compiles each signature on first use (float32, float64, int32, int64; 5-12 s each here,
+``python -m wuxing.golden.bench`` measures it) and caches the machine code on disk
+(``cache=True``; a later process loads it in well under a second) in ``$NUMBA_CACHE_DIR`` or,
+if that is not set, ``~/.cache/wuxing/numba`` (``$XDG_CACHE_HOME`` respected), not in the
+source tree. When Numba is not importable, :data:`AVAILABLE` is False and the models use the
+NumPy path.
 """
 from __future__ import annotations
 
