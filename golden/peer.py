@@ -39,9 +39,12 @@ import numpy as np
 __all__ = ["TARGETS", "available", "brian2_run"]
 
 # Brian2's code generation targets, fastest first as measured here (python -m
-# wuxing.golden.bench --peer-target all): cpp_standalone compiles the whole simulation into one
-# C++ program; cython and numpy are its runtime targets.
-TARGETS = ("cpp_standalone", "cython", "numpy")
+# wuxing.golden.bench --peer all; MODEL1, batch 64, time steps of forward + reverse on the
+# shared 2-core machine: cython 2.9 s, cpp_standalone 4.3 s with one thread and 26 s with two
+# OpenMP threads on the busy machine, numpy 5.2 s). cython compiles one extension per code
+# object (minutes, the first time; cached in ~/.cython); cpp_standalone compiles the whole
+# simulation into one C++ program (1.5-3.5 min; here cached in ~/.cache/wuxing/brian2).
+TARGETS = ("cython", "cpp_standalone", "numpy")
 
 
 def available() -> tuple[bool, str]:
@@ -78,15 +81,16 @@ def _standalone_dir(key: str) -> Path:
     return Path(base) / "wuxing" / "brian2" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def brian2_run(model, C, ext_flat, ext, reverse: bool, target: str = "cpp_standalone",
+def brian2_run(model, C, ext_flat, ext, reverse: bool, target: str = "cython",
                threads: int = 1) -> dict:
     """One run of ``model`` (a FloatModel's network and settings) in Brian2.
 
     ``ext_flat``, ``ext``: as in ``FloatModel._run`` (rows of the input elements, values
     (batch, k)). Returns dict(S=(5, N, batch) float64, final_state=(5, N, batch),
-    build_s=construction and code generation/compilation, run_s=the simulation (for
-    cpp_standalone: the program's run, with loading its arrays and writing the results),
-    target). ``threads``: OpenMP threads of cpp_standalone (the runtime targets use one).
+    build_s=construction and code generation/compilation, run_s=the run call (runtime
+    targets: with Brian2's per-run preparation; cpp_standalone: the whole program, which also
+    creates the synapses and writes its results), steps_s=the time steps alone (runtime: the
+    sum of Brian2's profile of its code objects; cpp_standalone: its Network::run), target). ``threads``: OpenMP threads of cpp_standalone (the runtime targets use one).
     cpp_standalone builds in a persistent folder under ``~/.cache/wuxing/brian2``.
     """
     if target not in TARGETS:
@@ -149,12 +153,14 @@ def brian2_run(model, C, ext_flat, ext, reverse: bool, target: str = "cpp_standa
                 t1 = time.perf_counter()
                 b2.device.run(directory=build_dir, with_output=False, run_args=[])
                 run_s = time.perf_counter() - t1
+                steps_s = float(b2.device._last_run_time)     # the program's Network::run
             else:
                 net.run(0 * b2.ms)           # code generation and compilation, no step
                 build_s = time.perf_counter() - t0
                 t1 = time.perf_counter()
-                net.run(cfg.steps * cfg.h * b2.ms)
+                net.run(cfg.steps * cfg.h * b2.ms, profile=True)
                 run_s = time.perf_counter() - t1
+                steps_s = float(sum(float(t) for _, t in net.profiling_info))
             S = np.stack([np.asarray(getattr(G, f"S{d}")[:]).reshape(B, N).T for d in range(5)])
             E = np.stack([np.asarray(getattr(G, f"E{d}")[:]).reshape(B, N).T for d in range(5)])
             steps_run = int(round(float(b2.defaultclock.t / b2.defaultclock.dt)))
@@ -165,4 +171,5 @@ def brian2_run(model, C, ext_flat, ext, reverse: bool, target: str = "cpp_standa
             b2.set_device("runtime")
     if steps_run != cfg.steps:
         raise RuntimeError(f"Brian2 ran {steps_run} steps, not {cfg.steps}")
-    return dict(S=S, final_state=E, build_s=build_s, run_s=run_s, target=target)
+    return dict(S=S, final_state=E, build_s=build_s, run_s=run_s, steps_s=steps_s,
+                target=target)

@@ -63,6 +63,7 @@ def test_brian2_peer_integrals_equal_floatmodel():
         assert got["S"].shape == ours.S.shape
         assert np.abs(got["S"] - ours.S).max() < 1e-10 * max(1, np.abs(ours.S).max())
         assert np.abs(got["final_state"] - ours.final_state).max() < 1e-10
+        assert 0 < got["steps_s"] <= got["run_s"]
         saturated |= bool(ours.overflow.any())
     assert saturated, "the case should exercise the clamp"
     with pytest.raises(ValueError, match="target"):
