@@ -328,6 +328,20 @@ def _set_threads(model):
     numba.set_num_threads(max(1, min(model.threads, numba.config.NUMBA_NUM_THREADS)))
 
 
+def _run_chunks(model, one_chunk, parallel, args, B, dtype, chunk):
+    """Allocate the outputs and run: one chunk on this thread, or the parallel driver."""
+    N = model.N
+    S, E = np.empty((5 * N, B), dtype), np.empty((5 * N, B), dtype)
+    over = np.empty((B, N), np.uint8)
+    chunk = chunk or chunk_size(B, model.threads, 5 * N)
+    if chunk >= B:                        # a plain call: no threads to wake
+        one_chunk(*args, 0, B, LANES, S, over, E)
+    else:
+        _set_threads(model)
+        parallel(*args, chunk, LANES, S, over, E)
+    return S.reshape(5, N, B), over.view(bool), E.reshape(5, N, B)
+
+
 def float_run(model, C, ext_flat, ext, reverse, chunk: int | None = None):
     """A FloatModel run by the compiled kernel: (S, overflow (batch, N), final state), each
     equal to ``_float_run_chunk``'s for the same arguments."""
@@ -338,20 +352,10 @@ def float_run(model, C, ext_flat, ext, reverse, chunk: int | None = None):
     ptr, to, frm, links = _links(model, reverse)
     w = (h * np.asarray(C, np.float64)[links]).astype(dt)
     ext_h = np.ascontiguousarray((np.asarray(ext, np.float64) * h).astype(dt))
-    B, R = ext_h.shape[0], 5 * N
     lin_e, quad_e = _element_maps(model, reverse)
-    S = np.empty((R, B), dt)
-    E = np.empty((R, B), dt)
-    over = np.empty((B, N), np.uint8)
-    chunk = chunk or chunk_size(B, model.threads, R)
     args = (b0, hk1, hk2, hk3, lin_e, quad_e, N, ptr, to, frm, w, np.asarray(ext_flat, np.int64),
             ext_h, cfg.steps, dt.type(cfg.state_lo), dt.type(cfg.state_hi), dt.type(h))
-    if chunk >= B:                        # one chunk: a plain call on this thread
-        _float_chunk(*args, 0, B, LANES, S, over, E)
-    else:
-        _set_threads(model)
-        _float_kernel(*args, chunk, LANES, S, over, E)
-    return S.reshape(5, N, B), over.view(bool), E.reshape(5, N, B)
+    return _run_chunks(model, _float_chunk, _float_kernel, args, ext_h.shape[0], dt, chunk)
 
 
 def fixed_run(model, C_int, ext_flat, ext_int, reverse, chunk: int | None = None):
@@ -366,12 +370,8 @@ def fixed_run(model, C_int, ext_flat, ext_int, reverse, chunk: int | None = None
     it = _fixed_int_type(model, C_mul, ext_int, reverse, True)
     ptr, to, frm, links = _links(model, reverse)
     k1, k2, k3 = (np.asarray(k, np.int64).astype(it) for k in model.k_int[reverse])
-    B, R = ext_int.shape[0], 5 * N
+    B = ext_int.shape[0]
     lin_e, quad_e = _element_maps(model, reverse)
-    S = np.empty((R, B), it)
-    E = np.empty((R, B), it)
-    over = np.empty((B, N), np.uint8)
-    chunk = chunk or chunk_size(B, model.threads, R)
     ext_F = (ext_int << np.int64(fmt.frac)).astype(it)        # x << F, as the NumPy loop
     dither = bool(reverse and fmt.reverse_dither)             # golden.fixedpoint's dither
     seeds = dither_seed(ext_int) if dither else np.zeros(B, np.uint32)
@@ -380,10 +380,5 @@ def fixed_run(model, C_int, ext_flat, ext_int, reverse, chunk: int | None = None
             cfg.steps, it(model.lo), it(model.hi), it(fmt.frac), it(fmt.frac + cfg.h_shift),
             it(1 << (fmt.frac - 1)), it(1 << (fmt.frac + cfg.h_shift - 1)), it(fmt.acc_min),
             it(fmt.acc_max), seeds, dither)
-    if chunk >= B:                        # one chunk: a plain call on this thread
-        _fixed_chunk(*args, 0, B, LANES, S, over, E)
-    else:
-        _set_threads(model)
-        _fixed_kernel(*args, chunk, LANES, S, over, E)
-    return (S.astype(np.int64).reshape(5, N, B), over.view(bool),
-            E.astype(np.int64).reshape(5, N, B))
+    S, over, E = _run_chunks(model, _fixed_chunk, _fixed_kernel, args, B, it, chunk)
+    return S.astype(np.int64), over, E.astype(np.int64)
