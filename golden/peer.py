@@ -65,7 +65,8 @@ def _equations(model, reverse, pairs, ext_elem):
         a, b = (d + lin) % 5, (d + quad) % 5
         u = " + ".join(f"u_{s}_{d}" for s, dd in pairs if dd == d) or "0"
         x = f" + x{d}" if d == ext_elem else ""
-        lines.append(f"dE{d}/dt = ({float(k1[d])!r} * E{a} - {float(k2[d])!r} * E{d} - {float(k3[d])!r} * E{d} * E{b}"
+        c1, c2, c3 = float(k1[d]), float(k2[d]), float(k3[d])
+        lines.append(f"dE{d}/dt = ({c1!r} * E{a} - {c2!r} * E{d} - {c3!r} * E{d} * E{b}"
                      f" + ({u}){x}) / ms : 1")
         lines.append(f"dS{d}/dt = (E{d} - {float(b0[d])!r}) / ms : 1")
     lines += [f"u_{s}_{d} : 1" for s, d in pairs]
@@ -90,7 +91,8 @@ def brian2_run(model, C, ext_flat, ext, reverse: bool, target: str = "cython",
     build_s=construction and code generation/compilation, run_s=the run call (runtime
     targets: with Brian2's per-run preparation; cpp_standalone: the whole program, which also
     creates the synapses and writes its results), steps_s=the time steps alone (runtime: the
-    sum of Brian2's profile of its code objects; cpp_standalone: its Network::run), target). ``threads``: OpenMP threads of cpp_standalone (the runtime targets use one).
+    sum of Brian2's profile of its code objects; cpp_standalone: its Network::run), target).
+    ``threads``: OpenMP threads of cpp_standalone (the runtime targets use one).
     cpp_standalone builds in a persistent folder under ``~/.cache/wuxing/brian2``.
     """
     if target not in TARGETS:
@@ -139,8 +141,9 @@ def brian2_run(model, C, ext_flat, ext, reverse: bool, target: str = "cython",
             syn = []
             for s, d in pairs:
                 sel = np.flatnonzero((se == s) & (de == d))
-                Sy = b2.Synapses(G, G, f"w : 1\nu_{s}_{d}_post = w * (E{s}_pre - {float(b0[s])!r}) : 1 "
-                                       f"(summed)", name=f"links_{s}_{d}")
+                model_eq = (f"w : 1\nu_{s}_{d}_post = w * (E{s}_pre - {float(b0[s])!r}) : 1 "
+                            f"(summed)")
+                Sy = b2.Synapses(G, G, model_eq, name=f"links_{s}_{d}")
                 Sy.connect(i=(offs + sn[sel]).ravel(), j=(offs + dn[sel]).ravel())
                 Sy.w = np.tile(C[sel], B)
                 syn.append(Sy)
