@@ -185,12 +185,13 @@ def _options(p) -> dict:
     return {s: a for a in p._actions for s in a.option_strings if s.startswith("--")}
 
 
-def params_to_argv(params: dict, parser=None) -> list[str]:
-    """Job parameters as command-line arguments (see the module docstring)."""
+def params_to_argv(params: dict, parser=None, skip=()) -> list[str]:
+    """Job parameters as command-line arguments (see the module docstring); ``skip``: keys
+    that are not options (an experiment's ``name``)."""
     opts = _options(parser) if parser is not None else {}
     argv = []
     for key, value in params.items():
-        if key in ("argv", "name"):
+        if key == "argv" or key in skip:
             continue
         flag = "--" + key.replace("_", "-")
         act = opts.get(flag)
@@ -302,7 +303,7 @@ def _execute(job: dict, scratch: Path):
             sys.path.insert(0, str(ROOT))
         mod = importlib.import_module(f"experiments.{params['name']}")
         params.setdefault("out", str(jobdir))
-        argv = params_to_argv(params)
+        argv = params_to_argv(params, skip=("name",))
         started = time.time()
         code = mod.main(argv)
         result = Path(params["out"]) / f"{params['name']}{params.get('tag', '')}.json"
