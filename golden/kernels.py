@@ -55,7 +55,9 @@ ENV = "WUXING_KERNEL"
 # threads, at most MAX_CHUNK (a chunk's three state arrays of MODEL1 at 64 float32 samples
 # take 7.8 MB). A run of at most SERIAL_VALUES values per step (5 * N * batch) is one chunk on
 # the calling thread: too little work to pay for waking threads (on a busy machine a parallel
-# region waits for its slowest thread). Measured on MODEL1 and tiny: see the README.
+# region waits for its slowest thread). Measured, MODEL1's forward run in float32 on one
+# thread: 1.6e9 element-updates/s with chunks of 32 or of 64 samples; before the padding, a
+# chunk of 16 ran LLVM's remainder loop at a third of that.
 LANES = 32
 MAX_CHUNK = 64
 SERIAL_VALUES = 1 << 16
@@ -86,7 +88,7 @@ try:
     from numba.core import types
     from numba.extending import intrinsic
     IMPORT_ERROR = None
-except ImportError as e:  # pragma: no cover - exercised by WUXING_KERNEL=numpy runs
+except ImportError as e:  # the NumPy loops still run
     numba = None
     IMPORT_ERROR = e
 AVAILABLE = numba is not None
