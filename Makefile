@@ -33,13 +33,19 @@ $(VENV_OK): pyproject.toml
 demo: setup  ## the main job (no board, no download): train, Verilog, co-simulation, host flow (sim), iCEBreaker bitstream, summary
 	.venv/bin/wuxing demo
 
-test: setup  ## the default test run (fast; CI runs this)
-	$(PY) -m pytest -q
+# pytest-xdist: one worker per core; a module with an expensive module fixture is one group
+# (xdist_group), so its fixture runs once. Builds shared between workers take a folder lock.
+XDIST := -n auto --dist loadgroup
+
+test: setup  ## the default test run, in parallel on all cores (fast; CI runs this)
+	$(PY) -m pytest -q $(XDIST)
 
 test-slow: setup  ## the slow tests too (training to accuracy, long co-simulations, bitstreams)
-	$(PY) -m pytest -q -m "slow or not slow"
+	$(PY) -m pytest -q $(XDIST) -m "slow or not slow"
 
-bench: setup  ## speed and memory figures, printed (golden model; co-simulation and synthesis; the tiny network built on the four boards: ~25 min)
+bench: setup  ## speed and memory figures, printed: golden model (NumPy loop vs Numba kernel, Brian2 peer), co-simulation, synthesis, the tiny network built on the four boards (~25 min)
+	@$(PY) -c "import brian2" 2>/dev/null || { echo "bench: installing the bench extra (Brian2, the golden model's peer)"; \
+	  $(PY) -m pip install -q -e '.[bench]' 2>&1 | grep -v "^WARNING: Location" || true; }
 	$(PY) -m wuxing.golden.bench
 	$(PY) -m wuxing.sim.bench
 	$(PY) -m wuxing.boards.bench --rerun
@@ -47,11 +53,14 @@ bench: setup  ## speed and memory figures, printed (golden model; co-simulation 
 bench-boards: setup  ## the long board bench (MODEL1, fan-in-4 MODEL1, the UP5K's largest network; hours): resumable, results in build/bench/boards
 	$(PY) -m wuxing.boards.bench --set full
 
-experiments-quick: setup  ## the paper's six experiments, --quick variants (~11 min), results in experiments/results
-	PY=$(PY) experiments/run_all.sh quick
+# the experiments run as `wuxing sweep` jobs on Dask: SCHEDULER=tcp://HOST:8786 for a cluster
+SWEEP_ARGS := $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
-experiments: setup  ## every experiment run REPORT.md quotes (~3 h on 2 cores), then the tables
-	PY=$(PY) experiments/run_all.sh
+experiments-quick: setup  ## the paper's six experiments, --quick variants, as a sweep (results in experiments/results)
+	PY=$(PY) experiments/run_all.sh quick $(SWEEP_ARGS)
+
+experiments: setup  ## every experiment run REPORT.md quotes, as a resumable sweep, then the tables (SCHEDULER=ADDRESS: a Dask cluster)
+	PY=$(PY) experiments/run_all.sh $(SWEEP_ARGS)
 
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf build sim_build* runs .pytest_cache

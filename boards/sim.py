@@ -13,6 +13,7 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from wuxing.golden.errors import UserError
+from wuxing.golden.locking import folder_lock
 from wuxing.hdl.generate import MANIFEST, Design
 from wuxing.sim.runner import build_lock
 

@@ -96,6 +96,11 @@ def _check_threads(threads):
     return threads
 
 
+def _resolve_kernel(kernel):
+    from .kernels import resolve_kernel   # imports numba (0.3 s): only when a model is made
+    return resolve_kernel(kernel)
+
+
 # Element values per chunk: a chunk's working set (seven (5 * N, chunk) arrays, 2.3 MB in float32
 # for MODEL1 and 8 samples) should about fit a core's L2 cache, while the per-call overhead
 # of NumPy stays small. Measured on MODEL1, float32, CPU time: chunks of 8 samples ran 1.4x
@@ -414,18 +419,26 @@ class FloatModel(_Base):
     ``threads``: the batch is split into chunks run in parallel threads (NumPy releases the
     GIL); None picks one thread per core. Samples are independent, so the split does not
     change a single bit of the result.
+
+    ``kernel``: the run loop: ``"numba"`` (the fused compiled kernel of :mod:`golden.kernels`,
+    the same floats), ``"numpy"`` (``_float_run_chunk``), ``"auto"`` (numba when importable);
+    None reads ``$WUXING_KERNEL`` (default auto). The chosen one is ``self.kernel``.
     """
 
     def __init__(self, topology, cfg=RunConfig(), neuron=MODEL1_NEURON, dtype=np.float32,
-                 threads: int | None = None):
+                 threads: int | None = None, kernel: str | None = None):
         super().__init__(topology, cfg, neuron)
         self.dtype = np.dtype(dtype)
         self.threads = _check_threads(threads)
+        self.kernel = _resolve_kernel(kernel)
         self.b0 = {r: neuron.fixed_point(r).astype(self.dtype)[:, None, None]
                    for r in (False, True)}
 
     def _run(self, C, ext_flat, ext, reverse):
         ext = np.asarray(ext)
+        if self.kernel == "numba":
+            from . import kernels
+            return RunResult(*kernels.float_run(self, C, ext_flat, ext, reverse))
         B = ext.shape[0]
         chunks = _batch_chunks(B, 5 * self.N, self.threads)
         pieces = [(self, C, ext_flat, ext[a:b], reverse) for a, b in chunks]
@@ -461,13 +474,15 @@ class FloatModel(_Base):
 
 
 class FixedModel(_Base):
-    """The bit-exact integer model of the hardware (``threads`` as in :class:`FloatModel`)."""
+    """The bit-exact integer model of the hardware (``threads`` and ``kernel`` as in
+    :class:`FloatModel`; the numba kernel gives the same integers)."""
 
     def __init__(self, topology, cfg=RunConfig(), neuron=MODEL1_NEURON,
                  fmt: FixedFormat = DEFAULT_FORMAT, table: AtanTable = DEFAULT_TABLE,
-                 threads: int | None = None):
+                 threads: int | None = None, kernel: str | None = None):
         super().__init__(topology, cfg, neuron)
         self.threads = _check_threads(threads)
+        self.kernel = _resolve_kernel(kernel)
         if not isinstance(fmt, FixedFormat):
             raise TypeError(f"fmt must be a FixedFormat, not {type(fmt).__name__}")
         self.fmt, self.table = fmt, table
@@ -580,6 +595,9 @@ class FixedModel(_Base):
     # runs -----------------------------------------------------------------------------
     def _run(self, C_int, ext_flat, ext_int, reverse):
         ext_int = np.asarray(ext_int, np.int64)
+        if self.kernel == "numba":
+            from . import kernels
+            return RunResult(*kernels.fixed_run(self, C_int, ext_flat, ext_int, reverse))
         chunks = _batch_chunks(ext_int.shape[0], 5 * self.N, self.threads)
         pieces = [(self, C_int, ext_flat, ext_int[a:b], reverse) for a, b in chunks]
         parts = _map_threads(_fixed_run_chunk, pieces)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from wuxing.golden.config import RunConfig
+from wuxing.golden.locking import folder_lock
 from wuxing.golden.network import FixedModel, init_coefficients
 from wuxing.golden.topology import Topology, preset
 
@@ -30,13 +31,15 @@ def ensure_design(design: Design, root=DESIGN_ROOT) -> Path:
     mult = {"serial": "serial", "engine": f"engine{design.lanes}"}.get(
         design.arch, "pipelined" if design.pipeline else design.mult)
     out = Path(root) / f"{design.what}-{mult}-{design.k_mode}-{key}"
-    try:
-        _, have = load_manifest(out)
-        if all(have.get(k) == v for k, v in man.items()) and (out / have["verilog"]).exists():
-            return out
-    except (ValueError, KeyError):
-        pass
-    write_design(design, out)
+    with folder_lock(out):       # two processes asking for one design: one writes it
+        try:
+            _, have = load_manifest(out)
+            if (all(have.get(k) == v for k, v in man.items())
+                    and (out / have["verilog"]).exists()):
+                return out
+        except (ValueError, KeyError):
+            pass
+        write_design(design, out)
     return out
 
 

@@ -35,6 +35,16 @@ def rng(request):
     return np.random.default_rng(seed)
 
 
+@pytest.fixture(params=["numba", "numpy"])
+def both_kernels(request, monkeypatch):
+    """Run a test with the compiled kernel and again with the NumPy loop (WUXING_KERNEL)."""
+    from wuxing.golden import kernels
+    if request.param == "numba" and not kernels.AVAILABLE:
+        pytest.skip("numba is not importable")
+    monkeypatch.setenv("WUXING_KERNEL", request.param)
+    return request.param
+
+
 ALLOW_MISSING_TOOLS = "WUXING_ALLOW_MISSING_TOOLS"
 
 

@@ -15,6 +15,10 @@ from wuxing.boards.flow import golden_session, run_job
 from wuxing.boards.sim import FIXTURE, RECORD_COMMAND, fixture_session
 from wuxing.hdl.generate import Design
 
+# one pytest-xdist worker runs this module, so that its module fixture (a co-simulated
+# session) runs once (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("boards_sim")
+
 
 @pytest.fixture(scope="module")
 def sim_result(tmp_path_factory, require_simulator):

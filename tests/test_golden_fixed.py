@@ -23,6 +23,9 @@ from wuxing.golden.neuron import NeuronParams
 from wuxing.golden.topology import Topology
 
 
+# every test here runs with the Numba kernel and with the NumPy loop
+pytestmark = pytest.mark.usefixtures("both_kernels")
+
 # --- the documented rules, re-derived -------------------------------------------------------
 def rshift_round(x: int, shift: int) -> int:
     """x * 2**-shift, round half up (add half an LSB, floor); exact left shift if shift <= 0."""

@@ -13,6 +13,9 @@ from wuxing.golden.neuron import NeuronParams
 from wuxing.golden.topology import Topology
 
 
+# every test here runs with the Numba kernel and with the NumPy loop
+pytestmark = pytest.mark.usefixtures("both_kernels")
+
 def ref_float_run(topo: Topology, neuron: NeuronParams, cfg: RunConfig, C, ext, reverse):
     """Explicit Euler of the whole network in float64 with a dense link matrix, written from
     the docstrings of golden.network and golden.neuron. ext: (batch, n_inputs or n_outputs).

@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     for pkg in _PACKAGES:
         importlib.import_module(f"wuxing.{pkg}.commands").add_commands(sub)
     from .demo import add_demo_command
+    from .sweep import add_sweep_command
     add_demo_command(sub)
+    add_sweep_command(sub)
     return p
 
 
