@@ -15,7 +15,6 @@ from amaranth.back import verilog
 from wuxing.golden.errors import UserError
 from wuxing.golden.locking import folder_lock
 from wuxing.hdl.generate import MANIFEST, Design
-from wuxing.sim.runner import build_lock
 
 from .host import HostBridge
 
@@ -76,7 +75,7 @@ def run_sim_session(design: Design, job: dict, simulator: str = "icarus") -> dic
         raise ValueError(reason)
     key = hashlib.sha256(json.dumps(design.manifest(), sort_keys=True).encode()).hexdigest()
     design_dir = ROOT / "build" / "board-sim" / key[:12]
-    with build_lock(design_dir):
+    with folder_lock(design_dir):
         write_board_design(design, design_dir)
     try:
         # inside the co-simulation wrapper (sim/wrapper.py): the clock runs in the simulation

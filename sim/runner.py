@@ -12,8 +12,6 @@ of one build do not collide either. Results come back from the benches as JSON l
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import glob
 import hashlib
 import json
@@ -24,6 +22,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
+
+from wuxing.golden.locking import folder_lock
 
 from .wrapper import (DEFAULT_STOP_ON, HARNESS_DEFINE, HARNESS_MAIN, verilator_public_ports,
                       wrapper_name, wrapper_verilog)
@@ -100,19 +100,8 @@ def simulator_missing(simulator: str) -> str | None:
     return None
 
 
-@contextlib.contextmanager
-def build_lock(folder):
-    """Hold an exclusive lock on ``folder`` (a sibling file ``<folder>.lock``) while building
-    or writing into it: concurrent processes (pytest-xdist workers) wait for each other. The
-    lock is released when the block ends or the process dies."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f"{folder.name}.lock", "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield folder
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+# one lock per build folder, the same for every layer (golden.locking)
+build_lock = folder_lock
 
 
 def _runner(simulator: str, waves: str | None, options: VerilatorOptions, main=HARNESS_MAIN):
