@@ -8,6 +8,7 @@ the numbers that say why.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import shutil
@@ -15,17 +16,16 @@ import subprocess
 import time
 from pathlib import Path
 
-from .budget import estimate, silence, usage_vs_estimate
+from .budget import estimate, map_memory, silence, usage_vs_estimate
 from .host import HostBridge
+from .protocol import CRC_BYTES, MAX_PAYLOAD
 from .top import DEFAULT_BAUD, BoardTop, board, plan_clock, setup_toolchain_env
 
-__all__ = ["BuildError", "build_bitstream", "board_build", "board_bridge", "design_lanes",
+__all__ = ["BuildError", "build_bitstream", "board_build", "board_bridge", "fit_to_board",
+           "design_lanes",
            "parse_nextpnr_log", "parse_yosys_report", "format_report", "NAME"]
 
 NAME = "wuxing"
-# Yosys: remove the init of the serial network's state memories so they can map to SPRAM
-SPRAM_NO_INIT = ("delete t:$meminit_v2 r:MEMID=\\e_mem %i "
-                 "t:$meminit_v2 r:MEMID=\\sr_mem %i %u")
 
 # nextpnr's cell types, by what a user calls them
 _KINDS = {
@@ -91,12 +91,35 @@ def design_lanes(design) -> int | None:
     return int(getattr(design, "lanes", 1)) if design.arch == "engine" else 1
 
 
-def board_bridge(board_name: str, design):
-    """The host bridge (with its network) of a design as a board builds it: on the iCE40 the
-    serial network keeps E and S/R in SPRAM."""
+# block RAM left free when an engine is fitted to a board: the estimate maps each memory on its
+# own; a build that needs one block more than the device has fails after the whole synthesis
+BRAM_HEADROOM = 0.01
+
+
+def fit_to_board(board_name: str, design):
+    """``design`` as a board builds it: an engine whose memories were left to the tools'
+    choice (no ``lut_memories``, two lanes a table) gets the atan sharing and the memories
+    out of block RAM that bring it within the board's block RAM, less ``BRAM_HEADROOM`` and
+    the host bridge's frame buffer (:func:`hdl.engine.memories.fit_block_ram`); other designs unchanged."""
+    if (design.arch != "engine" or design.lut_memories or design.lanes_per_table != 2):
+        return design
+    from wuxing.hdl.engine.memories import fit_block_ram
     b = board(board_name)
-    spram = b.family == "ice40" and design.arch == "serial"
-    return HostBridge.for_design(design, spram=spram), spram
+    frame = map_memory("buffer", 8, MAX_PAYLOAD + CRC_BYTES, {}, b.device).blocks
+    budget = math.floor(b.device.bram * (1 - BRAM_HEADROOM)) - frame
+    fit = fit_block_ram(design.topology, design.hw(), design.lanes, b.family, budget)
+    if fit is None or fit == (2, ()):
+        return design
+    return dataclasses.replace(design, lanes_per_table=fit[0], lut_memories=fit[1])
+
+
+def board_bridge(board_name: str, design):
+    """``(bridge, design)``: the host bridge (with its network) of a design as a board builds
+    it, and the design it holds (:func:`fit_to_board`). (Every memory of the engine, the
+    serial one included, is read and written in one clock: none can live in the iCE40's
+    single-port SPRAM; docs/BOARDS.md has the UP5K's budget.)"""
+    design = fit_to_board(board_name, design)
+    return HostBridge.for_design(design), design
 
 
 def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT_BAUD,
@@ -115,14 +138,12 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     setup_toolchain_env()
     platform = b.platform()
     build_dir = Path(build_dir or Path("build") / "bitstream" / board_name)
-    bridge, spram = board_bridge(board_name, design)
+    bridge, design = board_bridge(board_name, design)
     est = estimate(bridge, b.device)
     top = BoardTop(bridge, plan, baud=baud)
     opts = {}
     if b.family == "ice40":   # the UltraPlus DSPs (16x16) for the multipliers, not logic cells
         opts["synth_opts"] = "-dsp"
-    if spram:   # SPRAM cannot be initialised: drop the (all-zero) init of E and S/R
-        opts["script_after_read"] = SPRAM_NO_INIT
     t0 = time.perf_counter()
     failure = None
     try:
@@ -143,6 +164,8 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
                   topology=design.topology.spec(), n_neurons=design.topology.n_neurons,
                   n_links=design.topology.n_links, mult=design.mult, arch=design.arch,
                   lanes=design_lanes(design),
+                  lut_memories=list(design.lut_memories),
+                  lanes_per_table=design.lanes_per_table,
                   resources={k: dict(used=u, available=a, what=_KINDS.get(k, k))
                              for k, (u, a) in pnr["resources"].items()},
                   luts=ys.get("luts"), ffs=ys.get("ffs"), dsps=ys.get("dsps"),
@@ -190,7 +213,8 @@ CLOCK_AUTO_ROUNDS = 3
 
 
 def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say):
-    """The bitstream at one clock: ``(report, design with its lanes, lanes_tried)``."""
+    """The bitstream at one clock: ``(report, design with its lanes (fitted to the board),
+    lanes_tried)``."""
     from .lanes import LaneSearchError, lane_limit, search_lanes, with_lanes
     b = board(board_name)
     if lanes != "auto":
@@ -202,6 +226,7 @@ def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say):
                                  f"topology: at most {limit} (a lane needs one of the "
                                  f"{b.device.multipliers} multipliers; the generator may "
                                  f"allow fewer)")
+        design = fit_to_board(board_name, design)
         return build_bitstream(board_name, design, out, baud, clock), design, []
     p_max = lane_limit(design, b.device)
 
@@ -232,7 +257,8 @@ def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say):
         dest = out / bit.name
         shutil.copyfile(bit, dest)
         report["bitstream"] = str(dest)
-    return report, with_lanes(design, report["lanes"] or 1), [a.as_dict() for a in attempts]
+    return (report, fit_to_board(board_name, with_lanes(design, report["lanes"] or 1)),
+            [a.as_dict() for a in attempts])
 
 
 def board_build(board_name: str, design, lanes, out, clock_mhz=None,

@@ -40,6 +40,9 @@ class HostBridge(wiring.Component):
     a read never meets a busy network (whose memory reads are unspecified while it runs).
     """
 
+    # clocks from a state that addresses the network to the network seeing the address
+    PORT_DELAY = 1
+
     def __init__(self, network: Network, info: DeviceInfo):
         if not isinstance(network, (Network, NetworkEngine)):
             raise TypeError(f"network must be a hdl.network.Network or NetworkEngine, not "
@@ -101,7 +104,11 @@ class HostBridge(wiring.Component):
         ptr = Signal(range(MAX_PAYLOAD + CRC_BYTES))  # buffer read pointer
         m.d.comb += rd.addr.eq(ptr)
         word = Signal(32)                            # a value being assembled / sent
-        fetch_wait = Signal(range(max(2, net.read_latency)))
+        # the network's address, write enable and data come from registers (PORT_DELAY): the
+        # 24-bit base + index add ends in a register, not in the network's command decode
+        port_addr, port_we = Signal(ADDR_WIDTH), Signal()
+        port_wdata = Signal(signed(32))
+        fetch_wait = Signal(range(net.read_latency + self.PORT_DELAY))
         nbyte = Signal(3)
         # the value pass of WRITE_COEF / WRITE_INPUT / TRAIN
         v_first = Signal(range(MAX_PAYLOAD + 1))     # byte offset of the first value
@@ -135,7 +142,9 @@ class HostBridge(wiring.Component):
         w_index = Signal(8)
 
         net_op = Signal(2)
-        m.d.comb += [net.addr.eq(0), net.we.eq(0), net.start.eq(0), net.op.eq(net_op)]
+        m.d.comb += [net.addr.eq(port_addr), net.we.eq(port_we), net.wdata.eq(port_wdata),
+                     net.start.eq(0), net.op.eq(net_op)]
+        m.d.sync += [port_addr.eq(0), port_we.eq(0)]      # unless a state below sets them
         m.d.comb += [rx.hold.eq(self.busy), tx.length.eq(resp_len)]
 
         def respond(st, source, data_len):
@@ -264,8 +273,8 @@ class HostBridge(wiring.Component):
                         m.d.sync += [v_index.eq(v_index + 1), nbyte.eq(0)]
                         m.next = "V_BYTE"
                 with m.Else():
-                    m.d.comb += [net.addr.eq(v_base + v_index), net.we.eq(1)]
-                    m.d.comb += net.wdata.eq(value)
+                    m.d.sync += [port_addr.eq(v_base + v_index), port_we.eq(1),
+                                 port_wdata.eq(value)]
                     with m.If(v_index + 1 == v_count):
                         m.next = "WRITTEN"
                     with m.Else():
@@ -326,8 +335,8 @@ class HostBridge(wiring.Component):
                             m.d.comb += byte.eq(word[:8])
                 need_word = (src == SRC_WORDS) & (k >= 3) & (nbyte == 0)
                 with m.If(need_word):
-                    m.d.comb += net.addr.eq(w_base + w_index)
-                    m.d.sync += fetch_wait.eq(net.read_latency - 1)
+                    m.d.sync += [port_addr.eq(w_base + w_index),
+                                 fetch_wait.eq(net.read_latency + self.PORT_DELAY - 1)]
                     m.next = "S_FETCH"
                 with m.Else():
                     m.d.comb += [tx.data.eq(byte), tx.valid.eq(1)]
@@ -338,7 +347,7 @@ class HostBridge(wiring.Component):
                         with m.If(k + 1 == resp_len):
                             m.next = "IDLE"
             with m.State("S_FETCH"):        # net.rdata = the word at w_base + w_index,
-                with m.If(fetch_wait == 0):  # read_latency clocks after its address
+                with m.If(fetch_wait == 0):  # PORT_DELAY + read_latency clocks after S_BYTE
                     m.d.sync += [word.eq(net.rdata), nbyte.eq(4), w_index.eq(w_index + 1)]
                     m.next = "S_BYTE"
                 with m.Else():
