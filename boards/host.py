@@ -99,7 +99,14 @@ class HostBridge(wiring.Component):
                      tx.tx_ready.eq(self.tx_ready),
                      self.frames_ok.eq(rx.frames_ok), self.frames_dropped.eq(rx.frames_dropped)]
 
-        length = Signal(range(MAX_PAYLOAD + 1))
+        # the frame's argument bytes (length - 2) and the checks of a value list, registered
+        # a state before they are used: no subtract-compare chain before a state decision
+        n_args = Signal(range(-2, MAX_PAYLOAD + 1))
+        short = Signal()                             # length < 2
+        n_vals = Signal(range(MAX_PAYLOAD + 1))      # values of WRITE_COEF / WRITE_INPUT
+        vals_bad = Signal()                          # their byte count is wrong
+        end_idx = Signal(34)                         # start + count of the command
+        r_cnt = Signal(8)                            # READ_COEF's count byte
         cmd, seq, status = Signal(8), Signal(8), Signal(8)
         ptr = Signal(range(MAX_PAYLOAD + CRC_BYTES))  # buffer read pointer
         m.d.comb += rd.addr.eq(ptr)
@@ -154,7 +161,8 @@ class HostBridge(wiring.Component):
         with m.FSM(name="bridge") as fsm:
             with m.State("IDLE"):
                 with m.If(rx.done):
-                    m.d.sync += [length.eq(rx.length), ptr.eq(0)]
+                    m.d.sync += [n_args.eq(rx.length - 2),
+                                 short.eq(rx.length < 2), ptr.eq(0)]
                     m.next = "CMD"
             with m.State("CMD"):            # rd.data = buf[0] next cycle
                 m.d.sync += ptr.eq(1)
@@ -164,8 +172,7 @@ class HostBridge(wiring.Component):
                 m.next = "DECODE"
             with m.State("DECODE"):
                 m.d.sync += seq.eq(rd.data)
-                n_args = length - 2
-                with m.If(length < 2):
+                with m.If(short):
                     respond(Status.BAD_LENGTH, SRC_NONE, 0)
                 with m.Else():
                     with m.Switch(cmd):
@@ -214,17 +221,21 @@ class HostBridge(wiring.Component):
             with m.State("START"):          # rd.data = buf[2 + nbyte]
                 m.d.sync += [start_idx.eq(Cat(start_idx[8:], rd.data)), ptr.eq(ptr + 1),
                              nbyte.eq(nbyte + 1)]
+                vals = (n_args - 4) >> 2              # n_args >= 5 here
+                m.d.sync += [n_vals.eq(vals), vals_bad.eq(((n_args - 4) & 3 != 0) | (vals == 0)
+                                                          | (vals > MAX_CHUNK))]
                 with m.If(nbyte == 3):
                     m.next = "COUNT"
-            with m.State("COUNT"):          # rd.data = buf[6]
-                n_args = length - 2
-                n_vals = (n_args - 4) >> 2
+            with m.State("COUNT"):          # rd.data = buf[6]; start_idx complete
+                m.d.sync += [r_cnt.eq(rd.data),
+                             end_idx.eq(start_idx + Mux(cmd == Cmd.READ_COEF, rd.data, n_vals))]
+                m.next = "CHECK"
+            with m.State("CHECK"):
                 with m.If(cmd == Cmd.READ_COEF):
-                    cnt = rd.data
+                    cnt = r_cnt
                     with m.If(n_args != 5):
                         respond(Status.BAD_LENGTH, SRC_NONE, 0)
-                    with m.Elif((cnt == 0) | (cnt > MAX_CHUNK) |
-                                (start_idx + cnt > n_links)):
+                    with m.Elif((cnt == 0) | (cnt > MAX_CHUNK) | (end_idx > n_links)):
                         respond(Status.BAD_RANGE, SRC_NONE, 0)
                     with m.Else():
                         m.d.sync += [w_base.eq(address("coef", 0) + start_idx),
@@ -232,10 +243,9 @@ class HostBridge(wiring.Component):
                         respond(Status.OK, SRC_WORDS, cnt << 2)
                 with m.Else():               # WRITE_COEF or WRITE_INPUT: start, values
                     is_input = cmd == Cmd.WRITE_INPUT
-                    with m.If(((n_args - 4) & 3 != 0) | (n_vals == 0) |
-                              (n_vals > MAX_CHUNK)):
+                    with m.If(vals_bad):
                         respond(Status.BAD_LENGTH, SRC_NONE, 0)
-                    with m.Elif(start_idx + n_vals > Mux(is_input, n_in, n_links)):
+                    with m.Elif(end_idx > Mux(is_input, n_in, n_links)):
                         respond(Status.BAD_RANGE, SRC_NONE, 0)
                     with m.Elif(is_input):
                         m.d.sync += [v_first.eq(6), v_count.eq(n_vals),
