@@ -145,6 +145,9 @@ class HostBridge(wiring.Component):
         assert len(status_bytes) == STATUS_FORMAT.size
         resp_len = Signal(range(4 + 4 * max(MAX_CHUNK, n_out) + len(info_bytes)))
         k = Signal.like(resp_len)                   # response byte index
+        # k - 3 (the data byte index) kept in a register beside k: no subtract before the
+        # byte multiplexer and the sender's CRC (the iCEBreaker's critical path)
+        k_data = Signal.like(resp_len)
         w_base = Signal(ADDR_WIDTH)
         w_index = Signal(8)
 
@@ -155,7 +158,8 @@ class HostBridge(wiring.Component):
         m.d.comb += [rx.hold.eq(self.busy), tx.length.eq(resp_len)]
 
         def respond(st, source, data_len):
-            m.d.sync += [status.eq(st), src.eq(source), resp_len.eq(3 + data_len), k.eq(0)]
+            m.d.sync += [status.eq(st), src.eq(source), resp_len.eq(3 + data_len), k.eq(0),
+                         k_data.eq(-3)]
             m.next = "SEND"
 
         with m.FSM(name="bridge") as fsm:
@@ -325,7 +329,7 @@ class HostBridge(wiring.Component):
                 m.d.sync += [w_index.eq(0), nbyte.eq(0)]
                 m.next = "S_BYTE"
             with m.State("S_BYTE"):
-                d = k - 3
+                d = k_data
                 byte = Signal(8)
                 with m.If(k == 0):
                     m.d.comb += byte.eq(cmd | 0x80)
@@ -351,7 +355,7 @@ class HostBridge(wiring.Component):
                 with m.Else():
                     m.d.comb += [tx.data.eq(byte), tx.valid.eq(1)]
                     with m.If(tx.ready):
-                        m.d.sync += k.eq(k + 1)
+                        m.d.sync += [k.eq(k + 1), k_data.eq(k_data + 1)]
                         with m.If((src == SRC_WORDS) & (k >= 3)):
                             m.d.sync += [word.eq(word >> 8), nbyte.eq(nbyte - 1)]
                         with m.If(k + 1 == resp_len):
