@@ -125,7 +125,8 @@ def test_serial_is_the_one_lane_case():
 # (layers, board family) -> blocks; the estimate may not be below them, nor more than 15 % above
 # + 2. The former SerialNetwork's (E and S/R in SPRAM) were 9, 28, 20, 37 on the UP5K and 7 on
 # the ECP5; those networks but tiny need 84-136 blocks now and do not fit the UP5K.
-MEASURED_BRAM = {((16, 16, 10), "ice40"): 15, ((16, 16, 10), "ecp5"): 7}
+MEASURED_BRAM = {((16, 16, 10), "ice40"): 15, ((35, 38, 13, 4, 2, 10), "ice40"): 25,
+                 ((16, 16, 10), "ecp5"): 7}
 
 
 @pytest.mark.parametrize("layers,family", sorted(MEASURED_BRAM))
