@@ -126,7 +126,7 @@ def test_serial_is_the_one_lane_case():
 # + 2. The former SerialNetwork's (E and S/R in SPRAM) were 9, 28, 20, 37 on the UP5K and 7 on
 # the ECP5; those networks but tiny need 84-136 blocks now and do not fit the UP5K.
 MEASURED_BRAM = {((16, 16, 10), "ice40"): 15, ((35, 38, 13, 4, 2, 10), "ice40"): 25,
-                 ((16, 16, 10), "ecp5"): 7}
+                 ((16, 16, 10), "ecp5"): 6}
 
 
 @pytest.mark.parametrize("layers,family", sorted(MEASURED_BRAM))
