@@ -665,11 +665,60 @@ class FixedModel(_Base):
         ``step_exp``: the step ``2**step_exp`` of this update (default: the RunConfig's)."""
         batch = np.shape(S_int)[-1]
         j = power_of_two_exponent(batch, "batch size")
+        return self.bsp_delta_from_accumulator(self.bsp_accumulate(S_int, R_int), j, step_exp)
+
+    def bsp_delta_from_accumulator(self, A, batch_log2: int, step_exp: int | None = None):
+        """``dC = sign(A) * round_shift(atan_table(round_shift(|A|, j)), s_out)`` of per-link
+        accumulators ``A`` (:meth:`bsp_accumulate`, or the chip's after a batch of ``2**j``
+        samples). The shift into C's LSBs is limited to ``BSP_SHIFT_OUT_LIMITS`` of the
+        table output width: beyond them round_shift gives 0, or a left shift that moves C to
+        its clamp either way (int64 stays exact)."""
         _, s_out = self.bsp_shifts(1, step_exp)
-        A = self.bsp_accumulate(S_int, R_int)
-        x = round_shift(np.abs(A), j)
-        d = round_shift(self.table.lookup(x), s_out)
+        lo, hi = self.bsp_shift_out_limits()
+        A = np.asarray(A, np.int64)
+        x = round_shift(np.abs(A), int(batch_log2))
+        d = round_shift(self.table.lookup(x), min(max(s_out, lo), hi))
         return np.where(A < 0, -d, d)
+
+    def bsp_shift_out_limits(self) -> tuple[int, int]:
+        """(lowest, highest) shift from the table output to C's LSBs that changes a result:
+        a table output ``y`` < 2**(tw) rounds to 0 from a shift of tw + 1 on, and ``y << k``
+        with ``k >= coef_width + 1`` moves any C beyond its clamp (y >= 1), so the chip
+        clamps its step register's shift to this range with the same C."""
+        tw = int(self.table.entries()[-1]).bit_length()
+        return -(self.fmt.coef_width + 1), tw + 1
+
+    def bsp_update_from_accumulator(self, C_int, A, batch_log2: int,
+                                    step_exp: int | None = None) -> np.ndarray:
+        """``clip(C + bsp_delta_from_accumulator(A, j, step_exp))``: the update at a batch's
+        end."""
+        return np.clip(np.asarray(C_int, np.int64)
+                       + self.bsp_delta_from_accumulator(A, batch_log2, step_exp),
+                       self.c_lo, self.c_hi)
+
+    # learning on the chip (issue #10): the integers of its TRAIN_SAMPLE / EVAL_SAMPLE ------
+    @staticmethod
+    def predict(out_int) -> np.ndarray:
+        """The predicted class of each sample: the index of its largest output integral, the
+        lowest index on ties (the chip's ``predicted`` register). ``out_int`` (batch, n)."""
+        out_int = np.asarray(out_int, np.int64)
+        if out_int.ndim != 2 or out_int.shape[1] < 1:
+            raise ValueError(f"need output integrals (batch, n_outputs), got {out_int.shape}")
+        return np.argmax(out_int, axis=1)
+
+    @property
+    def pixel_table(self) -> np.ndarray:
+        """The input integer of each 8-bit pixel value 0..255: ``input_to_int(p / 255)``,
+        the scaling of golden.data (pixels / 255.0). The chip's region 8 holds this table."""
+        p = np.arange(256, dtype=np.float64)[None, :] / 255.0
+        return self.fmt.to_int(p * self.cfg.input_scale)[0].astype(np.int64)
+
+    def pixel_to_int(self, pixels) -> np.ndarray:
+        """Input integers of 8-bit pixels (ints 0..255, any shape): :attr:`pixel_table`."""
+        p = np.asarray(pixels)
+        if not np.issubdtype(p.dtype, np.integer) or (p.size and (p.min() < 0 or p.max() > 255)):
+            raise ValueError("pixels must be integers in 0..255")
+        return self.pixel_table[p.astype(np.int64)]
 
     def bsp_update(self, C_int, S_int, R_int, step_exp: int | None = None) -> np.ndarray:
         return np.clip(np.asarray(C_int, np.int64) + self.bsp_delta(S_int, R_int, step_exp),
