@@ -45,6 +45,13 @@ class HwConstants:
     bsp_shift_in: int
     bsp_shift_out: int
     max_abs_d: int   # the largest |D| a clamped state can give
+    # learning on the chip (golden FixedModel; docs/HARDWARE.md "Learning on the chip")
+    step_exp: int                     # the RunConfig's BSP step 2**step_exp (register reset)
+    shift_out_limits: tuple           # FixedModel.bsp_shift_out_limits()
+    output_scale: tuple               # (M, s): y = round_shift(S * M, s)
+    err_exp: int                      # err_scale = 2**err_exp
+    target_int: int                   # to_int(cfg.target)
+    pixel_table: tuple                # FixedModel.pixel_table: input integer of pixels 0..255
 
     @property
     def d_width(self) -> int:
@@ -108,7 +115,12 @@ def hw_constants(cfg: RunConfig = RunConfig(), neuron: NeuronParams = MODEL1_NEU
         partner={r: tuple(int(v) for v in offs[r][2]) for r in (False, True)},
         k1_index={r: tuple(int(v) for v in offs[r][1]) for r in (False, True)},
         k3_index={r: tuple(int(v) for v in offs[r][3]) for r in (False, True)},
-        bsp_shift_in=int(s_in), bsp_shift_out=int(s_out), max_abs_d=int(max_abs_d))
+        bsp_shift_in=int(s_in), bsp_shift_out=int(s_out), max_abs_d=int(max_abs_d),
+        step_exp=int(model.step_exp),
+        shift_out_limits=tuple(int(v) for v in model.bsp_shift_out_limits()),
+        output_scale=tuple(int(v) for v in model.output_scale), err_exp=int(model.err_exp),
+        target_int=int(model.target_int),
+        pixel_table=tuple(int(v) for v in model.pixel_table))
 
 
 def round_shift_expr(x, shift: int):

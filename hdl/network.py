@@ -21,7 +21,7 @@ from .neuron import NeuronCore
 from .synapse import AtanRom, Synapse
 
 __all__ = ["Network", "MAX_NEURONS", "REGION", "INFO", "MAGIC", "OP_FORWARD", "OP_REVERSE",
-           "OP_BSP"]
+           "OP_BSP", "OP_TRAIN_SAMPLE", "OP_EVAL_SAMPLE", "REGION_PIXELS", "TRAIN_INFO"]
 
 MAX_NEURONS = 256      # "small networks": every neuron and link is its own hardware
 MAX_LINKS = 2048
@@ -30,9 +30,19 @@ INDEX_BITS = 20     # up to 2**20 integrals or coefficients per region
 REGION = dict(input=0x0, error=0x1, coef=0x2, fwd_integral=0x3, rev_integral=0x4, output=0x5,
               overflow=0x6, info=0x7, k=0x8)
 INFO = dict(n_inputs=0, n_outputs=1, n_neurons=2, n_links=3, steps=4, status=5, width=6,
-            frac=7, coef_extra=8, acc_width=9, h_shift=10, magic=11, command=12)
+            frac=7, coef_extra=8, acc_width=9, h_shift=10, magic=11, command=12,
+            # learning on the chip (issue #10; the engine only, docs/HARDWARE.md)
+            batch_log2=13, step_exp=14, label=15, predicted=16, correct=17, samples=18,
+            batch_fill=19)
+TRAIN_INFO = ("batch_log2", "step_exp", "label", "predicted", "correct", "samples",
+              "batch_fill")
+"""The info registers of on-chip learning (the engine has them; the unrolled Network not)."""
+REGION_PIXELS = 0x8
+"""The engine's pixel region (write only): an 8-bit pixel p to index i stores input i =
+``FixedModel.pixel_table[p]``. (The unrolled Network has its K registers at 0x8.)"""
 MAGIC = 0x5758  # "WX"
 OP_FORWARD, OP_REVERSE, OP_BSP = 0, 1, 2
+OP_TRAIN_SAMPLE, OP_EVAL_SAMPLE = 3, 4    # the engine's learning commands (issue #10)
 
 
 def coefficient_reset_values(c_init, hw: HwConstants, n_links: int) -> list:
@@ -72,9 +82,9 @@ class ControlPort(wiring.Component):
         index = self.addr[:INDEX_BITS]
         cmd_write = self.we & (region == REGION["info"]) & (index == INFO["command"])
         cmd = Signal()
-        cmd_op = Signal(2)
+        cmd_op = Signal(3)        # ops 0..4 through the command register; ``op``: 0..3
         m.d.comb += [cmd.eq(self.start | cmd_write),
-                     cmd_op.eq(Mux(cmd_write, self.wdata[:2], self.op))]
+                     cmd_op.eq(Mux(cmd_write, self.wdata[:3], self.op))]
         return region, index, cmd, cmd_op
 
     @property

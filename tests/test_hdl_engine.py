@@ -54,8 +54,9 @@ def test_engine_shared_atan_tables(lanes_per_table):
                                          lanes_per_table=lanes_per_table), topo, 5, 8)
     assert mismatches == 0 and compared > 50 and got["C"] != c_int.tolist()
     assert got["bsp_cycles"] == dut.cycles()["bsp"]
-    assert dut.timing.bsp_slot == 18 + lanes_per_table - 2
-    assert dut.resources().memories[5].count == 8 // lanes_per_table     # atan ROMs
+    assert dut.timing.bsp_slot == 19 + lanes_per_table - 2
+    atan = [mem for mem in dut.resources().memories if mem.name == "atan"]
+    assert atan[0].count == 8 // lanes_per_table     # atan ROMs
 
 
 # the fixed-point learning format: the reverse run's increments dithered (golden
@@ -157,6 +158,8 @@ def test_bsp_unit_matches_golden():
     got = []
 
     async def bench(ctx):
+        ctx.set(unit.update, 1)            # the batch-one command: no accumulator, update C
+        ctx.set(unit.shift_out, hw.bsp_shift_out)
         for s, r, c in cases:
             ctx.set(unit.c_old, c)
             data = 0
@@ -181,6 +184,87 @@ def test_bsp_unit_matches_golden():
     assert len(got) == len(cases) > 20
     assert got == want
     assert len(set(want) - {c for _, _, c in cases}) > 10      # the updates changed C
+
+
+@pytest.mark.parametrize("batch_log2, step_exp", [(2, None), (3, -3), (1, 5), (2, -40)])
+def test_bsp_unit_accumulates_a_batch(batch_log2, step_exp):
+    """The BSP unit alone in accumulate mode: per link a batch of 2**j samples (S, R up to the
+    integral range, products that saturate the 32-bit accumulator), A written back after each
+    sample, C updated at the batch's end: A equal to golden bsp_accumulate after every
+    sample, C' to bsp_update (the step register's shift clamped as golden's)."""
+    cfg = RunConfig(kt=2.0 ** 2)      # s_in small: products that saturate the accumulator
+    hw = hw_constants(cfg)
+    fmt = hw.fmt
+    model = FixedModel(Topology(layers=(1, 1)), cfg)
+    step = model._step_exp(step_exp)
+    lo, hi = hw.shift_out_limits
+    shift = min(max(model.bsp_shifts(1, step)[1], lo), hi)
+    rng = np.random.default_rng(batch_log2)
+    B = 1 << batch_log2
+    links = []
+    for mag in (2 ** 10, 2 ** 18, 2 ** 23):
+        for _ in range(4):
+            links.append((rng.integers(-mag, mag, B), rng.integers(-mag, mag, B),
+                          int(rng.integers(hw.c_lo, hw.c_hi + 1))))
+    links.append((np.full(B, fmt.acc_max), np.full(B, fmt.acc_max), 0))   # saturates A
+    links.append((np.full(B, fmt.acc_min), np.full(B, fmt.acc_max), 5))
+    unit = BspUnit(hw)
+    st = unit.stages
+    m = Module()
+    m.submodules.unit = unit
+    a, b = Signal(signed(fmt.width)), Signal(signed(fmt.width))
+    prod = Signal(signed(2 * fmt.width))
+    m.d.sync += [a.eq(unit.mul_a), b.eq(unit.mul_b), prod.eq(a * b)]
+    m.d.comb += unit.prod.eq(prod)
+    entries = [int(v) for v in hw.table.entries()]
+    got_A, got_C = [], []
+
+    async def bench(ctx):
+        ctx.set(unit.acc_mode, 1)
+        ctx.set(unit.batch_log2, batch_log2)
+        ctx.set(unit.shift_out, shift)
+        for S, R, c in links:
+            A = 0
+            for k in range(B):
+                ctx.set(unit.c_old, c)
+                ctx.set(unit.a_old, A)
+                ctx.set(unit.update, int(k == B - 1))
+                data = 0
+                for sub in range(st["slot"]):
+                    ctx.set(unit.sub, sub)
+                    ctx.set(unit.tab_data, data)
+                    if sub == st["magnitudes"]:
+                        ctx.set(unit.s, int(S[k]))
+                        ctx.set(unit.r, int(R[k]))
+                    if sub == st["squash"]:
+                        A = ctx.get(unit.a_write)
+                        got_A.append(A if k < B - 1 else None)
+                    if sub == st["c_write"] and k == B - 1:
+                        got_C.append(ctx.get(unit.c_new))
+                    addr = ctx.get(unit.tab_addr)
+                    await ctx.tick()
+                    data = entries[addr]
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    want_A, want_C = [], []
+    for S, R, c in links:
+        Sg, Rg = np.zeros((5, 2, B), np.int64), np.zeros((5, 2, B), np.int64)
+        Sg[model.topology.src_elem[0], 0] = S
+        Rg[model.topology.dst_elem[0], 1] = R
+        for k in range(1, B):
+            want_A.append(int(model.bsp_accumulate(Sg[..., :k], Rg[..., :k])[0]))
+        want_A.append(None)
+        want_C.append(int(model.bsp_update(np.array([c]), Sg, Rg, step)[0]))
+    print(f"j={batch_log2} step_exp={step}: {len(want_A) - len(links)} accumulators and "
+          f"{len(want_C)} C compared")
+    assert got_A == want_A and got_C == want_C and len(want_C) == len(links)
+    a_seen = [v for v in want_A if v is not None]
+    assert max(a_seen) == (1 << 31) - 1 and min(a_seen) <= -(1 << 31) + 1   # both ends
+    if step_exp != -40:
+        assert len(set(want_C) - {c for _, _, c in links}) > 5      # the updates changed C
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -288,7 +372,7 @@ def test_design_resources_before_a_build():
     assert r.cycles == NetworkEngine(preset("model1"), d.hw(), lanes=40).cycles()
     assert r.block_ram["ecp5"] > 208            # every memory in block RAM: too many
     lut = lut_memories_for(r.memories, "ecp5", 208)
-    assert lut == ("slot_rom", "c_mem")          # the fewest, in LUT_MEMORY_ORDER
+    assert lut == ("slot_rom", "c_mem", "bsp_acc")   # the fewest, in LUT_MEMORY_ORDER
     d.lut_memories = lut
     r2 = d.resources()
     assert r2.block_ram["ecp5"] <= 208 and r2.lut_memory_bits > 0

@@ -1,29 +1,46 @@
 """The BSP unit of one lane: the update of one coefficient per slot, on the lane's multiplier.
 
-The integers of ``golden.network.FixedModel.bsp_delta`` (batch of one) and ``bsp_update``::
+The integers of ``golden.network.FixedModel.bsp_accumulate`` and
+``bsp_update_from_accumulator`` (a batch of 2**j samples; ``bsp_update`` for a batch of one)::
 
     P  = S_src * R_dst                    |P| from |S| and |R| in chunks of width-1 bits
-    x  = round_shift(|P|, shift_in)
+    p  = sign(P) * min(round_shift(|P|, shift_in), 2**31 - 1)
+    A' = sat32(A + p)                     A: the link's accumulator (acc_mode), else 0
+    x  = round_shift(|A'|, j)             j: batch_log2 (acc_mode), else 0
     y  = atan_table(x)                    entry i and i+1 of AtanTable.entries(), interpolated
-    dC = sign(P) * round_shift(y, shift_out)
-    C  = clamp(C + dC, Cmin, Cmax)
+    dC = sign(A') * round_shift(y, shift_out)     shift_out: from the step_exp register
+    C  = clamp(C + dC, Cmin, Cmax)        only when ``update``; else A' is kept
 
-A slot is a fixed sequence of clocks (``timing.bsp_stages``); the lane feeds ``s``, ``r`` and
-``c_old`` and takes ``c_new`` at the offsets given there. The product |P| is formed in one
-place (``mag``) and squashed in another, so that a batch mode (accumulate ``sign * |P|`` over
-the samples of a batch, then squash once) can sit between the two.
+A slot is a fixed sequence of clocks (``timing.bsp_stages``); the lane feeds ``s``, ``r``,
+``a_old`` (its accumulator memory's word) and ``c_old`` and takes ``a_write`` (A', or 0 after
+an update) and ``c_new`` at the offsets given there. The batch-one command (op 2) is
+``acc_mode`` = 0, ``update`` = 1: ``x = min(round_shift(|P|, shift_in), 2**31 - 1)``, the
+integers of ``bsp_delta`` for one sample (the table saturates below 2**31).
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
+from wuxing.golden.network import BSP_ACC_BITS, BSP_ACC_MAX, BSP_ACC_MIN
 
 from ..fixed import HwConstants, check_types, round_shift_expr, saturate_expr
 from ..synapse import _table_shapes
 from .timing import MUL_LATENCY, bsp_stages
 
-__all__ = ["BspUnit"]
+__all__ = ["BspUnit", "shift_out_bits"]
+
+
+def shift_out_bits(hw: HwConstants) -> int:
+    """Bits of the signed shift from the table output to C (golden
+    ``FixedModel.bsp_shift_out_limits``: the range the step register's shift is clamped to)."""
+    lo, hi = shift_out_limits(hw)
+    return max(abs(lo), hi).bit_length() + 1
+
+
+def shift_out_limits(hw: HwConstants) -> tuple[int, int]:
+    return hw.shift_out_limits
 
 
 class BspUnit(wiring.Component):
@@ -33,8 +50,12 @@ class BspUnit(wiring.Component):
     (in, held until ``c_write``), ``mul_a``, ``mul_b`` (out: multiplier operands, used when
     ``mul_en``), ``prod`` (in: the product, ``timing.MUL_LATENCY`` clocks later), ``tab_addr`` (out),
     ``tab_data`` (in: the table entry, one clock after its address), ``c_new`` (out, valid at
-    ``c_write``). ``member``, ``lanes_per_table``: the lane's place among the lanes that share
-    its atan ROM (timing.bsp_stages).
+    ``c_write``). ``acc_mode`` (in: add the accumulator ``a_old``, valid at ``accumulate``,
+    and squash with ``batch_log2``), ``update`` (in: this slot updates C; ``a_write`` is then
+    0), ``a_write`` (out: the accumulator's new word, valid at ``squash``), ``batch_log2``
+    (in: j), ``shift_out`` (in, signed: the shift from the table output to C's LSBs, within
+    :func:`shift_out_limits`). ``member``, ``lanes_per_table``: the lane's place among the
+    lanes that share its atan ROM (timing.bsp_stages).
     """
 
     def __init__(self, hw: HwConstants, member: int = 0, lanes_per_table: int = 2):
@@ -52,6 +73,9 @@ class BspUnit(wiring.Component):
             "prod": In(signed(2 * W)),
             "tab_addr": Out(range(len(self.entries))), "tab_data": In(self.tshape),
             "c_new": Out(signed(fmt.coef_width)),
+            "acc_mode": In(1), "update": In(1), "batch_log2": In(4),
+            "a_old": In(signed(BSP_ACC_BITS)), "a_write": Out(signed(BSP_ACC_BITS)),
+            "shift_out": In(signed(shift_out_bits(hw))),
         })
 
     def elaborate(self, platform):
@@ -92,16 +116,34 @@ class BspUnit(wiring.Component):
         with m.If(accumulate):
             m.d.sync += mag.eq(mag + placed)
 
-        # the squash: table input, segment and weight
+        # the accumulator: this sample's table input, signed, added with saturation
         xb = Signal(unsigned(2 * aw + max(0, -hw.bsp_shift_in)))
         m.d.comb += xb.eq(round_shift_expr(mag, hw.bsp_shift_in))
+        p_mag = Signal(unsigned(BSP_ACC_BITS - 1))
+        m.d.comb += p_mag.eq(Mux(xb > BSP_ACC_MAX, BSP_ACC_MAX, xb))
+        a_sum = Signal(signed(BSP_ACC_BITS + 1))
+        m.d.comb += a_sum.eq(Mux(self.acc_mode, self.a_old, 0) + Mux(neg, -p_mag, p_mag))
+        a_new = Signal(signed(BSP_ACC_BITS))
+        a_sat, _ = saturate_expr(a_sum, BSP_ACC_MIN, BSP_ACC_MAX)
+        with m.If(sub == st["accumulate"]):
+            m.d.sync += a_new.eq(a_sat)
+        m.d.comb += self.a_write.eq(Mux(self.update, 0, a_new))
+        # the squash: x = round_shift(|A'|, j), the table segment and weight
+        j = Signal.like(self.batch_log2)
+        m.d.comb += j.eq(Mux(self.acc_mode, self.batch_log2, 0))
+        a_abs = Signal(unsigned(BSP_ACC_BITS))
+        m.d.comb += a_abs.eq(Mux(a_new < 0, -a_new, a_new))
+        x = Signal(unsigned(BSP_ACC_BITS))
+        m.d.comb += x.eq((a_abs + (Const(1, BSP_ACC_BITS) << j >> 1)) >> j)
         sat = Signal()
         idx = Signal(range(tab.segments))
         frac = Signal(unsigned(max(1, tab.frac_bits)))
+        a_neg = Signal()
         with m.If(sub == st["squash"]):
-            xm = Mux(xb >= tab.x_limit, 0, xb)
-            m.d.sync += [sat.eq(xb >= tab.x_limit), idx.eq(xm >> tab.frac_bits),
-                         frac.eq(xm[:tab.frac_bits] if tab.frac_bits else 0)]
+            xm = Mux(x >= tab.x_limit, 0, x)
+            m.d.sync += [sat.eq(x >= tab.x_limit), idx.eq(xm >> tab.frac_bits),
+                         frac.eq(xm[:tab.frac_bits] if tab.frac_bits else 0),
+                         a_neg.eq(a_new < 0)]
         lo = Signal(self.tshape)
         with m.If(sub == st["table_lo"]):
             m.d.comb += self.tab_addr.eq(idx)
@@ -114,13 +156,19 @@ class BspUnit(wiring.Component):
         y = Signal(signed(self.tshape.width + 1))
         m.d.comb += y.eq(Mux(sat, self.entries[-1],
                              lo + round_shift_expr(self.prod, tab.frac_bits)))
-        delta_width = max(fmt.coef_width + 1,
-                          self.tshape.width + max(0, -hw.bsp_shift_out) + 2)
+        # dC = round_shift(y, shift_out), y >= 0, the shift a signal in shift_out_limits
+        lo_s, hi_s = shift_out_limits(hw)
+        delta_width = self.tshape.width + 1 - lo_s + 1
         dC = Signal(signed(delta_width))
-        m.d.comb += dC.eq(round_shift_expr(y, hw.bsp_shift_out))
+        sh = self.shift_out
+        right = Signal(range(hi_s + 1))
+        left = Signal(range(-lo_s + 1))
+        m.d.comb += [right.eq(Mux(sh > 0, sh, 0)), left.eq(Mux(sh < 0, -sh, 0))]
+        m.d.comb += dC.eq(Mux(sh > 0, (y + (Const(1, hi_s + 1) << right >> 1)) >> right,
+                              y << left))
         dC_signed = Signal(signed(delta_width + 1))
         with m.If(sub == st["delta"]):
-            m.d.sync += dC_signed.eq(Mux(neg, -dC, dC))
+            m.d.sync += dC_signed.eq(Mux(a_neg, -dC, dC))
         c_sum = Signal(signed(delta_width + 2))
         m.d.comb += c_sum.eq(self.c_old + dC_signed)
         c_new, _ = saturate_expr(c_sum, hw.c_lo, hw.c_hi)

@@ -23,14 +23,17 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
+
+from wuxing.golden.onchip import MAX_BATCH_LOG2
 from amaranth.lib.memory import Memory
 
 from wuxing.golden.neuron import N_ELEMENTS
 from wuxing.golden.topology import Topology
 
 from ..fixed import HwConstants, check_types
-from ..network import (INDEX_BITS, INFO, MAGIC, REGION, ControlPort, check_buildable,
-                       coefficient_reset_values)
+from ..network import (INDEX_BITS, INFO, MAGIC, OP_TRAIN_SAMPLE, REGION, REGION_PIXELS,
+                       ControlPort, check_buildable, coefficient_reset_values)
+from .bsp import shift_out_bits
 from ..synapse import _table_shapes
 from .crossbar import Crossbar
 from .dither import DitherSeed, seed_clocks
@@ -41,6 +44,7 @@ from .sequencer import Sequencer
 from .tables import (c_words, engine_widths, lmap_layout, lmap_words, nmap_layout, nmap_words,
                      slot_words)
 from .timing import engine_timing
+from .train import ArgmaxCounter, OutputPass
 
 __all__ = ["NetworkEngine", "ENGINE_MAX_NEURONS", "ENGINE_MAX_LINKS"]
 
@@ -104,6 +108,7 @@ class NetworkEngine(ControlPort):
             hw.fmt.acc_width, W,
             seed=seed_clocks(t.layers[-1]) if hw.fmt.reverse_dither else 0,
             lanes_per_table=lanes_per_table)
+        assert self.timing.read_latency == self.read_latency   # the output pass's clocks
         self.widths = engine_widths(hw, row_fan(t))
         super().__init__(t, hw)
 
@@ -169,17 +174,68 @@ class NetworkEngine(ControlPort):
                     m.d.comb += lane.atan_data.eq(rd.data)
 
         # commands, the steps register, the overflow flag ----------------------------------
-        region, index, cmd, cmd_op = self.decode_command(m)
+        ext_region, ext_index, cmd, cmd_op = self.decode_command(m)
+        busy = seq.busy
+        # the memory path's master: the host, or the output pass of a learning command
+        m.submodules.output_pass = opass = OutputPass(hw, n_out, self.read_latency,
+                                                      self.data_width)
+        region, index = Signal.like(ext_region), Signal.like(ext_index)
+        mem_we = Signal()
+        mem_wdata = Signal(signed(self.data_width))
+        m.d.comb += [region.eq(Mux(opass.active, opass.addr[INDEX_BITS:], ext_region)),
+                     index.eq(Mux(opass.active, opass.addr[:INDEX_BITS], ext_index)),
+                     mem_we.eq(Mux(opass.active, opass.we, self.we)),
+                     mem_wdata.eq(Mux(opass.active, opass.wdata, self.wdata))]
+        free = ~busy | opass.active          # the memory path is the master's
         if fmt.reverse_dither:   # the reverse run's dither: seed from the errors, step hashes
             m.submodules.dither = dither = DitherSeed(n_out, W,
                                                       memory_attrs("errors", self.lut_memories))
-            m.d.comb += [dither.err_we.eq(self.we & ~seq.busy & (region == REGION["error"])
+            m.d.comb += [dither.err_we.eq(mem_we & free & (region == REGION["error"])
                                           & (index < n_out)),
-                         dither.err_index.eq(index), dither.err_data.eq(self.wdata),
+                         dither.err_index.eq(index), dither.err_data.eq(mem_wdata),
                          dither.fold.eq(seq.dither_fold), dither.advance.eq(seq.dither_advance)]
             for lane in lanes:
                 m.d.comb += lane.step_hash.eq(dither.step_hash)
-        busy = seq.busy
+
+        # learning on the chip: registers, the argmax and counters, the batch ---------------
+        def info_write(name):
+            return self.we & ~busy & (ext_region == REGION["info"]) & (ext_index == INFO[name])
+        batch_log2 = Signal(4)
+        step_exp = Signal(signed(self.data_width), init=hw.step_exp)
+        label = Signal(self.data_width)
+        batch_fill = Signal(MAX_BATCH_LOG2 + 1)
+        with m.If(info_write("batch_log2") & (self.wdata >= 0)
+                  & (self.wdata <= MAX_BATCH_LOG2)):     # other values: ignored
+            m.d.sync += batch_log2.eq(self.wdata)
+        with m.If(info_write("step_exp")):
+            m.d.sync += step_exp.eq(self.wdata)
+        with m.If(info_write("label")):
+            m.d.sync += label.eq(self.wdata)
+        m.submodules.argmax = argmax = ArgmaxCounter(n_out, fmt.acc_width, self.data_width)
+        m.d.comb += [argmax.value.eq(opass.value), argmax.index.eq(opass.index),
+                     argmax.valid.eq(opass.valid), argmax.finish.eq(opass.finish),
+                     argmax.label.eq(label), argmax.wdata.eq(self.wdata),
+                     argmax.set_correct.eq(info_write("correct")),
+                     argmax.set_samples.eq(info_write("samples"))]
+        train_cmd = Signal()       # the command running is a TRAIN_SAMPLE
+        with m.If(cmd & ~busy):
+            m.d.sync += train_cmd.eq(cmd_op == OP_TRAIN_SAMPLE)
+        batch_end = Signal()
+        m.d.comb += batch_end.eq((batch_fill + 1) >= (Const(1, 2 ** 4 + 1) << batch_log2))
+        with m.If(seq.trained):
+            m.d.sync += batch_fill.eq(Mux(batch_end, 0, batch_fill + 1))
+        m.d.comb += [seq.batch_end.eq(batch_end), opass.start.eq(seq.pass_start),
+                     seq.pass_done.eq(opass.done), opass.write_errors.eq(train_cmd),
+                     opass.label.eq(label)]
+        # the shift from the table output to C: s_out(step_exp), clamped (golden
+        # FixedModel.bsp_shift_out_limits: the same C), registered
+        lo_s, hi_s = hw.shift_out_limits
+        s_out = Signal(signed(self.data_width + 2))
+        m.d.comb += s_out.eq(hw.bsp_shift_out + hw.step_exp - step_exp)
+        shift_out = Signal(signed(shift_out_bits(hw)))
+        m.d.sync += shift_out.eq(Mux(s_out < lo_s, lo_s, Mux(s_out > hi_s, hi_s, s_out)))
+        for lane in lanes:
+            m.d.comb += [lane.batch_log2.eq(batch_log2), lane.shift_out.eq(shift_out)]
         steps = Signal(16, init=hw.cfg.steps)
         any_over = Signal()
         m.d.comb += [seq.cmd.eq(cmd), seq.cmd_op.eq(cmd_op), seq.steps.eq(steps),
@@ -191,8 +247,7 @@ class NetworkEngine(ControlPort):
             m.d.sync += any_over.eq(0)
         with m.Else():
             m.d.sync += any_over.eq(any_over | clamps)
-        with m.If(self.we & ~busy &
-                  (self.addr == ((REGION["info"] << INDEX_BITS) | INFO["steps"]))):
+        with m.If(info_write("steps")):
             m.d.sync += steps.eq(self.wdata)
 
         # the control port, stage 0: decode; the neuron and link maps addressed ------------
@@ -200,15 +255,17 @@ class NetworkEngine(ControlPort):
         n_int = index - Array(Const(i * N, INDEX_BITS + 3) for i in range(N_ELEMENTS))[e_int]
         neuron = Signal(range(max(2, N)))
         elem = Signal(range(N_ELEMENTS))
-        in_range = {"input": n_in, "error": n_out, "coef": L, "fwd_integral": 5 * N,
-                    "rev_integral": 5 * N, "output": n_out, "overflow": N}
+        in_range = {REGION[r]: n for r, n in (
+            ("input", n_in), ("error", n_out), ("coef", L), ("fwd_integral", 5 * N),
+            ("rev_integral", 5 * N), ("output", n_out), ("overflow", N))}
+        in_range[REGION_PIXELS] = n_in
         valid0 = Signal()
         with m.Switch(region):
-            for name, n in in_range.items():
-                with m.Case(REGION[name]):
+            for code, n in in_range.items():
+                with m.Case(code):
                     m.d.comb += valid0.eq(index < n)
         with m.Switch(region):
-            with m.Case(REGION["input"], REGION["overflow"]):
+            with m.Case(REGION["input"], REGION["overflow"], REGION_PIXELS):
                 m.d.comb += neuron.eq(index)
             with m.Case(REGION["error"], REGION["output"]):
                 m.d.comb += [neuron.eq(out_base + index), elem.eq(t.out_elem)]
@@ -241,17 +298,26 @@ class NetworkEngine(ControlPort):
             m.d.comb += lane1.eq(lrd.data[off:off + w])
 
         region1, elem1 = Signal.like(region), Signal(range(N_ELEMENTS))
-        valid1, we1 = Signal(), Signal()
+        valid1, we1, own1 = Signal(), Signal(), Signal()
+        wdata_reg = Signal(signed(self.data_width))
+        m.d.sync += [region1.eq(region), elem1.eq(elem), valid1.eq(valid0 & free),
+                     we1.eq(mem_we & valid0 & free), wdata_reg.eq(mem_wdata),
+                     own1.eq(opass.active)]
+        # region 8: an 8-bit pixel -> its input integer (golden FixedModel.pixel_table)
+        m.submodules.pixels = pixel_rom = Memory(
+            shape=signed(W), depth=256, init=list(hw.pixel_table),
+            attrs=memory_attrs("pixels", self.lut_memories))
+        pixel_rd = pixel_rom.read_port()
+        m.d.comb += pixel_rd.addr.eq(self.wdata[:8])
         wdata1 = Signal(signed(self.data_width))
-        m.d.sync += [region1.eq(region), elem1.eq(elem), valid1.eq(valid0 & ~busy),
-                     we1.eq(self.we & valid0 & ~busy), wdata1.eq(self.wdata)]
+        m.d.comb += wdata1.eq(Mux(region1 == REGION_PIXELS, pixel_rd.data, wdata_reg))
 
         # stage 1: the local address, on every lane's port; writes land here ---------------
         kind = Signal(2)
         local_addr = Signal(host_addr_bits(s))
         row_of = Array(Const(e * nb, range(R5 + 1)) for e in range(N_ELEMENTS))
         with m.Switch(region1):
-            with m.Case(REGION["input"], REGION["error"]):
+            with m.Case(REGION["input"], REGION["error"], REGION_PIXELS):
                 m.d.comb += [kind.eq(HOST_E), local_addr.eq(2 * R5 + local1)]
             with m.Case(REGION["overflow"]):
                 m.d.comb += [kind.eq(HOST_E), local_addr.eq(
@@ -265,7 +331,7 @@ class NetworkEngine(ControlPort):
         target1 = Signal(range(max(2, P)))
         m.d.comb += target1.eq(Mux(region1 == REGION["coef"], lane1, bank1))
         writable = ((region1 == REGION["input"]) | (region1 == REGION["error"])
-                    | (region1 == REGION["coef"]))
+                    | (region1 == REGION["coef"]) | (region1 == REGION_PIXELS))
         for b, lane in enumerate(lanes):
             m.d.comb += [lane.host_kind.eq(Mux(valid1, kind, HOST_NONE)),
                          lane.host_addr.eq(local_addr), lane.host_wdata.eq(wdata1),
@@ -273,18 +339,23 @@ class NetworkEngine(ControlPort):
 
         # stage 2: the memory word of the target lane, or an info register ----------------
         region2 = Signal.like(region)
-        valid2 = Signal()
+        valid2, own2 = Signal(), Signal()
         target2 = Signal.like(target1)
-        m.d.sync += [region2.eq(region1), valid2.eq(valid1), target2.eq(target1)]
+        m.d.sync += [region2.eq(region1), valid2.eq(valid1), target2.eq(target1),
+                     own2.eq(own1)]
         info = {INFO["n_inputs"]: n_in, INFO["n_outputs"]: n_out, INFO["n_neurons"]: N,
                 INFO["n_links"]: L, INFO["steps"]: steps,
                 INFO["status"]: busy | (any_over << 1),
                 INFO["width"]: fmt.width, INFO["frac"]: fmt.frac,
                 INFO["coef_extra"]: fmt.coef_extra, INFO["acc_width"]: fmt.acc_width,
-                INFO["h_shift"]: hw.h_shift, INFO["magic"]: MAGIC}
+                INFO["h_shift"]: hw.h_shift, INFO["magic"]: MAGIC,
+                INFO["batch_log2"]: batch_log2, INFO["step_exp"]: step_exp,
+                INFO["label"]: label, INFO["predicted"]: argmax.predicted,
+                INFO["correct"]: argmax.correct, INFO["samples"]: argmax.samples,
+                INFO["batch_fill"]: batch_fill}
         info1, info2 = Signal(signed(self.data_width)), Signal(signed(self.data_width))
-        with m.If(region == REGION["info"]):
-            with m.Switch(index):
+        with m.If(ext_region == REGION["info"]):    # the host's address, even in a pass
+            with m.Switch(ext_index):
                 for key, v in info.items():
                     with m.Case(key):
                         m.d.sync += info1.eq(v)
@@ -296,16 +367,18 @@ class NetworkEngine(ControlPort):
         e_word = Array(lane.e_rdata for lane in lanes)[target2]
         sr_word = Array(lane.sr_rdata for lane in lanes)[target2]
         c_word = Array(lane.c_rdata for lane in lanes)[target2]
-        with m.If(~valid2):
-            m.d.comb += self.rdata.eq(info2)
-        with m.Else():
-            with m.Switch(region2):
-                with m.Case(REGION["input"], REGION["error"]):
-                    m.d.comb += self.rdata.eq(e_word[:W].as_signed())
-                with m.Case(REGION["overflow"]):
-                    m.d.comb += self.rdata.eq(e_word[W])
-                with m.Case(REGION["coef"]):
-                    m.d.comb += self.rdata.eq(c_word)
-                with m.Default():
-                    m.d.comb += self.rdata.eq(sr_word)
+        mem_word = Signal(signed(self.data_width))
+        with m.Switch(region2):
+            with m.Case(REGION["input"], REGION["error"]):
+                m.d.comb += mem_word.eq(e_word[:W].as_signed())
+            with m.Case(REGION["overflow"]):
+                m.d.comb += mem_word.eq(e_word[W])
+            with m.Case(REGION["coef"]):
+                m.d.comb += mem_word.eq(c_word)
+            with m.Case(REGION_PIXELS):                 # write only
+                m.d.comb += mem_word.eq(0)
+            with m.Default():
+                m.d.comb += mem_word.eq(sr_word)
+        m.d.comb += [opass.word.eq(mem_word),
+                     self.rdata.eq(Mux(~valid2 | own2, info2, mem_word))]
         return m

@@ -25,11 +25,12 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from wuxing.golden.network import BSP_ACC_BITS
 from wuxing.golden.neuron import N_ELEMENTS
 
 from ..fixed import HwConstants, round_shift_expr, saturate_expr
 from ..synapse import _table_shapes
-from .bsp import BspUnit
+from .bsp import BspUnit, shift_out_bits
 from .dither import WANG32_STAGES, wang32_stage
 from .memories import engine_memories, memory_attrs
 from .schedule import EngineTiming, Schedule
@@ -141,6 +142,7 @@ class Lane(wiring.Component):
             "e_rdata": Out(widths.e_word), "sr_rdata": Out(signed(widths.acc)),
             "c_rdata": Out(signed(widths.coef)),
             **({"step_hash": In(32)} if hw.fmt.reverse_dither else {}),
+            "batch_log2": In(4), "shift_out": In(signed(shift_out_bits(hw))),
         })
 
     def _dither(self, m, nr):
@@ -190,11 +192,13 @@ class Lane(wiring.Component):
         u_mem = memory("u_mem", signed(wd.u))
         c_mem = memory("c_mem", signed(wd.coef), self.c_words)
         slot_rom = memory("slot_rom", unsigned(lay.width), self.slot_words)
+        bsp_acc = memory("bsp_acc", signed(BSP_ACC_BITS))   # per slot: its link's accumulator
         e_rd, e_wr = e_mem.read_port(), e_mem.write_port()
         sr_rd, sr_wr = sr_mem.read_port(), sr_mem.write_port()
         u_rd, u_wr = u_mem.read_port(), u_mem.write_port()
         c_rd, c_wr = c_mem.read_port(), c_mem.write_port()
         tab_rd = slot_rom.read_port()
+        a_rd, a_wr = bsp_acc.read_port(), bsp_acc.write_port()
         m.d.comb += [self.e_rdata.eq(e_rd.data), self.sr_rdata.eq(sr_rd.data),
                      self.c_rdata.eq(c_rd.data)]
 
@@ -274,7 +278,13 @@ class Lane(wiring.Component):
             m.d.sync += r_val.eq(sr_rd.data)
         m.d.comb += [bsp.sub.eq(c.sub), bsp.s.eq(self.xbar_in[:aw].as_signed()),
                      bsp.r.eq(r_val), bsp.c_old.eq(c_old), bsp.prod.eq(prod),
-                     bsp.tab_data.eq(self.atan_data), self.atan_addr.eq(bsp.tab_addr)]
+                     bsp.tab_data.eq(self.atan_data), self.atan_addr.eq(bsp.tab_addr),
+                     bsp.acc_mode.eq(c.acc), bsp.update.eq(c.upd),
+                     bsp.batch_log2.eq(self.batch_log2), bsp.shift_out.eq(self.shift_out),
+                     bsp.a_old.eq(a_rd.data)]
+        # the accumulator of the slot's link: read for the whole slot (c.k), written at squash
+        m.d.comb += [a_rd.addr.eq(c.k), a_wr.addr.eq(c.k), a_wr.data.eq(bsp.a_write),
+                     a_wr.en.eq(at("squash") & c.acc & b_dst_valid)]
 
         # the crossbar: what this bank serves, which bank this lane reads
         with m.If(lk.at("on", LINK["serve_out"])):
@@ -431,7 +441,8 @@ class Lane(wiring.Component):
         with m.Elif(host == HOST_C):
             m.d.comb += c_rd.addr.eq(self.host_addr)
         with m.If(at("c_write")):
-            m.d.comb += [c_wr.addr.eq(c.k), c_wr.data.eq(bsp.c_new), c_wr.en.eq(b_dst_valid)]
+            m.d.comb += [c_wr.addr.eq(c.k), c_wr.data.eq(bsp.c_new),
+                         c_wr.en.eq(b_dst_valid & c.upd)]
         with m.Elif((host == HOST_C) & self.host_we):
             m.d.comb += [c_wr.addr.eq(self.host_addr), c_wr.data.eq(self.host_wdata),
                          c_wr.en.eq(1)]

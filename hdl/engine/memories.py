@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from wuxing.golden.network import BSP_ACC_BITS
 from wuxing.golden.neuron import N_ELEMENTS
 
 from .schedule import Schedule
@@ -22,7 +23,8 @@ __all__ = ["MemorySpec", "engine_memories", "block_rams", "BLOCK_RAM", "EngineRe
 
 # memories that may leave block RAM, in the order --lanes auto should move them (the ones
 # that use a block worst first): their contents then live in LUT RAM (RAMs) or LUTs (ROMs)
-LUT_MEMORY_ORDER = ("slot_rom", "c_mem", "atan", "neuron_index", "errors", "u_mem")
+LUT_MEMORY_ORDER = ("slot_rom", "c_mem", "bsp_acc", "atan", "neuron_index", "errors", "u_mem",
+                    "pixels")
 
 # block RAM of each FPGA family: (bits, [(depth, width) configurations], the widest
 # configuration a port may have when two ports read (true dual port))
@@ -61,11 +63,15 @@ def engine_memories(s: Schedule, widths: EngineWidths, table_entries: int,
         MemorySpec("u_mem", P, R5, widths.u, "1r1w", "link input of each row"),
         MemorySpec("c_mem", P, T, widths.coef, "1r1w", "coefficients C, by slot"),
         MemorySpec("slot_rom", P, T, slot_layout(s).width, "1r", "slot table"),
+        MemorySpec("bsp_acc", P, T, BSP_ACC_BITS, "1r1w",
+                   "BSP accumulators of a batch (32-bit, one per link), by slot"),
         MemorySpec("atan", -(-P // lanes_per_table), table_entries, table_width, "2r",
                    f"atan table (one per {lanes_per_table} lanes)"),
         MemorySpec("link_map", 1, t.n_links, lmap_layout(s).width, "1r",
                    "link -> (lane, slot), control port"),
     ]
+    mems.append(MemorySpec("pixels", 1, 256, widths.width, "1r",
+                           "8-bit pixel -> input integer (region 8, golden pixel_table)"))
     if P > 1:
         mems.append(MemorySpec("neuron_map", 1, t.n_neurons, nmap_layout(s).width, "1r",
                                "neuron -> (bank, local neuron), control port"))
@@ -83,7 +89,7 @@ def memory_attrs(spec_or_name, lut_memories) -> dict | None:
     name = getattr(spec_or_name, "name", spec_or_name)
     if name not in lut_memories:
         return None
-    rom = name in ("slot_rom", "atan", "neuron_index")
+    rom = name in ("slot_rom", "atan", "neuron_index", "pixels")
     return {"ram_style": "logic" if rom else "distributed"}
 
 

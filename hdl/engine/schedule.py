@@ -33,7 +33,7 @@ import numpy as np
 from wuxing.golden.neuron import N_ELEMENTS
 from wuxing.golden.topology import Topology
 
-__all__ = ["Schedule", "EngineTiming", "RMW_GAP", "compile_schedule", "assign_banks",
+__all__ = ["Schedule", "EngineTiming", "output_pass_clocks", "RMW_GAP", "compile_schedule", "assign_banks",
            "colour_links"]
 
 RMW_GAP = 2   # the lane's U read-modify-write: a row's next link at least 2 slots later
@@ -50,7 +50,8 @@ class EngineTiming:
     bsp_slot: clocks of one BSP slot (the lane's passes of |S| x |R| on its multiplier, the
     atan table and the update of C); bsp_drain: after the last slot;
     finish: from the end of the last phase to ``done``;
-    seed: the reverse run's wait for the dither seed (golden ``reverse_dither``; 0 without).
+    seed: the reverse run's wait for the dither seed (golden ``reverse_dither``; 0 without);
+    read_latency: the control port's, which the output pass of the learning commands uses.
     """
 
     start: int
@@ -61,6 +62,14 @@ class EngineTiming:
     bsp_drain: int
     finish: int
     seed: int = 0
+    read_latency: int = 2
+
+
+def output_pass_clocks(n_outputs: int, read_latency: int) -> int:
+    """Clocks of the learning commands' output pass (train.OutputPass), from its start clock
+    to ``done``: n_outputs reads, the read latency, one clock for the error, n_outputs
+    writes, one clock for the last write to land."""
+    return 2 * n_outputs + read_latency + 2
 
 
 def _bits(n: int) -> int:
@@ -250,13 +259,23 @@ class Schedule:
         """A BSP update of every link (batch of one), from the start strobe to ``done``."""
         return timing.start + self.slots * timing.bsp_slot + timing.bsp_drain + timing.finish
 
+    def output_pass_cycles(self, timing: EngineTiming) -> int:
+        """The output pass of TRAIN_SAMPLE / EVAL_SAMPLE (train.OutputPass): n_outputs reads,
+        the read latency, the error, n_outputs writes, done."""
+        return output_pass_clocks(int(self.topology.layers[-1]), timing.read_latency)
+
     def cycles(self, timing: EngineTiming, steps: int) -> dict:
-        """Clocks per step, forward run (``run``), reverse run, BSP and training sample
-        (forward + reverse + BSP)."""
+        """Clocks per step, forward run (``run``), reverse run, BSP, training sample with the
+        host's error (``sample``: forward + reverse + BSP, three commands), and the learning
+        commands: ``eval_sample`` = run + output pass; ``train_sample`` = run + output pass
+        + reverse run + BSP - 2 (the reverse run and the BSP update each begin in the
+        clock where the part before them ends, not a command strobe later)."""
         run, bsp = self.run_cycles(timing, steps), self.bsp_cycles(timing)
         rev = self.run_cycles(timing, steps, reverse=True)
+        opass = self.output_pass_cycles(timing)
         return dict(step=self.step_cycles(timing), run=run, reverse_run=rev, bsp=bsp,
-                    sample=run + rev + bsp,
+                    sample=run + rev + bsp, output_pass=opass,
+                    train_sample=run + opass + rev + bsp - 2, eval_sample=run + opass,
                     link_slots=self.slots, idle_slots=self.idle_slots,
                     neuron_rows=N_ELEMENTS * self.nb)
 

@@ -8,6 +8,13 @@ clocks. Each clock the sequencer broadcasts one :func:`control_layout` word: wha
 issue (``op``), the slot ``k`` or the row (element ``e``, local neuron ``j``), the BSP clock
 ``sub``, the direction ``rev`` and the E half ``half`` that the step reads. ``half`` changes
 only when a link phase begins, when no neuron-phase write is in flight.
+
+The learning commands (issue #10) chain these: TRAIN_SAMPLE = forward run, the output pass
+(``pass_start`` .. ``pass_done``: the engine reads the output integrals, forms the error and
+writes it, train.OutputPass), reverse run, BSP in accumulate mode (``acc``; ``upd`` = the
+``batch_end`` input: C updated and the accumulators cleared); EVAL_SAMPLE = forward run and
+the output pass. Between the parts the sequencer goes on where a command would end
+(``FINISH``) without ``done``; the overflow flag is cleared once, at the command's start.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 
 from wuxing.golden.neuron import N_ELEMENTS
 
-from ..network import OP_BSP, OP_FORWARD, OP_REVERSE
+from ..network import OP_BSP, OP_EVAL_SAMPLE, OP_FORWARD, OP_REVERSE, OP_TRAIN_SAMPLE
 from .schedule import EngineTiming, Schedule
 
 __all__ = ["Sequencer", "control_layout", "ISSUE_NONE", "ISSUE_LOAD", "ISSUE_LINK",
@@ -30,7 +37,7 @@ def control_layout(schedule: Schedule, timing: EngineTiming) -> data.StructLayou
     return data.StructLayout({
         "op": 3, "k": range(max(2, schedule.slots)), "e": range(N_ELEMENTS),
         "j": range(max(2, schedule.nb)), "sub": range(max(2, timing.bsp_slot)),
-        "rev": 1, "half": 1,
+        "rev": 1, "half": 1, "acc": 1, "upd": 1,
     })
 
 
@@ -40,12 +47,16 @@ class Sequencer(wiring.Component):
     ``run_start`` (out: one clock at the start of a run: clear the overflow flag),
     ``last_half`` (out: the E half the last run wrote last, for the overflow flags),
     ``dither_fold`` (out: a reverse run starts: fold its dither seed, timing.seed clocks),
-    ``dither_advance`` (out: the next step begins: its dither hash)."""
+    ``dither_advance`` (out: the next step begins: its dither hash); the learning commands:
+    ``batch_end`` (in: this TRAIN_SAMPLE ends a batch), ``pass_start`` (out: one clock, the
+    output pass begins), ``pass_done`` (in: one clock, it has ended), ``trained`` (out: one
+    clock with ``done`` of a TRAIN_SAMPLE)."""
 
     def __init__(self, schedule: Schedule, timing: EngineTiming):
         self.schedule, self.timing = schedule, timing
         super().__init__({
-            "cmd": In(1), "cmd_op": In(2), "steps": In(16),
+            "cmd": In(1), "cmd_op": In(3), "steps": In(16), "batch_end": In(1),
+            "pass_start": Out(1), "pass_done": In(1), "trained": Out(1),
             "ctl": Out(control_layout(schedule, timing)),
             "busy": Out(1), "done": Out(1), "run_start": Out(1), "last_half": Out(1),
             "dither_fold": Out(1), "dither_advance": Out(1),
@@ -61,6 +72,10 @@ class Sequencer(wiring.Component):
         j = Signal(range(max(2, nb)))
         sub = Signal(range(max(2, tm.bsp_slot)))
         rev, half = Signal(), Signal()
+        acc, upd = Signal(), Signal()
+        chain = Signal()     # a learning command: the runs go on into the next part
+        train = Signal()     # TRAIN_SAMPLE (else EVAL_SAMPLE)
+        in_bsp = Signal()    # the part running is a BSP update
         step = Signal(16)
         steps = Signal(16)
         wait = Signal(range(max(2, tm.start, tm.load_drain, tm.link_drain, tm.neuron_drain,
@@ -70,9 +85,10 @@ class Sequencer(wiring.Component):
         m.d.sync += done.eq(0)
         # the control word as one value (fields driven one by one become separate processes,
         # which an event-driven simulator does not evaluate at time 0)
-        fields = [op, k, e, j, sub, rev, half]
+        fields = [op, k, e, j, sub, rev, half, acc, upd]
         assert [len(f) for f in fields] == [len(getattr(ctl, n)) for n in
-                                            ("op", "k", "e", "j", "sub", "rev", "half")]
+                                            ("op", "k", "e", "j", "sub", "rev", "half", "acc",
+                                             "upd")]
         m.d.comb += [self.done.eq(done), ctl.as_value().eq(Cat(*fields))]
 
         def goto_after(state, clocks, then):
@@ -107,15 +123,23 @@ class Sequencer(wiring.Component):
             with m.State("IDLE"):
                 m.d.sync += [k.eq(0), e.eq(0), j.eq(0), sub.eq(0), step.eq(0), half.eq(0)]
                 with m.If(self.cmd):
-                    m.d.sync += [steps.eq(self.steps), wait.eq(tm.start - 2)]
+                    m.d.sync += [steps.eq(self.steps), wait.eq(tm.start - 2),
+                                 chain.eq(0), train.eq(0), in_bsp.eq(0), acc.eq(0),
+                                 upd.eq(0)]
                     with m.If(self.cmd_op == OP_BSP):
-                        m.d.sync += rev.eq(0)
+                        m.d.sync += [rev.eq(0), in_bsp.eq(1), upd.eq(1)]
                         m.next = "START_BSP"
                     with m.Elif((self.cmd_op == OP_FORWARD) | (self.cmd_op == OP_REVERSE)):
                         m.d.comb += [self.run_start.eq(1),
                                      self.dither_fold.eq((self.cmd_op == OP_REVERSE)
                                                          & (tm.seed > 0))]
                         m.d.sync += rev.eq(self.cmd_op == OP_REVERSE)
+                        m.next = "START_RUN"
+                    with m.Elif((self.cmd_op == OP_TRAIN_SAMPLE)
+                                | (self.cmd_op == OP_EVAL_SAMPLE)):
+                        m.d.comb += self.run_start.eq(1)
+                        m.d.sync += [rev.eq(0), chain.eq(1),
+                                     train.eq(self.cmd_op == OP_TRAIN_SAMPLE)]
                         m.next = "START_RUN"
 
             def seed_or_load():
@@ -174,11 +198,33 @@ class Sequencer(wiring.Component):
                         m.d.sync += k.eq(0)
                         m.d.sync += wait.eq(tm.bsp_drain + tm.finish - 1)
                         m.next = "FINISH"
+            def finish():
+                m.d.sync += done.eq(1)
+                m.d.comb += self.trained.eq(train)     # done is registered: one clock early
+                m.next = "IDLE"
+
             with m.State("FINISH"):
                 with m.If(wait == 0):
-                    m.d.sync += done.eq(1)
-                    m.next = "IDLE"
+                    with m.If(chain & ~rev & ~in_bsp):     # forward run done: the outputs
+                        m.d.comb += self.pass_start.eq(1)
+                        m.next = "OUTPUTS"
+                    with m.Elif(chain & rev):              # reverse run done: accumulate
+                        m.d.sync += [rev.eq(0), in_bsp.eq(1), acc.eq(1),
+                                     upd.eq(self.batch_end), wait.eq(tm.start - 2),
+                                     k.eq(0), sub.eq(0)]
+                        m.next = "START_BSP"
+                    with m.Else():
+                        finish()
                 with m.Else():
                     m.d.sync += wait.eq(wait - 1)
+            with m.State("OUTPUTS"):                       # the output pass (train.OutputPass)
+                with m.If(self.pass_done):
+                    with m.If(train):                      # the reverse run on the error
+                        m.d.comb += self.dither_fold.eq(tm.seed > 0)
+                        m.d.sync += [rev.eq(1), wait.eq(tm.start - 2), k.eq(0), e.eq(0),
+                                     j.eq(0), step.eq(0), half.eq(0)]
+                        m.next = "START_RUN"
+                    with m.Else():
+                        finish()
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m

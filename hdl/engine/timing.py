@@ -70,13 +70,15 @@ def bsp_stages(acc_width: int, width: int, member: int = 0, lanes_per_table: int
         crossbar=3,         # S of the source through the crossbar; R captured
         magnitudes=4,       # |S|, |R|, sign
         first_pass=5,       # n partial products, one a clock, summed MUL_LATENCY later
-        squash=5 + n + MUL_LATENCY,                # |P| complete: table index and weight
-        table_lo=6 + n + MUL_LATENCY + delay,      # atan table: entry i, then i + 1
-        table_hi=7 + n + MUL_LATENCY + delay,
-        interpolate=8 + n + MUL_LATENCY + delay,   # (t[i+1] - t[i]) * weight, multiplied
-        delta=8 + n + 2 * MUL_LATENCY + delay,     # dC
-        c_write=9 + n + 2 * MUL_LATENCY + delay,   # C := clamp(C + dC)
-        slot=10 + n + 2 * MUL_LATENCY + last,      # clocks a slot
+        accumulate=5 + n + MUL_LATENCY,            # |P| complete: A' = sat32(A + p)
+        squash=6 + n + MUL_LATENCY,                # x = round_shift(|A'|, j): table index
+        #                                            and weight; A' (or 0) written back
+        table_lo=7 + n + MUL_LATENCY + delay,      # atan table: entry i, then i + 1
+        table_hi=8 + n + MUL_LATENCY + delay,
+        interpolate=9 + n + MUL_LATENCY + delay,   # (t[i+1] - t[i]) * weight, multiplied
+        delta=9 + n + 2 * MUL_LATENCY + delay,     # dC
+        c_write=10 + n + 2 * MUL_LATENCY + delay,  # C := clamp(C + dC)
+        slot=11 + n + 2 * MUL_LATENCY + last,      # clocks a slot
     )
 
 

@@ -1,0 +1,160 @@
+"""Learning on the chip (issue #10): the parts of TRAIN_SAMPLE and EVAL_SAMPLE beside the runs.
+
+* :class:`ErrorUnit`: one output integral and "is this the label" in, the error integer of
+  golden ``FixedModel.error_from_outputs`` out (one clock later)::
+
+      y   = round_shift(S * M, s)                  (M, s) = FixedModel.output_scale
+      err = sat(shift(target_int * onehot - y, e))
+
+* :class:`ArgmaxCounter`: the output integrals one a clock; at ``finish`` the index of the
+  largest (the lowest on ties: golden ``FixedModel.predict``) becomes ``predicted``,
+  ``samples`` counts one and ``correct`` one if it equals the label. The host may set both
+  counters.
+* :class:`OutputPass`: after a forward run it owns the engine's memory port (the same address
+  translation as the host's reads and writes): it reads the ``n`` output integrals (region 5),
+  feeds them to the error unit and the argmax, then writes the ``n`` errors to region 1
+  (TRAIN_SAMPLE only), where the reverse run (and the dither's seed) takes them.
+
+Clocks of the pass, from its ``start`` clock to ``done`` (:func:`output_pass_clocks`)::
+
+    reads: clocks 1..n;  the integrals arrive read_latency clocks later;  the errors one
+    clock after that;  writes: clocks n + L + 2 .. 2n + L + 1;  done at 2n + L + 2
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Array, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..fixed import HwConstants, check_types, round_shift_expr, saturate_expr
+from ..network import ADDR_WIDTH, INDEX_BITS, REGION
+from .schedule import output_pass_clocks
+
+__all__ = ["ErrorUnit", "ArgmaxCounter", "OutputPass", "output_pass_clocks"]
+
+
+
+class ErrorUnit(wiring.Component):
+    """``integral`` (in: an output integral), ``is_target`` (in: its output is the label) ->
+    ``error`` (out, registered: golden ``error_from_outputs``'s integer)."""
+
+    def __init__(self, hw: HwConstants):
+        check_types(hw=(hw, HwConstants))
+        self.hw = hw
+        super().__init__({"integral": In(signed(hw.fmt.acc_width)), "is_target": In(1),
+                          "error": Out(signed(hw.fmt.width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        hw, fmt = self.hw, self.hw.fmt
+        M, s = hw.output_scale
+        e = hw.err_exp
+        y = Signal(signed(fmt.acc_width + M.bit_length() + 1))
+        m.d.comb += y.eq(round_shift_expr(self.integral * M, s))
+        d = Signal(signed(len(y) + 2))
+        m.d.comb += d.eq(Mux(self.is_target, hw.target_int, 0) - y)
+        shifted = Signal(signed(len(d) + max(0, e)))
+        m.d.comb += shifted.eq(round_shift_expr(d, -e))
+        err, _ = saturate_expr(shifted, fmt.min_int, fmt.max_int)
+        m.d.sync += self.error.eq(err)
+        return m
+
+
+class ArgmaxCounter(wiring.Component):
+    """``value``, ``index``, ``valid`` (in: one output integral a clock, index 0 first);
+    ``finish`` (in: after the last value: update ``predicted`` and the counters), ``label``;
+    ``predicted``, ``correct``, ``samples`` (out); ``set_correct``, ``set_samples``,
+    ``wdata`` (in: the host's writes of the counters)."""
+
+    def __init__(self, n_outputs: int, value_width: int, data_width: int):
+        check_types(n_outputs=(n_outputs, int), value_width=(value_width, int),
+                    data_width=(data_width, int))
+        if n_outputs < 1:
+            raise ValueError(f"n_outputs must be at least 1, got {n_outputs}")
+        self.n_outputs = n_outputs
+        super().__init__({
+            "value": In(signed(value_width)), "index": In(range(max(2, n_outputs))),
+            "valid": In(1), "finish": In(1), "label": In(data_width),
+            "predicted": Out(range(max(2, n_outputs))), "correct": Out(data_width),
+            "samples": Out(data_width), "set_correct": In(1), "set_samples": In(1),
+            "wdata": In(data_width),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        best = Signal.like(self.value)
+        best_index = Signal.like(self.index)
+        with m.If(self.valid & ((self.index == 0) | (self.value > best))):   # ties: keep
+            m.d.sync += [best.eq(self.value), best_index.eq(self.index)]
+        with m.If(self.finish):
+            m.d.sync += [self.predicted.eq(best_index), self.samples.eq(self.samples + 1),
+                         self.correct.eq(self.correct + (best_index == self.label))]
+        with m.If(self.set_correct):
+            m.d.sync += self.correct.eq(self.wdata)
+        with m.If(self.set_samples):
+            m.d.sync += self.samples.eq(self.wdata)
+        return m
+
+
+class OutputPass(wiring.Component):
+    """The output pass (module docstring). Ports: ``start`` (in: one clock), ``write_errors``
+    (in: TRAIN_SAMPLE), ``label`` (in); the memory port it drives while ``active``: ``addr``,
+    ``we``, ``wdata`` (out), ``word`` (in: the read data, ``read_latency`` clocks after the
+    address); ``value``, ``index``, ``valid``, ``finish`` (out: to the ArgmaxCounter);
+    ``done`` (out: one clock)."""
+
+    def __init__(self, hw: HwConstants, n_outputs: int, read_latency: int, data_width: int):
+        check_types(hw=(hw, HwConstants), n_outputs=(n_outputs, int),
+                    read_latency=(read_latency, int), data_width=(data_width, int))
+        if n_outputs < 1 or read_latency < 1:
+            raise ValueError("n_outputs and read_latency must be at least 1")
+        self.hw, self.n, self.latency = hw, n_outputs, read_latency
+        self.clocks = output_pass_clocks(n_outputs, read_latency)
+        super().__init__({
+            "start": In(1), "write_errors": In(1), "label": In(data_width),
+            "active": Out(1), "addr": Out(ADDR_WIDTH), "we": Out(1),
+            "wdata": Out(signed(data_width)), "word": In(signed(data_width)),
+            "value": Out(signed(hw.fmt.acc_width)), "index": Out(range(max(2, n_outputs))),
+            "valid": Out(1), "finish": Out(1), "done": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n, L, W = self.n, self.latency, self.hw.fmt.width
+        m.submodules.error_unit = eu = ErrorUnit(self.hw)
+        t = Signal(range(self.clocks + 1))       # clock of the pass; 0: idle
+        with m.If(self.start):
+            m.d.sync += t.eq(1)
+        with m.Elif((t != 0) & (t < self.clocks)):
+            m.d.sync += t.eq(t + 1)
+        with m.Elif(t == self.clocks):
+            m.d.sync += t.eq(0)
+        read_i = Signal(range(max(2, n)))
+        m.d.comb += read_i.eq(t - 1)
+        reading = (t >= 1) & (t <= n)
+        # the integral of output i arrives at t = 1 + i + L; its error one clock later
+        arrive_i = Signal(range(max(2, n)))
+        m.d.comb += arrive_i.eq(t - 1 - L)
+        arriving = (t >= 1 + L) & (t <= n + L)
+        m.d.comb += [self.value.eq(self.word), self.index.eq(arrive_i),
+                     self.valid.eq(arriving),
+                     eu.integral.eq(self.word), eu.is_target.eq(arrive_i == self.label)]
+        err_i = Signal.like(arrive_i)
+        err_on = Signal()
+        m.d.sync += [err_i.eq(arrive_i), err_on.eq(arriving)]
+        errors = Array(Signal(signed(W), name=f"error{i}") for i in range(n))
+        with m.If(err_on):
+            m.d.sync += errors[err_i].eq(eu.error)
+        first_write = n + L + 2
+        write_i = Signal(range(max(2, n)))
+        m.d.comb += write_i.eq(t - first_write)
+        writing = (t >= first_write) & (t < first_write + n)
+        m.d.comb += [self.active.eq(reading | writing),
+                     self.finish.eq(t == first_write),
+                     self.done.eq(t == self.clocks)]
+        with m.If(reading):
+            m.d.comb += self.addr.eq((REGION["output"] << INDEX_BITS) | read_i)
+        with m.Elif(writing):
+            m.d.comb += [self.addr.eq((REGION["error"] << INDEX_BITS) | write_i),
+                         self.we.eq(self.write_errors), self.wdata.eq(errors[write_i])]
+        return m
