@@ -237,18 +237,65 @@ def record_onchip_fixture(path, simulator: str = "verilator") -> dict:
     return r
 
 
+def sample_clocks(design: Design, byte_clocks: int = 1, n: int = 2,
+                  simulator: str = "verilator") -> dict:
+    """Simulated clocks per TRAIN_SAMPLE and per EVAL_SAMPLE frame, request to answer, on the
+    board gateware: with ``byte_clocks`` = 1 a byte a clock (the compute-limited figure), with
+    the UART's clocks per byte (10 bits x the baud divisor) both directions paced as the UART
+    paces them (the link-limited figure). ``n`` samples of each (the mean)."""
+    import numpy as np
+
+    from wuxing.golden.network import init_coefficients
+    m = design.model()
+    t = design.topology
+    spec = dict(C_int=m.coef_to_int(init_coefficients(t, design.cfg, 0)).tolist(),
+                px_train=np.full((1, t.layers[0]), 128).tolist(), y_train=[0],
+                px_test=np.full((1, t.layers[0]), 128).tolist(), y_test=[0], plans=[],
+                timing=n)
+    r = run_sim_session(design, dict(onchip=spec, rx_gap=byte_clocks,
+                                     tx_stall=byte_clocks - 1), simulator)
+    return dict(r["timing"], byte_clocks=byte_clocks)
+
+
 def main(argv=None) -> int:
     import argparse
     p = argparse.ArgumentParser(prog="python -m wuxing.boards.sim",
                                 description="Record the board session fixture the tests "
                                             "replay (after a deliberate protocol change).")
-    p.add_argument("action", choices=("record", "record-onchip"),
+    p.add_argument("action", choices=("record", "record-onchip", "sample-clocks"),
                    help="record: the session of the simulated board's UART boundary; "
-                        "record-onchip: learning on the chip through the pseudo-terminal")
+                        "record-onchip: learning on the chip through the pseudo-terminal; "
+                        "sample-clocks: clocks per TRAIN_SAMPLE / EVAL_SAMPLE of RECIPE's "
+                        "network (PATH: the JSON report), a byte a clock and at --baud "
+                        "from --clock")
+    p.add_argument("--recipe", default="tiny-digits4", help="sample-clocks: the network")
+    p.add_argument("--lanes", type=int, default=1, help="sample-clocks: engine lanes")
+    p.add_argument("--clock", type=float, default=18.0, help="sample-clocks: MHz")
+    p.add_argument("--baud", type=int, action="append",
+                   help="sample-clocks: UART rates (default 115200 and 3000000)")
     p.add_argument("path", help=f"where to write it (the tests read "
                                 f"{FIXTURE.relative_to(ROOT)} and "
                                 f"{ONCHIP_FIXTURE.relative_to(ROOT)})")
     a = p.parse_args(argv)
+    if a.action == "sample-clocks":
+        from wuxing.golden.report import write_json
+
+        from .onchip import design_for_recipe
+        from .uart import baud_divisor
+        d = design_for_recipe(a.recipe, arch="engine" if a.lanes > 1 else "serial",
+                              lanes=a.lanes)
+        hz = a.clock * 1e6
+        rows = [dict(sample_clocks(d, 1), baud=None)]
+        for baud in a.baud or (115200, 3_000_000):
+            rows.append(dict(sample_clocks(d, 10 * baud_divisor(hz, baud)), baud=baud))
+        for r in rows:
+            r.update({f"{k}_per_s": hz / r[k] for k in ("train_sample", "eval_sample")})
+            print(f"{'a byte a clock' if r['baud'] is None else str(r['baud']) + ' baud':>16}: "
+                  f"TRAIN_SAMPLE {r['train_sample']:,.0f} clocks ({r['train_sample_per_s']:,.1f}"
+                  f"/s at {a.clock:g} MHz), EVAL_SAMPLE {r['eval_sample']:,.0f} clocks "
+                  f"({r['eval_sample_per_s']:,.1f}/s)")
+        write_json(a.path, dict(recipe=a.recipe, lanes=a.lanes, clock_mhz=a.clock, rows=rows))
+        return 0
     if a.action == "record-onchip":
         r = record_onchip_fixture(a.path)
         print(f"recorded {a.path}: {r['compared']} integers compared, {r['mismatches']} "
