@@ -88,13 +88,23 @@ def _design(args):
     if getattr(args, "checkpoint", None):
         if getattr(args, "fan_in", None) is not None:
             raise UserError("--fan-in changes the topology; a checkpoint has its own")
-        return design_from_checkpoint(args.checkpoint, mult=args.mult, arch=arch)
+        d = design_from_checkpoint(args.checkpoint, mult=args.mult, arch=arch)
+        if getattr(args, "on_chip_training", False) and not d.on_chip_training:
+            raise UserError(f"--arch {arch} has no on-chip training (TRAIN_SAMPLE/"
+                            f"EVAL_SAMPLE); use --arch engine or serial")
+        return d
     if getattr(args, "func", None) is cmd_run:
         default = SIM_LAYERS
     else:
         default = BUILD_LAYERS if arch == "unrolled" else BUILD_PRESET
     topo, source = _topology(args, default)
-    return Design(topology=topo, mult=args.mult, arch=arch, source=source)
+    d = Design(topology=topo, mult=args.mult, arch=arch, source=source)
+    if getattr(args, "on_chip_training", False):
+        try:
+            d.require_on_chip_training()
+        except ValueError as e:
+            raise UserError(str(e)) from None
+    return d
 
 
 def _clock(text, default):
@@ -379,6 +389,10 @@ def add_commands(sub):
         p.add_argument("--mult", choices=("parallel", "shared"), default="shared",
                        help="unrolled neuron multipliers: one step per clock, or shared "
                             "(5 clocks)")
+        p.add_argument("--on-chip-training", action="store_true",
+                       help="require the learning commands (TRAIN_SAMPLE, EVAL_SAMPLE; the "
+                            "engine and serial architectures have them): an error for "
+                            "--arch unrolled")
 
     p = sub.add_parser("build", help="build a board bitstream (YoWASP) and report resources, "
                                      "clock and speed",

@@ -14,11 +14,12 @@ MAX_MAGNITUDE = 1e6      # |value| of any real-valued setting
 # (lowest, highest) of the settings with a range of their own
 LIMITS = {"h_shift": (0, 12), "steps": (1, MAX_STEPS),
           "kt": (2.0 ** -16, 2.0 ** 16), "step": (2.0 ** -24, 2.0 ** 8)}
-# settings only the host uses: the gateware neither holds nor depends on them (the host scales
-# the input and forms the error; the target and the initial C are training choices). Every
-# other setting is part of what the hardware is (protocol.design_hash).
-HOST_ONLY_FIELDS = frozenset({"input_scale", "err_scale", "output_mean", "c_init_lo",
-                              "c_init_hi", "c_init_sign", "target"})
+# settings only the host uses: the gateware neither holds nor depends on them (the initial C
+# is a training choice). Every other setting is part of what the hardware is
+# (protocol.design_hash). Since the engine learns on the chip (issue #10) it holds the pixel
+# table (input_scale) and forms the error itself (err_scale, output_mean, target): those are
+# hardware now.
+HOST_ONLY_FIELDS = frozenset({"c_init_lo", "c_init_hi", "c_init_sign"})
 
 
 def power_of_two_exponent(value: float, name: str) -> int:

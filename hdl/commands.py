@@ -39,6 +39,9 @@ def add_design_args(p, with_what: bool = True):
                    help="K1/K2/K3 as constants or as writable registers")
     p.add_argument("--pipeline", action="store_true",
                    help="parallel cores with registered products: 2 clocks a step, higher Fmax")
+    p.add_argument("--on-chip-training", action="store_true",
+                   help="require the learning commands (TRAIN_SAMPLE, EVAL_SAMPLE: --arch "
+                        "engine and serial have them): an error for --arch unrolled")
 
 
 def lanes_arg(text: str) -> int:
@@ -105,6 +108,8 @@ def design_from_args(args, what=None):
             init_coefficients(topo, cfg, seed=0))]
     if getattr(args, "steps", None) is not None:
         d.cfg = d.cfg.replace(steps=args.steps)
+    if getattr(args, "on_chip_training", False):
+        d.require_on_chip_training()
     return d
 
 
@@ -128,6 +133,9 @@ def cmd_generate(args) -> int:
               f"{c['neuron_rows']} neuron rows), {c['run']:,} a forward run, "
               f"{c['reverse_run']:,} a reverse run, {c['bsp']:,} a BSP "
               f"update, {c['sample']:,} a training sample")
+        if "train_sample" in c:
+            print(f"  on-chip learning: {c['train_sample']:,} clocks a TRAIN_SAMPLE, "
+                  f"{c['eval_sample']:,} an EVAL_SAMPLE")
     print(f"  wrote {out}/{man['verilog']} ({man['lines']} lines) and {out}/manifest.json "
           f"in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -40,6 +40,8 @@ MANIFEST = "manifest.json"
 # network architectures: every neuron and link its own hardware, the engine of P parallel lanes,
 # or the engine with one lane ("serial")
 ARCHS = ("unrolled", "engine", "serial")
+# the architectures with the learning commands TRAIN_SAMPLE / EVAL_SAMPLE (issue #10)
+LEARNING_ARCHS = ("engine", "serial")
 MANIFEST_VERSION = 1
 
 
@@ -104,10 +106,27 @@ class Design:
         return estimate_engine(self.topology, self.hw(), self.lanes, self.lut_memories,
                                lanes_per_table=self.lanes_per_table)
 
+    @property
+    def on_chip_training(self) -> bool:
+        """The design has the learning commands (TRAIN_SAMPLE, EVAL_SAMPLE, registers 13-19,
+        the pixel region): a network engine (docs/HARDWARE.md "Learning on the chip")."""
+        return self.what == "network" and self.arch in LEARNING_ARCHS
+
+    def require_on_chip_training(self):
+        """ValueError unless :attr:`on_chip_training` (``--on-chip-training``)."""
+        if self.what != "network":
+            raise ValueError(f"on-chip training needs a network, not a {self.what}")
+        if not self.on_chip_training:
+            raise ValueError(
+                f"--arch {self.arch} has no on-chip training (TRAIN_SAMPLE/EVAL_SAMPLE): "
+                f"the unrolled network's links are separate synapses with no batch "
+                f"accumulators and no error unit; use --arch engine or serial")
+
     def manifest(self) -> dict:
         return dict(
             format="wuxing-hdl-manifest", version=MANIFEST_VERSION, what=self.what,
             top=self.top, arch=self.arch, lanes=self.lanes,
+            on_chip_training=self.on_chip_training,
             lut_memories=list(self.lut_memories), lanes_per_table=self.lanes_per_table,
             mult=self.mult,
             k_mode=self.k_mode,

@@ -34,7 +34,9 @@ __all__ = ["SIMULATORS", "simulator_missing", "run_bench", "BENCH_MODULES", "Ben
 
 SIMULATORS = ("icarus", "verilator")
 BENCH_MODULES = {"core": "wuxing.sim.tb_core", "synapse": "wuxing.sim.tb_synapse",
-                 "network": "wuxing.sim.tb_network"}
+                 "network": "wuxing.sim.tb_network", "train": "wuxing.sim.tb_train"}
+# the design a bench runs on, when it is not the bench's name (one build serves both)
+BENCH_DESIGN = {"train": "network"}
 ROOT = Path(__file__).resolve().parent.parent
 SIM_BUILD_ROOT = ROOT / "build" / "sim"
 TIMESCALE = ("1ns", "1ps")
@@ -273,7 +275,8 @@ def run_bench(dut: str, design_dir, simulator: str = "icarus", waves: str | None
               verilator: VerilatorOptions | None = None) -> dict:
     """Build (if needed) and run one bench; returns the merged report of the bench.
 
-    ``dut``: core, synapse or network (matches the manifest's ``what``); ``waves``: None,
+    ``dut``: core, synapse, network (matches the manifest's ``what``) or train (the learning
+    commands, on a network engine's design); ``waves``: None,
     ``"vcd"`` or ``"fst"``; ``verilator``: build options of the Verilator model. Raises
     :class:`BenchError` when the build or the run fails without a report, ValueError for bad
     arguments.
@@ -291,9 +294,14 @@ def run_bench(dut: str, design_dir, simulator: str = "icarus", waves: str | None
         raise ValueError(reason)
     design_dir = Path(design_dir).resolve()
     design, man = load_manifest(design_dir)
-    if design.what != dut:
-        raise ValueError(f"{design_dir} holds a {design.what}, not a {dut}")
-    build = build_simulation(dut, [design_dir / man["verilog"]], design.top, simulator,
+    what = BENCH_DESIGN.get(dut, dut)
+    if design.what != what:
+        raise ValueError(f"{design_dir} holds a {design.what}, not a {what}")
+    if dut == "train" and "train_sample" not in (man.get("cycles") or {}):
+        raise ValueError(f"{design_dir}: the {design.arch} network has no on-chip training "
+                         f"(TRAIN_SAMPLE / EVAL_SAMPLE); generate it with --arch engine or "
+                         f"serial")
+    build = build_simulation(what, [design_dir / man["verilog"]], design.top, simulator,
                              waves=waves, verilator=verilator, quiet=quiet)
     run_dir = new_run_dir(build)
     report_path = run_dir / "report.jsonl"

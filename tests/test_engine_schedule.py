@@ -222,3 +222,26 @@ def test_schedule_argument_errors():
     bad.dst_neuron[0], bad.dst_elem[0] = 0, bad.in_elem    # a link into an input's input row
     with pytest.raises(ValueError, match="external input"):
         compile_schedule(bad, 1)
+
+
+@pytest.mark.parametrize("fan_in, links", [(None, 4711), (4, 18844)])
+def test_bsp_accumulators_are_counted(fan_in, links):
+    """The batch accumulators of on-chip learning: 32 bits per link (by slot, in every lane),
+    in Design.resources() and the block RAM estimate."""
+    from wuxing.golden.topology import preset
+    from wuxing.hdl.engine.memories import block_rams
+    from wuxing.hdl.generate import Design
+    topo = preset("model1", fan_in=fan_in)
+    assert topo.n_links == links
+    for lanes in (1, 32):
+        r = Design(topology=topo, arch="engine", lanes=lanes).resources()
+        acc = next(m for m in r.memories if m.name == "bsp_acc")
+        T = r.cycles["link_slots"]
+        assert (acc.count, acc.depth, acc.width) == (lanes, T, 32)
+        assert acc.bits == lanes * T * 32 >= links * 32
+        if lanes == 1:
+            assert acc.bits == links * 32          # one slot a link
+        without = Design(topology=topo, arch="engine", lanes=lanes,
+                         lut_memories=("bsp_acc",)).resources()
+        assert (r.block_ram["ecp5"] - without.block_ram["ecp5"]
+                == block_rams(acc, "ecp5") > 0)

@@ -78,3 +78,25 @@ def test_manifest_round_trip_is_checked(tmp_path):
         Design.from_manifest({"format": "x"})
     with pytest.raises(ValueError, match="what"):
         Design(what="cpu")
+
+
+def test_on_chip_training_is_refused_for_the_unrolled_network(tmp_path, capsys):
+    """--on-chip-training: the engine and serial designs have the learning commands (the
+    manifest says so and gives their clocks); the unrolled Network has not: one-line error."""
+    out = tmp_path / "serial"
+    assert main(["generate", "--topology", "tiny", "--arch", "serial", "--steps", "4",
+                 "--on-chip-training", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    design, man = load_manifest(out)
+    assert man["on_chip_training"] is True and design.on_chip_training
+    assert man["cycles"]["train_sample"] > man["cycles"]["eval_sample"] > man["cycles"]["run"]
+    assert f"{man['cycles']['train_sample']:,} clocks a TRAIN_SAMPLE" in printed
+    assert main(["generate", "--topology", "tiny", "--arch",
+                 "unrolled", "--on-chip-training", "--out", str(tmp_path / "u")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --arch unrolled has no on-chip training") and \
+        err.count("\n") == 1
+    assert not (tmp_path / "u").exists()
+    assert Design(topology=Topology(layers=(2, 2))).manifest()["on_chip_training"] is False
+    assert main(["build", "--board", "ulx3s", "--arch", "unrolled", "--on-chip-training"]) == 2
+    assert "no on-chip training" in capsys.readouterr().err

@@ -77,6 +77,35 @@ def test_engine_network_bench(simulator, lanes, fan_in, fmt):
           f"{rep['compared']} values compared, {rep['mismatches']} mismatches")
 
 
+# learning on the chip (issue #10): TRAIN_SAMPLE over batches of 1 and 4 and EVAL_SAMPLE,
+# the error formed on the chip, pixels through region 8; every C after every batch
+@pytest.mark.parametrize("lanes, fan_in, fmt", [(3, 2, DEFAULT_FORMAT), (1, 1, LEARNING_FORMAT)])
+def test_engine_train_bench(simulator, lanes, fan_in, fmt):
+    topo = Topology(layers=(5, 4, 3), fan_in=fan_in, seed=1 if fan_in == 2 else 2,
+                    name=f"train-fan{fan_in}")
+    design = standard_design("network", topo, arch="engine", lanes=lanes, fmt=fmt)
+    # outputs that change the predicted class from sample to sample, a step that moves C
+    design.cfg = RunConfig(steps=20, input_scale=16.0, step=2.0 ** -2, output_mean=False)
+    rep = run_bench("train", ensure_design(design), simulator,
+                    env={"WUXING_BATCH_LOG2": "0,2", "WUXING_TRAIN_BATCHES": "3",
+                         "WUXING_EVAL_SAMPLES": "3"})
+    passed(rep, 250)
+    b = rep["benches"][0]
+    assert b["runs"] == ["batch-1", "batch-4"]
+    assert [x["samples"] for x in b["batches"]] == [3, 12]
+    assert all(x["changed_c"] > 0 for x in b["batches"])
+    print(f"on-chip training, engine P={lanes}, fan-in {fan_in}, {simulator}, dither "
+          f"{fmt.reverse_dither}: {rep['compared']} values compared ({b['c_compared']} C), "
+          f"{rep['mismatches']} mismatches, {b['compare_cycles']} clocks in "
+          f"{b['compare_seconds']:.1f} s")
+
+
+def test_train_bench_refuses_a_network_without_learning(tmp_path, icarus):
+    design = standard_design("network", "small", steps=4)        # the unrolled Network
+    with pytest.raises(ValueError, match="no on-chip training"):
+        run_bench("train", ensure_design(design), icarus)
+
+
 def test_core_bench_shared_and_k_registers(icarus):
     sim = icarus
     for mult, k_mode in (("shared", "const"), ("parallel", "reg"), ("shared", "reg")):
