@@ -84,7 +84,12 @@ def _design(args):
         from .onchip import design_for_recipe
         if getattr(args, "fan_in", None) is not None:
             raise UserError("--fan-in changes the topology; a recipe has its own")
-        return design_for_recipe(args.recipe, arch=arch)
+        d = design_for_recipe(args.recipe, arch=arch)
+        try:        # a recipe's design is the one it trains on the chip
+            d.require_on_chip_training()
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        return d
     if getattr(args, "checkpoint", None):
         if getattr(args, "fan_in", None) is not None:
             raise UserError("--fan-in changes the topology; a checkpoint has its own")
@@ -617,7 +622,8 @@ def onchip_run(name, design, data, plan, paths, *, port=None, baud=115200, timeo
         drv = BoardDriver(SerialTransport(port, baud), timeout=answer_s, retries=retries)
         try:
             return train_on_chip(drv, model, C0, px_train, data.y_train, px_test, data.y_test,
-                                 plan, progress=progress, log=log, on_epoch=write_outputs)
+                                 plan, progress=progress, log=log, on_epoch=write_outputs,
+                                 recipe=name)
         finally:
             drv.t.close()
 

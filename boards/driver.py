@@ -428,16 +428,18 @@ class BoardDriver:
                          f"(its train counter stayed at {before}): check the line")
 
     # -- flows --------------------------------------------------------------------------------
-    def check_design(self, topology, cfg, neuron, fmt, table) -> DeviceInfo:
-        """IDENTIFY and compare with the design the host expects; LinkError if it differs."""
+    def check_design(self, topology, cfg, neuron, fmt, table, *, against="the checkpoint",
+                     remedy="build and program the bitstream of this checkpoint"
+                     ) -> DeviceInfo:
+        """IDENTIFY and compare with the design the host expects; LinkError if it differs
+        (``against``: what the host's design came from; ``remedy``: what to do)."""
         info = self.identify()
         want = design_hash(topology, cfg, neuron, fmt, table)
         if info.design_hash != want:
             raise LinkError(
                 f"{self.t.where} holds another design ({info.design_hash.hex()}, topology "
-                f"{info.topology_hash.hex()}) than the checkpoint ({want.hex()}, topology "
-                f"{topology.hardware_digest()[:16]}): build and program the bitstream of this "
-                f"checkpoint")
+                f"{info.topology_hash.hex()}) than {against} ({want.hex()}, topology "
+                f"{topology.hardware_digest()[:16]}): {remedy}")
         return info
 
     def infer(self, x_int) -> tuple[np.ndarray, int]:

@@ -126,7 +126,8 @@ def _golden_accuracy(model: FixedModel, C, x_int, labels, chunk: int = 256):
 
 
 def train_on_chip(drv: BoardDriver, model: FixedModel, C0, px_train, y_train, px_test, y_test,
-                  plan: OnChipPlan, *, progress=None, log=print, on_epoch=None) -> dict:
+                  plan: OnChipPlan, *, progress=None, log=print, on_epoch=None,
+                  recipe: str | None = None) -> dict:
     """Train on the device behind ``drv`` and check it against the golden model.
 
     ``C0``: the starting coefficient registers; ``px_*``: 8-bit pixels (n, n_inputs),
@@ -135,9 +136,17 @@ def train_on_chip(drv: BoardDriver, model: FixedModel, C0, px_train, y_train, px
     every predicted class compared; the coefficients read back and compared; then
     ``on_epoch(record)`` (the checkpoint set). Every ``plan.check_every`` batches the
     coefficients are read back and compared with the golden model trained on the same
-    samples. Returns the summary (history, compared, mismatches, link, speed)."""
+    samples. ``recipe``: the name the design came from (the message when the board holds
+    another design). Returns the summary (history, compared, mismatches, link, speed)."""
     t = model.topology
-    info = drv.check_design(t, model.cfg, model.neuron, model.fmt, model.table)
+    if recipe is None:
+        info = drv.check_design(t, model.cfg, model.neuron, model.fmt, model.table,
+                                against="the host's design")
+    else:
+        info = drv.check_design(t, model.cfg, model.neuron, model.fmt, model.table,
+                                against=f"recipe {recipe}",
+                                remedy=f"build and program its bitstream (wuxing build "
+                                       f"--board NAME --recipe {recipe}; wuxing program)")
     C0 = np.asarray(C0, np.int64)
     golden = ChipTrainer(model, C0, plan.batch_log2)
     x_test_int = model.pixel_to_int(px_test)

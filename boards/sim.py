@@ -285,9 +285,10 @@ def main(argv=None) -> int:
         d = design_for_recipe(a.recipe, arch="engine" if a.lanes > 1 else "serial",
                               lanes=a.lanes)
         hz = a.clock * 1e6
+        divisors = {baud: baud_divisor(hz, baud) for baud in a.baud or (115200, 3_000_000)}
         rows = [dict(sample_clocks(d, 1), baud=None)]
-        for baud in a.baud or (115200, 3_000_000):
-            rows.append(dict(sample_clocks(d, 10 * baud_divisor(hz, baud)), baud=baud))
+        for baud, div in divisors.items():
+            rows.append(dict(sample_clocks(d, 10 * div), baud=baud))
         for r in rows:
             r.update({f"{k}_per_s": hz / r[k] for k in ("train_sample", "eval_sample")})
             print(f"{'a byte a clock' if r['baud'] is None else str(r['baud']) + ' baud':>16}: "

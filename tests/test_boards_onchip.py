@@ -217,3 +217,108 @@ def test_train_on_chip_without_a_board_is_one_line(tmp_path):
     assert r.stderr.strip().startswith("error: cannot open serial port") and \
         "Traceback" not in r.stderr
     assert not (tmp_path / "o" / "checkpoint.npz").exists()
+
+
+# -- what a board can do wrong: one line, and the last epoch's files stay -------------------
+class _DamagedLine(ReplayTransport):
+    """The recorded serial session, damaged after the host's ``after``-th write: ``silent``
+    (the board stops answering), ``crc`` (every answer arrives with a flipped byte), or
+    ``overflow`` (TRAIN_SAMPLE answers carry the overflow flag, framed correctly)."""
+
+    def __init__(self, mode, after):
+        super().__init__(ONCHIP_FIXTURE)
+        self.mode, self.after, self.writes = mode, after, 0
+        self.last_cmd = None
+        from wuxing.boards.protocol import FrameDecoder
+        self.frames = FrameDecoder()
+
+    @property
+    def damaged(self):
+        return self.writes > self.after
+
+    def write(self, data):
+        self.writes += 1
+        if self.damaged and self.mode != "overflow":
+            return                           # nobody reads it: the line is broken
+        self.last_cmd = self._cmd(data)
+        super().write(data)
+
+    @staticmethod
+    def _cmd(frame):
+        from wuxing.boards.protocol import FrameDecoder
+        (payload,) = FrameDecoder(4096).feed(frame)
+        return payload[0]
+
+    def read(self, timeout):
+        from wuxing.boards.protocol import Response, encode_frame
+        if self.damaged and self.mode == "silent":
+            return self._nothing(timeout)
+        if self.damaged and self.mode == "crc":
+            good = encode_frame(Response(Cmd.STATUS, 0, 0).payload())
+            self.clock += timeout
+            return good[:3] + bytes([good[3] ^ 0x01]) + good[4:]
+        data = super().read(timeout)
+        if self.mode == "overflow" and self.damaged and self.last_cmd == Cmd.TRAIN_SAMPLE:
+            out = b""
+            for p in self.frames.feed(data):
+                r = Response.parse(p)
+                out += encode_frame(Response(r.cmd, r.seq, r.status, bytes(
+                    [r.data[0] | Flags.SAMPLE_OVERFLOW]) + r.data[1:]).payload())
+            return out
+        return data
+
+    def _nothing(self, timeout):
+        self.clock += max(timeout, 1e-3)
+        return b""
+
+
+def _train_fixture(transport, epoch_files, model=None, retries=0):
+    """The fixture's first plan through ``transport``; every epoch's record written to
+    ``epoch_files`` (a dict) as train_on_chip's on_epoch would write the checkpoint set."""
+    from wuxing.boards.onchip import train_on_chip
+    from wuxing.golden.report import render_json, write_set
+    d, spec = onchip_fixture_session()
+    drv = BoardDriver(transport, timeout=5.0, retries=retries)
+
+    def on_epoch(rec, history):
+        path = epoch_files["path"]
+        write_set({path: render_json(dict(epoch=rec["epoch"], C=rec["C_int"]))})
+        epoch_files["epochs"].append(rec["epoch"])
+
+    return train_on_chip(drv, model or d.model(), np.array(spec["C_int"]),
+                         np.array(spec["px_train"], np.uint8), np.array(spec["y_train"]),
+                         np.array(spec["px_test"], np.uint8), np.array(spec["y_test"]),
+                         OnChipPlan(**spec["plans"][0]), log=lambda line: None,
+                         on_epoch=on_epoch, recipe="fixture")
+
+
+@pytest.mark.parametrize("mode, after, want", [
+    ("silent", 30, "the line is silent"),
+    ("crc", 30, "broken frames"),
+    ("overflow", 0, "a state saturated on the chip during training"),
+])
+def test_a_failing_board_ends_in_one_line_and_keeps_the_last_epoch(mode, after, want,
+                                                                   tmp_path):
+    from wuxing.golden.errors import UserError
+    files = dict(path=tmp_path / "epoch.json", epochs=[])
+    with pytest.raises(UserError) as e:
+        _train_fixture(_DamagedLine(mode, after), files)
+    msg = str(e.value)
+    assert want in msg and "\n" not in msg, msg
+    assert files["epochs"] == [0]                        # epoch 0 written, epoch 1 never
+    kept = json.loads(files["path"].read_text())
+    assert kept["epoch"] == 0 and kept["C"] == onchip_fixture_session()[1]["C_int"]
+    assert [p.name for p in tmp_path.iterdir()] == ["epoch.json"]   # no temporaries left
+
+
+def test_another_design_on_the_board_is_refused_before_any_write(tmp_path):
+    from wuxing.boards.driver import LinkError
+    d, _ = onchip_fixture_session()
+    other = d.model().__class__(d.topology, d.cfg.replace(target=0.5), d.neuron, d.fmt,
+                                d.table)                   # the target is hardware now
+    t = ReplayTransport(ONCHIP_FIXTURE)
+    files = dict(path=tmp_path / "epoch.json", epochs=[])
+    with pytest.raises(LinkError, match="holds another design .* than recipe fixture"):
+        _train_fixture(t, files, model=other)
+    host_writes = [data for who, data in t.log[:t.pos] if who == "host"]
+    assert len(host_writes) == 1 and files["epochs"] == []   # IDENTIFY only, nothing written
