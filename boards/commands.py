@@ -216,6 +216,16 @@ def _samples(args, design):
 MAX_SAMPLES = 100_000        # --n and --train: samples a session runs
 
 
+def _check_link_args(args):
+    """--baud, --timeout, --retries (wuxing run, wuxing train --on-chip)."""
+    if args.baud < 1:
+        raise UserError(f"--baud must be positive, got {args.baud}")
+    if args.timeout is not None and not 0 < args.timeout <= 3600:
+        raise UserError(f"--timeout must be in (0, 3600] seconds, got {args.timeout}")
+    if not 0 <= args.retries <= 100:
+        raise UserError(f"--retries must be in 0..100, got {args.retries}")
+
+
 def _check_run_args(args):
     """Counts, rates and output paths of ``wuxing run``, checked before any work."""
     from wuxing.golden.report import check_output_file
@@ -223,12 +233,7 @@ def _check_run_args(args):
         v = getattr(args, name)
         if not 0 <= v <= MAX_SAMPLES:
             raise UserError(f"--{name} must be in 0..{MAX_SAMPLES}, got {v}")
-    if args.baud < 1:
-        raise UserError(f"--baud must be positive, got {args.baud}")
-    if args.timeout is not None and not 0 < args.timeout <= 3600:
-        raise UserError(f"--timeout must be in (0, 3600] seconds, got {args.timeout}")
-    if not 0 <= args.retries <= 100:
-        raise UserError(f"--retries must be in 0..100, got {args.retries}")
+    _check_link_args(args)
     if args.faults:
         if not args.sim:
             raise UserError("--faults injects faults into the simulated link: use it with --sim")
@@ -490,12 +495,7 @@ def _check_onchip_args(args):
     if args.check_every is not None and args.check_every < 0:
         raise UserError(f"--check-every must be 0 (epoch ends only) or more, got "
                         f"{args.check_every}")
-    if args.baud < 1:
-        raise UserError(f"--baud must be positive, got {args.baud}")
-    if args.timeout is not None and not 0 < args.timeout <= 3600:
-        raise UserError(f"--timeout must be in (0, 3600] seconds, got {args.timeout}")
-    if not 0 <= args.retries <= 100:
-        raise UserError(f"--retries must be in 0..100, got {args.retries}")
+    _check_link_args(args)
 
 
 def onchip_setup(args):
@@ -666,6 +666,8 @@ def add_onchip_options(sub):
     whose function it wraps (the golden layer knows no boards)."""
     p = sub.choices["train"]
     golden_train = p.get_default("func")
+    p.description += (" With --on-chip: train on a board's chip (--port) or on the simulated "
+                      "board (--sim) instead, checked against the golden model.")
     g = p.add_argument_group(
         "learning on the chip (--on-chip)",
         "train on a board's network engine: one TRAIN_SAMPLE frame per sample (8-bit pixels, "
