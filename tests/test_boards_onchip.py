@@ -322,3 +322,25 @@ def test_another_design_on_the_board_is_refused_before_any_write(tmp_path):
         _train_fixture(t, files, model=other)
     host_writes = [data for who, data in t.log[:t.pos] if who == "host"]
     assert len(host_writes) == 1 and files["epochs"] == []   # IDENTIFY only, nothing written
+
+
+@pytest.mark.slow
+def test_train_on_chip_sim_cli(tmp_path, require_simulator):
+    """``wuxing train --on-chip --sim``: the demo recipe through the pseudo-terminal, the set
+    of files after every epoch and the summary with the golden check's counts."""
+    require_simulator("verilator")
+    from wuxing.golden.checkpoint import load_checkpoint
+    out = tmp_path / "o"
+    r = subprocess.run([sys.executable, "-m", "wuxing.cli", "train", "--on-chip", "--sim",
+                        "--recipe", "tiny-digits4", "--epochs", "2", "--n-train", "16",
+                        "--n-test", "12", "--quiet", "--out", str(out)],
+                       capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stdout + r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["mismatches"] == 0 and s["samples_trained"] == 32
+    assert s["coefficient_checks"] == 1 + 4 + 2          # start, every batch, epoch ends
+    h = json.loads((out / "history.json").read_text())["history"]
+    assert [e["epoch"] for e in h] == [0, 1, 2] and h[-1]["samples_trained"] == 32
+    ck = load_checkpoint(out / "checkpoint.npz")
+    assert ck.mode == "fixed" and (out / "curve.png").stat().st_size > 0
+    assert "0 mismatches" in r.stdout
