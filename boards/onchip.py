@@ -195,6 +195,13 @@ def train_on_chip(drv: BoardDriver, model: FixedModel, C0, px_train, y_train, px
         return dict(test_acc=correct / n, golden_test_acc=acc_g, test_correct=correct,
                     test_samples=samples, test_overflow=ovf / max(1, len(y_test)))
 
+    if drv.read_reg("batch_fill"):
+        # a batch left unfinished (an interrupted run): no command clears the chip's
+        # accumulators, so one sample at batch 1 ends that batch; C is written next anyway
+        log("the chip holds an unfinished batch: one sample at batch 1 empties its "
+            "accumulators")
+        drv.write_reg("batch_log2", 0)
+        drv.train_pixels(px_train[0], int(y_train[0]))
     drv.write_coefficients(C0)
     compare("coefficients", drv.read_coefficients(), C0)
     drv.write_reg("batch_log2", plan.batch_log2)

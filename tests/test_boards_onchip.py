@@ -119,6 +119,26 @@ def test_bridge_refuses_bad_samples_and_registers(pysim_driver):
     assert drv.read_coefficients().tolist() == before and drv.read_reg("batch_fill") == fill
 
 
+def test_an_unfinished_batch_on_the_chip_is_emptied_first(pysim_driver):
+    """A run interrupted mid-batch leaves sums in the chip's accumulators that no command
+    clears: train_on_chip ends that batch with one sample first, so its first batch equals
+    the golden model's."""
+    from wuxing.boards.onchip import train_on_chip
+    d, drv = pysim_driver
+    m = d.model()
+    rng = np.random.default_rng(5)
+    drv.write_reg("batch_log2", 2)
+    drv.train_pixels(rng.integers(0, 256, 2), 1)
+    assert drv.read_reg("batch_fill") == 1
+    lines = []
+    r = train_on_chip(drv, m, m.coef_to_int(init_coefficients(d.topology, d.cfg, 6)),
+                      rng.integers(0, 256, (4, 2)).astype(np.uint8), rng.integers(0, 2, 4),
+                      rng.integers(0, 256, (2, 2)).astype(np.uint8), rng.integers(0, 2, 2),
+                      OnChipPlan(epochs=1, batch=2, check_every=1), log=lines.append)
+    assert any("unfinished batch" in line for line in lines)
+    assert r["mismatches"] == 0 and r["coefficient_checks"] == 1 + 2 + 1
+
+
 def test_unrolled_network_has_no_sample_commands():
     from wuxing.boards.host import HostBridge
     from wuxing.boards.pysim import PySimTransport
