@@ -78,13 +78,21 @@ class NetworkTB:
     async def read_region(self, region: str, n: int) -> list:
         return await self.read_many([address(region, i) for i in range(n)])
 
-    async def command(self, op: int) -> int:
-        """Start a command and wait for done (the design runs alone); returns its clocks."""
+    async def command(self, op: int, register: bool = False) -> int:
+        """Start a command (with ``start`` and ``op``, or ``register``: a write of the
+        command register, the host's way and the only one for op 4) and wait for done (the
+        design runs alone); returns its clocks, the strobe's included."""
         d = self.dut
-        d.op.value = op
-        d.start.value = 1
+        if register:
+            d.addr.value = address("info", INFO["command"])
+            d.wdata.value = op
+            d.we.value = 1
+        else:
+            d.op.value = op
+            d.start.value = 1
         cycles = await self.clock.run(1)
         d.start.value = 0
+        d.we.value = 0
         if not d.done.value:
             cycles += await self.clock.run_until("done")
         self.cycles += cycles

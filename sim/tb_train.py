@@ -32,21 +32,6 @@ from .tb_network import NetworkTB
 COUNTERS = ("predicted", "correct", "samples", "batch_fill")
 
 
-async def command_register(tb: NetworkTB, op: int) -> int:
-    """Write ``op`` to the command register and wait for done: the command's clocks (the
-    write's clock is the strobe's, as for NetworkTB.command)."""
-    d = tb.dut
-    d.addr.value = address("info", INFO["command"])
-    d.wdata.value = op
-    d.we.value = 1
-    cycles = await tb.clock.run(1)
-    d.we.value = 0
-    if not d.done.value:
-        cycles += await tb.clock.run_until("done")
-    tb.cycles += cycles
-    return cycles
-
-
 @cocotb.test()
 async def training_matches_golden(dut):
     design, man = load_manifest(os.environ["WUXING_DESIGN"])
@@ -80,7 +65,7 @@ async def training_matches_golden(dut):
             await tb.write(address("info", INFO["label"]), y)
             x = model.pixel_to_int(px)
             if train:
-                clocks = await command_register(tb, OP_TRAIN_SAMPLE)
+                clocks = await tb.command(OP_TRAIN_SAMPLE, register=True)
                 ended = gold.train_sample(x, int(y))
                 chk.check(run, k, "error", await tb.read_region("error", n_out),
                           gold.error[0].tolist())
@@ -89,7 +74,7 @@ async def training_matches_golden(dut):
                     chk.check(run, k, "C", await tb.read_region("coef", L), gold.C.tolist())
                     chk.extra["c_compared"] += L
             else:
-                clocks = await command_register(tb, OP_EVAL_SAMPLE)
+                clocks = await tb.command(OP_EVAL_SAMPLE, register=True)
                 gold.eval_sample(x, int(y))
                 chk.check(run, k, "clocks", clocks, predicted["eval_sample"])
             chk.check(run, k, "counters",

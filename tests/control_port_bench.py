@@ -11,22 +11,29 @@ from wuxing.hdl.fixed import hw_constants
 from wuxing.hdl.network import INFO, address
 
 
+def port_access(ctx, dut):
+    """(write, read): one control-port write of one clock; one read, ``read_latency``
+    clocks."""
+    async def write(addr, value):
+        ctx.set(dut.addr, addr)
+        ctx.set(dut.wdata, int(value))
+        ctx.set(dut.we, 1)
+        await ctx.tick()
+        ctx.set(dut.we, 0)
+
+    async def read(addr):
+        ctx.set(dut.addr, addr)
+        await ctx.tick().repeat(dut.read_latency)
+        return ctx.get(dut.rdata)
+    return write, read
+
+
 def run_network(dut, c_int, x_int, err_int, steps):
     got = {}
     N, L = dut.topology.n_neurons, dut.topology.n_links
 
     async def bench(ctx):
-        async def write(addr, value):
-            ctx.set(dut.addr, addr)
-            ctx.set(dut.wdata, int(value))
-            ctx.set(dut.we, 1)
-            await ctx.tick()
-            ctx.set(dut.we, 0)
-
-        async def read(addr):
-            ctx.set(dut.addr, addr)
-            await ctx.tick().repeat(dut.read_latency)
-            return ctx.get(dut.rdata)
+        write, read = port_access(ctx, dut)
 
         async def command(op):
             ctx.set(dut.op, op)

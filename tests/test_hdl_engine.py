@@ -131,6 +131,19 @@ def test_engine_control_port_while_busy():
     assert seen["s_nonzero"]
 
 
+def bsp_unit_with_multiplier(hw):
+    """A BspUnit on its own W x W multiplier, registered as the lane's (MUL_LATENCY)."""
+    W = hw.fmt.width
+    unit = BspUnit(hw)
+    m = Module()
+    m.submodules.unit = unit
+    a, b = Signal(signed(W)), Signal(signed(W))
+    prod = Signal(signed(2 * W))
+    m.d.sync += [a.eq(unit.mul_a), b.eq(unit.mul_b), prod.eq(a * b)]
+    m.d.comb += unit.prod.eq(prod)
+    return m, unit
+
+
 def test_bsp_unit_matches_golden():
     """The BSP unit alone, on its own W x W multiplier: C' of FixedModel.bsp_update for random
     S, R (up to the integral range, both signs, zeros), C (up to the clamps)."""
@@ -146,14 +159,8 @@ def test_bsp_unit_matches_golden():
         for _ in range(6):
             cases.append((int(rng.integers(-mag, mag)), int(rng.integers(-mag, mag)),
                           int(rng.integers(hw.c_lo, hw.c_hi + 1))))
-    unit = BspUnit(hw)
+    m, unit = bsp_unit_with_multiplier(hw)
     st = unit.stages
-    m = Module()
-    m.submodules.unit = unit
-    a, b = Signal(signed(fmt.width)), Signal(signed(fmt.width))
-    prod = Signal(signed(2 * fmt.width))
-    m.d.sync += [a.eq(unit.mul_a), b.eq(unit.mul_b), prod.eq(a * b)]   # as the lane's (MUL_LATENCY)
-    m.d.comb += unit.prod.eq(prod)
     entries = [int(v) for v in hw.table.entries()]
     got = []
 
@@ -208,14 +215,8 @@ def test_bsp_unit_accumulates_a_batch(batch_log2, step_exp):
                           int(rng.integers(hw.c_lo, hw.c_hi + 1))))
     links.append((np.full(B, fmt.acc_max), np.full(B, fmt.acc_max), 0))   # saturates A
     links.append((np.full(B, fmt.acc_min), np.full(B, fmt.acc_max), 5))
-    unit = BspUnit(hw)
+    m, unit = bsp_unit_with_multiplier(hw)
     st = unit.stages
-    m = Module()
-    m.submodules.unit = unit
-    a, b = Signal(signed(fmt.width)), Signal(signed(fmt.width))
-    prod = Signal(signed(2 * fmt.width))
-    m.d.sync += [a.eq(unit.mul_a), b.eq(unit.mul_b), prod.eq(a * b)]
-    m.d.comb += unit.prod.eq(prod)
     entries = [int(v) for v in hw.table.entries()]
     got_A, got_C = [], []
 

@@ -15,6 +15,7 @@ from wuxing.hdl.engine import NetworkEngine
 from wuxing.hdl.engine.train import ArgmaxCounter, ErrorUnit
 from wuxing.hdl.fixed import hw_constants
 from wuxing.hdl.network import INDEX_BITS, INFO, REGION_PIXELS, address
+from control_port_bench import port_access
 from train_bench import run_training
 
 
@@ -39,12 +40,14 @@ def test_error_unit_matches_golden(cfg):
     unit = ErrorUnit(hw)
     got = []
 
-    async def bench(ctx):
-        for s, t in zip(S, target):
-            ctx.set(unit.integral, int(s))
-            ctx.set(unit.is_target, int(t))
+    async def bench(ctx):           # one value a clock, the errors ErrorUnit.latency later
+        for k in range(S.size + unit.latency):
+            if k < S.size:
+                ctx.set(unit.integral, int(S[k]))
+                ctx.set(unit.is_target, int(target[k]))
             await ctx.tick()
-            got.append(ctx.get(unit.error))
+            if k >= unit.latency - 1 and len(got) < S.size:
+                got.append(ctx.get(unit.error))
     sim = Simulator(unit)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
@@ -145,17 +148,7 @@ def test_engine_learning_registers():
     seen = {}
 
     async def bench(ctx):
-        async def write(addr, value):
-            ctx.set(dut.addr, addr)
-            ctx.set(dut.wdata, int(value))
-            ctx.set(dut.we, 1)
-            await ctx.tick()
-            ctx.set(dut.we, 0)
-
-        async def read(addr):
-            ctx.set(dut.addr, addr)
-            await ctx.tick().repeat(dut.read_latency)
-            return ctx.get(dut.rdata)
+        write, read = port_access(ctx, dut)
 
         def info(name):
             return address("info", INFO[name])

@@ -7,6 +7,7 @@ from wuxing.golden.onchip import ChipTrainer
 from wuxing.hdl.network import (INFO, OP_EVAL_SAMPLE, OP_TRAIN_SAMPLE, REGION_PIXELS,
                                 address)
 from wuxing.hdl.network import INDEX_BITS
+from control_port_bench import port_access
 
 
 def run_training(dut, model, c_int, pixels, labels, batch_log2, step_exp=None, evals=()):
@@ -20,17 +21,7 @@ def run_training(dut, model, c_int, pixels, labels, batch_log2, step_exp=None, e
     names = ("predicted", "correct", "samples", "batch_fill")
 
     async def bench(ctx):
-        async def write(addr, value):
-            ctx.set(dut.addr, addr)
-            ctx.set(dut.wdata, int(value))
-            ctx.set(dut.we, 1)
-            await ctx.tick()
-            ctx.set(dut.we, 0)
-
-        async def read(addr):
-            ctx.set(dut.addr, addr)
-            await ctx.tick().repeat(dut.read_latency)
-            return ctx.get(dut.rdata)
+        write, read = port_access(ctx, dut)
 
         async def command(op):      # through the command register, as the host does
             await write(address("info", INFO["command"]), op)

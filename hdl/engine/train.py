@@ -17,8 +17,9 @@
 
 Clocks of the pass, from its ``start`` clock to ``done`` (:func:`output_pass_clocks`)::
 
-    reads: clocks 1..n;  the integrals arrive read_latency clocks later;  the errors one
-    clock after that;  writes: clocks n + L + 2 .. 2n + L + 1;  done at 2n + L + 2
+    reads: clocks 1..n;  the integrals arrive read_latency clocks later and are registered;
+    the errors two clocks after that (ErrorUnit.latency);  writes: clocks n + L + 4 ..
+    2n + L + 3;  done at 2n + L + 4
 """
 from __future__ import annotations
 
@@ -36,7 +37,11 @@ __all__ = ["ErrorUnit", "ArgmaxCounter", "OutputPass", "output_pass_clocks"]
 
 class ErrorUnit(wiring.Component):
     """``integral`` (in: an output integral), ``is_target`` (in: its output is the label) ->
-    ``error`` (out, registered: golden ``error_from_outputs``'s integer)."""
+    ``error`` (out, :attr:`latency` = 2 clocks later: golden ``error_from_outputs``'s
+    integer). The product ``S * M`` is registered before the difference and saturation (on
+    the ECP5 the whole chain in one clock was the critical path: 35.6 MHz)."""
+
+    latency = 2
 
     def __init__(self, hw: HwConstants):
         check_types(hw=(hw, HwConstants))
@@ -50,9 +55,11 @@ class ErrorUnit(wiring.Component):
         M, s = hw.output_scale
         e = hw.err_exp
         y = Signal(signed(fmt.acc_width + M.bit_length() + 1))
-        m.d.comb += y.eq(round_shift_expr(self.integral * M, s))
+        is_target = Signal()
+        m.d.sync += [y.eq(round_shift_expr(self.integral * M, s)),
+                     is_target.eq(self.is_target)]
         d = Signal(signed(len(y) + 2))
-        m.d.comb += d.eq(Mux(self.is_target, hw.target_int, 0) - y)
+        m.d.comb += d.eq(Mux(is_target, hw.target_int, 0) - y)
         shifted = Signal(signed(len(d) + max(0, e)))
         m.d.comb += shifted.eq(round_shift_expr(d, -e))
         err, _ = saturate_expr(shifted, fmt.min_int, fmt.max_int)
@@ -132,20 +139,26 @@ class OutputPass(wiring.Component):
         read_i = Signal(range(max(2, n)))
         m.d.comb += read_i.eq(t - 1)
         reading = (t >= 1) & (t <= n)
-        # the integral of output i arrives at t = 1 + i + L; its error one clock later
+        # the integral of output i is on ``word`` at t = 1 + i + L and registered (the read
+        # path ends in the lanes' word multiplexer); its error one clock later
+        word = Signal.like(self.word)
+        m.d.sync += word.eq(self.word)
+        L += 1
         arrive_i = Signal(range(max(2, n)))
         m.d.comb += arrive_i.eq(t - 1 - L)
         arriving = (t >= 1 + L) & (t <= n + L)
-        m.d.comb += [self.value.eq(self.word), self.index.eq(arrive_i),
+        m.d.comb += [self.value.eq(word), self.index.eq(arrive_i),
                      self.valid.eq(arriving),
-                     eu.integral.eq(self.word), eu.is_target.eq(arrive_i == self.label)]
-        err_i = Signal.like(arrive_i)
-        err_on = Signal()
-        m.d.sync += [err_i.eq(arrive_i), err_on.eq(arriving)]
+                     eu.integral.eq(word), eu.is_target.eq(arrive_i == self.label)]
+        err_i, err_i1 = Signal.like(arrive_i), Signal.like(arrive_i)
+        err_on, err_on1 = Signal(), Signal()
+        assert ErrorUnit.latency == 2
+        m.d.sync += [err_i1.eq(arrive_i), err_on1.eq(arriving), err_i.eq(err_i1),
+                     err_on.eq(err_on1)]
         errors = Array(Signal(signed(W), name=f"error{i}") for i in range(n))
         with m.If(err_on):
             m.d.sync += errors[err_i].eq(eu.error)
-        first_write = n + L + 2
+        first_write = n + L + 1 + ErrorUnit.latency
         write_i = Signal(range(max(2, n)))
         m.d.comb += write_i.eq(t - first_write)
         writing = (t >= first_write) & (t < first_write + n)
