@@ -80,6 +80,16 @@ def _design(args):
     """The Design of the command line (topology, arch; the lanes are set by the caller)."""
     from wuxing.hdl.generate import Design, design_from_checkpoint
     arch = _arch(args)
+    if getattr(args, "recipe", None):
+        from .onchip import design_for_recipe
+        if getattr(args, "fan_in", None) is not None:
+            raise UserError("--fan-in changes the topology; a recipe has its own")
+        d = design_for_recipe(args.recipe, arch=arch)
+        try:        # a recipe's design is the one it trains on the chip
+            d.require_on_chip_training()
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        return d
     if getattr(args, "checkpoint", None):
         if getattr(args, "fan_in", None) is not None:
             raise UserError("--fan-in changes the topology; a checkpoint has its own")
@@ -206,6 +216,16 @@ def _samples(args, design):
 MAX_SAMPLES = 100_000        # --n and --train: samples a session runs
 
 
+def _check_link_args(args):
+    """--baud, --timeout, --retries (wuxing run, wuxing train --on-chip)."""
+    if args.baud < 1:
+        raise UserError(f"--baud must be positive, got {args.baud}")
+    if args.timeout is not None and not 0 < args.timeout <= 3600:
+        raise UserError(f"--timeout must be in (0, 3600] seconds, got {args.timeout}")
+    if not 0 <= args.retries <= 100:
+        raise UserError(f"--retries must be in 0..100, got {args.retries}")
+
+
 def _check_run_args(args):
     """Counts, rates and output paths of ``wuxing run``, checked before any work."""
     from wuxing.golden.report import check_output_file
@@ -213,12 +233,7 @@ def _check_run_args(args):
         v = getattr(args, name)
         if not 0 <= v <= MAX_SAMPLES:
             raise UserError(f"--{name} must be in 0..{MAX_SAMPLES}, got {v}")
-    if args.baud < 1:
-        raise UserError(f"--baud must be positive, got {args.baud}")
-    if args.timeout is not None and not 0 < args.timeout <= 3600:
-        raise UserError(f"--timeout must be in (0, 3600] seconds, got {args.timeout}")
-    if not 0 <= args.retries <= 100:
-        raise UserError(f"--retries must be in 0..100, got {args.retries}")
+    _check_link_args(args)
     if args.faults:
         if not args.sim:
             raise UserError("--faults injects faults into the simulated link: use it with --sim")
@@ -365,6 +380,10 @@ def add_commands(sub):
         src.add_argument("--layers", help="layer sizes, e.g. 2,2 (default: " +
                          ("the tiny preset; 1,1 with --arch unrolled)" if build else "2,2)"))
         src.add_argument("--checkpoint", help="the network of this checkpoint")
+        from wuxing.golden.train import RECIPES
+        src.add_argument("--recipe", choices=sorted(RECIPES),
+                         help="the network, run settings and learning format a recipe trains "
+                              "on the chip (wuxing train --on-chip --recipe R)")
         p.add_argument("--fan-in", type=int, metavar="F",
                        help="links an interface sums (the paper's adder), e.g. 4")
         archs = _archs()
@@ -447,3 +466,251 @@ def add_commands(sub):
     p.add_argument("--save", metavar="CKPT", help="save the coefficients read back")
     p.add_argument("--json", metavar="PATH", help="write the summary as JSON")
     p.set_defaults(func=cmd_run)
+    add_onchip_options(sub)
+
+
+# ---------------------------------------------------------------------------------------
+# wuxing train --on-chip: the golden `train` command, extended here (boards sits above golden)
+ONCHIP_DEFAULT_RECIPE = "tiny-digits4"
+
+
+def _check_onchip_args(args):
+    """The options of ``wuxing train --on-chip``, checked before any work."""
+    if not (args.port or args.sim):
+        raise UserError("--on-chip trains on a board: give --port PORT (the board's serial "
+                        "port) or --sim (the simulated board)")
+    if args.port and args.sim:
+        raise UserError("--port and --sim exclude each other")
+    refused = [flag for flag, given in (("--resume", args.resume),
+                                        ("--method", args.method is not None),
+                                        ("--checkpoint", args.checkpoint is not None))
+               if given]
+    if refused:
+        raise UserError(f"--on-chip does not take {', '.join(refused)} (it trains the recipe "
+                        f"from its initial coefficients, BSP in the chip's fixed point)")
+    for name in ("max_samples", "n_train", "n_test", "batch"):
+        v = getattr(args, name, None)
+        if v is not None and v < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {v}")
+    if args.check_every is not None and args.check_every < 0:
+        raise UserError(f"--check-every must be 0 (epoch ends only) or more, got "
+                        f"{args.check_every}")
+    _check_link_args(args)
+
+
+def onchip_setup(args):
+    """(recipe name, design, dataset, plan, out paths) of ``wuxing train --on-chip``."""
+    from wuxing.golden.commands import check_data_dir, check_topology_options, \
+        topology_from_args
+    from wuxing.golden.config import parse_overrides
+    from wuxing.golden.data import load_dataset
+    from wuxing.golden.report import check_output_dir, check_output_file
+    from wuxing.golden.train import MAX_EPOCHS, RECIPES
+
+    from .onchip import OnChipPlan, design_for_recipe, recipe_schedule
+    _check_onchip_args(args)
+    name = args.recipe or ONCHIP_DEFAULT_RECIPE
+    r = RECIPES[name]
+    check_topology_options(args)
+    epochs = r.epochs if args.epochs is None else args.epochs
+    if not 0 <= epochs <= MAX_EPOCHS:
+        raise UserError(f"--epochs must be in 0..{MAX_EPOCHS}, got {epochs}")
+    cfg = r.cfg.replace(**parse_overrides(args.set)) if args.set else r.cfg
+    design = design_for_recipe(name)
+    design.cfg = cfg
+    if args.model or args.topology_file:
+        design.topology = topology_from_args(args)
+    dataset = args.dataset or r.dataset
+    check_data_dir(dataset, args.data_dir)
+    out = Path(args.out or f"runs/{name}-onchip")
+    check_output_dir(out, "--out")
+    paths = dict(checkpoint=out / "checkpoint.npz",
+                 history=out / "history.json",
+                 plot=Path(args.plot) if args.plot else out / "curve.png",
+                 json=Path(args.json) if args.json else out / "summary.json")
+    for key, p in paths.items():
+        check_output_file(p, f"--{key}")
+    if len({p.resolve() for p in paths.values()}) != len(paths):
+        raise UserError("--json and --plot must name different files (and not "
+                        "OUT/checkpoint.npz or OUT/history.json)")
+    data = load_dataset(dataset, args.data_dir).subset(args.n_train, args.n_test)
+    t = design.topology
+    if data.n_inputs != t.layers[0] or data.n_classes > t.layers[-1]:
+        raise UserError(f"dataset {dataset} ({data.n_inputs} inputs, {data.n_classes} classes) "
+                        f"does not fit the network ({t.layers[0]} inputs, {t.layers[-1]} "
+                        f"outputs)")
+    batch = r.batch if args.batch is None else args.batch
+    check_every = args.check_every if args.check_every is not None else (1 if args.sim else 0)
+    plan = OnChipPlan(epochs=epochs, batch=batch, seed=0 if args.seed is None else args.seed,
+                      max_samples=args.max_samples, check_every=check_every,
+                      schedule=recipe_schedule(r, getattr(args, "schedule", None)),
+                      allow_overflow=args.allow_overflow)
+    return name, design, data, plan, paths
+
+
+def cmd_train_on_chip(args) -> int:
+    name, design, data, plan, paths = onchip_setup(args)
+    r = onchip_run(name, design, data, plan, paths, port=args.port, baud=args.baud,
+                   timeout=args.timeout, retries=args.retries,
+                   simulator=args.simulator if args.sim else None, quiet=args.quiet)
+    return 0 if r["mismatches"] == 0 else 1
+
+
+def onchip_run(name, design, data, plan, paths, *, port=None, baud=115200, timeout=None,
+               retries=2, simulator=None, quiet=False) -> dict:
+    """Train recipe ``name``'s ``design`` on the chip: on the board at ``port``, or (with
+    ``simulator``) on the simulated board behind a pseudo-terminal; writes the checkpoint
+    set after every epoch and the summary (``paths``: checkpoint, history, plot, json);
+    prints the report; returns the summary."""
+    from wuxing.golden.checkpoint import Checkpoint, checkpoint_bytes
+    from wuxing.golden.network import init_coefficients
+    from wuxing.golden.report import render_json, render_plot, write_json, write_set
+
+    from .driver import BoardDriver, SerialTransport
+    from .onchip import to_pixels, train_on_chip
+    model = design.model()
+    t, cfg = design.topology, design.cfg
+    C0 = model.coef_to_int(init_coefficients(t, cfg, plan.seed))
+    px_train, px_test = to_pixels(data.x_train), to_pixels(data.x_test)
+    where = f"the simulated board ({simulator})" if simulator else f"the board on {port}"
+    print(f"training {t.spec()['name']} ({t.n_neurons} neurons, {t.n_links} links) on the chip "
+          f"({where}) on {data.describe()}")
+    print(f"BSP on the chip: {plan.epochs} epochs, batch {plan.batch}, seed {plan.seed}"
+          + (f", at most {plan.max_samples} training samples" if plan.max_samples else "")
+          + "; golden check " + (f"every {plan.check_every} batch(es)" if plan.check_every
+                                 else "at epoch ends"), flush=True)
+    label = f"on the chip ({'sim' if simulator else port})"
+    extra = dict(recipe=name, on_chip="sim" if simulator else f"port {port}",
+                 batch=plan.batch, seed=plan.seed, epochs=plan.epochs,
+                 max_samples=plan.max_samples, dataset=data.describe())
+
+    def write_outputs(rec, history):
+        """The set after an epoch: checkpoint of the coefficients read back, history, plot."""
+        C_int = np.asarray(rec["C_int"], np.int64)
+        hist = [{k: v for k, v in h.items() if k != "C_int"} for h in history]
+        ck = Checkpoint(topology=t, cfg=cfg, C=model.coef_to_real(C_int), neuron=design.neuron,
+                        fmt=design.fmt, table=design.table, mode="fixed", C_int=C_int,
+                        dataset=data.name, history=hist, extra=extra)
+        x = [h["epoch"] for h in hist]
+        png = render_plot({label: (x, [100 * h["test_acc"] for h in hist]),
+                           "golden model, same coefficients": (
+                               x, [100 * h["golden_test_acc"] for h in hist])},
+                          title=f"{t.spec()['name']} trained on the chip, {data.name}")
+        write_set({paths["checkpoint"]: checkpoint_bytes(ck),
+                   paths["history"]: render_json(dict(extra, history=hist)),
+                   paths["plot"]: png})
+
+    bar = None      # made at the first sample (after the port opened)
+
+    def progress(done, total):
+        nonlocal bar
+        if quiet:
+            return
+        if bar is None:
+            from tqdm import tqdm
+            bar = tqdm(total=total, unit="sample", file=sys.stderr, leave=False,
+                       dynamic_ncols=True)
+        bar.update(done - bar.n)
+
+    def log(line):
+        if bar is None:
+            print(line, flush=True)
+        else:
+            bar.write(line)
+
+    def session(port, answer_s):
+        drv = BoardDriver(SerialTransport(port, baud), timeout=answer_s, retries=retries)
+        try:
+            return train_on_chip(drv, model, C0, px_train, data.y_train, px_test, data.y_test,
+                                 plan, progress=progress, log=log, on_epoch=write_outputs,
+                                 recipe=name)
+        finally:
+            drv.t.close()
+
+    try:
+        if simulator:
+            from .sim import serve_sim_board
+            print(f"starting the simulated board ({simulator}; built once per design) ...",
+                  flush=True)
+            with serve_sim_board(design, simulator) as (pty, answer_s):
+                r = session(pty, timeout or answer_s)
+        else:
+            r = session(port, timeout or 2.0)
+    finally:
+        if bar is not None:
+            bar.close()
+    h = r["history"]
+    print(r["info"])
+    print(f"held-out accuracy on the chip: {100 * h[0]['test_acc']:.1f} % before, "
+          f"{100 * h[-1]['test_acc']:.1f} % after {r['samples_trained']} training samples "
+          f"({len(h) - 1} epochs); the golden model on the same coefficients "
+          f"{100 * h[-1]['golden_test_acc']:.1f} %")
+    rate = lambda v: "-" if v is None else f"{v:.1f}"   # noqa: E731
+    print(f"speed: {rate(r['train_samples_per_s'])} training samples/s, "
+          f"{rate(r['eval_samples_per_s'])} held-out samples/s (wall time, link included)")
+    print(_link_report(r))
+    print(f"chip vs golden model: {r['compared']} integers compared ("
+          + ", ".join(f"{k} {v}" for k, v in r["compared_by_kind"].items())
+          + f"; {r['coefficient_checks']} coefficient read-backs), {r['mismatches']} mismatches")
+    summary = {k: v for k, v in r.items() if k != "C_int"}
+    summary.update(recipe=name, where=extra["on_chip"], batch=plan.batch, epochs=plan.epochs,
+                   check_every=plan.check_every, checkpoint=str(paths["checkpoint"]))
+    write_json(paths["json"], summary)
+    print(f"wrote {paths['checkpoint']}, {paths['history']}, {paths['plot']} (after every "
+          f"epoch) and {paths['json']}")
+    return summary
+
+
+def add_onchip_options(sub):
+    """``wuxing train --on-chip ...``: options added to the golden layer's ``train`` command,
+    whose function it wraps (the golden layer knows no boards)."""
+    p = sub.choices["train"]
+    golden_train = p.get_default("func")
+    p.description += (" With --on-chip: train on a board's chip (--port) or on the simulated "
+                      "board (--sim) instead, checked against the golden model.")
+    g = p.add_argument_group(
+        "learning on the chip (--on-chip)",
+        "train on a board's network engine: one TRAIN_SAMPLE frame per sample (8-bit pixels, "
+        "the error formed on the chip), the batch size and step written to its registers, the "
+        "held-out accuracy measured on the chip after every epoch, the coefficients read back "
+        "into OUT/checkpoint.npz (with history.json and curve.png, after every epoch) and "
+        "compared with the golden model trained on the same samples")
+    g.add_argument("--on-chip", action="store_true",
+                   help="train on the chip (with --port or --sim); default folder "
+                        "runs/RECIPE-onchip, --json: the summary (default OUT/summary.json)")
+    g.add_argument("--port", help="the board's serial port, e.g. /dev/ttyUSB1")
+    g.add_argument("--sim", action="store_true",
+                   help="the simulated board (Verilator) behind a pseudo-terminal: the same "
+                        "serial path as a board")
+    g.add_argument("--max-samples", type=int, metavar="N",
+                   help="train on at most N samples in all (whole batches)")
+    g.add_argument("--check-every", type=int, metavar="K",
+                   help="read the coefficients back and compare them with the golden model "
+                        "every K batches (default: 1 with --sim, 0 = at epoch ends only with "
+                        "--port)")
+    g.add_argument("--allow-overflow", action="store_true",
+                   help="go on when a training sample saturates a state (default: stop, "
+                        "keeping the last epoch's checkpoint)")
+    g.add_argument("--baud", type=int, default=115200, help="--port: the UART rate of the "
+                                                            "bitstream (default 115200)")
+    g.add_argument("--timeout", type=float,
+                   help="seconds to wait for one answer (default 2 with --port; with --sim "
+                        "from the design's longest command)")
+    g.add_argument("--retries", type=int, default=2,
+                   help="times a request is sent again when no valid answer came (default 2)")
+    g.add_argument("--simulator", choices=("verilator",), default="verilator",
+                   help="--sim: the simulator (verilator)")
+
+    def train(args):
+        if args.on_chip:
+            return cmd_train_on_chip(args)
+        given = [f for f, v in (("--port", args.port), ("--sim", args.sim),
+                                ("--max-samples", args.max_samples),
+                                ("--check-every", args.check_every),
+                                ("--allow-overflow", args.allow_overflow)) if v]
+        if given:
+            raise UserError(f"{', '.join(given)} apply to --on-chip training only")
+        return golden_train(args)
+
+    p.set_defaults(func=train)
+

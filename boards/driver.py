@@ -19,9 +19,10 @@ import numpy as np
 from wuxing.golden.errors import UserError
 from wuxing.golden.network import FixedModel
 
-from .protocol import (MAX_CHUNK, PROTOCOL_VERSION, STATUS_FORMAT, STATUS_TEXT, Cmd,
-                       DeviceInfo, FrameDecoder, ProtocolError, Request, Response, Status,
-                       design_hash, encode_frame, pack_values, unpack_values)
+from .protocol import (MAX_CHUNK, MAX_PAYLOAD, PROTOCOL_VERSION, SAMPLE_FORMAT, STATUS_FORMAT,
+                       STATUS_TEXT, WRITABLE_REGS, Cmd, DeviceInfo, Flags, FrameDecoder,
+                       ProtocolError, Request, Response, Status, design_hash, encode_frame,
+                       max_payload_for, pack_values, sample_args, unpack_values)
 
 __all__ = ["Transport", "SerialTransport", "RecordingTransport", "ReplayTransport",
            "BoardDriver", "LinkError", "DeviceError", "NoResponse", "error_for_outputs"]
@@ -199,6 +200,9 @@ class BoardDriver:
         self.info: DeviceInfo | None = None
         self.stats = dict(requests=0, resent=0, train_resent=0, train_confirmed=0,
                           late_responses=0)
+        # the device's counters as the host last knew them (None: unknown, read on need):
+        # what tells a lost answer of TRAIN_SAMPLE / EVAL_SAMPLE from a lost request
+        self._known = dict(train_steps=None, samples=None)
         self._heard = 0      # bytes received since the last valid response
 
     # -- the request/response exchange -----------------------------------------------------
@@ -224,7 +228,7 @@ class BoardDriver:
 
     def _exchange(self, cmd: int, args: bytes, tries: int) -> Response:
         self.seq = (self.seq + 1) & 0xFF
-        frame = encode_frame(Request(cmd, self.seq, args).payload())
+        frame = encode_frame(Request(cmd, self.seq, args).payload(), self.max_payload)
         dropped_before = self.decoder.frames_dropped
         for attempt in range(tries):
             self.stats["requests"] += 1
@@ -279,6 +283,91 @@ class BoardDriver:
 
     def _need_info(self) -> DeviceInfo:
         return self.info or self.identify()
+
+    @property
+    def max_payload(self) -> int:
+        """The longest request the device takes (a sample once IDENTIFY told its inputs)."""
+        return max_payload_for(self.info.n_inputs) if self.info else MAX_PAYLOAD
+
+    # -- learning on the chip: registers and one-frame samples ------------------------------
+    @staticmethod
+    def _reg_index(name: str) -> int:
+        from wuxing.hdl.network import INFO
+        if name not in INFO:
+            raise ValueError(f"no register {name!r} in region 7; known: {', '.join(INFO)}")
+        return INFO[name]
+
+    def read_reg(self, name: str) -> int:
+        """A region-7 register (hdl.network.INFO name), e.g. ``correct``."""
+        return unpack_values(self.call(Cmd.READ_REG, bytes([self._reg_index(name)]),
+                                       expect=4))[0]
+
+    def write_reg(self, name: str, value: int):
+        """A writable region-7 register (protocol.WRITABLE_REGS), e.g. ``batch_log2``."""
+        if name not in WRITABLE_REGS:
+            raise ValueError(f"register {name!r} is not writable; writable: "
+                             f"{', '.join(WRITABLE_REGS)}")
+        self.call(Cmd.WRITE_REG, bytes([self._reg_index(name)]) + pack_values([value]),
+                  expect=0)
+        if name in self._known:
+            self._known[name] = int(value) & 0xFFFFFFFF
+
+    def _counter(self, name: str) -> int:
+        if name == "train_steps":
+            return self.status()["train_steps"]
+        return self.read_reg(name) & 0xFFFFFFFF
+
+    def _sample(self, cmd: int, pixels, label: int) -> tuple[int, int]:
+        """TRAIN_SAMPLE or EVAL_SAMPLE: (flags, predicted). Neither is repeated blindly (each
+        moves the device's counters): when an answer is lost, the counter (STATUS train_steps
+        for TRAIN_SAMPLE, the ``samples`` register for EVAL_SAMPLE) says whether it ran; if
+        it did, the predicted register and the STATUS flags give the answer."""
+        args = sample_args(label, pixels)
+        n_in = self._need_info().n_inputs
+        if len(args) != 2 + n_in:
+            raise ValueError(f"a sample has {n_in} pixels, not {len(args) - 2}")
+        name = "train_steps" if cmd == Cmd.TRAIN_SAMPLE else "samples"
+        before = self._known[name]
+        for attempt in range(1 + self.retries):
+            if attempt:
+                self.stats["train_resent"] += 1
+            try:
+                flags, pred = SAMPLE_FORMAT.unpack(self.call(cmd, args, retry=False,
+                                                             expect=SAMPLE_FORMAT.size))
+                break
+            except NoResponse:
+                if before is None:
+                    raise          # nothing to tell a lost answer from a lost request
+                now = self._counter(name)
+                if now == (before + 1) & 0xFFFFFFFF:
+                    self.stats["train_confirmed"] += 1
+                    flags = self.status()["flags"] & Flags.SAMPLE_OVERFLOW
+                    pred = self.read_reg("predicted")
+                    break
+                if now != before:
+                    raise ProtocolError(
+                        f"the {name} counter of {self.t.where} moved from {before} to {now} "
+                        f"for one {Cmd.NAMES[cmd]}: another host is using the board?") from None
+        else:
+            raise NoResponse(f"{self.t.where} did not run {Cmd.NAMES[cmd]} after "
+                             f"{1 + self.retries} tries: check the line")
+        if before is not None:
+            self._known[name] = (before + 1) & 0xFFFFFFFF
+        if cmd == Cmd.TRAIN_SAMPLE:     # it counts in ``samples`` too (golden.onchip)
+            self._known["samples"] = None
+        return flags, pred
+
+    def train_pixels(self, pixels, label: int) -> tuple[int, int]:
+        """TRAIN_SAMPLE: one training sample on the chip (8-bit pixels, label): forward,
+        error on the chip, reverse, accumulate; C changes when the batch is full. Returns
+        (flags, predicted class before the update)."""
+        if self._known["train_steps"] is None:
+            self._known["train_steps"] = self.status()["train_steps"]
+        return self._sample(Cmd.TRAIN_SAMPLE, pixels, label)
+
+    def eval_pixels(self, pixels, label: int) -> tuple[int, int]:
+        """EVAL_SAMPLE: forward run, predicted class, the correct/samples counters."""
+        return self._sample(Cmd.EVAL_SAMPLE, pixels, label)
 
     def _write_values(self, cmd: int, values):
         vals = [int(v) for v in np.asarray(values).reshape(-1)]
@@ -339,16 +428,18 @@ class BoardDriver:
                          f"(its train counter stayed at {before}): check the line")
 
     # -- flows --------------------------------------------------------------------------------
-    def check_design(self, topology, cfg, neuron, fmt, table) -> DeviceInfo:
-        """IDENTIFY and compare with the design the host expects; LinkError if it differs."""
+    def check_design(self, topology, cfg, neuron, fmt, table, *, against="the checkpoint",
+                     remedy="build and program the bitstream of this checkpoint"
+                     ) -> DeviceInfo:
+        """IDENTIFY and compare with the design the host expects; LinkError if it differs
+        (``against``: what the host's design came from; ``remedy``: what to do)."""
         info = self.identify()
         want = design_hash(topology, cfg, neuron, fmt, table)
         if info.design_hash != want:
             raise LinkError(
                 f"{self.t.where} holds another design ({info.design_hash.hex()}, topology "
-                f"{info.topology_hash.hex()}) than the checkpoint ({want.hex()}, topology "
-                f"{topology.hardware_digest()[:16]}): build and program the bitstream of this "
-                f"checkpoint")
+                f"{info.topology_hash.hex()}) than {against} ({want.hex()}, topology "
+                f"{topology.hardware_digest()[:16]}): {remedy}")
         return info
 
     def infer(self, x_int) -> tuple[np.ndarray, int]:

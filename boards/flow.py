@@ -86,10 +86,13 @@ def negative_checks(drv: BoardDriver, model: FixedModel) -> dict:
 
 def run_job(drv: BoardDriver, model: FixedModel, job: dict) -> dict:
     """The session a job describes (``boards.sim``): line noise first (``garbage``, hex),
-    :func:`host_session`, then the refusals (``negative``). Run the same way against the
-    simulated board and against a recording of it."""
+    :func:`host_session`, then the refusals (``negative``); or, with ``onchip``, training on
+    the chip (:func:`onchip_session`). Run the same way against the simulated board and
+    against a recording of it."""
     if job.get("garbage"):
         drv.t.write(bytes.fromhex(job["garbage"]))
+    if job.get("onchip"):
+        return onchip_session(drv, model, job["onchip"])
     targets = job.get("targets")
     result = host_session(drv, model, np.array(job["C_int"], np.int64),
                           np.array(job["x_int"], np.int64),
@@ -100,3 +103,42 @@ def run_job(drv: BoardDriver, model: FixedModel, job: dict) -> dict:
         result["status_after_negative"] = drv.status()
     result["link"] = dict(drv.stats, host_frames_dropped=drv.decoder.frames_dropped)
     return result
+
+
+def onchip_session(drv: BoardDriver, model: FixedModel, spec: dict) -> dict:
+    """Training on the chip (:func:`boards.onchip.train_on_chip`) as a job: ``spec`` holds
+    ``C_int``, the pixels and labels (``px_train``, ``y_train``, ``px_test``, ``y_test``) and
+    ``plans`` (OnChipPlan fields), run one after the other, each from the coefficients the
+    previous one left on the chip. Returns the result of each run (``runs``) and the clocks
+    each TRAIN_SAMPLE / EVAL_SAMPLE took where the transport counts clocks."""
+    from .onchip import OnChipPlan, train_on_chip
+    C = np.asarray(spec["C_int"], np.int64)
+    data = [np.asarray(spec[k], np.int64) for k in ("px_train", "y_train", "px_test",
+                                                    "y_test")]
+    data[0], data[2] = data[0].astype(np.uint8), data[2].astype(np.uint8)
+    runs = []
+    for p in spec["plans"]:
+        r = train_on_chip(drv, model, C, *data, OnChipPlan(**p), log=lambda line: None)
+        C = np.asarray(r["C_int"], np.int64)
+        r["C_int"] = C.tolist()
+        runs.append(r)
+    out = dict(runs=runs, compared=sum(r["compared"] for r in runs),
+               mismatches=sum(r["mismatches"] for r in runs), status=drv.status())
+    if spec.get("timing") and hasattr(drv.t, "cycles"):
+        out["timing"] = sample_clocks(drv, data[0][0], int(data[1][0]), spec["timing"])
+    return out
+
+
+def sample_clocks(drv: BoardDriver, pixels, label: int, n: int) -> dict:
+    """Simulated clocks per TRAIN_SAMPLE and per EVAL_SAMPLE, request to answer (``n`` of
+    each, the mean), on a transport that counts clocks (``cycles``): with the UART's byte
+    times in the transport (``rx_gap``, ``tx_stall``) the link-limited figure, with a byte
+    a clock the compute-limited one."""
+    out = {}
+    for name, call in (("train_sample", drv.train_pixels), ("eval_sample", drv.eval_pixels)):
+        call(pixels, label)                     # counters known, nothing left to ask
+        c0 = drv.t.cycles
+        for _ in range(n):
+            call(pixels, label)
+        out[name] = (drv.t.cycles - c0) / n
+    return out

@@ -16,11 +16,14 @@ from amaranth.lib.wiring import In, Out
 
 from wuxing.golden.neuron import N_ELEMENTS
 from wuxing.hdl.engine import NetworkEngine
-from wuxing.hdl.network import (ADDR_WIDTH, INDEX_BITS, OP_BSP, OP_FORWARD, OP_REVERSE,
-                                Network, address)
+from wuxing.hdl.network import (ADDR_WIDTH, INDEX_BITS, INFO, OP_BSP, OP_EVAL_SAMPLE,
+                                OP_FORWARD, OP_REVERSE, OP_TRAIN_SAMPLE, REGION_PIXELS, Network,
+                                address)
 
 from .link import FrameReceiver, FrameSender
-from .protocol import CRC_BYTES, MAX_CHUNK, MAX_PAYLOAD, STATUS_FORMAT, Cmd, DeviceInfo, Status
+from .protocol import (CRC_BYTES, MAX_CHUNK, MAX_PAYLOAD, SAMPLE_FORMAT, SAMPLE_HEAD,
+                       STATUS_FORMAT, WRITABLE_REGS, Cmd, DeviceInfo, Flags, Status,
+                       max_payload_for)
 
 __all__ = ["HostBridge"]
 
@@ -34,6 +37,14 @@ class HostBridge(wiring.Component):
     Ports: ``rx_data``/``rx_valid`` (in: received bytes, strobes); ``tx_data``/``tx_valid``/
     ``tx_ready`` (towards the UART transmitter); ``frames_ok``, ``frames_dropped``,
     ``train_steps`` (out, 32-bit wrapping counters); ``busy`` (out: a command runs).
+
+    On the network engine (``NetworkEngine``, ``SerialNetwork``: the networks that learn on the
+    chip) the bridge also serves TRAIN_SAMPLE / EVAL_SAMPLE (one sample in one frame: the
+    8-bit pixels go to region 8, the label to its register, then the engine's op 3 or 4 runs
+    and the answer holds the flags and the predicted class) and READ_REG / WRITE_REG (the
+    region-7 registers: batch size, step, counters). Its frame buffer then holds a sample
+    (:func:`~boards.protocol.max_payload_for`). On the unrolled Network those four commands
+    are unknown.
 
     The bridge reads the network's memories only between runs: a command starts only when the
     previous one has answered, and FORWARD and TRAIN answer after the network's ``done``, so
@@ -64,6 +75,11 @@ class HostBridge(wiring.Component):
             raise ValueError(f"{t.n_links} links / {N_ELEMENTS * t.n_neurons} integrals do not "
                              f"fit the control port's {INDEX_BITS}-bit index")
         self.network, self.info = network, info
+        # learning on the chip: the engine's TRAIN_SAMPLE / EVAL_SAMPLE and its registers
+        self.learns = isinstance(network, NetworkEngine)
+        self.max_payload = max_payload_for(t.layers[0]) if self.learns else MAX_PAYLOAD
+        if self.learns and t.layers[-1] >= 1 << 16:
+            raise ValueError(f"{t.layers[-1]} outputs: the sample commands' label is 16 bits")
         super().__init__({
             "rx_data": In(8), "rx_valid": In(1),
             "tx_data": Out(8), "tx_valid": Out(1), "tx_ready": In(1),
@@ -87,10 +103,11 @@ class HostBridge(wiring.Component):
         fmt = hw.fmt
         n_in, n_out, n_links = net.n_inputs, net.n_outputs, net.topology.n_links
         m.submodules.network = net
-        m.submodules.receiver = rx = FrameReceiver(MAX_PAYLOAD)
+        max_payload = self.max_payload
+        m.submodules.receiver = rx = FrameReceiver(max_payload)
         m.submodules.sender = tx = FrameSender()
         # the payload, then the CRC bytes the receiver writes after it
-        m.submodules.buffer = buf = Memory(shape=8, depth=MAX_PAYLOAD + CRC_BYTES, init=[])
+        m.submodules.buffer = buf = Memory(shape=8, depth=max_payload + CRC_BYTES, init=[])
         wr = buf.write_port()
         rd = buf.read_port(transparent_for=())
         m.d.comb += [rx.data.eq(self.rx_data), rx.valid.eq(self.rx_valid),
@@ -101,14 +118,14 @@ class HostBridge(wiring.Component):
 
         # the frame's argument bytes (length - 2) and the checks of a value list, registered
         # a state before they are used: no subtract-compare chain before a state decision
-        n_args = Signal(range(-2, MAX_PAYLOAD + 1))
+        n_args = Signal(range(-2, max_payload + 1))
         short = Signal()                             # length < 2
-        n_vals = Signal(range(MAX_PAYLOAD + 1))      # values of WRITE_COEF / WRITE_INPUT
+        n_vals = Signal(range(max_payload + 1))      # values of WRITE_COEF / WRITE_INPUT
         vals_bad = Signal()                          # their byte count is wrong
         end_idx = Signal(34)                         # start + count of the command
         r_cnt = Signal(8)                            # READ_COEF's count byte
         cmd, seq, status = Signal(8), Signal(8), Signal(8)
-        ptr = Signal(range(MAX_PAYLOAD + CRC_BYTES))  # buffer read pointer
+        ptr = Signal(range(max_payload + CRC_BYTES))  # buffer read pointer
         m.d.comb += rd.addr.eq(ptr)
         word = Signal(32)                            # a value being assembled / sent
         # the network's address, write enable and data come from registers (PORT_DELAY): the
@@ -118,7 +135,7 @@ class HostBridge(wiring.Component):
         fetch_wait = Signal(range(net.read_latency + self.PORT_DELAY))
         nbyte = Signal(3)
         # the value pass of WRITE_COEF / WRITE_INPUT / TRAIN
-        v_first = Signal(range(MAX_PAYLOAD + 1))     # byte offset of the first value
+        v_first = Signal(range(max_payload + 1))     # byte offset of the first value
         v_count = Signal(range(max(MAX_CHUNK, n_out) + 1))
         v_index = Signal.like(v_count)
         v_base = Signal(ADDR_WIDTH)                  # network address of the first value
@@ -127,14 +144,21 @@ class HostBridge(wiring.Component):
         v_writing = Signal()                         # pass 2 (write) after pass 1 (check)
         start_idx = Signal(32)                       # the u32 start of WRITE_COEF/READ_COEF/WRITE_INPUT
         r_count = Signal(8)
+        # the sample commands: label, pixel index, the answer's flags and predicted class
+        label = Signal(16)
+        p_index = Signal(range(n_in + 1))
+        predicted = Signal(16)
+        reg_wait = Signal(range(net.read_latency + 1))
+        info_base = Const(address("info", 0), ADDR_WIDTH)
         # flags and counters
         fwd_ovf, rev_ovf, fwd_valid = Signal(), Signal(), Signal()
         train_steps = Signal(32)
         m.d.comb += self.train_steps.eq(train_steps)
-        flags = Cat(fwd_ovf, rev_ovf, fwd_valid, Const(0, 5))
+        sample_ovf = Signal()                        # the last TRAIN/EVAL_SAMPLE saturated
+        flags = Cat(fwd_ovf, rev_ovf, fwd_valid, sample_ovf, Const(0, 4))
 
         # the response: header, then data from one source
-        SRC_NONE, SRC_INFO, SRC_WORDS, SRC_STATUS, SRC_FLAGS = range(5)
+        SRC_NONE, SRC_INFO, SRC_WORDS, SRC_STATUS, SRC_FLAGS, SRC_SAMPLE = range(6)
         src = Signal(3)
         info_bytes = self.info.pack()
         info_rom = Array(Const(b, 8) for b in info_bytes)
@@ -143,6 +167,10 @@ class HostBridge(wiring.Component):
                                         for counter in (rx.frames_ok, rx.frames_dropped,
                                                         train_steps) for i in range(4)])
         assert len(status_bytes) == STATUS_FORMAT.size
+        # SAMPLE_FORMAT: flags u8, predicted u16 LE
+        sample_bytes = Array([Cat(Const(0, 3), sample_ovf, Const(0, 4)), predicted[:8],
+                              predicted[8:]])
+        assert len(sample_bytes) == SAMPLE_FORMAT.size and Flags.SAMPLE_OVERFLOW == 1 << 3
         resp_len = Signal(range(4 + 4 * max(MAX_CHUNK, n_out) + len(info_bytes)))
         k = Signal.like(resp_len)                   # response byte index
         # k - 3 (the data byte index) kept in a register beside k: no subtract before the
@@ -213,6 +241,23 @@ class HostBridge(wiring.Component):
                                              v_base.eq(address("error", 0)),
                                              v_lo.eq(fmt.min_int), v_hi.eq(fmt.max_int)]
                                 m.next = "VALUES"
+                        if self.learns:
+                            with m.Case(Cmd.TRAIN_SAMPLE, Cmd.EVAL_SAMPLE):
+                                with m.If(n_args != SAMPLE_HEAD - 2 + n_in):
+                                    respond(Status.BAD_LENGTH, SRC_NONE, 0)
+                                with m.Else():
+                                    m.d.sync += [ptr.eq(3), nbyte.eq(0)]
+                                    m.next = "LABEL"
+                            with m.Case(Cmd.READ_REG):
+                                with m.If(n_args != 1):
+                                    respond(Status.BAD_LENGTH, SRC_NONE, 0)
+                                with m.Else():
+                                    m.next = "REG_INDEX"
+                            with m.Case(Cmd.WRITE_REG):
+                                with m.If(n_args != 5):
+                                    respond(Status.BAD_LENGTH, SRC_NONE, 0)
+                                with m.Else():
+                                    m.next = "REG_INDEX"
                         with m.Case(Cmd.WRITE_COEF, Cmd.READ_COEF, Cmd.WRITE_INPUT):
                             with m.If(n_args < 5):
                                 respond(Status.BAD_LENGTH, SRC_NONE, 0)
@@ -261,6 +306,69 @@ class HostBridge(wiring.Component):
                                      v_base.eq(address("coef", 0) + start_idx),
                                      v_lo.eq(hw.c_lo), v_hi.eq(hw.c_hi)]
                         m.next = "VALUES"
+            # TRAIN_SAMPLE / EVAL_SAMPLE: label (buf[2..3]), pixels (buf[4..]) ---------------
+            with m.State("LABEL"):          # rd.data = buf[2 + nbyte]
+                m.d.sync += [label.eq(Cat(label[8:], rd.data)), ptr.eq(ptr + 1),
+                             nbyte.eq(nbyte + 1)]
+                with m.If(nbyte == 1):
+                    m.next = "LABEL_CHECK"
+            with m.State("LABEL_CHECK"):
+                with m.If(label >= n_out):
+                    respond(Status.BAD_RANGE, SRC_NONE, 0)
+                with m.Else():
+                    m.d.sync += [ptr.eq(SAMPLE_HEAD), p_index.eq(0)]
+                    m.next = "P_BYTE"
+            with m.State("P_BYTE"):         # wait for rd.data = buf[ptr]
+                m.next = "P_WRITE"
+            with m.State("P_WRITE"):        # pixel p_index: its byte to region 8
+                m.d.comb += [net.addr.eq((REGION_PIXELS << INDEX_BITS) + p_index), net.we.eq(1),
+                             net.wdata.eq(rd.data)]
+                m.d.sync += [ptr.eq(ptr + 1), p_index.eq(p_index + 1)]
+                with m.If(p_index + 1 == n_in):
+                    m.next = "P_LABEL"
+                with m.Else():
+                    m.next = "P_BYTE"
+            with m.State("P_LABEL"):
+                m.d.comb += [net.addr.eq(address("info", INFO["label"])), net.we.eq(1),
+                             net.wdata.eq(label)]
+                m.next = "P_RUN"
+            with m.State("P_RUN"):          # the command register: the engine's op 3 or 4
+                m.d.comb += [net.addr.eq(address("info", INFO["command"])), net.we.eq(1),
+                             net.wdata.eq(Mux(cmd == Cmd.TRAIN_SAMPLE, OP_TRAIN_SAMPLE,
+                                              OP_EVAL_SAMPLE))]
+                m.next = "P_WAIT"
+            with m.State("P_WAIT"):
+                with m.If(net.done):
+                    # the integrals are the sample's (after TRAIN_SAMPLE the reverse run's,
+                    # and C may have changed): FORWARD must run before a TRAIN
+                    m.d.sync += [sample_ovf.eq(net.overflow), fwd_valid.eq(0),
+                                 reg_wait.eq(net.read_latency)]
+                    with m.If(cmd == Cmd.TRAIN_SAMPLE):
+                        m.d.sync += train_steps.eq(train_steps + 1)
+                    m.next = "P_PREDICTED"
+            with m.State("P_PREDICTED"):    # the predicted register, read_latency clocks
+                m.d.comb += net.addr.eq(address("info", INFO["predicted"]))
+                with m.If(reg_wait == 0):
+                    m.d.sync += predicted.eq(net.rdata)
+                    respond(Status.OK, SRC_SAMPLE, SAMPLE_FORMAT.size)
+                with m.Else():
+                    m.d.sync += reg_wait.eq(reg_wait - 1)
+            # READ_REG / WRITE_REG: index u8 (buf[2]), WRITE_REG's value (buf[3..6]) ----------
+            with m.State("REG_INDEX"):      # rd.data = buf[2]
+                index = rd.data
+                writable = Cat(index == INFO[name] for name in WRITABLE_REGS).any()
+                with m.If(cmd == Cmd.READ_REG):
+                    with m.If(index >= len(INFO)):
+                        respond(Status.BAD_RANGE, SRC_NONE, 0)
+                    with m.Else():
+                        m.d.sync += [w_base.eq(info_base | index), r_count.eq(1)]
+                        respond(Status.OK, SRC_WORDS, 4)
+                with m.Elif(~writable):
+                    respond(Status.BAD_RANGE, SRC_NONE, 0)
+                with m.Else():
+                    m.d.sync += [v_first.eq(3), v_count.eq(1), v_base.eq(info_base | index),
+                                 v_lo.eq(-(1 << 31)), v_hi.eq((1 << 31) - 1)]
+                    m.next = "VALUES"
             # the value pass: check every value (pass 1), then write them (pass 2) ---------
             with m.State("VALUES"):
                 m.d.sync += [v_index.eq(0), v_writing.eq(0), ptr.eq(v_first), nbyte.eq(0)]
@@ -345,6 +453,8 @@ class HostBridge(wiring.Component):
                             m.d.comb += byte.eq(status_bytes[d])
                         with m.Case(SRC_FLAGS):
                             m.d.comb += byte.eq(flags)
+                        with m.Case(SRC_SAMPLE):
+                            m.d.comb += byte.eq(sample_bytes[d])
                         with m.Case(SRC_WORDS):
                             m.d.comb += byte.eq(word[:8])
                 need_word = (src == SRC_WORDS) & (k >= 3) & (nbyte == 0)

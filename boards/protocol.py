@@ -54,7 +54,8 @@ __all__ = [
     "END", "ESC", "ESC_END", "ESC_ESC", "MAX_PAYLOAD", "MAX_FRAME", "MAX_CHUNK",
     "PROTOCOL_VERSION", "MAGIC", "LENGTH_BYTES", "CRC_BYTES", "CRC_RESIDUE",
     "Cmd", "Status", "STATUS_TEXT", "Flags", "STATUS_FORMAT",
-    "crc32c", "encode_frame", "FrameDecoder",
+    "crc32c", "encode_frame", "FrameDecoder", "SAMPLE_HEAD", "SAMPLE_FORMAT",
+    "max_payload_for", "sample_args", "WRITABLE_REGS",
     "Request", "Response", "ProtocolError",
     "DeviceInfo", "design_hash",
     "pack_values", "unpack_values",
@@ -66,6 +67,10 @@ MAX_CHUNK = 64                                # values per WRITE_COEF / READ_COE
 MAX_PAYLOAD = 2 + 4 + 4 * MAX_CHUNK
 LENGTH_BYTES, CRC_BYTES = 2, 4
 MAX_FRAME = LENGTH_BYTES + MAX_PAYLOAD + CRC_BYTES   # a body's bytes, before escaping
+# TRAIN_SAMPLE / EVAL_SAMPLE: cmd, seq, label u16, then one 8-bit pixel per input
+SAMPLE_HEAD = 2 + 2
+# their answer: flags u8 (Flags.SAMPLE_OVERFLOW), predicted class u16 (the chip's register)
+SAMPLE_FORMAT = struct.Struct("<BH")
 PROTOCOL_VERSION = 2
 MAGIC = b"WX"
 
@@ -82,9 +87,18 @@ class Cmd:
     TRAIN = 0x07         # error values i32 * n_outputs (<= MAX_CHUNK) -> flags u8 (reverse +
                          # BSP update, batch of one)
     STATUS = 0x08        # -> flags u8, frames_ok u32, frames_dropped u32, train_steps u32
+                         # (train_steps counts TRAIN and TRAIN_SAMPLE)
+    # learning on the chip (issue #10): one sample in one frame
+    TRAIN_SAMPLE = 0x09  # label u16, pixels u8 * n_inputs -> SAMPLE_FORMAT (engine op 3:
+                         # forward, error on chip, reverse, accumulate, C at a batch's end)
+    EVAL_SAMPLE = 0x0A   # label u16, pixels u8 * n_inputs -> SAMPLE_FORMAT (engine op 4:
+                         # forward, predicted, the correct/samples counters)
+    READ_REG = 0x0B      # index u8 (region 7) -> value i32
+    WRITE_REG = 0x0C     # index u8 (one of WRITABLE_REGS), value i32
 
     NAMES = {1: "IDENTIFY", 2: "WRITE_COEF", 3: "READ_COEF", 4: "WRITE_INPUT", 5: "FORWARD",
-             6: "READ_OUTPUT", 7: "TRAIN", 8: "STATUS"}
+             6: "READ_OUTPUT", 7: "TRAIN", 8: "STATUS", 9: "TRAIN_SAMPLE", 10: "EVAL_SAMPLE",
+             11: "READ_REG", 12: "WRITE_REG"}
 
 
 class Status:
@@ -103,6 +117,10 @@ STATUS_TEXT = {
     Status.NO_FORWARD: "no forward run since the last write (run FORWARD before TRAIN)",
 }
 
+# the region-7 registers WRITE_REG may write (hdl.network.INFO names; any other index,
+# the command register above all, is refused: a run starts only through the bridge's commands)
+WRITABLE_REGS = ("steps", "batch_log2", "step_exp", "label", "correct", "samples")
+
 # STATUS data: flags u8, frames_ok u32, frames_dropped u32, train_steps u32 (wrapping)
 STATUS_FORMAT = struct.Struct("<BIII")
 
@@ -113,6 +131,8 @@ class Flags:
     FORWARD_OVERFLOW = 0x01   # a state saturated during the last forward run
     REVERSE_OVERFLOW = 0x02   # a state saturated during the last reverse run
     FORWARD_VALID = 0x04      # the integrals belong to the current input and coefficients
+    SAMPLE_OVERFLOW = 0x08    # the last TRAIN_SAMPLE / EVAL_SAMPLE: a state saturated in its
+                              # runs (in its answer and in STATUS)
 
 
 class ProtocolError(UserError):
@@ -158,11 +178,28 @@ def _escape(data: bytes) -> bytes:
         bytes([END]), bytes([ESC, ESC_END]))
 
 
-def encode_frame(payload: bytes) -> bytes:
-    """One frame on the wire: END, the escaped length, payload and CRC, END."""
+def max_payload_for(n_inputs: int) -> int:
+    """The longest request payload of a device with ``n_inputs`` inputs: a WRITE_COEF of
+    MAX_CHUNK values, or a TRAIN_SAMPLE / EVAL_SAMPLE (SAMPLE_HEAD + one byte per input)."""
+    if not isinstance(n_inputs, int) or isinstance(n_inputs, bool) or n_inputs < 1:
+        raise ValueError(f"n_inputs must be a positive int, not {n_inputs!r}")
+    return max(MAX_PAYLOAD, SAMPLE_HEAD + n_inputs)
+
+
+def sample_args(label: int, pixels) -> bytes:
+    """The arguments of TRAIN_SAMPLE / EVAL_SAMPLE: label u16 LE, one byte per pixel."""
+    px = bytes(int(p) for p in pixels)      # ValueError for a pixel outside 0..255
+    if not 0 <= int(label) < 1 << 16:
+        raise ValueError(f"label {label} does not fit 16 bits")
+    return int(label).to_bytes(2, "little") + px
+
+
+def encode_frame(payload: bytes, max_payload: int = MAX_PAYLOAD) -> bytes:
+    """One frame on the wire: END, the escaped length, payload and CRC, END. ``max_payload``:
+    the receiver's limit (:func:`max_payload_for` of a device)."""
     payload = bytes(payload)
-    if not 1 <= len(payload) <= MAX_PAYLOAD:
-        raise ValueError(f"a payload has 1..{MAX_PAYLOAD} bytes, not {len(payload)}")
+    if not 1 <= len(payload) <= max_payload:
+        raise ValueError(f"a payload has 1..{max_payload} bytes, not {len(payload)}")
     head = len(payload).to_bytes(LENGTH_BYTES, "little") + payload
     body = head + crc32c(head).to_bytes(CRC_BYTES, "little")
     return bytes([END]) + _escape(body) + bytes([END])

@@ -293,3 +293,31 @@ def test_design_hash_covers_what_the_hardware_is():
     assert h(neuron=replace(MODEL1_NEURON, k2=(0.25,) * 5)) != base
     assert h(fmt=replace(DEFAULT_FORMAT, coef_extra=4)) != base
     assert h(table=replace(DEFAULT_TABLE, seg_log2=DEFAULT_TABLE.seg_log2 - 1)) != base
+
+
+# -- learning on the chip: one sample in one frame ------------------------------------------
+def test_sample_frame_carries_a_whole_mnist_sample():
+    """TRAIN_SAMPLE / EVAL_SAMPLE: label u16 LE, then one byte per pixel; a device with 784
+    inputs takes 788-byte payloads (the frame buffer of its bridge), others MAX_PAYLOAD."""
+    from wuxing.boards.protocol import SAMPLE_FORMAT, SAMPLE_HEAD, max_payload_for, sample_args
+    assert max_payload_for(16) == MAX_PAYLOAD
+    assert max_payload_for(784) == SAMPLE_HEAD + 784 == 788
+    pixels = bytes(random.Random(1).randrange(256) for _ in range(784))
+    args = sample_args(7, pixels)
+    assert args[:2] == b"\x07\x00" and args[2:] == pixels
+    payload = Request(Cmd.TRAIN_SAMPLE, 3, args).payload()
+    with pytest.raises(ValueError):
+        encode_frame(payload)                       # longer than a small device's limit
+    frame = encode_frame(payload, max_payload_for(784))
+    dec = FrameDecoder(max_payload_for(784))
+    assert dec.feed(frame) == [payload] and dec.frames_dropped == 0
+    small = FrameDecoder()                           # a device without 784 inputs drops it
+    assert small.feed(frame) == [] and small.frames_dropped == 1
+    req = Request.parse(payload)
+    assert (req.cmd, req.seq, int.from_bytes(req.args[:2], "little")) == (Cmd.TRAIN_SAMPLE, 3, 7)
+    assert SAMPLE_FORMAT.unpack(b"\x08\x09\x00") == (8, 9)
+    for bad in ((-1, b"\x00"), (1 << 16, b"\x00"), (0, [256]), (0, [-1])):
+        with pytest.raises(ValueError):
+            sample_args(*bad)
+    with pytest.raises(ValueError):
+        max_payload_for(0)

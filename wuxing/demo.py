@@ -6,8 +6,11 @@
 3. co-simulate it against the fixed-point golden model (forward, reverse, BSP update);
 4. run the host flow against the simulated board (UART protocol, inference and a training
    step on the chip), equal to the golden model;
-5. build the iCEBreaker bitstream with the YoWASP tools;
-6. print one summary (and write it as JSON).
+5. train on the simulated chip (``wuxing train --on-chip --sim``: one TRAIN_SAMPLE frame per
+   sample through a pseudo-terminal, the error formed on the chip, batch BSP), compared with
+   the golden model after every batch, the held-out accuracy measured on the chip;
+6. build the iCEBreaker bitstream with the YoWASP tools;
+7. print one summary (and write it as JSON).
 
 A stage whose tools are missing is reported as skipped with the reason; a stage that fails
 makes the demo exit non-zero, after the summary.
@@ -24,6 +27,9 @@ import numpy as np
 __all__ = ["run_demo", "add_demo_command"]
 
 DEMO_RECIPE = "tiny-digits4"
+# training samples of stage 5 (None: one whole epoch, 1,432 samples of digits4: about 90 s of
+# simulation on a quiet 2-core machine, 178 s at load 8); `wuxing demo --onchip-samples N`
+DEMO_ONCHIP_SAMPLES = None
 
 
 class _Stage:
@@ -50,7 +56,7 @@ class _Stage:
 
 
 def run_demo(out="runs/demo", epochs=None, simulator="auto", board="icebreaker",
-             skip_bitstream=False, quiet=False) -> dict:
+             skip_bitstream=False, quiet=False, onchip_samples=DEMO_ONCHIP_SAMPLES) -> dict:
     from wuxing.golden.checkpoint import Checkpoint, save_checkpoint
     from wuxing.golden.network import FixedModel
     from wuxing.golden.report import plot_curves
@@ -144,8 +150,15 @@ def run_demo(out="runs/demo", epochs=None, simulator="auto", board="icebreaker",
         if rec.get("mismatches"):
             rec["status"] = "failed"
 
-    # 5. bitstream ------------------------------------------------------------------------
-    with _Stage(summary, f"5. {board} bitstream (YoWASP)") as rec:
+    # 5. learning on the simulated chip ------------------------------------------------------
+    with _Stage(summary, "5. learning on the simulated chip") as rec:
+        rec.update(_on_chip(recipe, simulator, out, quiet, golden_history=hist,
+                            max_samples=onchip_samples))
+        if rec.get("mismatches"):
+            rec["status"] = "failed"
+
+    # 6. bitstream ------------------------------------------------------------------------
+    with _Stage(summary, f"6. {board} bitstream (YoWASP)") as rec:
         if skip_bitstream:
             rec.update(status="skipped", reason="--skip-bitstream")
             print("skipped (--skip-bitstream)")
@@ -191,6 +204,46 @@ def _host_flow(design, recipe, simulator):
                 inferences=n_infer)
 
 
+def _on_chip(recipe, simulator, out, quiet, golden_history, max_samples):
+    """Stage 5: the demo recipe trained on the simulated chip through its serial port (a
+    pseudo-terminal), as ``wuxing train --on-chip --sim`` does."""
+    from wuxing.boards.commands import onchip_run
+    from wuxing.boards.onchip import OnChipPlan, design_for_recipe, recipe_schedule
+    from wuxing.golden.data import load_dataset
+    from wuxing.sim.runner import simulator_missing
+    sim = "verilator" if simulator == "auto" else simulator
+    reason = simulator_missing(sim) if sim == "verilator" else \
+        "the simulated board serves its port on Verilator"
+    if reason:
+        print(f"skipped: {reason}")
+        return dict(status="skipped", reason=reason)
+    data = load_dataset(recipe.dataset)
+    plan = OnChipPlan(epochs=1, batch=recipe.batch, max_samples=max_samples,
+                      check_every=1, schedule=recipe_schedule(recipe))
+    folder = out / "onchip"
+    paths = dict(checkpoint=folder / "checkpoint.npz", history=folder / "history.json",
+                 plot=folder / "curve.png", json=folder / "summary.json")
+    epoch = (len(data.y_train) // plan.batch) * plan.batch
+    n = epoch if max_samples is None else min(epoch, max_samples // plan.batch * plan.batch)
+    print(f"{DEMO_RECIPE} on the chip: "
+          + (f"one whole epoch ({epoch} samples)" if n == epoch else
+             f"{n} of the {epoch} samples of an epoch (--onchip-samples)"))
+    r = onchip_run(DEMO_RECIPE, design_for_recipe(DEMO_RECIPE), data, plan, paths, simulator=sim,
+                   quiet=quiet)
+    h = r["history"]
+    g1 = golden_history[1]["test_acc"] if len(golden_history) > 1 else None
+    print(f"held-out accuracy after {r['samples_trained']} samples: chip "
+          f"{100 * h[-1]['test_acc']:.1f} %, golden fixed-point model on the same samples "
+          f"{100 * h[-1]['golden_test_acc']:.1f} %"
+          + ("" if g1 is None else f" (stage 1's golden training after one epoch: "
+                                   f"{100 * g1:.1f} %)"))
+    return dict(simulator=sim, samples_trained=r["samples_trained"], samples_epoch=epoch,
+                accuracy_before=h[0]["test_acc"], accuracy_chip=h[-1]["test_acc"],
+                accuracy_golden=h[-1]["golden_test_acc"], accuracy_golden_training=g1,
+                compared=r["compared"], mismatches=r["mismatches"],
+                train_samples_per_s=r["train_samples_per_s"], checkpoint=r["checkpoint"])
+
+
 def _bitstream(design, board, out):
     from wuxing.boards.build import BuildError, build_bitstream, format_report
     try:
@@ -220,11 +273,18 @@ def _finish(summary, out, t_start):
         print(f"  accuracy (held out): {100 * s['accuracy_before']:.1f} % before training, "
               f"{100 * s['accuracy']:.1f} % after; fixed-point model "
               f"{100 * s['accuracy_fixed_point']:.1f} %")
-    for k, what in (("3.", "co-simulation"), ("4.", "host flow (sim)")):
+    for k, what in (("3.", "co-simulation"), ("4.", "host flow (sim)"),
+                    ("5.", "learning on the chip (sim)")):
         s = st.get(k)
         if s and "compared" in s:
             print(f"  {what}: {s['compared']} values compared, {s['mismatches']} mismatches")
     s = st.get("5.")
+    if s and "accuracy_chip" in s:
+        print(f"  on the chip: {s['samples_trained']} training samples (an epoch is "
+              f"{s['samples_epoch']}); held-out accuracy {100 * s['accuracy_before']:.1f} % -> "
+              f"{100 * s['accuracy_chip']:.1f} % on the chip, golden model "
+              f"{100 * s['accuracy_golden']:.1f} %")
+    s = st.get("6.")
     if s and s.get("resources"):
         res = ", ".join(f"{v['what']} {v['used']}/{v['available']}"
                         for v in s["resources"].values() if v["used"])
@@ -244,23 +304,35 @@ def cmd_demo(args) -> int:
         raise ValueError(f"--epochs must be in 0..{MAX_EPOCHS}, got {args.epochs}")
     if args.board not in BOARDS:
         raise ValueError(f"unknown board {args.board!r}; choose from {', '.join(BOARDS)}")
+    from wuxing.golden.train import RECIPES
+    batch = RECIPES[DEMO_RECIPE].batch
+    if args.onchip_samples is not None and args.onchip_samples < batch:
+        raise ValueError(f"--onchip-samples must be at least one batch ({batch}), got "
+                         f"{args.onchip_samples}")
     s = run_demo(out=args.out, epochs=args.epochs, simulator=args.simulator, board=args.board,
-                 skip_bitstream=args.skip_bitstream, quiet=args.quiet)
+                 skip_bitstream=args.skip_bitstream, quiet=args.quiet,
+                 onchip_samples=args.onchip_samples)
     return 0 if s["ok"] else 1
 
 
 def add_demo_command(sub):
     p = sub.add_parser("demo", help="the main job: train, generate, co-simulate, host flow, "
-                                    "bitstream, one summary",
+                                    "training on the simulated chip, bitstream, one summary",
                        description="The main job on the embedded default (no board, no "
                        "download): train the tiny network on scikit-learn's digits with BSP, "
                        "generate its Verilog, co-simulate it against the golden model, run the "
-                       "host flow against the simulated board, build the iCEBreaker bitstream, "
-                       "and print one summary (also written as OUT/summary.json).")
+                       "host flow against the simulated board, train the recipe on the simulated "
+                       "chip (one TRAIN_SAMPLE frame per sample through a pseudo-terminal, "
+                       "compared with the golden model after every batch, the held-out "
+                       "accuracy measured on the chip; OUT/onchip/), build the iCEBreaker "
+                       "bitstream, and print one summary (also written as OUT/summary.json).")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument("--epochs", type=int, help="override the recipe's epochs")
     p.add_argument("--simulator", choices=("auto", "icarus", "verilator"), default="auto")
     p.add_argument("--board", default="icebreaker", help="board for the bitstream stage")
     p.add_argument("--skip-bitstream", action="store_true")
+    p.add_argument("--onchip-samples", type=int, metavar="N",
+                   help="stage 5: train on the simulated chip on N samples (default: one whole "
+                        "epoch, 1,432 samples)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_demo)
