@@ -34,7 +34,14 @@ def test_parse_fmax_pass_and_fail_lines():
     assert r["resources"] == {"ICESTORM_LC": (6001, 5280)}
 
 
-@pytest.mark.parametrize("board_name", ["icebreaker", "ulx3s"])
+# the UP5K lost the default design to the engine's on-chip training units (6,838-7,077 of
+# 5,280 logic cells, docs/BOARDS.md); strict: this fails loudly once the design fits again
+UP5K_TOO_SMALL = pytest.mark.xfail(strict=True, reason="the one-lane engine with its on-chip "
+                                   "training units takes ~7,000 of the UP5K's 5,280 logic cells")
+
+
+@pytest.mark.parametrize("board_name", [pytest.param("icebreaker", marks=UP5K_TOO_SMALL),
+                                        "ulx3s"])
 def test_default_serial_board_build(board_name, tmp_path, require_simulator):
     """The default board design (the tiny network, serial) builds, fits and meets timing at
     the PLL clock; on the iCEBreaker through the whole ``wuxing build`` flow (lanes, the

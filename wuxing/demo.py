@@ -55,7 +55,7 @@ class _Stage:
         return et is not None and issubclass(et, Exception)
 
 
-def run_demo(out="runs/demo", epochs=None, simulator="auto", board="icebreaker",
+def run_demo(out="runs/demo", epochs=None, simulator="auto", board="ulx3s",
              skip_bitstream=False, quiet=False, onchip_samples=DEMO_ONCHIP_SAMPLES) -> dict:
     from wuxing.golden.checkpoint import Checkpoint, save_checkpoint
     from wuxing.golden.network import FixedModel
@@ -329,7 +329,9 @@ def add_demo_command(sub):
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument("--epochs", type=int, help="override the recipe's epochs")
     p.add_argument("--simulator", choices=("auto", "icarus", "verilator"), default="auto")
-    p.add_argument("--board", default="icebreaker", help="board for the bitstream stage")
+    p.add_argument("--board", default="ulx3s",
+                   help="board for the bitstream stage (default ulx3s: the engine with its on-chip "
+                        "training units does not fit the iCEBreaker's UP5K, docs/BOARDS.md)")
     p.add_argument("--skip-bitstream", action="store_true")
     p.add_argument("--onchip-samples", type=int, metavar="N",
                    help="stage 5: train on the simulated chip on N samples (default: one whole "
