@@ -10,13 +10,14 @@ user can give (``wuxing train --schedule RULE``):
     a fixed decay: the step halves after every N epochs (epochs 1..N at the start step,
     N+1..2N at half of it, ...).
 ``halve-on-worse``
-    halve the step after an epoch whose training loss (the mean loss on the batches seen
-    during the epoch, each measured before its update) is higher than the lowest of the
-    earlier epochs, and return the coefficients to the end of that best epoch (``revert``).
-    BSP collapses suddenly (docs/TRAINING.md: the loss of MODEL1 rose 500-fold within one
-    epoch at step 2^0), so going back to the last good coefficients and going on at half
-    the step is what keeps a collapse from being carried on. Only training data steers it:
-    the held-out set stays a measurement.
+    after every epoch, measure the loss of the coefficients on the *check samples* (the
+    first ``check`` samples of the training set, default 2,000; ``:check=N``); if it is
+    higher than the lowest of the earlier epochs, halve the step and return the
+    coefficients to the end of that best epoch (``revert``). BSP collapses suddenly
+    (docs/TRAINING.md: the loss of MODEL1 rose 500-fold within one epoch at step 2^0, and
+    also at step 2^-3 after 7 epochs), so going back to the last good coefficients and going
+    on at half the step is what keeps a collapse from being carried on. Only training data
+    steers it: the held-out set stays a measurement.
 
 Every rule takes ``:floor=E``: the step never goes below ``2**E`` (default -12). The state
 a rule carries between epochs is a small dict (:meth:`StepSchedule.start`,
@@ -31,24 +32,27 @@ __all__ = ["StepSchedule", "RULES", "DEFAULT_FLOOR"]
 
 RULES = ("constant", "halve-every", "halve-on-worse")
 DEFAULT_FLOOR = -12
+DEFAULT_CHECK = 2000     # training samples whose loss halve-on-worse watches
 
 
 @dataclass(frozen=True)
 class StepSchedule:
     """A step rule (see the module text). ``every``: epochs per halving (``halve-every``);
     ``floor``: the smallest step exponent; ``revert``: ``halve-on-worse`` returns to the best
-    epoch's coefficients when it halves."""
+    epoch's coefficients when it halves; ``check``: the training samples whose loss
+    ``halve-on-worse`` watches."""
 
     rule: str = "constant"
     every: int = 0
     floor: int = DEFAULT_FLOOR
     revert: bool = True
+    check: int = DEFAULT_CHECK
 
     def __post_init__(self):
         if self.rule not in RULES:
             raise ValueError(f"unknown step schedule {self.rule!r}; choose from "
                              f"{', '.join(RULES)}")
-        for name in ("every", "floor"):
+        for name in ("every", "floor", "check"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool):
                 raise TypeError(f"schedule {name} must be an int, not {type(v).__name__}")
@@ -60,12 +64,19 @@ class StepSchedule:
                              f"{self.floor}")
         if not isinstance(self.revert, bool):
             raise TypeError("schedule revert must be a bool")
+        if self.check < 1:
+            raise ValueError(f"schedule check must be at least 1 sample, got {self.check}")
+
+    @property
+    def watches_loss(self) -> bool:
+        """Whether :meth:`after_epoch` needs the check samples' loss."""
+        return self.rule == "halve-on-worse"
 
     # -- the text form -----------------------------------------------------------------
     @classmethod
     def parse(cls, text: str) -> "StepSchedule":
         """``constant``, ``halve-every:N``, ``halve-on-worse``, each optionally followed by
-        ``:floor=E`` (and ``halve-on-worse`` by ``:no-revert``)."""
+        ``:floor=E`` (and ``halve-on-worse`` by ``:no-revert`` and ``:check=N``)."""
         if not isinstance(text, str) or not text:
             raise ValueError("a step schedule is a rule name, e.g. halve-on-worse")
         rule, *parts = text.split(":")
@@ -75,6 +86,8 @@ class StepSchedule:
                 kw["floor"] = _int(p[6:], "floor", text)
             elif p == "no-revert" and rule == "halve-on-worse":
                 kw["revert"] = False
+            elif p.startswith("check=") and rule == "halve-on-worse":
+                kw["check"] = _int(p[6:], "check", text)
             elif rule == "halve-every" and "every" not in kw and "=" not in p:
                 kw["every"] = _int(p, "the epochs per halving", text)
             else:
@@ -86,19 +99,24 @@ class StepSchedule:
         s = self.rule + (f":{self.every}" if self.rule == "halve-every" else "")
         if self.rule == "halve-on-worse" and not self.revert:
             s += ":no-revert"
+        if self.rule == "halve-on-worse" and self.check != DEFAULT_CHECK:
+            s += f":check={self.check}"
         return s + (f":floor={self.floor}" if self.floor != DEFAULT_FLOOR else "")
 
     # -- the rule ----------------------------------------------------------------------
-    def start(self, step_exp: int) -> dict:
-        """The state before epoch 1 of a run whose RunConfig step is ``2**step_exp``."""
+    def start(self, step_exp: int, loss: float | None = None) -> dict:
+        """The state before epoch 1 of a run whose RunConfig step is ``2**step_exp`` and
+        whose initial coefficients have the check loss ``loss`` (``halve-on-worse``: epoch 1
+        must do better, or it is undone too; None: epoch 1 is taken as it comes)."""
         if not isinstance(step_exp, int) or isinstance(step_exp, bool):
             raise TypeError(f"step_exp must be an int, not {type(step_exp).__name__}")
-        return dict(step_exp=max(step_exp, self.floor), best_loss=None, best_epoch=0,
-                    halvings=0)
+        return dict(step_exp=max(step_exp, self.floor),
+                    best_loss=None if loss is None else float(loss), best_epoch=0, halvings=0)
 
-    def after_epoch(self, state: dict, epoch: int, train_loss: float) -> tuple[dict, bool]:
+    def after_epoch(self, state: dict, epoch: int, loss: float | None) -> tuple[dict, bool]:
         """(the state for the next epoch, whether to return to the best epoch's coefficients)
-        after ``epoch`` (1, 2, ...) ended with the training loss ``train_loss``."""
+        after ``epoch`` (1, 2, ...) ended with coefficients whose loss on the check samples
+        is ``loss`` (only ``halve-on-worse`` reads it)."""
         st = dict(state)
         revert = False
         if self.rule == "halve-every":
@@ -106,11 +124,11 @@ class StepSchedule:
                 st = self._halve(st)
         elif self.rule == "halve-on-worse":
             best = st["best_loss"]
-            if best is not None and not train_loss <= best:   # a NaN loss is worse too
+            if best is not None and not loss <= best:   # a NaN loss is worse too
                 st = self._halve(st)
                 revert = self.revert
             else:
-                st.update(best_loss=float(train_loss), best_epoch=epoch)
+                st.update(best_loss=float(loss), best_epoch=epoch)
         return st, revert
 
     def _halve(self, st: dict) -> dict:

@@ -55,8 +55,10 @@ class TrainResult:
         train_loss (on the batches seen during the epoch, before each update), test_acc,
         test_loss, seconds (cumulative), mean_abs_c, overflow (fraction of held-out samples
         whose forward run saturated a state), step_exp (the step 2**step_exp the epoch
-        trained with; None for the gradient method), reverted (the step schedule returned
-        to the best epoch's coefficients after this epoch; they are what was evaluated).
+        trained with; None for the gradient method), check_loss (the loss on the step
+        schedule's check samples at the end of the epoch, if its rule watches it; None
+        otherwise), reverted (the step schedule returned to the best epoch's coefficients
+        after this epoch; they are what was evaluated).
     best: the history entry with the highest test_acc; best_C: its coefficients.
     """
 
@@ -227,6 +229,11 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
     # the step schedule's state (None: the RunConfig's step throughout)
     sched = schedule.start(power_of_two_exponent(cfg.step, "step")) if scheduled else None
     anchor_C = None
+    n_check = min(schedule.check, len(xtr))
+
+    def check_loss_of(C):
+        """The loss the step schedule watches (on the first training samples)."""
+        return evaluate(model, C, xtr[:n_check], ytr[:n_check])[1]
     rng = np.random.default_rng(seed + 1)
     per_epoch = len(xtr) // batch
     total, done = epochs * per_epoch, 0
@@ -256,12 +263,13 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
         done = resume.epoch * per_epoch
         t0 -= history[-1]["seconds"]     # seconds stay cumulative over the whole run
 
-    def record(epoch, train_acc, train_loss=None, step_exp=None, reverted=False):
+    def record(epoch, train_acc, train_loss=None, step_exp=None, check_loss=None,
+               reverted=False):
         acc, lo, ov = evaluate(model, C, xte, yte, return_overflow=True)
         h = dict(epoch=epoch, train_acc=train_acc, train_loss=train_loss, test_acc=acc,
                  test_loss=lo, seconds=time.perf_counter() - t0,
                  mean_abs_c=float(np.mean(np.abs(to_real(C)))), overflow=ov,
-                 step_exp=step_exp, reverted=reverted)
+                 step_exp=step_exp, check_loss=check_loss, reverted=reverted)
         history.append(h)
         if log:
             tr = "   -  " if train_acc is None else f"{100 * train_acc:5.1f}%"
@@ -283,7 +291,11 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
 
     if resume is None:
         anchor_C = C.copy() if scheduled else None
-        best = record(0, None)
+        c0_loss = None
+        if scheduled and schedule.watches_loss:
+            c0_loss = check_loss_of(C)
+            sched = schedule.start(sched["step_exp"], c0_loss)
+        best = record(0, None, check_loss=c0_loss)
         best_C = C.copy()
         if on_epoch:
             on_epoch(state(0))
@@ -319,15 +331,17 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
             done += 1
             if progress:
                 progress(done, total)
-        train_loss = loss_sum / (per_epoch * batch)
-        reverted = False
+        reverted, check_loss = False, None
         if sched is not None:
-            sched, reverted = schedule.after_epoch(sched, epoch, train_loss)
+            if schedule.watches_loss:
+                check_loss = check_loss_of(C)
+            sched, reverted = schedule.after_epoch(sched, epoch, check_loss)
             if reverted:
                 C = anchor_C.copy()
             elif sched["best_epoch"] == epoch:
                 anchor_C = C.copy()
-        h = record(epoch, correct / (per_epoch * batch), train_loss, step_exp, reverted)
+        h = record(epoch, correct / (per_epoch * batch), loss_sum / (per_epoch * batch),
+                   step_exp, check_loss, reverted)
         if h["test_acc"] > best["test_acc"]:
             best, best_C = h, C.copy()
         if on_epoch:
@@ -358,6 +372,8 @@ class Recipe:
         return preset(self.topology, **self.topology_overrides)
 
 
+HALVE_ON_WORSE = StepSchedule("halve-on-worse")
+
 RECIPES = {
     # measured in docs/TRAINING.md; every step and kt is a power of two (the hardware shifts)
     "tiny-digits4": Recipe(
@@ -366,9 +382,26 @@ RECIPES = {
         topology="tiny", dataset="digits4", epochs=15, batch=8,
         cfg=RunConfig(target=0.1, kt=2.0 ** 6, step=2.0 ** -4, c_min=-2.0, c_max=2.0)),
     "model1-mnist": Recipe(
-        description="MODEL1 on MNIST (8,000 / 2,000), BSP in float",
-        topology="model1", dataset="mnist", epochs=3, batch=32,
-        cfg=RunConfig(target=0.1, step=2.0 ** 0, kt=2.0 ** 4, c_min=-2.0, c_max=2.0)),
+        description="MODEL1 (fan-in 1) on MNIST (8,000 / 2,000), BSP; the step halves when "
+                    "the loss on the check samples gets worse",
+        topology="model1", dataset="mnist", epochs=10, batch=32,
+        cfg=RunConfig(target=0.1, step=2.0 ** 0, kt=2.0 ** 4, c_min=-2.0, c_max=2.0),
+        schedule=HALVE_ON_WORSE),
+    # the adder: C0, the C range and the step divided by sqrt(fan-in) = 2 (docs/TRAINING.md)
+    "model1-fan4-mnist": Recipe(
+        description="MODEL1 with the adder (fan-in 4) on MNIST (8,000 / 2,000), BSP; the step "
+                    "halves when the loss on the check samples gets worse",
+        topology="model1", topology_overrides=dict(fan_in=4, fan_out=4), dataset="mnist",
+        epochs=10, batch=32, schedule=HALVE_ON_WORSE,
+        cfg=RunConfig(target=0.1, step=2.0 ** -1, kt=2.0 ** 4, c_min=-1.0, c_max=1.0,
+                      c_init_hi=0.5)),
+    "fashion-fan4": Recipe(
+        description="MODEL1 with the adder (fan-in 4) on Fashion-MNIST (60,000 / 10,000), "
+                    "BSP; the step halves when the loss on the check samples gets worse",
+        topology="model1", topology_overrides=dict(fan_in=4, fan_out=4),
+        dataset="fashion-mnist", epochs=10, batch=32, schedule=HALVE_ON_WORSE,
+        cfg=RunConfig(target=0.1, step=2.0 ** -3, kt=2.0 ** 4, c_min=-1.0, c_max=1.0,
+                      c_init_hi=0.5)),
     "model1-mnist-gradient": Recipe(
         description="MODEL1 on MNIST trained by the exact gradient (BPTT) with Adam: what the "
                     "topology reaches under the same run settings",
@@ -424,9 +457,10 @@ def add_run_args(p):
     p.add_argument("--schedule", metavar="RULE", type=_schedule_arg,
                    help="the BSP step schedule (default: the recipe's): constant, "
                         "halve-every:N (halve the step after every N epochs) or "
-                        "halve-on-worse (halve it after an epoch whose training loss is "
-                        "higher than the best epoch's, and return to that epoch's "
-                        "coefficients); each takes :floor=E (smallest step 2**E)")
+                        "halve-on-worse (after an epoch whose loss on the first 2,000 "
+                        "training samples, :check=N, is higher than the best epoch's: halve "
+                        "the step and return to that epoch's coefficients); each takes "
+                        ":floor=E (smallest step 2**E)")
 
 
 def _schedule_arg(text):

@@ -56,6 +56,12 @@ def test_halve_on_worse_without_revert_and_floor():
     assert steps == [0, 0, -1, -1] and reverts == [] and st["halvings"] == 1
 
 
+def test_halve_on_worse_undoes_a_first_epoch_worse_than_the_start():
+    st = StepSchedule.parse("halve-on-worse").start(-1, loss=0.5)
+    st, rev = StepSchedule.parse("halve-on-worse").after_epoch(st, 1, 0.8)
+    assert rev and st["step_exp"] == -2 and st["best_epoch"] == 0
+
+
 def test_the_start_is_never_below_the_floor():
     assert StepSchedule.parse("halve-every:1:floor=-4").start(-8)["step_exp"] == -4
 
