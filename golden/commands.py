@@ -121,7 +121,7 @@ def cmd_train(args) -> int:
     from .fixedpoint import DEFAULT_FORMAT
     from .report import render_json, render_plot, write_set
     from .schedule import StepSchedule
-    from .train import MAX_EPOCHS, RECIPES, TrainState, recipe_schedule, train
+    from .train import DEFAULT_RECIPE, MAX_EPOCHS, RECIPES, TrainState, recipe_schedule, train
 
     check_counts(args, ("batch", "n_train", "n_test"))
     if args.epochs is not None and not 0 <= args.epochs <= MAX_EPOCHS:
@@ -136,7 +136,7 @@ def cmd_train(args) -> int:
             raise ValueError(f"--resume continues the checkpoint's run with its own settings: "
                              f"drop {', '.join(given)} (only --epochs, --out and the output "
                              f"paths may be given)")
-    recipe_name = args.recipe or "tiny-digits4"
+    recipe_name = args.recipe or DEFAULT_RECIPE
     if args.resume:
         from pathlib import Path
         ck_path = Path(args.checkpoint) if args.checkpoint else Path(
@@ -311,7 +311,7 @@ def add_commands(sub):
                                    "Writes a checkpoint, the per-epoch results as JSON and a "
                                    "PNG learning curve.")
     p.add_argument("--recipe", choices=sorted(RECIPES),
-                   help="measured settings to start from (default: tiny-digits4); "
+                   help="measured settings to start from (default: demo); "
                         + "; ".join(f"{k}: {v.description}" for k, v in RECIPES.items()))
     p.add_argument("--dataset", choices=sorted(SOURCES), help="override the recipe's dataset")
     p.add_argument("--data-dir", help="folder with MNIST-format IDX files (mnist, fashion-mnist)")

@@ -36,7 +36,7 @@ from .schedule import StepSchedule
 from .topology import Topology, preset
 
 __all__ = ["TrainResult", "TrainState", "Recipe", "RECIPES", "train", "evaluate", "run_recipe",
-           "onehot", "MAX_EPOCHS", "StepSchedule"]
+           "onehot", "MAX_EPOCHS", "StepSchedule", "DEFAULT_RECIPE"]
 
 MAX_EPOCHS = 10_000
 
@@ -373,8 +373,16 @@ class Recipe:
 
 
 HALVE_ON_WORSE = StepSchedule("halve-on-worse")
+DEFAULT_RECIPE = "demo"       # of `wuxing train` and `wuxing demo`
 
 RECIPES = {
+    # the default of `wuxing train` and `wuxing demo` (docs/TRAINING.md "The demo network")
+    "demo": Recipe(
+        description="demo network (64, 16, 10), fan-in 8, on 8x8 digits, BSP; the step "
+                    "halves when the loss on the check samples gets worse",
+        topology="demo", dataset="digits", epochs=20, batch=8, schedule=HALVE_ON_WORSE,
+        cfg=RunConfig(steps=32, target=0.1, input_scale=0.5, kt=2.0 ** 2, step=2.0 ** -2,
+                      c_min=-1.0, c_max=1.0, c_init_hi=0.5)),
     # measured in docs/TRAINING.md; every step and kt is a power of two (the hardware shifts)
     "tiny-digits4": Recipe(
         description="tiny network (16, 16, 10) on 4x4 digits, BSP (float; fixed point learns "
@@ -473,7 +481,7 @@ def _schedule_arg(text):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m wuxing.golden.train",
                                 description="Train a named recipe and print the curve.")
-    p.add_argument("--recipe", default="tiny-digits4", choices=sorted(RECIPES))
+    p.add_argument("--recipe", default=DEFAULT_RECIPE, choices=sorted(RECIPES))
     add_run_args(p)
     p.add_argument("--json", metavar="PATH", help="write the history as JSON")
     a = p.parse_args(argv)
