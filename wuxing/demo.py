@@ -204,17 +204,41 @@ def _host_flow(design, recipe, simulator):
 
 
 def _bitstream(design, board, out):
-    from wuxing.boards.build import BuildError, build_bitstream, format_report
-    try:
-        r = build_bitstream(board, design, out / "bitstream" / board)
+    """The trained network's bitstream, at the clock it meets (``--clock auto``). The learning
+    format's reverse dither (its hash pipeline) does not fit the UP5K's logic on the engine
+    (docs/TRAINING.md "The demo network": 5,903 of 5,280 logic cells for the demo network),
+    so a design with it is first tried as it is and, if it does not fit, built again with
+    the same network and coefficients in ``DEFAULT_FORMAT``: the same forward runs (the
+    dither is in the reverse run only), the on-chip training rounding half up. The summary
+    says which was built."""
+    import dataclasses
+
+    from wuxing.boards.build import BuildError, board_build, format_report
+    from wuxing.golden.fixedpoint import DEFAULT_FORMAT
+    tries = [design]
+    if design.fmt.reverse_dither:
+        tries.append(dataclasses.replace(design, fmt=DEFAULT_FORMAT))
+    failures = []
+    for d in tries:
+        what = "learning format" if d.fmt.reverse_dither else "DEFAULT_FORMAT (no reverse dither)"
+        try:
+            r = board_build(board, d, None, out / "bitstream" / board, clock_mhz="auto",
+                            log=print)
+        except BuildError as e:
+            rep = getattr(e, "report", {}) or {}
+            print(f"the trained network in the {what} does not go on the {board}: {e}")
+            failures.append(dict(format=what, error=str(e), resources=rep.get("resources")))
+            continue
         print(format_report(r))
-        return dict(board=board, network=f"{design.topology.n_neurons} neurons (the trained "
-                    f"network)", luts=r.get("luts"), resources=r["resources"],
-                    fmax_mhz=r["fmax_mhz"], clock_mhz=r["clock_mhz"], bitstream=r["bitstream"])
-    except BuildError as e:
-        rep = getattr(e, "report", {}) or {}
-        print(f"the trained network does not go on the {board}: {e}")
-        return dict(status="failed", board=board, error=str(e), resources=rep.get("resources"))
+        if failures:
+            print(f"built in {what}: the forward runs equal the learning format's; on-chip "
+                  f"training rounds the reverse run half up (the dither does not fit)")
+        return dict(board=board, network=f"{d.topology.n_neurons} neurons (the trained "
+                    f"network)", format=what, not_built=failures, luts=r.get("luts"),
+                    resources=r["resources"], fmax_mhz=r["fmax_mhz"],
+                    clock_mhz=r["clock_mhz"], bitstream=r["bitstream"])
+    return dict(status="failed", board=board, error=failures[-1]["error"],
+                resources=failures[-1]["resources"], not_built=failures)
 
 
 def _finish(summary, out, t_start):
@@ -237,12 +261,15 @@ def _finish(summary, out, t_start):
         if s and "compared" in s:
             print(f"  {what}: {s['compared']} values compared, {s['mismatches']} mismatches")
     s = st.get("5.")
+    for f in (s or {}).get("not_built", []) if s and s.get("format") else []:
+        print(f"  not built in the {f['format']}: {f['error']}")
     if s and s.get("resources"):
         res = ", ".join(f"{v['what']} {v['used']}/{v['available']}"
                         for v in s["resources"].values() if v["used"])
         fm = s.get("fmax_mhz")
-        print(f"  {s.get('board')}: {res}" + (f"; Fmax {fm:.1f} MHz (clock "
-                                               f"{s.get('clock_mhz'):g} MHz)" if fm else ""))
+        print(f"  {s.get('board')}" + (f" ({s['format']})" if s.get("format") else "") +
+              f": {res}" + (f"; Fmax {fm:.1f} MHz (clock {s.get('clock_mhz'):g} MHz)"
+                            if fm else ""))
     print(f"  total {summary['seconds']:.0f} s; summary in {out / 'summary.json'}")
     return summary
 
