@@ -234,6 +234,7 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
     def check_loss_of(C):
         """The loss the step schedule watches (on the first training samples)."""
         return evaluate(model, C, xtr[:n_check], ytr[:n_check])[1]
+
     rng = np.random.default_rng(seed + 1)
     per_epoch = len(xtr) // batch
     total, done = epochs * per_epoch, 0
