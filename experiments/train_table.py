@@ -99,7 +99,7 @@ def pct(v):
 
 
 def table(runs) -> tuple[list, dict]:
-    rows = ["| run | seeds | held-out at the last epoch: mean (min .. max) | best epoch | "
+    rows = ["| run | seeds | held-out at the last epoch: mean (min .. max) | best epoch (per seed) | "
             "largest fall | epochs | target |", "| --- | --- | --- | --- | --- | --- | --- |"]
     out = {}
     for recipe, mode, what, minimum, vs_float, needs_stable in ROWS:
