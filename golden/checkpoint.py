@@ -12,7 +12,8 @@ File format (version 1): a NumPy ``.npz`` archive (zip) holding
   rebuilt from its spec is checked against the one that was trained;
 * optionally the state that continues an unfinished training run exactly (``wuxing train
   --resume``): ``meta["train_state"]`` (epochs done, the shuffling generator's state, Adam's
-  step count) and the arrays ``train_best_C``, ``train_adam_m``, ``train_adam_v``.
+  step count, the step schedule's state) and the arrays ``train_best_C``, ``train_adam_m``,
+  ``train_adam_v``, ``train_anchor_C`` (the coefficients the step schedule returns to).
 
 Written atomically (temporary file in the same folder, fsync, rename). A file that is not a
 regular file, not a checkpoint, truncated, fails its checksum, has another version, holds
@@ -45,7 +46,7 @@ __all__ = ["Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint"
 FORMAT_NAME = "wuxing-checkpoint"
 FORMAT_VERSION = 1
 _LINK_ARRAYS = ("src_neuron", "src_elem", "dst_neuron", "dst_elem")
-_STATE_ARRAYS = ("train_best_C", "train_adam_m", "train_adam_v")
+_STATE_ARRAYS = ("train_best_C", "train_adam_m", "train_adam_v", "train_anchor_C")
 _MEMBERS = {"meta", "C", "C_int", *_LINK_ARRAYS, *_STATE_ARRAYS}
 MAX_MEMBER_BYTES = 256 << 20     # no member of a checkpoint is larger (MAX_LINKS x 8 bytes = 8 MiB)
 MAX_CHECKPOINT_BYTES = 1 << 30   # a checkpoint file, read whole
@@ -132,6 +133,18 @@ def _check_train_state(st, n_links: int, n_history: int):
             a = np.asarray(adam.get(k))
             if a.shape != (n_links,) or not np.all(np.isfinite(a)):
                 raise ValueError(f"train_state: adam {k} is not one finite value per link")
+    sched = st.get("schedule")
+    if sched is not None:
+        if not isinstance(sched, dict) or not isinstance(sched.get("step_exp"), int) or \
+                not isinstance(sched.get("best_epoch"), int) or \
+                not isinstance(sched.get("halvings"), int) or \
+                not isinstance(sched.get("best_loss"), (float, int, type(None))):
+            raise ValueError("train_state: the step schedule's state is not step_exp, "
+                             "best_loss, best_epoch, halvings")
+        anchor = np.asarray(st.get("anchor_C"))
+        if anchor.shape != (n_links,) or (anchor.dtype.kind == "f" and
+                                          not np.all(np.isfinite(anchor))):
+            raise ValueError("train_state: anchor_C is not one finite value per link")
 
 
 def _digest(meta_wo_hash: bytes, arrays: dict) -> str:
@@ -161,6 +174,9 @@ def checkpoint_bytes(ckpt: Checkpoint) -> bytes:
         state = dict(epoch=st["epoch"], rng_state=st["rng_state"],
                      adam_t=None if st.get("adam") is None else st["adam"]["t"])
         arrays["train_best_C"] = np.asarray(st["best_C"])
+        if st.get("schedule") is not None:
+            state["schedule"] = st["schedule"]
+            arrays["train_anchor_C"] = np.asarray(st["anchor_C"])
         if st.get("adam") is not None:
             arrays["train_adam_m"] = np.asarray(st["adam"]["m"], np.float64)
             arrays["train_adam_v"] = np.asarray(st["adam"]["v"], np.float64)
@@ -277,8 +293,12 @@ def load_checkpoint(path) -> Checkpoint:
         if state.get("adam_t") is not None:
             adam = dict(t=state["adam_t"], m=arrays.get("train_adam_m"),
                         v=arrays.get("train_adam_v"))
+        sched = state.get("schedule")
+        if sched is not None and "train_anchor_C" not in arrays:
+            raise CheckpointError(f"{path}: its step schedule's state is incomplete")
         state = dict(epoch=state.get("epoch"), rng_state=state.get("rng_state"),
-                     best_C=arrays["train_best_C"], adam=adam)
+                     best_C=arrays["train_best_C"], adam=adam, schedule=sched,
+                     anchor_C=arrays.get("train_anchor_C"))
     try:
         return Checkpoint(topology=topo, cfg=cfg, C=arrays["C"], neuron=neuron, fmt=fmt,
                           table=table, mode=meta["mode"],

@@ -63,7 +63,7 @@ _RUN_OPTIONS = dict(recipe="--recipe", dataset="--dataset", data_dir="--data-dir
                     model="--model", topology_file="--topology-file", fan_in="--fan-in",
                     topology_seed="--topology-seed", set="--set", batch="--batch",
                     seed="--seed", method="--method", n_train="--n-train",
-                    n_test="--n-test")
+                    n_test="--n-test", schedule="--schedule")
 
 
 def check_counts(args, names):
@@ -120,7 +120,8 @@ def cmd_train(args) -> int:
     from .data import load_dataset
     from .fixedpoint import DEFAULT_FORMAT
     from .report import render_json, render_plot, write_set
-    from .train import MAX_EPOCHS, RECIPES, TrainState, train
+    from .schedule import StepSchedule
+    from .train import DEFAULT_RECIPE, MAX_EPOCHS, RECIPES, TrainState, recipe_schedule, train
 
     check_counts(args, ("batch", "n_train", "n_test"))
     if args.epochs is not None and not 0 <= args.epochs <= MAX_EPOCHS:
@@ -135,7 +136,7 @@ def cmd_train(args) -> int:
             raise ValueError(f"--resume continues the checkpoint's run with its own settings: "
                              f"drop {', '.join(given)} (only --epochs, --out and the output "
                              f"paths may be given)")
-    recipe_name = args.recipe or "tiny-digits4"
+    recipe_name = args.recipe or DEFAULT_RECIPE
     if args.resume:
         from pathlib import Path
         ck_path = Path(args.checkpoint) if args.checkpoint else Path(
@@ -151,6 +152,8 @@ def cmd_train(args) -> int:
                 not isinstance(seed, int) or not isinstance(batch, int):
             raise ValueError(f"{ck_path}: its run settings (recipe, method, seed, batch) are "
                              f"incomplete; it cannot be resumed")
+        # a checkpoint written before step schedules existed trained at a constant step
+        schedule = StepSchedule.parse(x.get("schedule", "constant"))
         topo, cfg, dataset, data_dir = ck.topology, ck.cfg, ck.dataset, x.get("data_dir")
         fmt = ck.fmt
         n_train, n_test = x.get("n_train"), x.get("n_test")
@@ -158,7 +161,8 @@ def cmd_train(args) -> int:
         st = ck.train_state
         resume = TrainState(epoch=st["epoch"], C=ck.C_int if fixed else ck.C,
                             history=ck.history, best_C=st["best_C"], rng_state=st["rng_state"],
-                            adam=st["adam"])
+                            adam=st["adam"], schedule=st.get("schedule"),
+                            anchor_C=st.get("anchor_C"))
         if resume.epoch >= epochs:
             print(f"{ck_path}: the run has done {resume.epoch} epochs of the {epochs} asked "
                   f"for; nothing to do (ask for more with --epochs)")
@@ -183,12 +187,16 @@ def cmd_train(args) -> int:
         method = args.method or r.method
         seed = 0 if args.seed is None else args.seed
         lr, n_train, n_test = r.lr, args.n_train, args.n_test
+        if args.schedule is not None and method != "bsp":
+            raise ValueError("--schedule changes the BSP step; the gradient method has none")
+        schedule = recipe_schedule(r, method, args.schedule)
     ckpt_path, json_path, plot_path = _train_outputs(args, recipe_name, fixed)
     data = load_dataset(dataset, data_dir)
     print(f"training {topo.spec()['name']} ({topo.n_neurons} neurons, {topo.n_links} links) on "
           f"{data.describe()}")
     print(f"method {method}, {'fixed point' if fixed else 'float'}, {epochs} epochs, batch "
-          f"{batch}, seed {seed}" + (f"; resuming after epoch {resume.epoch}" if resume else ""))
+          f"{batch}, seed {seed}, step schedule {schedule}" +
+          (f"; resuming after epoch {resume.epoch}" if resume else ""))
     print("settings: " + ", ".join(f"{k}={v}" for k, v in cfg.as_dict().items()))
     bar = None
     if not args.quiet:
@@ -204,7 +212,7 @@ def cmd_train(args) -> int:
         (bar.write if bar is not None else print)(line)
 
     extra = dict(recipe=recipe_name, method=method, seed=seed, epochs=epochs, batch=batch,
-                 lr=lr, n_train=n_train, n_test=n_test,
+                 lr=lr, n_train=n_train, n_test=n_test, schedule=str(schedule),
                  data_dir=None if data_dir is None else str(data_dir))
     label = f"{method}{' fixed' if fixed else ''} (held out)"
 
@@ -222,7 +230,8 @@ def cmd_train(args) -> int:
                         extra=extra, train_state=state.as_dict())
         best = max(hist, key=lambda h: h["test_acc"])
         doc = dict(recipe=recipe_name, dataset=dataset, method=method, fixed=fixed, seed=seed,
-                   epochs=epochs, epochs_done=state.epoch, batch=batch, topology=topo.spec(),
+                   epochs=epochs, epochs_done=state.epoch, batch=batch,
+                   schedule=str(schedule), topology=topo.spec(),
                    run=cfg.as_dict(), history=hist, best=best, checkpoint=str(ckpt_path))
         png = render_plot({label: ([h["epoch"] for h in hist],
                                    [100 * h["test_acc"] for h in hist])},
@@ -233,7 +242,8 @@ def cmd_train(args) -> int:
     try:
         res = train(topo, cfg, data, epochs=epochs, batch=batch, seed=seed, fixed=fixed,
                     fmt=fmt, method=method, lr=lr, n_train=n_train, n_test=n_test,
-                    progress=progress, log=log, on_epoch=write_outputs, resume=resume)
+                    progress=progress, log=log, on_epoch=write_outputs, resume=resume,
+                    schedule=schedule)
     finally:
         if bar is not None:
             bar.close()
@@ -301,7 +311,7 @@ def add_commands(sub):
                                    "Writes a checkpoint, the per-epoch results as JSON and a "
                                    "PNG learning curve.")
     p.add_argument("--recipe", choices=sorted(RECIPES),
-                   help="measured settings to start from (default: tiny-digits4); "
+                   help="measured settings to start from (default: demo); "
                         + "; ".join(f"{k}: {v.description}" for k, v in RECIPES.items()))
     p.add_argument("--dataset", choices=sorted(SOURCES), help="override the recipe's dataset")
     p.add_argument("--data-dir", help="folder with MNIST-format IDX files (mnist, fashion-mnist)")

@@ -464,13 +464,21 @@ class FloatModel(_Base):
     def error(self, y, target) -> np.ndarray:
         return self.cfg.err_scale * (np.asarray(target, dtype=np.float64) - y)
 
-    def bsp_update(self, C, S, R) -> np.ndarray:
-        """New coefficients after one BSP update (G1 averaged over the batch)."""
+    def bsp_update(self, C, S, R, step_exp: int | None = None) -> np.ndarray:
+        """New coefficients after one BSP update (G1 averaged over the batch); ``step_exp``:
+        the step ``2**step_exp`` of this update (default: the RunConfig's step), as in
+        :meth:`FixedModel.bsp_update`."""
         cfg = self.cfg
+        if step_exp is None:
+            step = cfg.step
+        elif isinstance(step_exp, (int, np.integer)) and not isinstance(step_exp, bool):
+            step = 2.0 ** int(step_exp)
+        else:
+            raise TypeError(f"step_exp must be an int, not {type(step_exp).__name__}")
         s, r = self.link_ends(S, R)
         g1 = np.mean(s.astype(np.float64) * r, axis=1)
         g2 = np.arctan(cfg.kt * g1) / cfg.kt
-        return np.clip(C + cfg.step * g2, cfg.c_min, cfg.c_max)
+        return np.clip(C + step * g2, cfg.c_min, cfg.c_max)
 
 
 class FixedModel(_Base):

@@ -27,15 +27,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import RunConfig
+from .config import RunConfig, power_of_two_exponent
 from .data import Dataset, load_dataset
 from .fixedpoint import DEFAULT_FORMAT, LEARNING_FORMAT, FixedFormat
 from .network import FixedModel, FloatModel, init_coefficients
 from .neuron import MODEL1_NEURON, NeuronParams
+from .schedule import StepSchedule
 from .topology import Topology, preset
 
 __all__ = ["TrainResult", "TrainState", "Recipe", "RECIPES", "train", "evaluate", "run_recipe",
-           "onehot", "MAX_EPOCHS"]
+           "onehot", "MAX_EPOCHS", "StepSchedule", "DEFAULT_RECIPE"]
 
 MAX_EPOCHS = 10_000
 
@@ -50,9 +51,14 @@ class TrainResult:
 
     C: final coefficients (float64, or the integer C registers in fixed mode).
     C_real: final coefficients as real numbers (equal to C in float mode).
-    history: one dict per epoch (epoch 0 = before training): epoch, train_acc (on the batches
-        seen during the epoch, before each update), test_acc, test_loss, seconds (cumulative),
-        mean_abs_c, overflow (fraction of held-out samples whose forward run saturated a state).
+    history: one dict per epoch (epoch 0 = before training): epoch, train_acc and
+        train_loss (on the batches seen during the epoch, before each update), test_acc,
+        test_loss, seconds (cumulative), mean_abs_c, overflow (fraction of held-out samples
+        whose forward run saturated a state), step_exp (the step 2**step_exp the epoch
+        trained with; None for the gradient method), check_loss (the loss on the step
+        schedule's check samples at the end of the epoch, if its rule watches it; None
+        otherwise), reverted (the step schedule returned to the best epoch's coefficients
+        after this epoch; they are what was evaluated).
     best: the history entry with the highest test_acc; best_C: its coefficients.
     """
 
@@ -66,21 +72,27 @@ class TrainResult:
     method: str = "bsp"
 
     def table(self) -> str:
-        rows = ["epoch  train_acc  test_acc  test_loss  mean|C|  overflow  seconds"]
+        rows = ["epoch  train_acc  test_acc  test_loss  mean|C|  overflow  step  seconds"]
         for h in self.history:
             tr = "" if h["train_acc"] is None else f"{100 * h['train_acc']:.1f} %"
+            st = "" if h.get("step_exp") is None else f"2^{h['step_exp']}"
+            st += "*" if h.get("reverted") else ""
             rows.append(f"{h['epoch']:5d}  {tr:>9}  {100 * h['test_acc']:6.1f} %  "
                         f"{h['test_loss']:9.4f}  {h['mean_abs_c']:7.3f}  "
-                        f"{100 * h['overflow']:6.1f} %  {h['seconds']:7.1f}")
+                        f"{100 * h['overflow']:6.1f} %  {st:>5}  {h['seconds']:7.1f}")
+        if any(h.get("reverted") for h in self.history):
+            rows.append("(* the step schedule returned to the best epoch's coefficients)")
         return "\n".join(rows)
 
 
 @dataclass
 class TrainState:
     """What continues a run exactly after ``epoch`` epochs: the coefficients, the history, the
-    best coefficients so far, the shuffling generator's state and (gradient method) Adam's
-    state. :func:`train` hands one to ``on_epoch`` after every epoch and takes one back as
-    ``resume``; golden.checkpoint stores it (``train_state``)."""
+    best coefficients so far, the shuffling generator's state, (gradient method) Adam's
+    state, and the step schedule's state with the coefficients it returns to
+    (``schedule``, ``anchor_C``; see golden.schedule). :func:`train` hands one to
+    ``on_epoch`` after every epoch and takes one back as ``resume``; golden.checkpoint
+    stores it (``train_state``)."""
 
     epoch: int
     C: np.ndarray
@@ -88,10 +100,12 @@ class TrainState:
     best_C: np.ndarray
     rng_state: dict
     adam: dict | None = None     # m, v, t
+    schedule: dict | None = None     # StepSchedule state: step_exp, best_loss, ...
+    anchor_C: np.ndarray | None = None
 
     def as_dict(self) -> dict:
         return dict(epoch=self.epoch, rng_state=self.rng_state, best_C=self.best_C,
-                    adam=self.adam)
+                    adam=self.adam, schedule=self.schedule, anchor_C=self.anchor_C)
 
 
 def _model(topology, cfg, neuron, fixed, fmt):
@@ -139,7 +153,8 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
           fmt: FixedFormat = DEFAULT_FORMAT, C0=None, progress=None, log=None,
           method: str = "bsp", lr: float = 0.01, n_train: int | None = None,
           n_test: int | None = None, on_epoch=None,
-          resume: TrainState | None = None) -> TrainResult:
+          resume: TrainState | None = None,
+          schedule: StepSchedule | None = None) -> TrainResult:
     """Train ``topology`` on ``data`` and return a :class:`TrainResult`.
 
     Parameters
@@ -160,6 +175,9 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
     on_epoch: optional callable ``(TrainState)`` called after every epoch (and epoch 0).
     resume: a :class:`TrainState` of this same run: training continues after its epoch, with
         the same numbers an uninterrupted run has (``C0`` is then ignored).
+    schedule: the BSP step schedule (:class:`~golden.schedule.StepSchedule`; default
+        constant: ``cfg.step`` throughout). A rule other than constant needs a power-of-two
+        ``cfg.step`` (its start), in float as in fixed point.
     """
     if not isinstance(epochs, (int, np.integer)) or not 0 <= epochs <= MAX_EPOCHS:
         raise ValueError(f"epochs must be an integer in 0..{MAX_EPOCHS}, got {epochs!r}")
@@ -169,6 +187,11 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
         raise ValueError(f"method must be 'bsp' or 'gradient', got {method!r}")
     if fixed and method != "bsp":
         raise ValueError("the exact-gradient baseline runs in float only")
+    schedule = StepSchedule() if schedule is None else schedule
+    if not isinstance(schedule, StepSchedule):
+        raise TypeError(f"schedule must be a StepSchedule, not {type(schedule).__name__}")
+    if schedule.rule != "constant" and method != "bsp":
+        raise ValueError("a step schedule changes the BSP step; the gradient method has none")
     if data.n_inputs != topology.layers[0]:
         raise ValueError(f"dataset {data.name} has {data.n_inputs} inputs but the topology's "
                          f"input layer has {topology.layers[0]} neurons")
@@ -202,6 +225,16 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
         grad = Gradient(FloatModel(topology, cfg, neuron, dtype=np.float64))
         opt = Adam(lr)
 
+    scheduled = schedule.rule != "constant"
+    # the step schedule's state (None: the RunConfig's step throughout)
+    sched = schedule.start(power_of_two_exponent(cfg.step, "step")) if scheduled else None
+    anchor_C = None
+    n_check = min(schedule.check, len(xtr))
+
+    def check_loss_of(C):
+        """The loss the step schedule watches (on the first training samples)."""
+        return evaluate(model, C, xtr[:n_check], ytr[:n_check])[1]
+
     rng = np.random.default_rng(seed + 1)
     per_epoch = len(xtr) // batch
     total, done = epochs * per_epoch, 0
@@ -222,31 +255,48 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
             opt.m = np.array(resume.adam["m"], np.float64)
             opt.v = np.array(resume.adam["v"], np.float64)
             opt.t = int(resume.adam["t"])
+        if scheduled:
+            if resume.schedule is None or resume.anchor_C is None:
+                raise ValueError("the state to resume holds no step-schedule state")
+            sched = dict(resume.schedule)
+            anchor_C = np.array(resume.anchor_C, dtype=C.dtype)
         first = resume.epoch + 1
         done = resume.epoch * per_epoch
         t0 -= history[-1]["seconds"]     # seconds stay cumulative over the whole run
 
-    def record(epoch, train_acc):
+    def record(epoch, train_acc, train_loss=None, step_exp=None, check_loss=None,
+               reverted=False):
         acc, lo, ov = evaluate(model, C, xte, yte, return_overflow=True)
-        h = dict(epoch=epoch, train_acc=train_acc, test_acc=acc, test_loss=lo,
-                 seconds=time.perf_counter() - t0, mean_abs_c=float(np.mean(np.abs(to_real(C)))),
-                 overflow=ov)
+        h = dict(epoch=epoch, train_acc=train_acc, train_loss=train_loss, test_acc=acc,
+                 test_loss=lo, seconds=time.perf_counter() - t0,
+                 mean_abs_c=float(np.mean(np.abs(to_real(C)))), overflow=ov,
+                 step_exp=step_exp, check_loss=check_loss, reverted=reverted)
         history.append(h)
         if log:
             tr = "   -  " if train_acc is None else f"{100 * train_acc:5.1f}%"
+            st = "" if step_exp is None else f"  step 2^{step_exp}"
+            if reverted:
+                st += f" (worse: back to epoch {sched['best_epoch']}'s C, step halved)"
             log(f"epoch {epoch:3d}  train {tr}  held-out {100 * acc:5.1f}%  loss {lo:.4f}  "
                 f"mean|C| {h['mean_abs_c']:.3f}  overflow {100 * ov:.1f}%  "
-                f"{h['seconds']:.0f}s")
+                f"{h['seconds']:.0f}s{st}")
         return h
 
     def state(epoch):
         adam = None if opt is None or opt.m is None else dict(m=opt.m.copy(), v=opt.v.copy(),
                                                               t=opt.t)
         return TrainState(epoch=epoch, C=C.copy(), history=[dict(h) for h in history],
-                          best_C=best_C.copy(), rng_state=rng.bit_generator.state, adam=adam)
+                          best_C=best_C.copy(), rng_state=rng.bit_generator.state, adam=adam,
+                          schedule=None if sched is None else dict(sched),
+                          anchor_C=None if anchor_C is None else anchor_C.copy())
 
     if resume is None:
-        best = record(0, None)
+        anchor_C = C.copy() if scheduled else None
+        c0_loss = None
+        if scheduled and schedule.watches_loss:
+            c0_loss = check_loss_of(C)
+            sched = schedule.start(sched["step_exp"], c0_loss)
+        best = record(0, None, check_loss=c0_loss)
         best_C = C.copy()
         if on_epoch:
             on_epoch(state(0))
@@ -256,7 +306,10 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
         best_C = np.array(resume.best_C, dtype=C.dtype)
     for epoch in range(first, epochs + 1):
         order = rng.permutation(len(xtr))
-        correct = 0
+        correct, loss_sum = 0, 0.0
+        # the epoch's step: the schedule's, else the RunConfig's (recorded if a power of two)
+        step_exp = sched["step_exp"] if sched is not None else \
+            _exponent_or_none(cfg.step) if method == "bsp" else None
         for b in range(per_epoch):
             idx = order[b * batch:(b + 1) * batch]
             xb, yb = xtr[idx], ytr[idx]
@@ -268,17 +321,28 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
                 res = model.forward(C, model.input_to_int(xb))
                 out = model.outputs_real(res)
                 rev = model.reverse(C, model.error_from_outputs(model.outputs(res), yb))
-                C = model.bsp_update(C, res.S, rev.S)
+                C = model.bsp_update(C, res.S, rev.S, step_exp)
             else:
                 res = model.forward(C, xb)
                 out = model.outputs(res)
                 rev = model.reverse(C, model.error(out, tb))
-                C = model.bsp_update(C, res.S, rev.S)
+                C = model.bsp_update(C, res.S, rev.S, None if sched is None else step_exp)
             correct += int(np.sum(np.argmax(out, axis=1) == yb))
+            loss_sum += float(np.sum(0.5 * np.sum((tb - out) ** 2, axis=1)))
             done += 1
             if progress:
                 progress(done, total)
-        h = record(epoch, correct / (per_epoch * batch))
+        reverted, check_loss = False, None
+        if sched is not None:
+            if schedule.watches_loss:
+                check_loss = check_loss_of(C)
+            sched, reverted = schedule.after_epoch(sched, epoch, check_loss)
+            if reverted:
+                C = anchor_C.copy()
+            elif sched["best_epoch"] == epoch:
+                anchor_C = C.copy()
+        h = record(epoch, correct / (per_epoch * batch), loss_sum / (per_epoch * batch),
+                   step_exp, check_loss, reverted)
         if h["test_acc"] > best["test_acc"]:
             best, best_C = h, C.copy()
         if on_epoch:
@@ -303,12 +367,23 @@ class Recipe:
     lr: float = 0.01
     fixed: bool = False
     fmt: FixedFormat = LEARNING_FORMAT    # the number format of fixed-point training
+    schedule: StepSchedule = StepSchedule()   # the BSP step over the epochs (from cfg.step)
 
     def build_topology(self) -> Topology:
         return preset(self.topology, **self.topology_overrides)
 
 
+HALVE_ON_WORSE = StepSchedule("halve-on-worse")
+DEFAULT_RECIPE = "demo"       # of `wuxing train` and `wuxing demo`
+
 RECIPES = {
+    # the default of `wuxing train` and `wuxing demo` (docs/TRAINING.md "The demo network")
+    "demo": Recipe(
+        description="demo network (64, 16, 10), fan-in 8, on 8x8 digits, BSP; the step "
+                    "halves when the loss on the check samples gets worse",
+        topology="demo", dataset="digits", epochs=20, batch=8, schedule=HALVE_ON_WORSE,
+        cfg=RunConfig(steps=32, target=0.1, input_scale=0.5, kt=2.0 ** 2, step=2.0 ** -2,
+                      c_min=-1.0, c_max=1.0, c_init_hi=0.5)),
     # measured in docs/TRAINING.md; every step and kt is a power of two (the hardware shifts)
     "tiny-digits4": Recipe(
         description="tiny network (16, 16, 10) on 4x4 digits, BSP (float; fixed point learns "
@@ -316,9 +391,26 @@ RECIPES = {
         topology="tiny", dataset="digits4", epochs=15, batch=8,
         cfg=RunConfig(target=0.1, kt=2.0 ** 6, step=2.0 ** -4, c_min=-2.0, c_max=2.0)),
     "model1-mnist": Recipe(
-        description="MODEL1 on MNIST (8,000 / 2,000), BSP in float",
-        topology="model1", dataset="mnist", epochs=3, batch=32,
-        cfg=RunConfig(target=0.1, step=2.0 ** 0, kt=2.0 ** 4, c_min=-2.0, c_max=2.0)),
+        description="MODEL1 (fan-in 1) on MNIST (8,000 / 2,000), BSP; the step halves when "
+                    "the loss on the check samples gets worse",
+        topology="model1", dataset="mnist", epochs=10, batch=32,
+        cfg=RunConfig(target=0.1, step=2.0 ** 0, kt=2.0 ** 4, c_min=-2.0, c_max=2.0),
+        schedule=HALVE_ON_WORSE),
+    # the adder: C0, the C range and the step divided by sqrt(fan-in) = 2 (docs/TRAINING.md)
+    "model1-fan4-mnist": Recipe(
+        description="MODEL1 with the adder (fan-in 4) on MNIST (8,000 / 2,000), BSP; the step "
+                    "halves when the loss on the check samples gets worse",
+        topology="model1", topology_overrides=dict(fan_in=4, fan_out=4), dataset="mnist",
+        epochs=10, batch=32, schedule=HALVE_ON_WORSE,
+        cfg=RunConfig(target=0.1, step=2.0 ** -1, kt=2.0 ** 4, c_min=-1.0, c_max=1.0,
+                      c_init_hi=0.5)),
+    "fashion-fan4": Recipe(
+        description="MODEL1 with the adder (fan-in 4) on Fashion-MNIST (60,000 / 10,000), "
+                    "BSP; the step halves when the loss on the check samples gets worse",
+        topology="model1", topology_overrides=dict(fan_in=4, fan_out=4),
+        dataset="fashion-mnist", epochs=10, batch=32, schedule=HALVE_ON_WORSE,
+        cfg=RunConfig(target=0.1, step=2.0 ** -3, kt=2.0 ** 4, c_min=-1.0, c_max=1.0,
+                      c_init_hi=0.5)),
     "model1-mnist-gradient": Recipe(
         description="MODEL1 on MNIST trained by the exact gradient (BPTT) with Adam: what the "
                     "topology reaches under the same run settings",
@@ -327,9 +419,19 @@ RECIPES = {
 }
 
 
+def _exponent_or_none(step: float):
+    """The exponent of a power-of-two step (recorded in the history), else None."""
+    try:
+        return power_of_two_exponent(step, "step")
+    except ValueError:
+        return None
+
+
 def run_recipe(name: str, *, epochs=None, batch=None, seed=0, fixed=None, method=None,
-               n_train=None, n_test=None, progress=None, log=None, data_dir=None):
-    """Train a named recipe (optionally overriding epochs, batch, seed, mode, method)."""
+               n_train=None, n_test=None, progress=None, log=None, data_dir=None,
+               schedule: StepSchedule | None = None):
+    """Train a named recipe (optionally overriding epochs, batch, seed, mode, method and
+    step schedule)."""
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}")
     r = RECIPES[name]
@@ -339,7 +441,16 @@ def run_recipe(name: str, *, epochs=None, batch=None, seed=0, fixed=None, method
                  batch=r.batch if batch is None else batch, seed=seed,
                  fixed=r.fixed if fixed is None else fixed,
                  method=r.method if method is None else method, lr=r.lr, fmt=r.fmt,
-                 n_train=n_train, n_test=n_test, progress=progress, log=log)
+                 n_train=n_train, n_test=n_test, progress=progress, log=log,
+                 schedule=recipe_schedule(r, method, schedule))
+
+
+def recipe_schedule(r: Recipe, method=None, schedule: StepSchedule | None = None):
+    """The step schedule a run of recipe ``r`` uses: ``schedule`` if given, else the
+    recipe's (constant for the gradient method, which has no BSP step)."""
+    if schedule is not None:
+        return schedule
+    return StepSchedule() if (method or r.method) != "bsp" else r.schedule
 
 
 def add_run_args(p):
@@ -352,19 +463,33 @@ def add_run_args(p):
                    help="bsp (the paper's method 2) or gradient (exact-gradient baseline)")
     p.add_argument("--n-train", type=int, help="use only the first N training samples")
     p.add_argument("--n-test", type=int, help="use only the first N held-out samples")
+    p.add_argument("--schedule", metavar="RULE", type=_schedule_arg,
+                   help="the BSP step schedule (default: the recipe's): constant, "
+                        "halve-every:N (halve the step after every N epochs) or "
+                        "halve-on-worse (after an epoch whose loss on the first 2,000 "
+                        "training samples, :check=N, is higher than the best epoch's: halve "
+                        "the step and return to that epoch's coefficients); each takes "
+                        ":floor=E (smallest step 2**E)")
+
+
+def _schedule_arg(text):
+    try:
+        return StepSchedule.parse(text)
+    except (TypeError, ValueError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m wuxing.golden.train",
                                 description="Train a named recipe and print the curve.")
-    p.add_argument("--recipe", default="tiny-digits4", choices=sorted(RECIPES))
+    p.add_argument("--recipe", default=DEFAULT_RECIPE, choices=sorted(RECIPES))
     add_run_args(p)
     p.add_argument("--json", metavar="PATH", help="write the history as JSON")
     a = p.parse_args(argv)
     try:
         res = run_recipe(a.recipe, epochs=a.epochs, batch=a.batch, seed=a.seed,
                          fixed=True if a.fixed else None, method=a.method,
-                         n_train=a.n_train, n_test=a.n_test, log=print)
+                         n_train=a.n_train, n_test=a.n_test, log=print, schedule=a.schedule)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -230,6 +230,13 @@ case("train images without train labels", "has no labels file", kind="ignored")(
                                                              0x08))])
 case("train --resume with another --batch", "drop --batch", kind="ignored")(
     lambda d: [*TRAIN[:1], "--resume", "--batch", "4", "--checkpoint", str(checkpoint(d))])
+case("train --schedule of an unknown rule", "unknown step schedule", kind="wrong")(
+    lambda d: [*TRAIN, "--schedule", "halve-sometimes"])
+case("train --schedule with the gradient method", "the gradient method has none",
+     kind="ignored")(lambda d: [*TRAIN, "--method", "gradient", "--schedule", "halve-every:1"])
+case("train --resume with another --schedule", "drop --schedule", kind="ignored")(
+    lambda d: [*TRAIN[:1], "--resume", "--schedule", "constant", "--checkpoint",
+               str(checkpoint(d))])
 case("train --resume of a checkpoint without a training state", "no training state",
      kind="ignored")(lambda d: ["train", "--resume", "--checkpoint", str(checkpoint(d))])
 case("run --faults without --sim", "use it with --sim", kind="ignored")(

@@ -162,3 +162,31 @@ def test_fixed_learning_smoke(tmp_path):
     assert s["learning"]["update_frozen"] < 0.5 * s["baseline"]["update_frozen"]
     assert s["learning"]["update_cosine"] > s["baseline"]["update_cosine"]
     assert "final_test_acc" in s["rgain 1"]      # a prototype-only candidate was trained
+
+
+def test_train_table_verdicts(tmp_path):
+    """The target table of issue #11 from hand-made run files: mean and spread, the largest
+    fall between epochs, fixed against float on the same seeds, unfinished runs marked."""
+    from experiments.train_table import load_runs, table
+
+    def run(recipe, mode, seed, accs, epochs=None):
+        hist = [dict(epoch=i, test_acc=a, seconds=float(i), step_exp=0)
+                for i, a in enumerate(accs)]
+        doc = dict(recipe=recipe, seed=seed, epochs=epochs or len(accs) - 1, history=hist)
+        (tmp_path / f"train_{recipe}_{mode}_s{seed}.json").write_text(json.dumps(doc))
+
+    run("model1-mnist", "float", 0, [0.1, 0.6, 0.66])
+    run("model1-mnist", "float", 1, [0.1, 0.62, 0.64])     # mean 65 %: reached
+    run("model1-mnist", "fixed", 0, [0.1, 0.6, 0.62])
+    run("model1-mnist", "fixed", 1, [0.1, 0.6, 0.61])      # 3.5 points below float
+    run("model1-fan4-mnist", "float", 0, [0.1, 0.9, 0.87])  # falls 3 points
+    run("fashion-fan4", "fixed", 0, [0.1, 0.8], epochs=10)  # still running
+    rows, out = table(load_runs(tmp_path))
+    assert out["model1-mnist float"]["final_mean"] == pytest.approx(0.65)
+    assert out["model1-mnist float"]["verdict"].startswith("reached")
+    assert out["model1-mnist fixed"]["verdict"].startswith("NOT reached (-3.5 points")
+    assert out["model1-fan4-mnist float"]["max_fall"] == pytest.approx(0.03)
+    assert "falls 3.0 points" in out["model1-fan4-mnist float"]["verdict"]
+    assert out["fashion-fan4 fixed"]["verdict"].endswith("runs not finished")
+    assert any("not run" in r for r in rows)      # the demo rows
+    assert "65.0 % (64.0 % .. 66.0 %)" in "\n".join(rows)

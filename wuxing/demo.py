@@ -1,15 +1,16 @@
 """``wuxing demo``: the main job on the embedded default, no board and no download.
 
-1. train the demo recipe (the tiny network on scikit-learn's digits, pooled to 4x4) with BSP
-   in the golden model, and evaluate it in the bit-exact fixed-point model;
-2. generate the Verilog of that trained network;
+1. train the demo recipe (golden.train ``demo``: a (64, 16, 10) network with the adder,
+   fan-in 8, on scikit-learn's 8x8 digits) with BSP in the golden model twice: in float and
+   in bit-exact fixed point (the chip's learning format), and print both held-out accuracies;
+2. generate the Verilog of the network trained in fixed point;
 3. co-simulate it against the fixed-point golden model (forward, reverse, BSP update);
 4. run the host flow against the simulated board (UART protocol, inference and a training
    step on the chip), equal to the golden model;
 5. train on the simulated chip (``wuxing train --on-chip --sim``: one TRAIN_SAMPLE frame per
    sample through a pseudo-terminal, the error formed on the chip, batch BSP), compared with
    the golden model after every batch, the held-out accuracy measured on the chip;
-6. build the iCEBreaker bitstream with the YoWASP tools;
+6. build a board's bitstream with the YoWASP tools (default ULX3S);
 7. print one summary (and write it as JSON).
 
 A stage whose tools are missing is reported as skipped with the reason; a stage that fails
@@ -26,9 +27,8 @@ import numpy as np
 
 __all__ = ["run_demo", "add_demo_command"]
 
-DEMO_RECIPE = "tiny-digits4"
-# training samples of stage 5 (None: one whole epoch, 1,432 samples of digits4: about 90 s of
-# simulation on a quiet 2-core machine, 178 s at load 8); `wuxing demo --onchip-samples N`
+DEMO_RECIPE = "demo"       # the host flow's on-chip training uses the same recipe
+# training samples of stage 5 (None: one whole epoch); `wuxing demo --onchip-samples N`
 DEMO_ONCHIP_SAMPLES = None
 
 
@@ -60,7 +60,7 @@ def run_demo(out="runs/demo", epochs=None, simulator="auto", board="ulx3s",
     from wuxing.golden.checkpoint import Checkpoint, save_checkpoint
     from wuxing.golden.network import FixedModel
     from wuxing.golden.report import plot_curves
-    from wuxing.golden.train import RECIPES, evaluate, run_recipe
+    from wuxing.golden.train import RECIPES, recipe_schedule, run_recipe
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -71,43 +71,54 @@ def run_demo(out="runs/demo", epochs=None, simulator="auto", board="ulx3s",
     ckpt_path = out / "checkpoint.npz"
 
     # 1. training -----------------------------------------------------------------------
-    with _Stage(summary, "1. train (golden model, BSP)") as rec:
+    with _Stage(summary, "1. train (golden model, BSP, float and bit-exact fixed point)") \
+            as rec:
         print(f"{recipe.description}: {topo.n_neurons} neurons, {topo.n_links} links, "
-              f"{recipe.epochs if epochs is None else epochs} epochs")
-        bar = None
-        if not quiet:
-            from tqdm import tqdm
-            bar = tqdm(total=1, unit="batch", file=sys.stderr, leave=False)
+              f"{recipe.epochs if epochs is None else epochs} epochs, step schedule "
+              f"{recipe_schedule(recipe)}")
+        runs = {}
+        for mode in ("float", "fixed"):
+            print("-- float" if mode == "float" else
+                  "-- bit-exact fixed point (the chip's learning format)")
+            bar = None
+            if not quiet:
+                from tqdm import tqdm
+                bar = tqdm(total=1, unit="batch", file=sys.stderr, leave=False)
 
-        def progress(done, total):
+            def progress(done, total):
+                if bar is not None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+            runs[mode] = run_recipe(DEMO_RECIPE, epochs=epochs, fixed=mode == "fixed",
+                                    progress=progress,
+                                    log=(bar.write if bar is not None else print))
             if bar is not None:
-                bar.total = total
-                bar.update(done - bar.n)
-
-        res = run_recipe(DEMO_RECIPE, epochs=epochs, progress=progress,
-                         log=(bar.write if bar is not None else print))
-        if bar is not None:
-            bar.close()
-        hist = res.history
-        fixed = res.fixed
-        model = FixedModel(topo, recipe.cfg)
-        C_int = res.C if fixed else model.coef_to_int(res.C)
-        from wuxing.golden.data import load_dataset
-        data = load_dataset(recipe.dataset)
-        acc_fixed, _ = evaluate(model, C_int, data.x_test, data.y_test)
+                bar.close()
+        res = runs["fixed"]
+        hist, fhist = res.history, runs["float"].history
+        model = FixedModel(topo, recipe.cfg, fmt=recipe.fmt)
         save_checkpoint(ckpt_path, Checkpoint(
-            topology=topo, cfg=recipe.cfg, C=model.coef_to_real(C_int) if fixed else res.C,
-            mode="fixed" if fixed else "float", C_int=C_int if fixed else None,
-            dataset=recipe.dataset, history=hist, extra=dict(recipe=DEMO_RECIPE)))
-        plot_curves(out / "curve.png", {"BSP (held out)": ([h["epoch"] for h in hist],
-                                                           [100 * h["test_acc"] for h in hist])},
-                    title=f"{DEMO_RECIPE}: held-out accuracy")
-        rec.update(accuracy_before=hist[0]["test_acc"], accuracy=hist[-1]["test_acc"],
-                   accuracy_fixed_point=acc_fixed, mode="fixed" if fixed else "float",
-                   epochs=len(hist) - 1, checkpoint=str(ckpt_path))
-        print(f"held-out accuracy {100 * hist[0]['test_acc']:.1f} % -> "
-              f"{100 * hist[-1]['test_acc']:.1f} % ({'fixed point' if fixed else 'float'}); "
-              f"in the fixed-point model: {100 * acc_fixed:.1f} %")
+            topology=topo, cfg=recipe.cfg, C=model.coef_to_real(res.C), fmt=recipe.fmt,
+            mode="fixed", C_int=res.C, dataset=recipe.dataset, history=hist,
+            extra=dict(recipe=DEMO_RECIPE)))
+        plot_curves(out / "curve.png", {
+            "BSP float (held out)": ([h["epoch"] for h in fhist],
+                                     [100 * h["test_acc"] for h in fhist]),
+            "BSP fixed point (held out)": ([h["epoch"] for h in hist],
+                                           [100 * h["test_acc"] for h in hist])},
+            title=f"{DEMO_RECIPE}: held-out accuracy")
+        rec.update(accuracy_before=hist[0]["test_acc"], accuracy_float=fhist[-1]["test_acc"],
+                   accuracy_fixed_point=hist[-1]["test_acc"], epochs=len(hist) - 1,
+                   checkpoint=str(ckpt_path),
+                   seconds_float=round(fhist[-1]["seconds"], 1),
+                   seconds_fixed=round(hist[-1]["seconds"], 1))
+        from wuxing.golden.data import load_dataset
+        n_test = len(load_dataset(recipe.dataset).y_test)
+        print(f"held-out accuracy ({n_test} samples): "
+              f"{100 * hist[0]['test_acc']:.1f} % before training; after "
+              f"{len(hist) - 1} epochs {100 * fhist[-1]['test_acc']:.1f} % in float, "
+              f"{100 * hist[-1]['test_acc']:.1f} % in bit-exact fixed point")
 
     if summary["stages"][-1]["status"] != "ok":
         return _finish(summary, out, t_start)
@@ -245,17 +256,41 @@ def _on_chip(recipe, simulator, out, quiet, golden_history, max_samples):
 
 
 def _bitstream(design, board, out):
-    from wuxing.boards.build import BuildError, build_bitstream, format_report
-    try:
-        r = build_bitstream(board, design, out / "bitstream" / board)
+    """The trained network's bitstream, at the clock it meets (``--clock auto``). The learning
+    format's reverse dither (its hash pipeline) does not fit the UP5K's logic on the engine
+    (docs/TRAINING.md "The demo network": 5,903 of 5,280 logic cells for the demo network),
+    so a design with it is first tried as it is and, if it does not fit, built again with
+    the same network and coefficients in ``DEFAULT_FORMAT``: the same forward runs (the
+    dither is in the reverse run only), the on-chip training rounding half up. The summary
+    says which was built."""
+    import dataclasses
+
+    from wuxing.boards.build import BuildError, board_build, format_report
+    from wuxing.golden.fixedpoint import DEFAULT_FORMAT
+    tries = [design]
+    if design.fmt.reverse_dither:
+        tries.append(dataclasses.replace(design, fmt=DEFAULT_FORMAT))
+    failures = []
+    for d in tries:
+        what = "learning format" if d.fmt.reverse_dither else "DEFAULT_FORMAT (no reverse dither)"
+        try:
+            r = board_build(board, d, None, out / "bitstream" / board, clock_mhz="auto",
+                            log=print)
+        except BuildError as e:
+            rep = getattr(e, "report", {}) or {}
+            print(f"the trained network in the {what} does not go on the {board}: {e}")
+            failures.append(dict(format=what, error=str(e), resources=rep.get("resources")))
+            continue
         print(format_report(r))
-        return dict(board=board, network=f"{design.topology.n_neurons} neurons (the trained "
-                    f"network)", luts=r.get("luts"), resources=r["resources"],
-                    fmax_mhz=r["fmax_mhz"], clock_mhz=r["clock_mhz"], bitstream=r["bitstream"])
-    except BuildError as e:
-        rep = getattr(e, "report", {}) or {}
-        print(f"the trained network does not go on the {board}: {e}")
-        return dict(status="failed", board=board, error=str(e), resources=rep.get("resources"))
+        if failures:
+            print(f"built in {what}: the forward runs equal the learning format's; on-chip "
+                  f"training rounds the reverse run half up (the dither does not fit)")
+        return dict(board=board, network=f"{d.topology.n_neurons} neurons (the trained "
+                    f"network)", format=what, not_built=failures, luts=r.get("luts"),
+                    resources=r["resources"], fmax_mhz=r["fmax_mhz"],
+                    clock_mhz=r["clock_mhz"], bitstream=r["bitstream"])
+    return dict(status="failed", board=board, error=failures[-1]["error"],
+                resources=failures[-1]["resources"], not_built=failures)
 
 
 def _finish(summary, out, t_start):
@@ -270,9 +305,9 @@ def _finish(summary, out, t_start):
     st = {s["stage"][:2]: s for s in summary["stages"]}
     if "1." in st and st["1."]["status"] == "ok":
         s = st["1."]
-        print(f"  accuracy (held out): {100 * s['accuracy_before']:.1f} % before training, "
-              f"{100 * s['accuracy']:.1f} % after; fixed-point model "
-              f"{100 * s['accuracy_fixed_point']:.1f} %")
+        print(f"  accuracy (held out): {100 * s['accuracy_before']:.1f} % before training; "
+              f"after training {100 * s['accuracy_float']:.1f} % in float, "
+              f"{100 * s['accuracy_fixed_point']:.1f} % in bit-exact fixed point")
     for k, what in (("3.", "co-simulation"), ("4.", "host flow (sim)"),
                     ("5.", "learning on the chip (sim)")):
         s = st.get(k)
@@ -285,12 +320,15 @@ def _finish(summary, out, t_start):
               f"{100 * s['accuracy_chip']:.1f} % on the chip, golden model "
               f"{100 * s['accuracy_golden']:.1f} %")
     s = st.get("6.")
+    for f in (s or {}).get("not_built", []) if s and s.get("format") else []:
+        print(f"  not built in the {f['format']}: {f['error']}")
     if s and s.get("resources"):
         res = ", ".join(f"{v['what']} {v['used']}/{v['available']}"
                         for v in s["resources"].values() if v["used"])
         fm = s.get("fmax_mhz")
-        print(f"  {s.get('board')}: {res}" + (f"; Fmax {fm:.1f} MHz (clock "
-                                               f"{s.get('clock_mhz'):g} MHz)" if fm else ""))
+        print(f"  {s.get('board')}" + (f" ({s['format']})" if s.get("format") else "") +
+              f": {res}" + (f"; Fmax {fm:.1f} MHz (clock {s.get('clock_mhz'):g} MHz)"
+                            if fm else ""))
     print(f"  total {summary['seconds']:.0f} s; summary in {out / 'summary.json'}")
     return summary
 
@@ -319,13 +357,14 @@ def add_demo_command(sub):
     p = sub.add_parser("demo", help="the main job: train, generate, co-simulate, host flow, "
                                     "training on the simulated chip, bitstream, one summary",
                        description="The main job on the embedded default (no board, no "
-                       "download): train the tiny network on scikit-learn's digits with BSP, "
+                       "download): train the demo network on scikit-learn's 8x8 digits with "
+                       "BSP, in float and in bit-exact fixed point, "
                        "generate its Verilog, co-simulate it against the golden model, run the "
                        "host flow against the simulated board, train the recipe on the simulated "
                        "chip (one TRAIN_SAMPLE frame per sample through a pseudo-terminal, "
                        "compared with the golden model after every batch, the held-out "
-                       "accuracy measured on the chip; OUT/onchip/), build the iCEBreaker "
-                       "bitstream, and print one summary (also written as OUT/summary.json).")
+                       "accuracy measured on the chip; OUT/onchip/), build a board's bitstream "
+                       "(--board, default ulx3s), and print one summary (also written as OUT/summary.json).")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument("--epochs", type=int, help="override the recipe's epochs")
     p.add_argument("--simulator", choices=("auto", "icarus", "verilator"), default="auto")

@@ -1,0 +1,143 @@
+"""The BSP step schedule (golden.schedule): its rules on hand-made loss curves, its text form,
+and a scheduled run that resumes exactly."""
+import math
+
+import numpy as np
+import pytest
+
+from wuxing.golden.config import RunConfig
+from wuxing.golden.data import load_dataset
+from wuxing.golden.schedule import StepSchedule
+from wuxing.golden.topology import preset
+from wuxing.golden.train import train
+
+
+def walk(schedule, losses, start=0):
+    """(step exponent each epoch trained with, epochs after which it reverted)."""
+    st = schedule.start(start)
+    steps, reverts = [], []
+    for epoch, loss in enumerate(losses, 1):
+        steps.append(st["step_exp"])
+        st, rev = schedule.after_epoch(st, epoch, loss)
+        if rev:
+            reverts.append(epoch)
+    return steps, reverts, st
+
+
+def test_constant_never_changes():
+    steps, reverts, _ = walk(StepSchedule(), [5, 1, 9, 9, math.nan, 0.1], start=-3)
+    assert steps == [-3] * 6 and reverts == []
+
+
+def test_halve_every_n_epochs_down_to_the_floor():
+    steps, reverts, st = walk(StepSchedule.parse("halve-every:2:floor=-2"), [1.0] * 9)
+    assert steps == [0, 0, -1, -1, -2, -2, -2, -2, -2]
+    assert reverts == [] and st["halvings"] == 2
+
+
+def test_halve_on_worse_halves_and_reverts_only_on_a_rise():
+    # falls, a collapse at epoch 4, recovers below the best, a tie, a small rise, NaN
+    losses = [0.9, 0.5, 0.4, 7.0, 0.39, 0.39, 0.3901, 0.2, math.nan]
+    steps, reverts, st = walk(StepSchedule.parse("halve-on-worse"), losses)
+    assert steps == [0, 0, 0, 0, -1, -1, -1, -2, -2]
+    assert reverts == [4, 7, 9]
+    assert st["best_epoch"] == 8 and st["best_loss"] == 0.2 and st["halvings"] == 3
+
+
+def test_halve_on_worse_compares_with_the_best_not_the_last():
+    # 0.5 then 0.6 (worse than 0.5: halve), 0.55 (still worse than the best 0.5: halve again)
+    steps, reverts, _ = walk(StepSchedule.parse("halve-on-worse"), [0.5, 0.6, 0.55, 0.4])
+    assert steps == [0, 0, -1, -2] and reverts == [2, 3]
+
+
+def test_halve_on_worse_without_revert_and_floor():
+    steps, reverts, st = walk(StepSchedule.parse("halve-on-worse:no-revert:floor=-1"),
+                              [1, 2, 3, 4], start=0)
+    assert steps == [0, 0, -1, -1] and reverts == [] and st["halvings"] == 1
+
+
+def test_halve_on_worse_undoes_a_first_epoch_worse_than_the_start():
+    st = StepSchedule.parse("halve-on-worse").start(-1, loss=0.5)
+    st, rev = StepSchedule.parse("halve-on-worse").after_epoch(st, 1, 0.8)
+    assert rev and st["step_exp"] == -2 and st["best_epoch"] == 0
+
+
+def test_the_start_is_never_below_the_floor():
+    assert StepSchedule.parse("halve-every:1:floor=-4").start(-8)["step_exp"] == -4
+
+
+@pytest.mark.parametrize("text", ["constant", "halve-every:3", "halve-on-worse",
+                                  "halve-on-worse:no-revert", "halve-every:1:floor=-6",
+                                  "halve-on-worse:floor=-3"])
+def test_text_form_round_trips(text):
+    assert str(StepSchedule.parse(text)) == text
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("halve", "unknown step schedule"), ("", "rule name"), ("halve-every", "every >= 1"),
+    ("halve-every:0", "every >= 1"), ("halve-every:x", "must be an integer"),
+    ("constant:3", "cannot read"), ("halve-on-worse:floor=9", "floor must be in"),
+    ("constant:no-revert", "cannot read"), ("halve-every:2:3", "cannot read")])
+def test_bad_rules_are_refused(text, msg):
+    with pytest.raises(ValueError, match=msg):
+        StepSchedule.parse(text)
+
+
+# -- in train() ------------------------------------------------------------------------------
+# target 1 and a large step: the training loss rises in epoch 2 (float and fixed), so the rule
+# acts early (docs/TRAINING.md: target 1 drives BSP off the gradient)
+CFG = RunConfig(steps=32, target=1.0, kt=1.0, step=2.0 ** 2, c_min=-2.0, c_max=2.0)
+
+
+@pytest.fixture(scope="module")
+def digits4():
+    return load_dataset("digits4")
+
+
+def run(digits4, epochs, fixed, resume=None, on_epoch=None,
+        schedule=StepSchedule.parse("halve-on-worse")):
+    return train(preset("tiny"), CFG, digits4, epochs=epochs, batch=8, seed=3, fixed=fixed,
+                 n_train=256, n_test=64, schedule=schedule, resume=resume, on_epoch=on_epoch)
+
+
+@pytest.mark.parametrize("fixed", [False, True], ids=["float", "fixed"])
+def test_a_scheduled_run_resumes_exactly(digits4, fixed):
+    states = []
+    full = run(digits4, 6, fixed, on_epoch=states.append)
+    steps = [h["step_exp"] for h in full.history[1:]]
+    # the step is large on purpose: the rule acts within these 6 epochs, so resuming after
+    # epoch 3 has a schedule state to carry
+    assert any(h["reverted"] for h in full.history), steps
+    assert steps[0] == 2 and steps[-1] < 2
+    part = run(digits4, 6, fixed, resume=states[3])
+    assert np.array_equal(part.C, full.C)
+    strip = [{k: v for k, v in h.items() if k != "seconds"} for h in full.history]
+    assert [{k: v for k, v in h.items() if k != "seconds"} for h in part.history] == strip
+    # the schedule state is what carries it: resuming with a reset one differs
+    reset = states[3]
+    reset = type(reset)(**{**reset.__dict__, "schedule": StepSchedule.parse(
+        "halve-on-worse").start(2)})
+    other = run(digits4, 6, fixed, resume=reset)
+    assert not np.array_equal(other.C, full.C)
+
+
+def test_a_revert_returns_to_the_best_epochs_coefficients(digits4):
+    states = []
+    res = run(digits4, 6, False, on_epoch=states.append)
+    for h, st in zip(res.history[1:], states[1:]):
+        if h["reverted"]:
+            best = st.schedule["best_epoch"]
+            assert np.array_equal(st.C, states[best].C)
+            assert h["test_acc"] == res.history[best]["test_acc"]
+
+
+def test_the_gradient_method_takes_no_schedule(digits4):
+    with pytest.raises(ValueError, match="gradient method has none"):
+        train(preset("tiny"), CFG, digits4, epochs=1, batch=8, method="gradient",
+              schedule=StepSchedule.parse("halve-every:1"))
+
+
+def test_a_schedule_needs_a_power_of_two_step(digits4):
+    with pytest.raises(ValueError, match="power of two"):
+        train(preset("tiny"), CFG.replace(step=0.3), digits4, epochs=1, batch=8,
+              schedule=StepSchedule.parse("halve-every:1"))
