@@ -30,7 +30,7 @@ $(VENV_OK): pyproject.toml
 	@touch $(VENV_OK)
 	@echo "setup: ready (.venv)"
 
-demo: setup  ## the main job (no board, no download): train, Verilog, co-simulation, host flow (sim), training on the simulated chip, iCEBreaker bitstream, summary
+demo: setup  ## the main job (no board, no download): train, Verilog, co-simulation, host flow (sim), training on the simulated chip, ULX3S bitstream, summary
 	.venv/bin/wuxing demo
 
 # pytest-xdist: one worker per core; a module with an expensive module fixture is one group
@@ -78,7 +78,7 @@ demo-hw: setup  ## Verilog of a trained network (CHECKPOINT=path, else $(TOPOLOG
 	.venv/bin/wuxing generate --what network $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),--topology $(TOPOLOGY)) --out build/verilog/demo
 	.venv/bin/wuxing compare $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),--topology $(TOPOLOGY)) --simulator $(SIMULATOR) --json build/compare/demo.json
 
-bitstream: setup  ## build the board bitstream, print resources, clock, Fmax and speed (BOARD=icebreaker|icesugar|ulx3s|orangecrab; default network: the tiny preset; RECIPE=tiny-digits4: the network a recipe trains on the chip; LAYERS=16,16,10 for another; CLOCK=MHz, LANES=P|auto)
+bitstream: setup  ## build the board bitstream, print resources, clock, Fmax and speed (BOARD=icebreaker|icesugar|ulx3s|orangecrab; default network: the tiny preset; RECIPE=demo: the network a recipe trains on the chip; LAYERS=16,16,10 for another; CLOCK=MHz, LANES=P|auto)
 	.venv/bin/wuxing build --board $(BOARD) $(if $(RECIPE),--recipe $(RECIPE)) $(if $(LAYERS),--layers $(LAYERS)) $(if $(CLOCK),--clock $(CLOCK)) $(if $(LANES),--lanes $(LANES)) --json build/bitstream/$(BOARD)-report.json
 
 program: setup  ## flash build/bitstream/BOARD onto the board (DRY_RUN=1 prints the command only)
