@@ -256,41 +256,22 @@ def _on_chip(recipe, simulator, out, quiet, golden_history, max_samples):
 
 
 def _bitstream(design, board, out):
-    """The trained network's bitstream, at the clock it meets (``--clock auto``). The learning
-    format's reverse dither (its hash pipeline) does not fit the UP5K's logic on the engine
-    (docs/TRAINING.md "The demo network": 5,903 of 5,280 logic cells for the demo network),
-    so a design with it is first tried as it is and, if it does not fit, built again with
-    the same network and coefficients in ``DEFAULT_FORMAT``: the same forward runs (the
-    dither is in the reverse run only), the on-chip training rounding half up. The summary
-    says which was built."""
-    import dataclasses
-
+    """The trained network's bitstream (its learning format and on-chip training units) at
+    the clock it meets (``--clock auto``)."""
     from wuxing.boards.build import BuildError, board_build, format_report
-    from wuxing.golden.fixedpoint import DEFAULT_FORMAT
-    tries = [design]
-    if design.fmt.reverse_dither:
-        tries.append(dataclasses.replace(design, fmt=DEFAULT_FORMAT))
-    failures = []
-    for d in tries:
-        what = "learning format" if d.fmt.reverse_dither else "DEFAULT_FORMAT (no reverse dither)"
-        try:
-            r = board_build(board, d, None, out / "bitstream" / board, clock_mhz="auto",
-                            log=print)
-        except BuildError as e:
-            rep = getattr(e, "report", {}) or {}
-            print(f"the trained network in the {what} does not go on the {board}: {e}")
-            failures.append(dict(format=what, error=str(e), resources=rep.get("resources")))
-            continue
-        print(format_report(r))
-        if failures:
-            print(f"built in {what}: the forward runs equal the learning format's; on-chip "
-                  f"training rounds the reverse run half up (the dither does not fit)")
-        return dict(board=board, network=f"{d.topology.n_neurons} neurons (the trained "
-                    f"network)", format=what, not_built=failures, luts=r.get("luts"),
-                    resources=r["resources"], fmax_mhz=r["fmax_mhz"],
-                    clock_mhz=r["clock_mhz"], bitstream=r["bitstream"])
-    return dict(status="failed", board=board, error=failures[-1]["error"],
-                resources=failures[-1]["resources"], not_built=failures)
+    what = "learning format" if design.fmt.reverse_dither else "DEFAULT_FORMAT"
+    try:
+        r = board_build(board, design, None, out / "bitstream" / board, clock_mhz="auto",
+                        log=print)
+    except BuildError as e:
+        rep = getattr(e, "report", {}) or {}
+        print(f"the trained network does not go on the {board}: {e}")
+        return dict(status="failed", board=board, format=what, error=str(e),
+                    resources=rep.get("resources"))
+    print(format_report(r))
+    return dict(board=board, network=f"{design.topology.n_neurons} neurons (the trained "
+                f"network)", format=what, luts=r.get("luts"), resources=r["resources"],
+                fmax_mhz=r["fmax_mhz"], clock_mhz=r["clock_mhz"], bitstream=r["bitstream"])
 
 
 def _finish(summary, out, t_start):
@@ -320,8 +301,6 @@ def _finish(summary, out, t_start):
               f"{100 * s['accuracy_chip']:.1f} % on the chip, golden model "
               f"{100 * s['accuracy_golden']:.1f} %")
     s = st.get("6.")
-    for f in (s or {}).get("not_built", []) if s and s.get("format") else []:
-        print(f"  not built in the {f['format']}: {f['error']}")
     if s and s.get("resources"):
         res = ", ".join(f"{v['what']} {v['used']}/{v['available']}"
                         for v in s["resources"].values() if v["used"])
