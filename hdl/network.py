@@ -17,6 +17,7 @@ from wuxing.golden.neuron import N_ELEMENTS
 from wuxing.golden.topology import Topology
 
 from .fixed import HwConstants, check_types
+from .learning import TRAIN_REGISTERS
 from .neuron import NeuronCore
 from .synapse import AtanRom, Synapse
 
@@ -31,12 +32,10 @@ REGION = dict(input=0x0, error=0x1, coef=0x2, fwd_integral=0x3, rev_integral=0x4
               overflow=0x6, info=0x7, k=0x8)
 INFO = dict(n_inputs=0, n_outputs=1, n_neurons=2, n_links=3, steps=4, status=5, width=6,
             frac=7, coef_extra=8, acc_width=9, h_shift=10, magic=11, command=12,
-            # learning on the chip (issue #10; the engine only, docs/HARDWARE.md)
-            batch_log2=13, step_exp=14, label=15, predicted=16, correct=17, samples=18,
-            batch_fill=19)
-TRAIN_INFO = ("batch_log2", "step_exp", "label", "predicted", "correct", "samples",
-              "batch_fill")
-"""The info registers of on-chip learning (the engine has them; the unrolled Network not)."""
+            # learning on the chip (issue #10; docs/HARDWARE.md)
+            **TRAIN_REGISTERS)
+TRAIN_INFO = tuple(TRAIN_REGISTERS)
+"""The info registers of on-chip learning (hdl.learning.TRAIN_REGISTERS)."""
 REGION_PIXELS = 0x8
 """The engine's pixel region (write only): an 8-bit pixel p to index i stores input i =
 ``FixedModel.pixel_table[p]``. (The unrolled Network has its K registers at 0x8.)"""

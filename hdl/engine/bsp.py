@@ -19,28 +19,18 @@ integers of ``bsp_delta`` for one sample (the table saturates below 2**31).
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from wuxing.golden.network import BSP_ACC_BITS, BSP_ACC_MAX, BSP_ACC_MIN
+from wuxing.golden.network import BSP_ACC_BITS
 
 from ..fixed import HwConstants, check_types, round_shift_expr, saturate_expr
+from ..learning import accumulate_expr, shift_out_bits, shift_out_expr, squash_expr
 from ..synapse import _table_shapes
 from .timing import MUL_LATENCY, bsp_stages
 
 __all__ = ["BspUnit", "shift_out_bits"]
-
-
-def shift_out_bits(hw: HwConstants) -> int:
-    """Bits of the signed shift from the table output to C (golden
-    ``FixedModel.bsp_shift_out_limits``: the range the step register's shift is clamped to)."""
-    lo, hi = shift_out_limits(hw)
-    return max(abs(lo), hi).bit_length() + 1
-
-
-def shift_out_limits(hw: HwConstants) -> tuple[int, int]:
-    return hw.shift_out_limits
 
 
 class BspUnit(wiring.Component):
@@ -117,33 +107,21 @@ class BspUnit(wiring.Component):
             m.d.sync += mag.eq(mag + placed)
 
         # the accumulator: this sample's table input, signed, added with saturation
-        xb = Signal(unsigned(2 * aw + max(0, -hw.bsp_shift_in)))
-        m.d.comb += xb.eq(round_shift_expr(mag, hw.bsp_shift_in))
-        p_mag = Signal(unsigned(BSP_ACC_BITS - 1))
-        m.d.comb += p_mag.eq(Mux(xb > BSP_ACC_MAX, BSP_ACC_MAX, xb))
-        a_sum = Signal(signed(BSP_ACC_BITS + 1))
-        m.d.comb += a_sum.eq(Mux(self.acc_mode, self.a_old, 0) + Mux(neg, -p_mag, p_mag))
         a_new = Signal(signed(BSP_ACC_BITS))
-        a_sat, _ = saturate_expr(a_sum, BSP_ACC_MIN, BSP_ACC_MAX)
+        a_sat = accumulate_expr(m, hw, mag, neg, self.a_old, self.acc_mode)
         with m.If(sub == st["accumulate"]):
             m.d.sync += a_new.eq(a_sat)
         m.d.comb += self.a_write.eq(Mux(self.update, 0, a_new))
         # the squash: x = round_shift(|A'|, j), the table segment and weight
         j = Signal.like(self.batch_log2)
         m.d.comb += j.eq(Mux(self.acc_mode, self.batch_log2, 0))
-        a_abs = Signal(unsigned(BSP_ACC_BITS))
-        m.d.comb += a_abs.eq(Mux(a_new < 0, -a_new, a_new))
-        x = Signal(unsigned(BSP_ACC_BITS))
-        m.d.comb += x.eq((a_abs + (Const(1, BSP_ACC_BITS) << j >> 1)) >> j)
         sat = Signal()
         idx = Signal(range(tab.segments))
         frac = Signal(unsigned(max(1, tab.frac_bits)))
         a_neg = Signal()
         with m.If(sub == st["squash"]):
-            xm = Mux(x >= tab.x_limit, 0, x)
-            m.d.sync += [sat.eq(x >= tab.x_limit), idx.eq(xm >> tab.frac_bits),
-                         frac.eq(xm[:tab.frac_bits] if tab.frac_bits else 0),
-                         a_neg.eq(a_new < 0)]
+            x_sat, x_idx, x_frac = squash_expr(m, hw, a_new, j)
+            m.d.sync += [sat.eq(x_sat), idx.eq(x_idx), frac.eq(x_frac), a_neg.eq(a_new < 0)]
         lo = Signal(self.tshape)
         with m.If(sub == st["table_lo"]):
             m.d.comb += self.tab_addr.eq(idx)
@@ -157,15 +135,8 @@ class BspUnit(wiring.Component):
         m.d.comb += y.eq(Mux(sat, self.entries[-1],
                              lo + round_shift_expr(self.prod, tab.frac_bits)))
         # dC = round_shift(y, shift_out), y >= 0, the shift a signal in shift_out_limits
-        lo_s, hi_s = shift_out_limits(hw)
-        delta_width = self.tshape.width + 1 - lo_s + 1
-        dC = Signal(signed(delta_width))
-        sh = self.shift_out
-        right = Signal(range(hi_s + 1))
-        left = Signal(range(-lo_s + 1))
-        m.d.comb += [right.eq(Mux(sh > 0, sh, 0)), left.eq(Mux(sh < 0, -sh, 0))]
-        m.d.comb += dC.eq(Mux(sh > 0, (y + (Const(1, hi_s + 1) << right >> 1)) >> right,
-                              y << left))
+        dC = shift_out_expr(m, hw, y, self.shift_out, len(y))
+        delta_width = len(dC)
         dC_signed = Signal(signed(delta_width + 1))
         with m.If(sub == st["delta"]):
             m.d.sync += dC_signed.eq(Mux(a_neg, -dC, dC))

@@ -23,17 +23,15 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
-
-from wuxing.golden.onchip import MAX_BATCH_LOG2
 from amaranth.lib.memory import Memory
 
 from wuxing.golden.neuron import N_ELEMENTS
 from wuxing.golden.topology import Topology
 
 from ..fixed import HwConstants, check_types
+from ..learning import LearningRegisters
 from ..network import (INDEX_BITS, INFO, MAGIC, OP_TRAIN_SAMPLE, REGION, REGION_PIXELS,
                        ControlPort, check_buildable, coefficient_reset_values)
-from .bsp import shift_out_bits
 from ..synapse import _table_shapes
 from .crossbar import Crossbar
 from .dither import DitherSeed, seed_clocks
@@ -44,7 +42,7 @@ from .sequencer import Sequencer
 from .tables import (c_words, engine_widths, lmap_layout, lmap_words, nmap_layout, nmap_words,
                      slot_words)
 from .timing import engine_timing
-from .train import ArgmaxCounter, OutputPass
+from .train import OutputPass
 
 __all__ = ["NetworkEngine", "ENGINE_MAX_NEURONS", "ENGINE_MAX_LINKS"]
 
@@ -198,44 +196,20 @@ class NetworkEngine(ControlPort):
                 m.d.comb += lane.step_hash.eq(dither.step_hash)
 
         # learning on the chip: registers, the argmax and counters, the batch ---------------
-        def info_write(name):
-            return self.we & ~busy & (ext_region == REGION["info"]) & (ext_index == INFO[name])
-        batch_log2 = Signal(4)
-        step_exp = Signal(signed(self.data_width), init=hw.step_exp)
-        label = Signal(self.data_width)
-        batch_fill = Signal(MAX_BATCH_LOG2 + 1)
-        with m.If(info_write("batch_log2") & (self.wdata >= 0)
-                  & (self.wdata <= MAX_BATCH_LOG2)):     # other values: ignored
-            m.d.sync += batch_log2.eq(self.wdata)
-        with m.If(info_write("step_exp")):
-            m.d.sync += step_exp.eq(self.wdata)
-        with m.If(info_write("label")):
-            m.d.sync += label.eq(self.wdata)
-        m.submodules.argmax = argmax = ArgmaxCounter(n_out, fmt.acc_width, self.data_width)
-        m.d.comb += [argmax.value.eq(opass.value), argmax.index.eq(opass.index),
-                     argmax.valid.eq(opass.valid), argmax.finish.eq(opass.finish),
-                     argmax.label.eq(label), argmax.wdata.eq(self.wdata),
-                     argmax.set_correct.eq(info_write("correct")),
-                     argmax.set_samples.eq(info_write("samples"))]
+        m.submodules.learning = lrn = LearningRegisters(hw, n_out, self.data_width)
+        m.d.comb += [lrn.write.eq(self.we & ~busy & (ext_region == REGION["info"])),
+                     lrn.index.eq(ext_index), lrn.wdata.eq(self.wdata),
+                     lrn.value.eq(opass.value), lrn.out_index.eq(opass.index),
+                     lrn.valid.eq(opass.valid), lrn.finish.eq(opass.finish),
+                     lrn.trained.eq(seq.trained)]
         train_cmd = Signal()       # the command running is a TRAIN_SAMPLE
         with m.If(cmd & ~busy):
             m.d.sync += train_cmd.eq(cmd_op == OP_TRAIN_SAMPLE)
-        batch_end = Signal()
-        m.d.comb += batch_end.eq((batch_fill + 1) >= (Const(1, 2 ** 4 + 1) << batch_log2))
-        with m.If(seq.trained):
-            m.d.sync += batch_fill.eq(Mux(batch_end, 0, batch_fill + 1))
-        m.d.comb += [seq.batch_end.eq(batch_end), opass.start.eq(seq.pass_start),
+        m.d.comb += [seq.batch_end.eq(lrn.batch_end), opass.start.eq(seq.pass_start),
                      seq.pass_done.eq(opass.done), opass.write_errors.eq(train_cmd),
-                     opass.label.eq(label)]
-        # the shift from the table output to C: s_out(step_exp), clamped (golden
-        # FixedModel.bsp_shift_out_limits: the same C), registered
-        lo_s, hi_s = hw.shift_out_limits
-        s_out = Signal(signed(self.data_width + 2))
-        m.d.comb += s_out.eq(hw.bsp_shift_out + hw.step_exp - step_exp)
-        shift_out = Signal(signed(shift_out_bits(hw)))
-        m.d.sync += shift_out.eq(Mux(s_out < lo_s, lo_s, Mux(s_out > hi_s, hi_s, s_out)))
+                     opass.label.eq(lrn.label)]
         for lane in lanes:
-            m.d.comb += [lane.batch_log2.eq(batch_log2), lane.shift_out.eq(shift_out)]
+            m.d.comb += [lane.batch_log2.eq(lrn.batch_log2), lane.shift_out.eq(lrn.shift_out)]
         steps = Signal(16, init=hw.cfg.steps)
         any_over = Signal()
         m.d.comb += [seq.cmd.eq(cmd), seq.cmd_op.eq(cmd_op), seq.steps.eq(steps),
@@ -247,7 +221,7 @@ class NetworkEngine(ControlPort):
             m.d.sync += any_over.eq(0)
         with m.Else():
             m.d.sync += any_over.eq(any_over | clamps)
-        with m.If(info_write("steps")):
+        with m.If(lrn.write & (ext_index == INFO["steps"])):
             m.d.sync += steps.eq(self.wdata)
 
         # the control port, stage 0: decode; the neuron and link maps addressed ------------
@@ -348,11 +322,7 @@ class NetworkEngine(ControlPort):
                 INFO["status"]: busy | (any_over << 1),
                 INFO["width"]: fmt.width, INFO["frac"]: fmt.frac,
                 INFO["coef_extra"]: fmt.coef_extra, INFO["acc_width"]: fmt.acc_width,
-                INFO["h_shift"]: hw.h_shift, INFO["magic"]: MAGIC,
-                INFO["batch_log2"]: batch_log2, INFO["step_exp"]: step_exp,
-                INFO["label"]: label, INFO["predicted"]: argmax.predicted,
-                INFO["correct"]: argmax.correct, INFO["samples"]: argmax.samples,
-                INFO["batch_fill"]: batch_fill}
+                INFO["h_shift"]: hw.h_shift, INFO["magic"]: MAGIC, **lrn.registers()}
         info1, info2 = Signal(signed(self.data_width)), Signal(signed(self.data_width))
         with m.If(ext_region == REGION["info"]):    # the host's address, even in a pass
             with m.Switch(ext_index):

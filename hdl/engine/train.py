@@ -1,19 +1,11 @@
-"""Learning on the chip (issue #10): the parts of TRAIN_SAMPLE and EVAL_SAMPLE beside the runs.
+"""Learning on the chip (issue #10), the engine's part of TRAIN_SAMPLE and EVAL_SAMPLE beside the
+runs (:class:`ErrorUnit` and :class:`ArgmaxCounter` are in :mod:`hdl.learning`, shared with the
+unrolled Network).
 
-* :class:`ErrorUnit`: one output integral and "is this the label" in, the error integer of
-  golden ``FixedModel.error_from_outputs`` out (one clock later)::
-
-      y   = round_shift(S * M, s)                  (M, s) = FixedModel.output_scale
-      err = sat(shift(target_int * onehot - y, e))
-
-* :class:`ArgmaxCounter`: the output integrals one a clock; at ``finish`` the index of the
-  largest (the lowest on ties: golden ``FixedModel.predict``) becomes ``predicted``,
-  ``samples`` counts one and ``correct`` one if it equals the label. The host may set both
-  counters.
-* :class:`OutputPass`: after a forward run it owns the engine's memory port (the same address
-  translation as the host's reads and writes): it reads the ``n`` output integrals (region 5),
-  feeds them to the error unit and the argmax, then writes the ``n`` errors to region 1
-  (TRAIN_SAMPLE only), where the reverse run (and the dither's seed) takes them.
+:class:`OutputPass`: after a forward run it owns the engine's memory port (the same address
+translation as the host's reads and writes): it reads the ``n`` output integrals (region 5),
+feeds them to the error unit and the argmax, then writes the ``n`` errors to region 1
+(TRAIN_SAMPLE only), where the reverse run (and the dither's seed) takes them.
 
 Clocks of the pass, from its ``start`` clock to ``done`` (:func:`output_pass_clocks`)::
 
@@ -27,80 +19,12 @@ from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..fixed import HwConstants, check_types, round_shift_expr, saturate_expr
+from ..fixed import HwConstants, check_types
+from ..learning import ArgmaxCounter, ErrorUnit
 from ..network import ADDR_WIDTH, INDEX_BITS, REGION
 from .schedule import output_pass_clocks
 
 __all__ = ["ErrorUnit", "ArgmaxCounter", "OutputPass", "output_pass_clocks"]
-
-
-
-class ErrorUnit(wiring.Component):
-    """``integral`` (in: an output integral), ``is_target`` (in: its output is the label) ->
-    ``error`` (out, :attr:`latency` = 2 clocks later: golden ``error_from_outputs``'s
-    integer). The product ``S * M`` is registered before the difference and saturation (on
-    the ECP5 the whole chain in one clock was the critical path: 35.6 MHz)."""
-
-    latency = 2
-
-    def __init__(self, hw: HwConstants):
-        check_types(hw=(hw, HwConstants))
-        self.hw = hw
-        super().__init__({"integral": In(signed(hw.fmt.acc_width)), "is_target": In(1),
-                          "error": Out(signed(hw.fmt.width))})
-
-    def elaborate(self, platform):
-        m = Module()
-        hw, fmt = self.hw, self.hw.fmt
-        M, s = hw.output_scale
-        e = hw.err_exp
-        y = Signal(signed(fmt.acc_width + M.bit_length() + 1))
-        is_target = Signal()
-        m.d.sync += [y.eq(round_shift_expr(self.integral * M, s)),
-                     is_target.eq(self.is_target)]
-        d = Signal(signed(len(y) + 2))
-        m.d.comb += d.eq(Mux(is_target, hw.target_int, 0) - y)
-        shifted = Signal(signed(len(d) + max(0, e)))
-        m.d.comb += shifted.eq(round_shift_expr(d, -e))
-        err, _ = saturate_expr(shifted, fmt.min_int, fmt.max_int)
-        m.d.sync += self.error.eq(err)
-        return m
-
-
-class ArgmaxCounter(wiring.Component):
-    """``value``, ``index``, ``valid`` (in: one output integral a clock, index 0 first);
-    ``finish`` (in: after the last value: update ``predicted`` and the counters), ``label``;
-    ``predicted``, ``correct``, ``samples`` (out); ``set_correct``, ``set_samples``,
-    ``wdata`` (in: the host's writes of the counters)."""
-
-    def __init__(self, n_outputs: int, value_width: int, data_width: int):
-        check_types(n_outputs=(n_outputs, int), value_width=(value_width, int),
-                    data_width=(data_width, int))
-        if n_outputs < 1:
-            raise ValueError(f"n_outputs must be at least 1, got {n_outputs}")
-        self.n_outputs = n_outputs
-        super().__init__({
-            "value": In(signed(value_width)), "index": In(range(max(2, n_outputs))),
-            "valid": In(1), "finish": In(1), "label": In(data_width),
-            "predicted": Out(range(max(2, n_outputs))), "correct": Out(data_width),
-            "samples": Out(data_width), "set_correct": In(1), "set_samples": In(1),
-            "wdata": In(data_width),
-        })
-
-    def elaborate(self, platform):
-        m = Module()
-        best = Signal.like(self.value)
-        best_index = Signal.like(self.index)
-        with m.If(self.valid & ((self.index == 0) | (self.value > best))):   # ties: keep
-            m.d.sync += [best.eq(self.value), best_index.eq(self.index)]
-        with m.If(self.finish):
-            m.d.sync += [self.predicted.eq(best_index), self.samples.eq(self.samples + 1),
-                         self.correct.eq(self.correct + (best_index == self.label))]
-        with m.If(self.set_correct):
-            m.d.sync += self.correct.eq(self.wdata)
-        with m.If(self.set_samples):
-            m.d.sync += self.samples.eq(self.wdata)
-        return m
 
 
 class OutputPass(wiring.Component):

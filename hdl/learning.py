@@ -1,0 +1,242 @@
+"""Learning on the chip (issue #10): the parts every architecture shares.
+
+Both networks (:class:`hdl.network.Network`, the unrolled one, and
+:class:`hdl.engine.NetworkEngine`) serve TRAIN_SAMPLE and EVAL_SAMPLE with these parts
+(docs/HARDWARE.md "Learning on the chip"; golden ``onchip.ChipTrainer`` defines the integers):
+
+* :class:`ErrorUnit`: one output integral and "is this the label" in, the error integer of
+  golden ``FixedModel.error_from_outputs`` out::
+
+      y   = round_shift(S * M, s)                  (M, s) = FixedModel.output_scale
+      err = sat(shift(target_int * onehot - y, e))
+
+* :class:`ArgmaxCounter`: the output integrals one a clock; at ``finish`` the index of the
+  largest (the lowest on ties: golden ``FixedModel.predict``) becomes ``predicted``,
+  ``samples`` counts one and ``correct`` one if it equals the label. The host may set both
+  counters.
+* :class:`LearningRegisters`: the region-7 registers 13-19 (:data:`TRAIN_REGISTERS`), the
+  argmax and counters, the batch fill and the shift of the step register.
+* the BSP arithmetic of a batch (golden ``bsp_accumulate``, ``bsp_delta_from_accumulator``)
+  as expressions, for any pipeline: :func:`accumulate_expr`, :func:`squash_expr`,
+  :func:`shift_out_expr`.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from wuxing.golden.network import BSP_ACC_BITS, BSP_ACC_MAX, BSP_ACC_MIN
+from wuxing.golden.onchip import MAX_BATCH_LOG2
+
+from .fixed import HwConstants, check_types, round_shift_expr, saturate_expr
+
+__all__ = ["ErrorUnit", "ArgmaxCounter", "LearningRegisters", "TRAIN_REGISTERS",
+           "shift_out_bits", "shift_out_limits", "default_shift_out", "accumulate_expr", "squash_expr",
+           "shift_out_expr"]
+
+TRAIN_REGISTERS = dict(batch_log2=13, step_exp=14, label=15, predicted=16, correct=17,
+                       samples=18, batch_fill=19)
+"""The region-7 (info) registers of on-chip learning: name -> index."""
+
+
+def shift_out_limits(hw: HwConstants) -> tuple[int, int]:
+    """Golden ``FixedModel.bsp_shift_out_limits``: the range the step register's shift is
+    clamped to."""
+    return hw.shift_out_limits
+
+
+def default_shift_out(hw: HwConstants) -> int:
+    """The shift from the table output to C of the RunConfig's step (the step register's
+    reset), clamped to :func:`shift_out_limits`."""
+    lo, hi = shift_out_limits(hw)
+    return min(max(hw.bsp_shift_out, lo), hi)
+
+
+def shift_out_bits(hw: HwConstants) -> int:
+    """Bits of the signed shift from the table output to C (:func:`shift_out_limits`)."""
+    lo, hi = shift_out_limits(hw)
+    return max(abs(lo), hi).bit_length() + 1
+
+
+# -- the BSP arithmetic of a batch ---------------------------------------------------------
+def accumulate_expr(m: Module, hw: HwConstants, mag, neg, a_old, acc_mode):
+    """``sat32(A + p)`` (``A`` = ``a_old`` when ``acc_mode``, else 0) of one sample's
+    product ``P = S_src * R_dst`` given as ``mag`` = |P| and ``neg`` = P < 0:
+    ``p = sign(P) * min(round_shift(|P|, shift_in), 2**31 - 1)`` (golden ``bsp_accumulate``)."""
+    xb = Signal(unsigned(len(mag) + max(0, -hw.bsp_shift_in)))
+    m.d.comb += xb.eq(round_shift_expr(mag, hw.bsp_shift_in))
+    p_mag = Signal(unsigned(BSP_ACC_BITS - 1))
+    m.d.comb += p_mag.eq(Mux(xb > BSP_ACC_MAX, BSP_ACC_MAX, xb))
+    a_sum = Signal(signed(BSP_ACC_BITS + 1))
+    m.d.comb += a_sum.eq(Mux(acc_mode, a_old, 0) + Mux(neg, -p_mag, p_mag))
+    a_sat, _ = saturate_expr(a_sum, BSP_ACC_MIN, BSP_ACC_MAX)
+    return a_sat
+
+
+def squash_expr(m: Module, hw: HwConstants, a, j):
+    """The table input of an accumulator ``a`` over 2**j samples, ``x = round_shift(|a|, j)``,
+    as ``(saturated, segment, weight)``: the table's last entry beyond ``x_limit``, else
+    segment ``x >> frac_bits`` interpolated with weight ``x & (2**frac_bits - 1)``."""
+    tab = hw.table
+    a_abs = Signal(unsigned(BSP_ACC_BITS))
+    m.d.comb += a_abs.eq(Mux(a < 0, -a, a))
+    x = Signal(unsigned(BSP_ACC_BITS))
+    m.d.comb += x.eq((a_abs + (Const(1, BSP_ACC_BITS) << j >> 1)) >> j)
+    xm = Mux(x >= tab.x_limit, 0, x)
+    return (x >= tab.x_limit, xm >> tab.frac_bits,
+            xm[:tab.frac_bits] if tab.frac_bits else 0)
+
+
+def shift_out_expr(m: Module, hw: HwConstants, y, sh, y_width: int):
+    """``round_shift(y, sh)`` of a table output ``y >= 0`` (``y_width`` bits, signed) by a
+    signed shift signal ``sh`` within :func:`shift_out_limits` (left for ``sh < 0``): the
+    magnitude of dC."""
+    lo_s, hi_s = shift_out_limits(hw)
+    dC = Signal(signed(y_width - lo_s + 1))
+    right = Signal(range(hi_s + 1))
+    left = Signal(range(-lo_s + 1))
+    m.d.comb += [right.eq(Mux(sh > 0, sh, 0)), left.eq(Mux(sh < 0, -sh, 0))]
+    m.d.comb += dC.eq(Mux(sh > 0, (y + (Const(1, hi_s + 1) << right >> 1)) >> right,
+                          y << left))
+    return dC
+
+
+# -- the error, the argmax and the registers -----------------------------------------------
+class ErrorUnit(wiring.Component):
+    """``integral`` (in: an output integral), ``is_target`` (in: its output is the label) ->
+    ``error`` (out, :attr:`latency` = 2 clocks later: golden ``error_from_outputs``'s
+    integer). The product ``S * M`` is registered before the difference and saturation (on
+    the ECP5 the whole chain in one clock was the critical path: 35.6 MHz)."""
+
+    latency = 2
+
+    def __init__(self, hw: HwConstants):
+        check_types(hw=(hw, HwConstants))
+        self.hw = hw
+        super().__init__({"integral": In(signed(hw.fmt.acc_width)), "is_target": In(1),
+                          "error": Out(signed(hw.fmt.width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        hw, fmt = self.hw, self.hw.fmt
+        M, s = hw.output_scale
+        e = hw.err_exp
+        y = Signal(signed(fmt.acc_width + M.bit_length() + 1))
+        is_target = Signal()
+        m.d.sync += [y.eq(round_shift_expr(self.integral * M, s)),
+                     is_target.eq(self.is_target)]
+        d = Signal(signed(len(y) + 2))
+        m.d.comb += d.eq(Mux(is_target, hw.target_int, 0) - y)
+        shifted = Signal(signed(len(d) + max(0, e)))
+        m.d.comb += shifted.eq(round_shift_expr(d, -e))
+        err, _ = saturate_expr(shifted, fmt.min_int, fmt.max_int)
+        m.d.sync += self.error.eq(err)
+        return m
+
+
+class ArgmaxCounter(wiring.Component):
+    """``value``, ``index``, ``valid`` (in: one output integral a clock, index 0 first);
+    ``finish`` (in: after the last value: update ``predicted`` and the counters), ``label``;
+    ``predicted``, ``correct``, ``samples`` (out); ``set_correct``, ``set_samples``,
+    ``wdata`` (in: the host's writes of the counters)."""
+
+    def __init__(self, n_outputs: int, value_width: int, data_width: int):
+        check_types(n_outputs=(n_outputs, int), value_width=(value_width, int),
+                    data_width=(data_width, int))
+        if n_outputs < 1:
+            raise ValueError(f"n_outputs must be at least 1, got {n_outputs}")
+        self.n_outputs = n_outputs
+        super().__init__({
+            "value": In(signed(value_width)), "index": In(range(max(2, n_outputs))),
+            "valid": In(1), "finish": In(1), "label": In(data_width),
+            "predicted": Out(range(max(2, n_outputs))), "correct": Out(data_width),
+            "samples": Out(data_width), "set_correct": In(1), "set_samples": In(1),
+            "wdata": In(data_width),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        best = Signal.like(self.value)
+        best_index = Signal.like(self.index)
+        with m.If(self.valid & ((self.index == 0) | (self.value > best))):   # ties: keep
+            m.d.sync += [best.eq(self.value), best_index.eq(self.index)]
+        with m.If(self.finish):
+            m.d.sync += [self.predicted.eq(best_index), self.samples.eq(self.samples + 1),
+                         self.correct.eq(self.correct + (best_index == self.label))]
+        with m.If(self.set_correct):
+            m.d.sync += self.correct.eq(self.wdata)
+        with m.If(self.set_samples):
+            m.d.sync += self.samples.eq(self.wdata)
+        return m
+
+
+class LearningRegisters(wiring.Component):
+    """The registers of :data:`TRAIN_REGISTERS` and the :class:`ArgmaxCounter` behind three
+    of them.
+
+    Parameters: ``hw``, ``n_outputs``, ``data_width`` (the control port's).
+
+    Ports: ``write`` (in: the host writes ``wdata`` to info register ``index`` this clock;
+    the caller gates it with ``~busy``), ``index``, ``wdata``; ``value``, ``out_index``,
+    ``valid``, ``finish`` (in: the output integrals to the argmax); ``trained`` (in: one
+    clock, a TRAIN_SAMPLE has accumulated: ``batch_fill`` + 1, or 0 at a batch's end);
+    ``batch_log2`` (0..MAX_BATCH_LOG2; other writes ignored), ``step_exp``, ``label``,
+    ``batch_fill``, ``predicted``, ``correct``, ``samples`` (out: the registers);
+    ``batch_end`` (out: this TRAIN_SAMPLE ends the batch: ``batch_fill + 1 >= 2**j``);
+    ``shift_out`` (out, registered: the shift from the table output to C of ``step_exp``,
+    ``bsp_shift_out + step_exp(RunConfig) - step_exp`` clamped to :func:`shift_out_limits`).
+    """
+
+    def __init__(self, hw: HwConstants, n_outputs: int, data_width: int):
+        check_types(hw=(hw, HwConstants), n_outputs=(n_outputs, int),
+                    data_width=(data_width, int))
+        self.hw, self.n_outputs, self.data_width = hw, n_outputs, data_width
+        self.argmax = ArgmaxCounter(n_outputs, hw.fmt.acc_width, data_width)
+        super().__init__({
+            "write": In(1), "index": In(5), "wdata": In(signed(data_width)),
+            "value": In(signed(hw.fmt.acc_width)), "out_index": In(range(max(2, n_outputs))),
+            "valid": In(1), "finish": In(1), "trained": In(1),
+            "batch_log2": Out(4), "step_exp": Out(signed(data_width), init=hw.step_exp),
+            "label": Out(data_width), "batch_fill": Out(MAX_BATCH_LOG2 + 1),
+            "predicted": Out(range(max(2, n_outputs))), "correct": Out(data_width),
+            "samples": Out(data_width), "batch_end": Out(1),
+            "shift_out": Out(signed(shift_out_bits(hw)), init=default_shift_out(hw)),
+        })
+
+    def registers(self) -> dict:
+        """Info register index -> its signal (for the read path)."""
+        return {TRAIN_REGISTERS[name]: getattr(self, name) for name in TRAIN_REGISTERS}
+
+    def elaborate(self, platform):
+        m = Module()
+        hw = self.hw
+
+        def written(name):
+            return self.write & (self.index == TRAIN_REGISTERS[name])
+        with m.If(written("batch_log2") & (self.wdata >= 0)
+                  & (self.wdata <= MAX_BATCH_LOG2)):     # other values: ignored
+            m.d.sync += self.batch_log2.eq(self.wdata)
+        with m.If(written("step_exp")):
+            m.d.sync += self.step_exp.eq(self.wdata)
+        with m.If(written("label")):
+            m.d.sync += self.label.eq(self.wdata)
+        m.submodules.argmax = argmax = self.argmax
+        m.d.comb += [argmax.value.eq(self.value), argmax.index.eq(self.out_index),
+                     argmax.valid.eq(self.valid), argmax.finish.eq(self.finish),
+                     argmax.label.eq(self.label), argmax.wdata.eq(self.wdata),
+                     argmax.set_correct.eq(written("correct")),
+                     argmax.set_samples.eq(written("samples")),
+                     self.predicted.eq(argmax.predicted), self.correct.eq(argmax.correct),
+                     self.samples.eq(argmax.samples)]
+        m.d.comb += self.batch_end.eq(
+            (self.batch_fill + 1) >= (Const(1, 2 ** 4 + 1) << self.batch_log2))
+        with m.If(self.trained):
+            m.d.sync += self.batch_fill.eq(Mux(self.batch_end, 0, self.batch_fill + 1))
+        # the shift from the table output to C: s_out(step_exp), clamped (golden
+        # FixedModel.bsp_shift_out_limits: the same C), registered
+        lo_s, hi_s = hw.shift_out_limits
+        s_out = Signal(signed(self.data_width + 2))
+        m.d.comb += s_out.eq(hw.bsp_shift_out + hw.step_exp - self.step_exp)
+        m.d.sync += self.shift_out.eq(Mux(s_out < lo_s, lo_s, Mux(s_out > hi_s, hi_s, s_out)))
+        return m
