@@ -94,16 +94,13 @@ def _design(args):
         if getattr(args, "fan_in", None) is not None:
             raise UserError("--fan-in changes the topology; a checkpoint has its own")
         d = design_from_checkpoint(args.checkpoint, mult=args.mult, arch=arch)
-        if getattr(args, "on_chip_training", False) and not d.on_chip_training:
-            raise UserError(f"--arch {arch} has no on-chip training (TRAIN_SAMPLE/"
-                            f"EVAL_SAMPLE); use --arch engine or serial")
-        return d
-    if getattr(args, "func", None) is cmd_run:
-        default = SIM_LAYERS
     else:
-        default = BUILD_LAYERS if arch == "unrolled" else BUILD_PRESET
-    topo, source = _topology(args, default)
-    d = Design(topology=topo, mult=args.mult, arch=arch, source=source)
+        if getattr(args, "func", None) is cmd_run:
+            default = SIM_LAYERS
+        else:
+            default = BUILD_LAYERS if arch == "unrolled" else BUILD_PRESET
+        topo, source = _topology(args, default)
+        d = Design(topology=topo, mult=args.mult, arch=arch, source=source)
     if getattr(args, "on_chip_training", False):
         try:
             d.require_on_chip_training()

@@ -38,13 +38,13 @@ class HostBridge(wiring.Component):
     ``tx_ready`` (towards the UART transmitter); ``frames_ok``, ``frames_dropped``,
     ``train_steps`` (out, 32-bit wrapping counters); ``busy`` (out: a command runs).
 
-    On the network engine (``NetworkEngine``, ``SerialNetwork``: the networks that learn on the
-    chip) the bridge also serves TRAIN_SAMPLE / EVAL_SAMPLE (one sample in one frame: the
-    8-bit pixels go to region 8, the label to its register, then the engine's op 3 or 4 runs
-    and the answer holds the flags and the predicted class) and READ_REG / WRITE_REG (the
-    region-7 registers: batch size, step, counters). Its frame buffer then holds a sample
-    (:func:`~boards.protocol.max_payload_for`). On the unrolled Network those four commands
-    are unknown.
+    On a network that learns on the chip (``network.learns``: the engine, ``SerialNetwork``,
+    the unrolled Network with constant K) the bridge also serves TRAIN_SAMPLE / EVAL_SAMPLE
+    (one sample in one frame: the 8-bit pixels go to region 8, the label to its register,
+    then the network's op 3 or 4 runs and the answer holds the flags and the predicted class)
+    and READ_REG / WRITE_REG (the region-7 registers: batch size, step, counters). Its frame
+    buffer then holds a sample (:func:`~boards.protocol.max_payload_for`). On an unrolled
+    Network with K registers (``k_mode="reg"``) those four commands are unknown.
 
     The bridge reads the network's memories only between runs: a command starts only when the
     previous one has answered, and FORWARD and TRAIN answer after the network's ``done``, so
@@ -75,8 +75,8 @@ class HostBridge(wiring.Component):
             raise ValueError(f"{t.n_links} links / {N_ELEMENTS * t.n_neurons} integrals do not "
                              f"fit the control port's {INDEX_BITS}-bit index")
         self.network, self.info = network, info
-        # learning on the chip: the engine's TRAIN_SAMPLE / EVAL_SAMPLE and its registers
-        self.learns = isinstance(network, NetworkEngine)
+        # learning on the chip: TRAIN_SAMPLE / EVAL_SAMPLE and the registers
+        self.learns = network.learns
         self.max_payload = max_payload_for(t.layers[0]) if self.learns else MAX_PAYLOAD
         if self.learns and t.layers[-1] >= 1 << 16:
             raise ValueError(f"{t.layers[-1]} outputs: the sample commands' label is 16 bits")

@@ -189,16 +189,16 @@ def record_fixture(path) -> dict:
     return run_sim_session(d, dict(job, record=str(path)), "verilator")
 
 
-def onchip_fixture_session():
+def onchip_fixture_session(arch: str = "serial"):
     """(design, spec) of the recorded serial session of learning on the chip: a 4+3-neuron
-    network on the serial engine, 12 training and 6 held-out samples of random pixels, one
-    epoch of batch 1 (3 samples) and one of batch 4 (8 samples), the golden check after
-    every batch (boards.flow.onchip_session's spec)."""
+    network on the serial engine (or ``arch``), 12 training and 6 held-out samples of random
+    pixels, one epoch of batch 1 (3 samples) and one of batch 4 (8 samples), the golden check
+    after every batch (boards.flow.onchip_session's spec)."""
     import numpy as np
 
     from wuxing.golden.network import init_coefficients
     from wuxing.golden.topology import Topology
-    d = Design(topology=Topology(layers=(4, 3)), arch="serial")
+    d = Design(topology=Topology(layers=(4, 3)), arch=arch)
     m = d.model()
     rng = np.random.default_rng(7)
     spec = dict(C_int=m.coef_to_int(init_coefficients(d.topology, d.cfg, 3)).tolist(),

@@ -40,8 +40,9 @@ MANIFEST = "manifest.json"
 # network architectures: every neuron and link its own hardware, the engine of P parallel lanes,
 # or the engine with one lane ("serial")
 ARCHS = ("unrolled", "engine", "serial")
-# the architectures with the learning commands TRAIN_SAMPLE / EVAL_SAMPLE (issue #10)
-LEARNING_ARCHS = ("engine", "serial")
+# the architectures with the learning commands TRAIN_SAMPLE / EVAL_SAMPLE (issue #10); the
+# unrolled one with constant K (its K registers, k_mode "reg", sit at the pixel region)
+LEARNING_ARCHS = ("unrolled", "engine", "serial")
 MANIFEST_VERSION = 1
 
 
@@ -109,8 +110,10 @@ class Design:
     @property
     def on_chip_training(self) -> bool:
         """The design has the learning commands (TRAIN_SAMPLE, EVAL_SAMPLE, registers 13-19,
-        the pixel region): a network engine (docs/HARDWARE.md "Learning on the chip")."""
-        return self.what == "network" and self.arch in LEARNING_ARCHS
+        the pixel region): every network architecture, the unrolled one with constant K
+        (docs/HARDWARE.md "Learning on the chip")."""
+        return (self.what == "network" and self.arch in LEARNING_ARCHS
+                and not (self.arch == "unrolled" and self.k_mode != "const"))
 
     def require_on_chip_training(self):
         """ValueError unless :attr:`on_chip_training` (``--on-chip-training``)."""
@@ -118,9 +121,8 @@ class Design:
             raise ValueError(f"on-chip training needs a network, not a {self.what}")
         if not self.on_chip_training:
             raise ValueError(
-                f"--arch {self.arch} has no on-chip training (TRAIN_SAMPLE/EVAL_SAMPLE): "
-                f"the unrolled network's links are separate synapses with no batch "
-                f"accumulators and no error unit; use --arch engine or serial")
+                f"--k {self.k_mode} has no on-chip training (TRAIN_SAMPLE/EVAL_SAMPLE): the "
+                f"unrolled network's K registers take the pixel region; use --k const")
 
     def manifest(self) -> dict:
         return dict(

@@ -17,7 +17,7 @@ from wuxing.golden.neuron import N_ELEMENTS
 from wuxing.golden.topology import Topology
 
 from .fixed import HwConstants, check_types
-from .learning import TRAIN_REGISTERS
+from .learning import TRAIN_REGISTERS, ErrorUnit, LearningRegisters
 from .neuron import NeuronCore
 from .synapse import AtanRom, Synapse
 
@@ -37,11 +37,12 @@ INFO = dict(n_inputs=0, n_outputs=1, n_neurons=2, n_links=3, steps=4, status=5, 
 TRAIN_INFO = tuple(TRAIN_REGISTERS)
 """The info registers of on-chip learning (hdl.learning.TRAIN_REGISTERS)."""
 REGION_PIXELS = 0x8
-"""The engine's pixel region (write only): an 8-bit pixel p to index i stores input i =
-``FixedModel.pixel_table[p]``. (The unrolled Network has its K registers at 0x8.)"""
+"""The pixel region of the networks that learn (write only): an 8-bit pixel p to index i
+stores input i = ``FixedModel.pixel_table[p]``. (An unrolled Network with ``k_mode="reg"`` has
+its K registers at 0x8 and no on-chip learning.)"""
 MAGIC = 0x5758  # "WX"
 OP_FORWARD, OP_REVERSE, OP_BSP = 0, 1, 2
-OP_TRAIN_SAMPLE, OP_EVAL_SAMPLE = 3, 4    # the engine's learning commands (issue #10)
+OP_TRAIN_SAMPLE, OP_EVAL_SAMPLE = 3, 4    # the learning commands (issue #10)
 
 
 def coefficient_reset_values(c_init, hw: HwConstants, n_links: int) -> list:
@@ -64,6 +65,9 @@ class ControlPort(wiring.Component):
     :attr:`read_latency` clocks later (reads are pipelined: one address a clock)."""
 
     read_latency = 1
+    learns = True
+    """The network serves the learning commands (TRAIN_SAMPLE, EVAL_SAMPLE, registers 13-19,
+    the pixel region)."""
 
     def __init__(self, topology: Topology, hw: HwConstants):
         fmt = hw.fmt
@@ -136,6 +140,11 @@ class Network(ControlPort):
 
     Ports: ``addr``, ``wdata``, ``we``, ``rdata`` (registered read), ``op``, ``start``,
     ``busy``, ``done``, ``overflow`` (see docs/HARDWARE.md for the address map).
+
+    With ``k_mode="const"`` (:attr:`learns`) the network learns on the chip as the engine
+    does (docs/HARDWARE.md "Learning on the chip"): TRAIN_SAMPLE and EVAL_SAMPLE, the
+    registers 13-19, the pixel region 0x8; every link keeps its batch accumulator in its
+    :class:`~hdl.synapse.Synapse`. (``k_mode="reg"`` has its K registers at 0x8 instead.)
     """
 
     def __init__(self, topology: Topology, hw: HwConstants, *, mult: str = "parallel",
@@ -154,6 +163,7 @@ class Network(ControlPort):
                                  links_per_element=self.links_per_element)
                       for _ in range(t.n_neurons)]
         self.synapses = [Synapse(hw, table="port", c_init=c) for c in self.c_init]
+        self.learns = k_mode == "const"
         super().__init__(t, hw)
 
     def elaborate(self, platform):
@@ -211,29 +221,59 @@ class Network(ControlPort):
 
         overflow = Signal()
         m.d.comb += overflow.eq(_or([c.overflow for c in self.cores]))
-        m.d.comb += self.overflow.eq(overflow)
 
         # commands --------------------------------------------------------------------------
         region, index, cmd, cmd_op = self.decode_command(m)
         issued = Signal(16)
         completed = Signal(16)
-        link = Signal(range(L + 2))
+        link = Signal(range(L + Synapse.bsp_latency))
         done = Signal()
         m.d.sync += done.eq(0)
         m.d.comb += self.done.eq(done)
         lead = self.cores[0]
+        # learning on the chip: TRAIN_SAMPLE = forward run, the output pass (argmax, errors),
+        # reverse run, BSP in accumulate mode; EVAL_SAMPLE = forward run, the output pass
+        chain = Signal()        # a learning command: the forward run goes on to the pass
+        train = Signal()        # ... a TRAIN_SAMPLE
+        acc = Signal()          # the BSP running accumulates (TRAIN_SAMPLE)
+        trained = Signal()
+        out_k = Signal(range(n_out + ErrorUnit.latency + 1))   # clock of the output pass
+        over_cmd = Signal()     # overflow: sticky over the runs of a command
+        m.d.comb += self.overflow.eq(over_cmd | overflow)
+        learn_ops = (OP_TRAIN_SAMPLE, OP_EVAL_SAMPLE) if self.learns else ()
+        info_learn = {}
+        if self.learns:   # the registers, the error unit, the links' batch mode
+            m.submodules.learning = lrn = LearningRegisters(hw, n_out, self.data_width)
+            m.submodules.error_unit = eu = ErrorUnit(hw)
+            outs = Array(self.cores[out_base + k].s[t.out_elem] for k in range(n_out))
+            m.d.comb += [lrn.write.eq(self.we & ~self.busy & (region == REGION["info"])),
+                         lrn.index.eq(index), lrn.wdata.eq(self.wdata),
+                         lrn.value.eq(outs[out_k]), lrn.out_index.eq(out_k),
+                         lrn.trained.eq(trained),
+                         eu.integral.eq(outs[out_k]), eu.is_target.eq(out_k == lrn.label)]
+            info_learn = lrn.registers()
+            for syn in self.synapses:
+                m.d.comb += [syn.acc_mode.eq(acc), syn.update.eq(~acc | lrn.batch_end),
+                             syn.batch_log2.eq(lrn.batch_log2),
+                             syn.shift_out.eq(lrn.shift_out)]
         with m.FSM(name="control"):
             with m.State("IDLE"):
                 with m.If(cmd):
+                    m.d.sync += [chain.eq(0), acc.eq(0)]
                     with m.If(cmd_op == OP_BSP):
                         m.d.sync += link.eq(0)
                         m.next = "BSP"
                     with m.Elif(cmd_op == OP_REVERSE):
-                        m.d.sync += rev.eq(1)
+                        m.d.sync += [rev.eq(1), over_cmd.eq(0)]
                         m.next = "LOAD"
                     with m.Elif(cmd_op == OP_FORWARD):
-                        m.d.sync += rev.eq(0)
+                        m.d.sync += [rev.eq(0), over_cmd.eq(0)]
                         m.next = "LOAD"
+                    for op in learn_ops:
+                        with m.Elif(cmd_op == op):
+                            m.d.sync += [rev.eq(0), over_cmd.eq(0), chain.eq(1),
+                                         train.eq(op == OP_TRAIN_SAMPLE)]
+                            m.next = "LOAD"
             with m.State("LOAD"):  # every core to its fixed point, integrals of the mode cleared
                 m.d.comb += [core_start.eq(1), self.busy.eq(1)]
                 m.d.sync += [issued.eq(0), completed.eq(0)]
@@ -241,25 +281,45 @@ class Network(ControlPort):
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
                 m.d.comb += core_step.eq(lead.ready & (issued < steps))
-                m.d.sync += issued.eq(issued + core_step)
-                with m.If(lead.done):
-                    m.d.sync += completed.eq(completed + 1)
-                    with m.If(completed + 1 >= steps):
+                m.d.sync += [issued.eq(issued + core_step), over_cmd.eq(over_cmd | overflow)]
+                with m.If(((completed + 1 >= steps) & lead.done) | (steps == 0)):
+                    with m.If(chain & ~rev):
+                        m.d.sync += out_k.eq(0)
+                        m.next = "PASS"
+                    with m.Elif(chain):
+                        m.d.sync += [link.eq(0), acc.eq(1)]
+                        m.next = "BSP"
+                    with m.Else():
                         m.d.sync += done.eq(1)
                         m.next = "IDLE"
-                with m.If(steps == 0):
-                    m.d.sync += done.eq(1)
-                    m.next = "IDLE"
-            with m.State("BSP"):  # strobe one link per clock; each update takes 3 clocks
+                with m.If(lead.done):
+                    m.d.sync += completed.eq(completed + 1)
+            with m.State("PASS"):   # the output integrals one a clock: argmax, errors
                 m.d.comb += self.busy.eq(1)
-                link_d1 = Signal.like(link)  # the link whose update is at its table stage
-                m.d.sync += link_d1.eq(link)
-                m.d.comb += rom.addr.eq(Array(s.tab_addr for s in self.synapses)[link_d1])
+                m.d.sync += [out_k.eq(out_k + 1), over_cmd.eq(over_cmd | overflow)]
+                if self.learns:   # the errors arrive ErrorUnit.latency clocks after
+                    m.d.comb += [lrn.valid.eq(out_k < n_out), lrn.finish.eq(out_k == n_out)]
+                    lat = ErrorUnit.latency
+                    with m.If(train & (out_k >= lat)):
+                        m.d.sync += Array(err_reg)[out_k - lat].eq(eu.error)
+                with m.If(out_k == n_out + ErrorUnit.latency):
+                    with m.If(train):
+                        m.d.sync += rev.eq(1)
+                        m.next = "LOAD"
+                    with m.Else():
+                        m.d.sync += done.eq(1)
+                        m.next = "IDLE"
+            with m.State("BSP"):  # strobe one link per clock; each update is a pipeline
+                m.d.comb += self.busy.eq(1)
+                # the link whose update is at its table stage (Synapse: 2 clocks before C)
+                link_tab = link - (Synapse.bsp_latency - 2)
+                m.d.comb += rom.addr.eq(Array(s.tab_addr for s in self.synapses)[link_tab])
                 for l, syn in enumerate(self.synapses):
                     m.d.comb += syn.bsp.eq(link == l)
                 m.d.sync += link.eq(link + 1)
-                with m.If(link == L + 1):
+                with m.If(link == L + Synapse.bsp_latency - 2):
                     m.d.sync += done.eq(1)
+                    m.d.comb += trained.eq(acc)
                     m.next = "IDLE"
 
         # register writes -------------------------------------------------------------------
@@ -273,6 +333,11 @@ class Network(ControlPort):
                         m.d.sync += err_reg[k].eq(self.wdata)
                 with m.Case(address("info", INFO["steps"])):
                     m.d.sync += steps.eq(self.wdata)
+                if self.learns:   # region 8: a pixel through the pixel table
+                    pixel = Array(int(v) for v in hw.pixel_table)[self.wdata[:8]]
+                    for i in range(n_in):
+                        with m.Case((REGION_PIXELS << INDEX_BITS) | i):
+                            m.d.sync += x_reg[i].eq(pixel)
         for l, syn in enumerate(self.synapses):
             m.d.comb += [syn.c_we.eq(self.we & ~self.busy & (self.addr == address("coef", l))),
                          syn.c_wdata.eq(self.wdata)]
@@ -288,7 +353,7 @@ class Network(ControlPort):
                 INFO["status"]: self.busy | (overflow << 1),
                 INFO["width"]: fmt.width, INFO["frac"]: fmt.frac,
                 INFO["coef_extra"]: fmt.coef_extra, INFO["acc_width"]: fmt.acc_width,
-                INFO["h_shift"]: hw.h_shift, INFO["magic"]: MAGIC}
+                INFO["h_shift"]: hw.h_shift, INFO["magic"]: MAGIC, **info_learn}
         with m.Switch(self.addr):
             for i in range(n_in):
                 with m.Case(address("input", i)):

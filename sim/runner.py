@@ -297,10 +297,10 @@ def run_bench(dut: str, design_dir, simulator: str = "icarus", waves: str | None
     what = BENCH_DESIGN.get(dut, dut)
     if design.what != what:
         raise ValueError(f"{design_dir} holds a {design.what}, not a {what}")
-    if dut == "train" and "train_sample" not in (man.get("cycles") or {}):
-        raise ValueError(f"{design_dir}: the {design.arch} network has no on-chip training "
-                         f"(TRAIN_SAMPLE / EVAL_SAMPLE); generate it with --arch engine or "
-                         f"serial")
+    if dut == "train" and not man.get("on_chip_training"):
+        raise ValueError(f"{design_dir}: the {design.arch} network (k {design.k_mode}) has no "
+                         f"on-chip training (TRAIN_SAMPLE / EVAL_SAMPLE); generate it with "
+                         f"--k const")
     build = build_simulation(what, [design_dir / man["verilog"]], design.top, simulator,
                              waves=waves, verilator=verilator, quiet=quiet)
     run_dir = new_run_dir(build)

@@ -15,6 +15,8 @@ import numpy as np
 from cocotb.triggers import Timer
 
 from wuxing.hdl.generate import load_manifest
+from wuxing.hdl.learning import default_shift_out
+from wuxing.hdl.synapse import Synapse
 
 from .checker import Checker
 from .reference import synapse_bsp, synapse_weight
@@ -28,12 +30,16 @@ class SynapseTB:
         self.dut = dut
         self.clock = Clocking(dut)
 
-    async def reset(self):
+    async def reset(self, hw):
+        """Reset; the BSP of a batch of one at the RunConfig's step (no accumulator)."""
         d = self.dut
         self.clock.idle()
         d.rst.value = 1
-        for n in ("c_we", "c_wdata", "reverse", "d_src", "d_dst", "s_src", "r_dst", "bsp"):
+        for n in ("c_we", "c_wdata", "reverse", "d_src", "d_dst", "s_src", "r_dst", "bsp",
+                  "acc_mode", "batch_log2"):
             getattr(d, n).value = 0
+        d.update.value = 1
+        d.shift_out.value = default_shift_out(hw)
         await self.clock.run(1)
         d.rst.value = 0
         await self.clock.run(1)
@@ -53,12 +59,13 @@ class SynapseTB:
         return self.dut.w.value.to_signed()
 
     async def update(self):
-        """Strobe the BSP update and follow its 3-clock pipeline: (dC, new C)."""
+        """Strobe the BSP update and follow its pipeline (``Synapse.bsp_latency`` clocks):
+        (dC, new C)."""
         d = self.dut
         d.bsp.value = 1
         await self.clock.run(1)
         d.bsp.value = 0
-        await self.clock.run(1)
+        await self.clock.run(Synapse.bsp_latency - 2)
         delta = d.delta.value.to_signed()
         await self.clock.run(1)
         return delta, d.c.value.to_signed()
@@ -96,7 +103,7 @@ async def synapse_matches_reference(dut):
     rng = np.random.default_rng(int(os.environ.get("WUXING_SEED", "0")))
     chk = Checker("synapse")
     tb = SynapseTB(dut)
-    await tb.reset()
+    await tb.reset(hw)
     clamps = set()
     for name, c, s, r, d_src, d_dst in _cases(hw, rng, int(os.environ.get("WUXING_RANDOM_CASES",
                                                                          "50"))):

@@ -139,10 +139,10 @@ def test_an_unfinished_batch_on_the_chip_is_emptied_first(pysim_driver):
     assert r["mismatches"] == 0 and r["coefficient_checks"] == 1 + 2 + 1
 
 
-def test_unrolled_network_has_no_sample_commands():
+def test_unrolled_network_with_k_registers_has_no_sample_commands():
     from wuxing.boards.host import HostBridge
     from wuxing.boards.pysim import PySimTransport
-    d = Design(topology=Topology(layers=(2, 2)), mult="parallel")
+    d = Design(topology=Topology(layers=(2, 2)), mult="parallel", k_mode="reg")
     bridge = HostBridge.for_design(d)
     assert not bridge.learns
     drv = BoardDriver(PySimTransport(bridge), timeout=20, retries=0)
@@ -150,12 +150,13 @@ def test_unrolled_network_has_no_sample_commands():
         drv.train_pixels([1, 2], 0)
 
 
-# -- the co-simulated board (Verilator): batch 1 and batch 4, checked after every batch -------
-@pytest.fixture(scope="module")
-def cosim_result(require_simulator):
+# -- the co-simulated board (Verilator): batch 1 and batch 4, checked after every batch, on the
+# serial engine and on the unrolled network ---------------------------------------------------
+@pytest.fixture(scope="module", params=["serial", "unrolled"])
+def cosim_result(request, require_simulator):
     from wuxing.boards.sim import run_sim_session
     require_simulator("verilator")
-    d, spec = onchip_fixture_session()
+    d, spec = onchip_fixture_session(request.param)
     return d, spec, run_sim_session(d, dict(onchip=spec), "verilator")
 
 
@@ -179,7 +180,8 @@ def test_training_on_the_cosimulated_chip_equals_golden(cosim_result):
         assert h[-1]["test_samples"] == len(spec["y_test"])
     assert not np.array_equal(C, spec["C_int"])
     assert r["mismatches"] == 0 and r["compared"] > 0
-    print(f"on the chip: {r['compared']} integers compared, 0 mismatches")
+    print(f"on the chip ({d.arch}): {r['compared']} integers compared, 0 mismatches, "
+          f"held-out accuracy {h[-1]['test_acc']} as golden")
 
 
 # -- the recorded serial session (pseudo-terminal), replayed through the driver ----------------

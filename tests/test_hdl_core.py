@@ -171,7 +171,8 @@ def test_synapse_weight_and_bsp():
             ctx.set(dut.bsp, 1)
             await ctx.tick()
             ctx.set(dut.bsp, 0)
-            await ctx.tick()  # the update is a 3-clock pipeline
+            for _ in range(Synapse.bsp_latency - 2):   # the update is a pipeline
+                await ctx.tick()
             assert ctx.get(dut.delta) == delta, (c, s, r)
             assert ctx.get(dut.c) == c, (c, s, r)
             await ctx.tick()

@@ -80,9 +80,10 @@ def test_manifest_round_trip_is_checked(tmp_path):
         Design(what="cpu")
 
 
-def test_on_chip_training_is_refused_for_the_unrolled_network(tmp_path, capsys):
+def test_on_chip_training_of_every_architecture(tmp_path, capsys):
     """--on-chip-training: the engine and serial designs have the learning commands (the
-    manifest says so and gives their clocks); the unrolled Network has not: one-line error."""
+    manifest says so and gives their clocks), the unrolled Network too; with K registers
+    (--k reg, at the pixel region) it has not: one-line error."""
     out = tmp_path / "serial"
     assert main(["generate", "--topology", "tiny", "--arch", "serial", "--steps", "4",
                  "--on-chip-training", "--out", str(out)]) == 0
@@ -91,12 +92,15 @@ def test_on_chip_training_is_refused_for_the_unrolled_network(tmp_path, capsys):
     assert man["on_chip_training"] is True and design.on_chip_training
     assert man["cycles"]["train_sample"] > man["cycles"]["eval_sample"] > man["cycles"]["run"]
     assert f"{man['cycles']['train_sample']:,} clocks a TRAIN_SAMPLE" in printed
-    assert main(["generate", "--topology", "tiny", "--arch",
-                 "unrolled", "--on-chip-training", "--out", str(tmp_path / "u")]) == 2
+    assert main(["generate", "--topology", "tiny", "--arch", "unrolled", "--on-chip-training",
+                 "--out", str(tmp_path / "u")]) == 0
+    assert load_manifest(tmp_path / "u")[1]["on_chip_training"] is True
+    capsys.readouterr()
+    assert main(["generate", "--topology", "tiny", "--arch", "unrolled", "--k", "reg",
+                 "--on-chip-training", "--out", str(tmp_path / "k")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: --arch unrolled has no on-chip training") and \
-        err.count("\n") == 1
-    assert not (tmp_path / "u").exists()
-    assert Design(topology=Topology(layers=(2, 2))).manifest()["on_chip_training"] is False
-    assert main(["build", "--board", "ulx3s", "--arch", "unrolled", "--on-chip-training"]) == 2
-    assert "no on-chip training" in capsys.readouterr().err
+    assert err.startswith("error: --k reg has no on-chip training") and err.count("\n") == 1
+    assert not (tmp_path / "k").exists()
+    assert Design(topology=Topology(layers=(2, 2))).manifest()["on_chip_training"] is True
+    assert Design(topology=Topology(layers=(2, 2)),
+                  k_mode="reg").manifest()["on_chip_training"] is False

@@ -78,12 +78,15 @@ def test_engine_network_bench(simulator, lanes, fan_in, fmt):
 
 
 # learning on the chip (issue #10): TRAIN_SAMPLE over batches of 1 and 4 and EVAL_SAMPLE,
-# the error formed on the chip, pixels through region 8; every C after every batch
-@pytest.mark.parametrize("lanes, fan_in, fmt", [(3, 2, DEFAULT_FORMAT), (1, 1, LEARNING_FORMAT)])
-def test_engine_train_bench(simulator, lanes, fan_in, fmt):
+# the error formed on the chip, pixels through region 8; every C after every batch; the
+# engine and the unrolled network (its clocks reported, not predicted)
+@pytest.mark.parametrize("arch, lanes, fan_in, fmt", [
+    ("engine", 3, 2, DEFAULT_FORMAT), ("engine", 1, 1, LEARNING_FORMAT),
+    ("unrolled", 1, 2, DEFAULT_FORMAT)])
+def test_train_bench(simulator, arch, lanes, fan_in, fmt):
     topo = Topology(layers=(5, 4, 3), fan_in=fan_in, seed=1 if fan_in == 2 else 2,
                     name=f"train-fan{fan_in}")
-    design = standard_design("network", topo, arch="engine", lanes=lanes, fmt=fmt)
+    design = standard_design("network", topo, arch=arch, lanes=lanes, fmt=fmt)
     # outputs that change the predicted class from sample to sample, a step that moves C
     design.cfg = RunConfig(steps=20, input_scale=16.0, step=2.0 ** -2, output_mean=False)
     rep = run_bench("train", ensure_design(design), simulator,
@@ -94,14 +97,15 @@ def test_engine_train_bench(simulator, lanes, fan_in, fmt):
     assert b["runs"] == ["batch-1", "batch-4"]
     assert [x["samples"] for x in b["batches"]] == [3, 12]
     assert all(x["changed_c"] > 0 for x in b["batches"])
-    print(f"on-chip training, engine P={lanes}, fan-in {fan_in}, {simulator}, dither "
+    print(f"on-chip training, {arch} P={lanes}, fan-in {fan_in}, {simulator}, dither "
           f"{fmt.reverse_dither}: {rep['compared']} values compared ({b['c_compared']} C), "
           f"{rep['mismatches']} mismatches, {b['compare_cycles']} clocks in "
-          f"{b['compare_seconds']:.1f} s")
+          f"{b['compare_seconds']:.1f} s ({b['train_clocks']} a TRAIN_SAMPLE, "
+          f"{b['eval_clocks']} an EVAL_SAMPLE)")
 
 
 def test_train_bench_refuses_a_network_without_learning(tmp_path, icarus):
-    design = standard_design("network", "small", steps=4)        # the unrolled Network
+    design = standard_design("network", "small", steps=4, k_mode="reg")   # K at region 8
     with pytest.raises(ValueError, match="no on-chip training"):
         run_bench("train", ensure_design(design), icarus)
 

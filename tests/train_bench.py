@@ -67,3 +67,14 @@ def run_training(dut, model, c_int, pixels, labels, batch_log2, step_exp=None, e
     sim.add_testbench(bench)
     sim.run()
     return got, want
+
+
+def compare(got, want):
+    """(values compared, mismatches) of the C, counters and errors of :func:`run_training`."""
+    compared = mismatches = 0
+    for key in ("C", "counters", "err"):
+        assert len(got[key]) == len(want[key]) > 0
+        for g, w in zip(got[key], want[key]):
+            compared += len(w)
+            mismatches += sum(int(a != b) for a, b in zip(g, w))
+    return compared, mismatches
