@@ -16,13 +16,15 @@ Both networks (:class:`hdl.network.Network`, the unrolled one, and
   counters.
 * :class:`LearningRegisters`: the region-7 registers 13-19 (:data:`TRAIN_REGISTERS`), the
   argmax and counters, the batch fill and the shift of the step register.
+* the hash of the learning format's reverse dither (golden ``fixedpoint.wang32``):
+  :func:`wang32_stage`, :func:`wang32_expr`, :func:`sext32`;
 * the BSP arithmetic of a batch (golden ``bsp_accumulate``, ``bsp_delta_from_accumulator``)
   as expressions, for any pipeline: :func:`accumulate_expr`, :func:`squash_expr`,
   :func:`shift_out_expr`.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -32,7 +34,8 @@ from wuxing.golden.onchip import MAX_BATCH_LOG2
 from .fixed import HwConstants, check_types, round_shift_expr, saturate_expr
 
 __all__ = ["ErrorUnit", "ArgmaxCounter", "LearningRegisters", "TRAIN_REGISTERS",
-           "shift_out_bits", "shift_out_limits", "default_shift_out", "accumulate_expr", "squash_expr",
+           "shift_out_bits", "shift_out_limits", "default_shift_out", "wang32_stage",
+           "wang32_expr", "WANG32_STAGES", "sext32", "accumulate_expr", "squash_expr",
            "shift_out_expr"]
 
 TRAIN_REGISTERS = dict(batch_log2=13, step_exp=14, label=15, predicted=16, correct=17,
@@ -57,6 +60,39 @@ def shift_out_bits(hw: HwConstants) -> int:
     """Bits of the signed shift from the table output to C (:func:`shift_out_limits`)."""
     lo, hi = shift_out_limits(hw)
     return max(abs(lo), hi).bit_length() + 1
+
+
+# -- the reverse dither's hash (golden.fixedpoint) ----------------------------------------------
+WANG32_STAGES = 3
+
+
+def wang32_stage(x, stage: int):
+    """Part ``stage`` (0, 1, 2) of golden.fixedpoint.wang32 on a 32-bit unsigned value
+    (one add and one xor-shift each; the third adds two shifted copies)."""
+    if stage == 0:
+        y = (~x + (x << 15))[:32]
+        return y ^ (y >> 12)
+    if stage == 1:
+        y = (x + (x << 2))[:32]
+        return y ^ (y >> 4)
+    y = (x + (x << 3) + (x << 11))[:32]
+    return y ^ (y >> 16)
+
+
+def wang32_expr(m: Module, x, name: str):
+    """golden.fixedpoint.wang32 of a 32-bit value, all stages in one (combinational) path."""
+    for stage in range(WANG32_STAGES):
+        y = Signal(32, name=f"{name}_{stage}")
+        m.d.comb += y.eq(wang32_stage(x, stage))
+        x = y
+    return x
+
+
+def sext32(value):
+    """A signed value as 32 bits (two's complement, mod 2**32)."""
+    if len(value) >= 32:
+        return value[:32]
+    return Cat(value, value[len(value) - 1].replicate(32 - len(value)))
 
 
 # -- the BSP arithmetic of a batch ---------------------------------------------------------

@@ -13,11 +13,12 @@ from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from wuxing.golden.fixedpoint import DITHER_SEED
 from wuxing.golden.neuron import N_ELEMENTS
 from wuxing.golden.topology import Topology
 
 from .fixed import HwConstants, check_types
-from .learning import TRAIN_REGISTERS, ErrorUnit, LearningRegisters
+from .learning import TRAIN_REGISTERS, ErrorUnit, LearningRegisters, sext32, wang32_expr
 from .neuron import NeuronCore
 from .synapse import AtanRom, Synapse
 
@@ -150,7 +151,8 @@ class Network(ControlPort):
     def __init__(self, topology: Topology, hw: HwConstants, *, mult: str = "parallel",
                  k_mode: str = "const", c_init=None, pipeline: bool = False):
         check_types(topology=(topology, Topology), hw=(hw, HwConstants))
-        check_buildable(topology, hw, MAX_NEURONS, MAX_LINKS, "unrolled")
+        check_buildable(topology, hw, MAX_NEURONS, MAX_LINKS, "unrolled",
+                        dither=mult == "parallel" and not pipeline)
         t = topology
         self.topology, self.hw, self.mult, self.k_mode = t, hw, mult, k_mode
         self.c_init = coefficient_reset_values(c_init, hw, t.n_links)
@@ -256,16 +258,41 @@ class Network(ControlPort):
                 m.d.comb += [syn.acc_mode.eq(acc), syn.update.eq(~acc | lrn.batch_end),
                              syn.batch_log2.eq(lrn.batch_log2),
                              syn.shift_out.eq(lrn.shift_out)]
-        with m.FSM(name="control"):
+        # the learning format's reverse dither (golden fixedpoint): the seed folded from the
+        # errors, one output a clock (SEED), then the hash of each step ahead of it
+        dither = fmt.reverse_dither
+        reverse_start = "SEED" if dither else "LOAD"
+        if dither:
+            seed, step_hash = Signal(32), Signal(32)
+            seed_k = Signal(range(n_out + 1))
+            folded = wang32_expr(m, seed ^ sext32(Array(err_reg)[seed_k]), "fold")
+            hash_of = Signal(16)            # the step whose hash is formed: 0, or the next
+            next_hash = wang32_expr(m, (seed + hash_of)[:32], "step")
+            with m.If(core_step & rev):
+                m.d.sync += step_hash.eq(next_hash)
+            for g, core in enumerate(self.cores):
+                for e in range(N_ELEMENTS):
+                    r = wang32_expr(m, step_hash ^ ((g << 3) | e), f"dither{g}_{e}")
+                    m.d.comb += core.dither[e].eq(r)
+        with m.FSM(init="IDLE", name="control"):
+            if dither:
+                with m.State("SEED"):
+                    m.d.comb += self.busy.eq(1)
+                    m.d.sync += [seed_k.eq(seed_k + 1), seed.eq(folded)]
+                    with m.If(seed_k == n_out):     # seed complete: the hash of step 0
+                        m.d.sync += [seed.eq(seed), step_hash.eq(next_hash)]
+                        m.next = "LOAD"
             with m.State("IDLE"):
                 with m.If(cmd):
                     m.d.sync += [chain.eq(0), acc.eq(0)]
+                    if dither:
+                        m.d.sync += [seed.eq(DITHER_SEED), seed_k.eq(0)]
                     with m.If(cmd_op == OP_BSP):
                         m.d.sync += link.eq(0)
                         m.next = "BSP"
                     with m.Elif(cmd_op == OP_REVERSE):
                         m.d.sync += [rev.eq(1), over_cmd.eq(0)]
-                        m.next = "LOAD"
+                        m.next = reverse_start
                     with m.Elif(cmd_op == OP_FORWARD):
                         m.d.sync += [rev.eq(0), over_cmd.eq(0)]
                         m.next = "LOAD"
@@ -281,6 +308,8 @@ class Network(ControlPort):
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
                 m.d.comb += core_step.eq(lead.ready & (issued < steps))
+                if dither:
+                    m.d.comb += hash_of.eq(issued + 1)
                 m.d.sync += [issued.eq(issued + core_step), over_cmd.eq(over_cmd | overflow)]
                 with m.If(((completed + 1 >= steps) & lead.done) | (steps == 0)):
                     with m.If(chain & ~rev):
@@ -305,7 +334,7 @@ class Network(ControlPort):
                 with m.If(out_k == n_out + ErrorUnit.latency):
                     with m.If(train):
                         m.d.sync += rev.eq(1)
-                        m.next = "LOAD"
+                        m.next = reverse_start
                     with m.Else():
                         m.d.sync += done.eq(1)
                         m.next = "IDLE"

@@ -12,7 +12,7 @@ Per element ``i`` and step (the arithmetic of :mod:`golden.network`, F = frac, k
 """
 from __future__ import annotations
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -62,6 +62,9 @@ class NeuronCore(wiring.Component):
             raise ValueError(f"k_mode must be one of {', '.join(K_MODES)}, not {k_mode!r}")
         if not 1 <= links_per_element <= 64:
             raise ValueError(f"links_per_element must be in 1..64, not {links_per_element}")
+        if hw.fmt.reverse_dither and (mult != "parallel" or pipeline):
+            raise ValueError("the reverse dither (reverse_dither) is built for "
+                             "mult='parallel' without pipeline only")
         self.hw, self.mult, self.k_mode, self.pipeline = hw, mult, k_mode, pipeline
         fmt = hw.fmt
         self.weight_width = weight_width(hw, links_per_element)
@@ -77,11 +80,15 @@ class NeuronCore(wiring.Component):
         }
         if k_mode == "reg":
             ports.update(k_we=In(1), k_addr=In(4), k_wdata=In(signed(fmt.width)))
+        if fmt.reverse_dither:   # the reverse run's offsets r (golden fixedpoint.dither_offsets)
+            ports.update(dither=In(unsigned(fmt.frac + hw.h_shift)).array(N_ELEMENTS))
         super().__init__(ports)
 
     # the datapath of one element ----------------------------------------------------------
-    def _element(self, m, name, e, e_lin, e_quad, k1, k2, k3, w, x, capture=None):
+    def _element(self, m, name, e, e_lin, e_quad, k1, k2, k3, w, x, capture=None, r=None):
         """(E', clamped) of one element; named signals keep the Verilog small and readable.
+        ``r``: the dither offset of the reverse run (``reverse_dither``), added instead of
+        half an LSB.
 
         Widths come from magnitude bounds of every term, so nothing is ever truncated (the
         golden model computes in int64 without limits)."""
@@ -103,7 +110,10 @@ class NeuronCore(wiring.Component):
         acc = Signal(signed(acc_max.bit_length() + 1), name=f"{name}_acc")
         m.d.comb += acc.eq(part - k3 * q)
         e_sum = Signal(signed(sum_max.bit_length() + 1), name=f"{name}_sum")
-        m.d.comb += e_sum.eq(e + round_shift_expr(acc, F + k))
+        inc = round_shift_expr(acc, F + k)
+        if r is not None:
+            inc = Mux(self.reverse, (acc + r) >> (F + k), inc)
+        m.d.comb += e_sum.eq(e + inc)
         return saturate_expr(e_sum, self.hw.lo, self.hw.hi)
 
     def elaborate(self, platform):
@@ -181,7 +191,7 @@ class NeuronCore(wiring.Component):
             results = [self._element(m, f"el{i}", E[i], sel(hw.src[False], hw.src[True], i),
                                      sel(hw.partner[False], hw.partner[True], i),
                                      k_of(0, i), k_of(1, i), k_of(2, i), self.w[i], self.x[i],
-                                     capture)
+                                     capture, self.dither[i] if fmt.reverse_dither else None)
                        for i in range(n)]
         else:
             j = Signal(range(n), name="elem")

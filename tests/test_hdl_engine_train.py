@@ -104,7 +104,7 @@ def test_argmax_counter_matches_golden_predict():
 @pytest.mark.parametrize("fan_in, lanes, batch_log2, fmt_name, topo_seed", [
     (1, 1, 2, "default", 2), (1, 3, 0, "default", 2), (2, 3, 2, "default", 1),
     (2, 1, 0, "learning", 1), (1, 3, 2, "learning", 2),
-    (1, None, 0, "default", 2), (2, None, 2, "default", 1)])
+    (1, None, 0, "default", 2), (2, None, 2, "default", 1), (2, None, 2, "learning", 2)])
 def test_engine_trains_on_chip(fan_in, lanes, batch_log2, fmt_name, topo_seed):
     fmt = LEARNING_FORMAT if fmt_name == "learning" else DEFAULT_FORMAT
     topo = Topology(layers=(5, 4, 3), fan_in=fan_in, seed=topo_seed)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from wuxing.golden.config import RunConfig
+from wuxing.golden.fixedpoint import DEFAULT_FORMAT, LEARNING_FORMAT
 from wuxing.golden.network import FixedModel, init_coefficients
 from wuxing.golden.topology import Topology
 from wuxing.hdl.fixed import hw_constants
@@ -13,13 +14,15 @@ from wuxing.hdl.network import MAGIC, Network
 from control_port_bench import run_network
 
 
-@pytest.mark.parametrize("mult, pipeline", [("parallel", False), ("shared", False),
-                                            ("parallel", True)])
-def test_network_matches_fixed_model(mult, pipeline):
+# the learning format (dithered reverse increments) with mult="parallel"
+@pytest.mark.parametrize("mult, pipeline, fmt", [
+    ("parallel", False, DEFAULT_FORMAT), ("shared", False, DEFAULT_FORMAT),
+    ("parallel", True, DEFAULT_FORMAT), ("parallel", False, LEARNING_FORMAT)])
+def test_network_matches_fixed_model(mult, pipeline, fmt):
     topo = Topology(layers=(3, 3, 2), seed=2)
     cfg = RunConfig(steps=10, c_init_lo=0.5, c_init_hi=3.0)
-    hw = hw_constants(cfg)
-    model = FixedModel(topo, cfg)
+    hw = hw_constants(cfg, fmt=fmt)
+    model = FixedModel(topo, cfg, fmt=fmt)
     rng = np.random.default_rng(0)
     c_int = model.coef_to_int(init_coefficients(topo, cfg, seed=1))
     x_int = model.input_to_int(rng.uniform(0, 1, (1, 3)))[0]

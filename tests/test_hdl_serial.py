@@ -40,11 +40,13 @@ def test_serial_rejects_bad_arguments():
     with pytest.raises(ValueError, match="at most 4 neurons"):
         check_buildable(topo, hw, 4, 100, "serial")
     # the dithered reverse rounding of the learning format: built by the engine (serial
-    # included, tests/test_hdl_engine.py), refused by the unrolled network
+    # included, tests/test_hdl_engine.py) and the unrolled network with mult="parallel"
+    # (tests/test_hdl_network.py), refused by its shared or pipelined cores
     from wuxing.golden.fixedpoint import LEARNING_FORMAT
     from wuxing.hdl.network import Network
-    with pytest.raises(ValueError, match="reverse_dither"):
-        Network(topo, hw_constants(fmt=LEARNING_FORMAT))
+    for kw in (dict(mult="shared"), dict(pipeline=True)):
+        with pytest.raises(ValueError, match="reverse_dither"):
+            Network(topo, hw_constants(fmt=LEARNING_FORMAT), **kw)
 
 
 def test_design_arch_serial_and_engine_round_trip():

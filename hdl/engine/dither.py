@@ -20,29 +20,18 @@ shifted copies), the same parts for the sequential fold and the lane pipelines.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from wuxing.golden.fixedpoint import DITHER_SEED
 
+from ..learning import WANG32_STAGES, sext32, wang32_stage
+
 __all__ = ["wang32_stage", "WANG32_STAGES", "DitherSeed", "FOLD_CLOCKS", "seed_clocks"]
 
-WANG32_STAGES = 3
 FOLD_CLOCKS = 2 + WANG32_STAGES       # read err_k, xor, hash
-
-
-def wang32_stage(x, stage: int):
-    """Part ``stage`` (0, 1, 2) of golden.fixedpoint.wang32 on a 32-bit unsigned value."""
-    if stage == 0:
-        y = (~x + (x << 15))[:32]
-        return y ^ (y >> 12)
-    if stage == 1:
-        y = (x + (x << 2))[:32]
-        return y ^ (y >> 4)
-    y = (x + (x << 3) + (x << 11))[:32]
-    return y ^ (y >> 16)
 
 
 def seed_clocks(n_outputs: int) -> int:
@@ -104,7 +93,7 @@ class DitherSeed(wiring.Component):
             with m.State("READ"):         # err_k arrives next clock
                 m.next = "XOR"
             with m.State("XOR"):
-                m.d.sync += x.eq(seed ^ _sext32(rd.data))
+                m.d.sync += x.eq(seed ^ sext32(rd.data))
                 m.next = "FOLD"
             with m.State("FOLD"):
                 def folded():
@@ -131,10 +120,3 @@ class DitherSeed(wiring.Component):
                     m.next = "IDLE"
                 hashing(ahead)
         return m
-
-
-def _sext32(value):
-    """A signed value as 32 bits (two's complement, mod 2**32)."""
-    if len(value) >= 32:
-        return value[:32]
-    return Cat(value, value[len(value) - 1].replicate(32 - len(value)))
