@@ -397,9 +397,8 @@ def add_commands(sub):
                        help="unrolled neuron multipliers: one step per clock, or shared "
                             "(5 clocks)")
         p.add_argument("--on-chip-training", action="store_true",
-                       help="require the learning commands (TRAIN_SAMPLE, EVAL_SAMPLE; the "
-                            "engine and serial architectures have them): an error for "
-                            "--arch unrolled")
+                       help="require the learning commands (TRAIN_SAMPLE, EVAL_SAMPLE: "
+                            "every --arch has them; the unrolled network with constant K)")
 
     p = sub.add_parser("build", help="build a board bitstream (YoWASP) and report resources, "
                                      "clock and speed",
@@ -513,7 +512,7 @@ def onchip_setup(args):
     if not 0 <= epochs <= MAX_EPOCHS:
         raise UserError(f"--epochs must be in 0..{MAX_EPOCHS}, got {epochs}")
     cfg = r.cfg.replace(**parse_overrides(args.set)) if args.set else r.cfg
-    design = design_for_recipe(name)
+    design = design_for_recipe(name, arch=args.arch or "serial")
     design.cfg = cfg
     if args.model or args.topology_file:
         design.topology = topology_from_args(args)
@@ -667,7 +666,7 @@ def add_onchip_options(sub):
                       "board (--sim) instead, checked against the golden model.")
     g = p.add_argument_group(
         "learning on the chip (--on-chip)",
-        "train on a board's network engine: one TRAIN_SAMPLE frame per sample (8-bit pixels, "
+        "train on a board's network (--arch): one TRAIN_SAMPLE frame per sample (8-bit pixels, "
         "the error formed on the chip), the batch size and step written to its registers, the "
         "held-out accuracy measured on the chip after every epoch, the coefficients read back "
         "into OUT/checkpoint.npz (with history.json and curve.png, after every epoch) and "
@@ -697,11 +696,16 @@ def add_onchip_options(sub):
                    help="times a request is sent again when no valid answer came (default 2)")
     g.add_argument("--simulator", choices=("verilator",), default="verilator",
                    help="--sim: the simulator (verilator)")
+    g.add_argument("--arch", choices=_archs(),
+                   help="the network hardware the board holds: " + ", ".join(_archs()) +
+                        " (default serial: the engine with one lane; unrolled: one core a "
+                        "neuron, one synapse a link, for small networks)")
 
     def train(args):
         if args.on_chip:
             return cmd_train_on_chip(args)
         given = [f for f, v in (("--port", args.port), ("--sim", args.sim),
+                                ("--arch", args.arch),
                                 ("--max-samples", args.max_samples),
                                 ("--check-every", args.check_every),
                                 ("--allow-overflow", args.allow_overflow)) if v]

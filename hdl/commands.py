@@ -40,8 +40,9 @@ def add_design_args(p, with_what: bool = True):
     p.add_argument("--pipeline", action="store_true",
                    help="parallel cores with registered products: 2 clocks a step, higher Fmax")
     p.add_argument("--on-chip-training", action="store_true",
-                   help="require the learning commands (TRAIN_SAMPLE, EVAL_SAMPLE: --arch "
-                        "engine and serial have them): an error for --arch unrolled")
+                   help="require the learning commands (TRAIN_SAMPLE, EVAL_SAMPLE: every "
+                        "--arch has them): an error for --arch unrolled --k reg (its K "
+                        "registers take the pixel region)")
 
 
 def lanes_arg(text: str) -> int:

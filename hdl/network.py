@@ -4,7 +4,8 @@ All links step in lockstep from the same D_t (as in ``golden.network.FixedModel`
 steps together; each synapse weights the D of its source (forward) or its target (reverse);
 each element adds the products of its links. The BSP update walks the links one per clock,
 sharing one atan table. The control port (registers, commands) is documented in
-docs/HARDWARE.md.
+docs/HARDWARE.md. With constant K the network learns on the chip (TRAIN_SAMPLE, EVAL_SAMPLE:
+the shared units of :mod:`hdl.learning`, a batch accumulator in every Synapse).
 """
 from __future__ import annotations
 
@@ -379,7 +380,7 @@ class Network(ControlPort):
         # registered read -------------------------------------------------------------------
         info = {INFO["n_inputs"]: n_in, INFO["n_outputs"]: n_out, INFO["n_neurons"]: N,
                 INFO["n_links"]: L, INFO["steps"]: steps,
-                INFO["status"]: self.busy | (overflow << 1),
+                INFO["status"]: self.busy | (self.overflow << 1),
                 INFO["width"]: fmt.width, INFO["frac"]: fmt.frac,
                 INFO["coef_extra"]: fmt.coef_extra, INFO["acc_width"]: fmt.acc_width,
                 INFO["h_shift"]: hw.h_shift, INFO["magic"]: MAGIC, **info_learn}
