@@ -347,13 +347,16 @@ def test_another_design_on_the_board_is_refused_before_any_write(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_on_chip_sim_cli(tmp_path, require_simulator):
+@pytest.mark.parametrize("arch", ["serial", "unrolled"])
+def test_train_on_chip_sim_cli(tmp_path, require_simulator, arch):
     """``wuxing train --on-chip --sim``: the demo recipe through the pseudo-terminal, the set
-    of files after every epoch and the summary with the golden check's counts."""
+    of files after every epoch and the summary with the golden check's counts; on the serial
+    engine and on the unrolled network (``--arch``)."""
     require_simulator("verilator")
     from wuxing.golden.checkpoint import load_checkpoint
     out = tmp_path / "o"
     r = subprocess.run([sys.executable, "-m", "wuxing.cli", "train", "--on-chip", "--sim",
+                        "--arch", arch,
                         "--recipe", "tiny-digits4", "--epochs", "2", "--n-train", "16",
                         "--n-test", "12", "--quiet", "--out", str(out)],
                        capture_output=True, text=True, timeout=1800)
