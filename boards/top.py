@@ -107,7 +107,7 @@ BOARDS = {
                       "ice40", 12.0, UP5K, _ICE40_CLOCKS),
     "ulx3s": Board("ulx3s", _platform_ulx3s, "ECP5 LFE5U-85F", "bit",
                    ("openFPGALoader", "-b", "ulx3s", "{bitstream}"), "",
-                   "ecp5", 25.0, ECP5_85F, dict(serial=50.0, unrolled=25.0, engine=75.0)),
+                   "ecp5", 25.0, ECP5_85F, dict(serial=50.0, unrolled=22.0, engine=75.0)),
     "orangecrab": Board("orangecrab", _platform_orangecrab, "ECP5 LFE5U-85F", "bit",
                         ("openFPGALoader", "-b", "orangeCrab", "{bitstream}"),
                         "no USB UART on the board: connect a 3.3 V USB-serial adapter to "
