@@ -16,6 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from wuxing.golden.neuron import N_ELEMENTS
 from wuxing.hdl.engine import NetworkEngine
+from wuxing.hdl.fixed import saturate_expr
 from wuxing.hdl.network import (ADDR_WIDTH, INDEX_BITS, INFO, OP_BSP, OP_EVAL_SAMPLE,
                                 OP_FORWARD, OP_REVERSE, OP_TRAIN_SAMPLE, REGION_PIXELS, Network,
                                 address)
@@ -139,8 +140,10 @@ class HostBridge(wiring.Component):
         v_count = Signal(range(max(MAX_CHUNK, n_out) + 1))
         v_index = Signal.like(v_count)
         v_base = Signal(ADDR_WIDTH)                  # network address of the first value
-        v_lo = Signal(signed(33))
-        v_hi = Signal(signed(33))
+        # the range the values must be in: the state format's, the coefficients' (C clamps)
+        # or any 32-bit value (a register), compared with constants (narrow compares)
+        RANGE_STATE, RANGE_COEF, RANGE_ANY = range(3)
+        v_range = Signal(2)
         v_writing = Signal()                         # pass 2 (write) after pass 1 (check)
         start_idx = Signal(32)                       # the u32 start of WRITE_COEF/READ_COEF/WRITE_INPUT
         r_count = Signal(8)
@@ -239,7 +242,7 @@ class HostBridge(wiring.Component):
                             with m.Else():
                                 m.d.sync += [v_first.eq(2), v_count.eq(n_out),
                                              v_base.eq(address("error", 0)),
-                                             v_lo.eq(fmt.min_int), v_hi.eq(fmt.max_int)]
+                                             v_range.eq(RANGE_STATE)]
                                 m.next = "VALUES"
                         if self.learns:
                             with m.Case(Cmd.TRAIN_SAMPLE, Cmd.EVAL_SAMPLE):
@@ -299,12 +302,12 @@ class HostBridge(wiring.Component):
                     with m.Elif(is_input):
                         m.d.sync += [v_first.eq(6), v_count.eq(n_vals),
                                      v_base.eq(address("input", 0) + start_idx),
-                                     v_lo.eq(fmt.min_int), v_hi.eq(fmt.max_int)]
+                                     v_range.eq(RANGE_STATE)]
                         m.next = "VALUES"
                     with m.Else():
                         m.d.sync += [v_first.eq(6), v_count.eq(n_vals),
                                      v_base.eq(address("coef", 0) + start_idx),
-                                     v_lo.eq(hw.c_lo), v_hi.eq(hw.c_hi)]
+                                     v_range.eq(RANGE_COEF)]
                         m.next = "VALUES"
             # TRAIN_SAMPLE / EVAL_SAMPLE: label (buf[2..3]), pixels (buf[4..]) ---------------
             with m.State("LABEL"):          # rd.data = buf[2 + nbyte]
@@ -367,7 +370,7 @@ class HostBridge(wiring.Component):
                     respond(Status.BAD_RANGE, SRC_NONE, 0)
                 with m.Else():
                     m.d.sync += [v_first.eq(3), v_count.eq(1), v_base.eq(info_base | index),
-                                 v_lo.eq(-(1 << 31)), v_hi.eq((1 << 31) - 1)]
+                                 v_range.eq(RANGE_ANY)]
                     m.next = "VALUES"
             # the value pass: check every value (pass 1), then write them (pass 2) ---------
             with m.State("VALUES"):
@@ -385,7 +388,11 @@ class HostBridge(wiring.Component):
             with m.State("V_WORD"):
                 value = word.as_signed()
                 with m.If(~v_writing):
-                    with m.If((value < v_lo) | (value > v_hi)):
+                    outside = Mux(v_range == RANGE_STATE, saturate_expr(value, fmt.min_int,
+                                                                        fmt.max_int)[1],
+                                  Mux(v_range == RANGE_COEF,
+                                      saturate_expr(value, hw.c_lo, hw.c_hi)[1], 0))
+                    with m.If(outside):
                         respond(Status.BAD_RANGE, SRC_NONE, 0)
                     with m.Elif(v_index + 1 == v_count):
                         m.d.sync += [v_writing.eq(1), v_index.eq(0), ptr.eq(v_first),

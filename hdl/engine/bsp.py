@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 
 from wuxing.golden.network import BSP_ACC_BITS, BSP_ACC_MAX, BSP_ACC_MIN
 
-from ..fixed import HwConstants, check_types, round_shift_expr, saturate_expr
+from ..fixed import HwConstants, check_types, saturate_expr
 from ..synapse import _table_shapes
 from .timing import MUL_LATENCY, bsp_stages
 
@@ -188,7 +188,8 @@ class BspUnit(wiring.Component):
         sh = self.shift_out
         right = Signal(range(hi_s + 1))
         left = Signal(range(-lo_s + 1))
-        m.d.comb += [right.eq(Mux(sh > 0, sh, 0)), left.eq(Mux(sh < 0, -sh, 0))]
+        sh_neg = sh[len(sh) - 1]
+        m.d.comb += [right.eq(Mux(sh_neg, 0, sh)), left.eq(Mux(sh_neg, -sh, 0))]
         r_half = Signal(unsigned(hi_s + 1))
         m.d.comb += r_half.eq(Const(1, hi_s + 1) << right >> 1)
         y_r = Signal(unsigned(len(y) + 1))
@@ -201,7 +202,7 @@ class BspUnit(wiring.Component):
         m.d.comb += l_over.eq(Cat(y[i] & (left >= fmt.coef_width - i)
                                   for i in range(len(y))).any())
         mag_d = Signal(unsigned(D))
-        m.d.comb += mag_d.eq(Mux(sh < 0, Mux(l_over, cap, shifted_l), shifted_r))
+        m.d.comb += mag_d.eq(Mux(sh_neg, Mux(l_over, cap, shifted_l), shifted_r))
         dC_signed = Signal(signed(D + 1))
         with m.If(sub == st["delta"]):
             m.d.sync += dC_signed.eq(Mux(m_neg, -mag_d, mag_d))

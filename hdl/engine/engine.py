@@ -30,7 +30,7 @@ from amaranth.lib.memory import Memory
 from wuxing.golden.neuron import N_ELEMENTS
 from wuxing.golden.topology import Topology
 
-from ..fixed import HwConstants, check_types
+from ..fixed import HwConstants, check_types, saturate_expr
 from ..network import (INDEX_BITS, INFO, MAGIC, OP_TRAIN_SAMPLE, REGION, REGION_PIXELS,
                        ControlPort, check_buildable, coefficient_reset_values)
 from .bsp import shift_out_bits
@@ -228,12 +228,15 @@ class NetworkEngine(ControlPort):
                      seq.pass_done.eq(opass.done), opass.write_errors.eq(train_cmd),
                      opass.label.eq(label)]
         # the shift from the table output to C: s_out(step_exp), clamped (golden
-        # FixedModel.bsp_shift_out_limits: the same C), registered
+        # FixedModel.bsp_shift_out_limits: the same C), registered; clamp(K - step_exp, lo,
+        # hi) = K - clamp(step_exp, K - hi, K - lo): the clamp on the register, the subtract
+        # on the few bits left
         lo_s, hi_s = hw.shift_out_limits
-        s_out = Signal(signed(self.data_width + 2))
-        m.d.comb += s_out.eq(hw.bsp_shift_out + hw.step_exp - step_exp)
+        K = hw.bsp_shift_out + hw.step_exp
+        e_clamped = Signal(range(K - hi_s, K - lo_s + 1))
+        m.d.comb += e_clamped.eq(saturate_expr(step_exp, K - hi_s, K - lo_s)[0])
         shift_out = Signal(signed(shift_out_bits(hw)))
-        m.d.sync += shift_out.eq(Mux(s_out < lo_s, lo_s, Mux(s_out > hi_s, hi_s, s_out)))
+        m.d.sync += shift_out.eq(K - e_clamped)
         for lane in lanes:
             m.d.comb += [lane.batch_log2.eq(batch_log2), lane.shift_out.eq(shift_out)]
         steps = Signal(16, init=hw.cfg.steps)

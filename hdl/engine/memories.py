@@ -19,7 +19,7 @@ from .tables import EngineWidths, lmap_layout, nmap_layout, slot_layout
 
 __all__ = ["MemorySpec", "engine_memories", "block_rams", "BLOCK_RAM", "EngineResources",
            "estimate_resources", "LUT_MEMORY_ORDER", "memory_attrs", "lut_memories_for",
-           "estimate_engine", "row_fan", "fit_block_ram"]
+           "estimate_engine", "row_fan", "fit_block_ram", "NO_RW_CHECK", "registered_read"]
 
 # memories that may leave block RAM, in the order --lanes auto should move them (the ones
 # that use a block worst first): their contents then live in LUT RAM (RAMs) or LUTs (ROMs)
@@ -83,14 +83,45 @@ def engine_memories(s: Schedule, widths: EngineWidths, table_entries: int,
     return mems
 
 
+# the RAMs (one read and one write port) whose read in the clock of a write to the same word
+# is never used: the engine's phases never read a word in the clock it is written and then use
+# what they read (timing.py, schedule.RMW_GAP: a row's next link is 2 slots later; E is read
+# from one half and written to the other; the BSP slot reads its C and accumulator before it
+# writes them; the control port reads and writes in different clocks). Their reads are
+# :func:`registered_read` ports and the memories carry Yosys's no_rw_check: Yosys then maps
+# them to block RAM as they are, without the registers and multiplexers that emulate
+# read-first behaviour (on the iCE40 about two flip-flops and a LUT a bit).
+NO_RW_CHECK = ("e_mem", "sr_mem", "u_mem", "c_mem", "bsp_acc", "errors")
+
+
+class _RegisteredRead:
+    def __init__(self, m, memory, name: str):
+        from amaranth.hdl import Signal      # (the rest of this module is pure Python)
+        self.port = memory.read_port(domain="comb")
+        self.addr = self.port.addr
+        self.data = Signal(memory.shape, name=f"{name}_rdata", reset_less=True)
+        m.d.sync += self.data.eq(self.port.data)
+
+
+def registered_read(m, memory, name: str):
+    """A synchronous read port of ``memory`` (``addr``; ``data`` one clock later, the word
+    before a write in the same clock, as ``memory.read_port()``) made of an asynchronous read
+    and a data register: Yosys's memory_dff merges the register into the port and honours the
+    memory's no_rw_check (:data:`NO_RW_CHECK`), which it does not for a port that is
+    synchronous from the start."""
+    return _RegisteredRead(m, memory, name)
+
+
 def memory_attrs(spec_or_name, lut_memories) -> dict | None:
     """The Yosys attributes of a memory: none (block RAM, the tools' choice), or distributed
-    RAM / logic when its name is in ``lut_memories``."""
+    RAM / logic when its name is in ``lut_memories``; ``no_rw_check`` on the RAMs of
+    :data:`NO_RW_CHECK`."""
     name = getattr(spec_or_name, "name", spec_or_name)
-    if name not in lut_memories:
-        return None
-    rom = name in ("slot_rom", "atan", "neuron_index", "pixels")
-    return {"ram_style": "logic" if rom else "distributed"}
+    attrs = {"no_rw_check": 1} if name in NO_RW_CHECK else {}
+    if name in lut_memories:
+        rom = name in ("slot_rom", "atan", "neuron_index", "pixels")
+        attrs["ram_style"] = "logic" if rom else "distributed"
+    return attrs or None
 
 
 def block_rams(spec: MemorySpec, family: str) -> int:
