@@ -153,8 +153,9 @@ class BspUnit(wiring.Component):
         x = Signal(unsigned(L))
         m.d.comb += x.eq(rounded >> j)
         high = rounded[L:]
-        over = Signal()
-        m.d.comb += over.eq(Cat(high[k] & (j <= k) for k in range(len(high))).any())
+        over = Signal()          # a bit k >= j of high: the mask is a constant shifted by j
+        m.d.comb += over.eq((high & (Const((1 << len(high)) - 1, len(high)) << j)[:len(high)])
+                            .any())
         sat = Signal()
         idx = Signal(range(tab.segments))
         frac = Signal(unsigned(max(1, tab.frac_bits)))
@@ -198,9 +199,12 @@ class BspUnit(wiring.Component):
         m.d.comb += shifted_r.eq(y_r >> right)
         shifted_l = Signal(unsigned(D))
         m.d.comb += shifted_l.eq(y << left)
-        l_over = Signal()      # y << left >= cap: a bit of y at coef_width - left or above
-        m.d.comb += l_over.eq(Cat(y[i] & (left >= fmt.coef_width - i)
-                                  for i in range(len(y))).any())
+        # y << left >= cap: a bit i of y with i + left >= coef_width (the mask: constant bits
+        # coef_width.. shifted right by left)
+        l_over = Signal()
+        span = len(y) + fmt.coef_width - lo_s
+        over_mask = Const(((1 << span) - 1) ^ ((1 << fmt.coef_width) - 1), span) >> left
+        m.d.comb += l_over.eq((y & over_mask[:len(y)]).any())
         mag_d = Signal(unsigned(D))
         m.d.comb += mag_d.eq(Mux(sh_neg, Mux(l_over, cap, shifted_l), shifted_r))
         dC_signed = Signal(signed(D + 1))

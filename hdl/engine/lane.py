@@ -239,8 +239,10 @@ class Lane(wiring.Component):
 
         # the multiplier: signed W x W, operands and product registered (MUL_LATENCY) --------
         mul_a, mul_b = Signal(signed(W)), Signal(signed(W))
-        a_reg, b_reg = Signal(signed(W)), Signal(signed(W))
-        prod = Signal(signed(2 * W))
+        # (without reset: the DSP block's own registers take them, not logic cells)
+        a_reg = Signal(signed(W), reset_less=True)
+        b_reg = Signal(signed(W), reset_less=True)
+        prod = Signal(signed(2 * W), reset_less=True)
         m.d.sync += [a_reg.eq(mul_a), b_reg.eq(mul_b), prod.eq(a_reg * b_reg)]
         assert MUL_LATENCY == 2
 
@@ -475,8 +477,10 @@ class Lane(wiring.Component):
                          c_wr.en.eq(1)]
         # the multiplier: LINK, NEURON, BSP
         with m.If(link_mul):
-            m.d.comb += [mul_a.eq(Mux(rev, xin_c, lk.at("cmul", LINK["multiply"]))),
-                         mul_b.eq(xin_d)]
+            # (one lane serves itself: the crossbar brings back its own slot's C, so the C it
+            # takes needs no copies down the pipeline)
+            own_c = xin_c if s.lanes == 1 else lk.at("cmul", LINK["multiply"])
+            m.d.comb += [mul_a.eq(Mux(rev, xin_c, own_c)), mul_b.eq(xin_d)]
         with m.Elif(neu_mul):
             m.d.comb += [mul_a.eq(e_self_c), mul_b.eq(e_quad_c)]
         with m.Elif(bsp0 & bsp.mul_en):
