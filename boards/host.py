@@ -77,7 +77,7 @@ class HostBridge(wiring.Component):
                              f"fit the control port's {INDEX_BITS}-bit index")
         self.network, self.info = network, info
         # learning on the chip: the engine's TRAIN_SAMPLE / EVAL_SAMPLE and its registers
-        self.learns = isinstance(network, NetworkEngine)
+        self.learns = isinstance(network, NetworkEngine) and network.training
         self.max_payload = max_payload_for(t.layers[0]) if self.learns else MAX_PAYLOAD
         if self.learns and t.layers[-1] >= 1 << 16:
             raise ValueError(f"{t.layers[-1]} outputs: the sample commands' label is 16 bits")

@@ -141,7 +141,8 @@ class Lane(wiring.Component):
 
     def __init__(self, schedule: Schedule, bank: int, hw: HwConstants, widths: EngineWidths,
                  timing: EngineTiming, slot_words, c_words, data_width: int,
-                 lut_memories=(), lanes_per_table: int = 2):
+                 lut_memories=(), lanes_per_table: int = 2, training: bool = True):
+        self.training = training
         self.schedule, self.bank, self.hw, self.widths = schedule, bank, hw, widths
         self.lut_memories = tuple(lut_memories)
         self.lanes_per_table = lanes_per_table
@@ -199,7 +200,8 @@ class Lane(wiring.Component):
 
         # memories ---------------------------------------------------------------------
         lay = slot_layout(s)
-        spec = {ms.name: ms for ms in engine_memories(s, wd, self.n_table, 1)}  # depths
+        spec = {ms.name: ms for ms in engine_memories(s, wd, self.n_table, 1,
+                                                      training=self.training)}  # depths
 
         def memory(name, shape, init=()):
             mem = Memory(shape=shape, depth=spec[name].depth, init=list(init),
@@ -211,13 +213,11 @@ class Lane(wiring.Component):
         u_mem = memory("u_mem", signed(wd.u))
         c_mem = memory("c_mem", signed(wd.coef), self.c_words)
         slot_rom = memory("slot_rom", unsigned(lay.width), self.slot_words)
-        bsp_acc = memory("bsp_acc", signed(BSP_ACC_BITS))   # per slot: its link's accumulator
         e_rd, e_wr = registered_read(m, e_mem, "e"), e_mem.write_port()
         sr_rd, sr_wr = registered_read(m, sr_mem, "sr"), sr_mem.write_port()
         u_rd, u_wr = registered_read(m, u_mem, "u"), u_mem.write_port()
         c_rd, c_wr = registered_read(m, c_mem, "c"), c_mem.write_port()
         tab_rd = slot_rom.read_port()
-        a_rd, a_wr = registered_read(m, bsp_acc, "a"), bsp_acc.write_port()
         m.d.comb += [self.e_rdata.eq(e_rd.data), self.sr_rdata.eq(sr_rd.data),
                      self.c_rdata.eq(c_rd.data)]
 
@@ -300,12 +300,16 @@ class Lane(wiring.Component):
         m.d.comb += [bsp.sub.eq(c.sub), bsp.s.eq(self.xbar_in[:aw].as_signed()),
                      bsp.r.eq(r_val), bsp.c_old.eq(c_old), bsp.prod.eq(prod),
                      bsp.tab_data.eq(self.atan_data), self.atan_addr.eq(bsp.tab_addr),
-                     bsp.acc_mode.eq(c.acc), bsp.update.eq(c.upd),
-                     bsp.batch_log2.eq(self.batch_log2), bsp.shift_out.eq(self.shift_out),
-                     bsp.a_old.eq(a_rd.data)]
-        # the accumulator of the slot's link: read for the whole slot (c.k), written at squash
-        m.d.comb += [a_rd.addr.eq(c.k), a_wr.addr.eq(c.k), a_wr.data.eq(bsp.a_write),
-                     a_wr.en.eq(at("squash") & c.acc & b_dst_valid)]
+                     bsp.update.eq(c.upd),
+                     bsp.batch_log2.eq(self.batch_log2), bsp.shift_out.eq(self.shift_out)]
+        if self.training:
+            # the accumulator of the slot's link (per slot): read for the whole slot (c.k),
+            # written at squash
+            bsp_acc = memory("bsp_acc", signed(BSP_ACC_BITS))
+            a_rd, a_wr = registered_read(m, bsp_acc, "a"), bsp_acc.write_port()
+            m.d.comb += [bsp.acc_mode.eq(c.acc), bsp.a_old.eq(a_rd.data),
+                         a_rd.addr.eq(c.k), a_wr.addr.eq(c.k), a_wr.data.eq(bsp.a_write),
+                         a_wr.en.eq(at("squash") & c.acc & b_dst_valid)]
 
         # the crossbar: what this bank serves, which bank this lane reads
         with m.If(lk.at("on", LINK["serve_out"])):

@@ -52,8 +52,10 @@ class MemorySpec:
 
 
 def engine_memories(s: Schedule, widths: EngineWidths, table_entries: int,
-                    table_width: int, dither: bool = False, lanes_per_table: int = 2) -> list:
-    """Every memory of the engine of schedule ``s`` (see lane.py and engine.py)."""
+                    table_width: int, dither: bool = False, lanes_per_table: int = 2,
+                    training: bool = True) -> list:
+    """Every memory of the engine of schedule ``s`` (see lane.py and engine.py); without
+    ``training`` (the learning units left out) no accumulators and no pixel table."""
     P, nb, T, R5 = s.lanes, s.nb, s.slots, N_ELEMENTS * s.nb
     t = s.topology
     mems = [
@@ -63,15 +65,17 @@ def engine_memories(s: Schedule, widths: EngineWidths, table_entries: int,
         MemorySpec("u_mem", P, R5, widths.u, "1r1w", "link input of each row"),
         MemorySpec("c_mem", P, T, widths.coef, "1r1w", "coefficients C, by slot"),
         MemorySpec("slot_rom", P, T, slot_layout(s).width, "1r", "slot table"),
-        MemorySpec("bsp_acc", P, T, BSP_ACC_BITS, "1r1w",
-                   "BSP accumulators of a batch (32-bit, one per link), by slot"),
+        *([MemorySpec("bsp_acc", P, T, BSP_ACC_BITS, "1r1w",
+                      "BSP accumulators of a batch (32-bit, one per link), by slot")]
+          if training else []),
         MemorySpec("atan", -(-P // lanes_per_table), table_entries, table_width, "2r",
                    f"atan table (one per {lanes_per_table} lanes)"),
         MemorySpec("link_map", 1, t.n_links, lmap_layout(s).width, "1r",
                    "link -> (lane, slot), control port"),
     ]
-    mems.append(MemorySpec("pixels", 1, 256, widths.width, "1r",
-                           "8-bit pixel -> input integer (region 8, golden pixel_table)"))
+    if training:
+        mems.append(MemorySpec("pixels", 1, 256, widths.width, "1r",
+                               "8-bit pixel -> input integer (region 8, golden pixel_table)"))
     if P > 1:
         mems.append(MemorySpec("neuron_map", 1, t.n_neurons, nmap_layout(s).width, "1r",
                                "neuron -> (bank, local neuron), control port"))
@@ -162,13 +166,14 @@ class EngineResources:
 
 
 def estimate_resources(s: Schedule, widths: EngineWidths, hw, timing, steps: int,
-                       lut_memories=(), lanes_per_table: int = 2) -> EngineResources:
+                       lut_memories=(), lanes_per_table: int = 2,
+                       training: bool = True) -> EngineResources:
     """The resources of the engine of schedule ``s`` (see :class:`EngineResources`), with the
     memories named in ``lut_memories`` out of block RAM."""
     entries = hw.table.entries()
     table_width = int(max(entries)).bit_length() + 1
     mems = engine_memories(s, widths, len(entries), table_width, hw.fmt.reverse_dither,
-                           lanes_per_table)
+                           lanes_per_table, training)
     extra = 0
     for i in range(3):   # K products: shifts when one power of two, else one more multiplier
         ks = {int(v) for d in (False, True) for v in hw.k_int[d][i]}
@@ -209,7 +214,7 @@ def row_fan(topology) -> int:
 
 
 def estimate_engine(topology, hw, lanes: int, lut_memories=(), schedule=None,
-                    lanes_per_table: int = 2) -> EngineResources:
+                    lanes_per_table: int = 2, training: bool = True) -> EngineResources:
     """What ``NetworkEngine(topology, hw, lanes=lanes, lut_memories=...)`` needs, without
     building it: the scheduler, the widths and the timing only (about 0.1 s for MODEL1)."""
     from .dither import seed_clocks
@@ -221,10 +226,10 @@ def estimate_engine(topology, hw, lanes: int, lut_memories=(), schedule=None,
                            seed=seed_clocks(topology.layers[-1]) if hw.fmt.reverse_dither
                            else 0, lanes_per_table=lanes_per_table)
     return estimate_resources(s, engine_widths(hw, row_fan(topology)), hw, timing,
-                              hw.cfg.steps, lut_memories, lanes_per_table)
+                              hw.cfg.steps, lut_memories, lanes_per_table, training)
 
 
-def fit_block_ram(topology, hw, lanes: int, family: str, budget: int):
+def fit_block_ram(topology, hw, lanes: int, family: str, budget: int, training: bool = True):
     """``(lanes_per_table, lut_memories)`` that bring the engine within ``budget`` blocks of
     ``family``: first fewer atan ROMs (more lanes share one: 2 more BSP clocks a slot per two
     lanes), then memories out of block RAM (:func:`lut_memories_for`); None if nothing fits."""
@@ -233,7 +238,8 @@ def fit_block_ram(topology, hw, lanes: int, family: str, budget: int):
     for g in (2, 4, 8, 16):
         if g > 2 and g // 2 > max(1, lanes // 2):
             break
-        mems = estimate_engine(topology, hw, lanes, schedule=s, lanes_per_table=g).memories
+        mems = estimate_engine(topology, hw, lanes, schedule=s, lanes_per_table=g,
+                               training=training).memories
         if sum(block_rams(m, family) for m in mems) <= budget:
             return g, ()
     lut = lut_memories_for(mems, family, budget)
