@@ -151,7 +151,7 @@ class HostBridge(wiring.Component):
         label = Signal(16)
         p_index = Signal(range(n_in + 1))
         predicted = Signal(16)
-        reg_wait = Signal(range(net.read_latency + 1))
+        reg_wait = Signal(range(net.read_latency + self.PORT_DELAY + 1))
         info_base = Const(address("info", 0), ADDR_WIDTH)
         # flags and counters
         fwd_ovf, rev_ovf, fwd_valid = Signal(), Signal(), Signal()
@@ -309,53 +309,56 @@ class HostBridge(wiring.Component):
                                      v_base.eq(address("coef", 0) + start_idx),
                                      v_range.eq(RANGE_COEF)]
                         m.next = "VALUES"
-            # TRAIN_SAMPLE / EVAL_SAMPLE: label (buf[2..3]), pixels (buf[4..]) ---------------
-            with m.State("LABEL"):          # rd.data = buf[2 + nbyte]
-                m.d.sync += [label.eq(Cat(label[8:], rd.data)), ptr.eq(ptr + 1),
-                             nbyte.eq(nbyte + 1)]
-                with m.If(nbyte == 1):
-                    m.next = "LABEL_CHECK"
-            with m.State("LABEL_CHECK"):
-                with m.If(label >= n_out):
-                    respond(Status.BAD_RANGE, SRC_NONE, 0)
-                with m.Else():
-                    m.d.sync += [ptr.eq(SAMPLE_HEAD), p_index.eq(0)]
-                    m.next = "P_BYTE"
-            with m.State("P_BYTE"):         # wait for rd.data = buf[ptr]
-                m.next = "P_WRITE"
-            with m.State("P_WRITE"):        # pixel p_index: its byte to region 8
-                m.d.comb += [net.addr.eq((REGION_PIXELS << INDEX_BITS) + p_index), net.we.eq(1),
-                             net.wdata.eq(rd.data)]
-                m.d.sync += [ptr.eq(ptr + 1), p_index.eq(p_index + 1)]
-                with m.If(p_index + 1 == n_in):
-                    m.next = "P_LABEL"
-                with m.Else():
-                    m.next = "P_BYTE"
-            with m.State("P_LABEL"):
-                m.d.comb += [net.addr.eq(address("info", INFO["label"])), net.we.eq(1),
-                             net.wdata.eq(label)]
-                m.next = "P_RUN"
-            with m.State("P_RUN"):          # the command register: the engine's op 3 or 4
-                m.d.comb += [net.addr.eq(address("info", INFO["command"])), net.we.eq(1),
-                             net.wdata.eq(Mux(cmd == Cmd.TRAIN_SAMPLE, OP_TRAIN_SAMPLE,
-                                              OP_EVAL_SAMPLE))]
-                m.next = "P_WAIT"
-            with m.State("P_WAIT"):
-                with m.If(net.done):
-                    # the integrals are the sample's (after TRAIN_SAMPLE the reverse run's,
-                    # and C may have changed): FORWARD must run before a TRAIN
-                    m.d.sync += [sample_ovf.eq(net.overflow), fwd_valid.eq(0),
-                                 reg_wait.eq(net.read_latency)]
-                    with m.If(cmd == Cmd.TRAIN_SAMPLE):
-                        m.d.sync += train_steps.eq(train_steps + 1)
-                    m.next = "P_PREDICTED"
-            with m.State("P_PREDICTED"):    # the predicted register, read_latency clocks
-                m.d.comb += net.addr.eq(address("info", INFO["predicted"]))
-                with m.If(reg_wait == 0):
-                    m.d.sync += predicted.eq(net.rdata)
-                    respond(Status.OK, SRC_SAMPLE, SAMPLE_FORMAT.size)
-                with m.Else():
-                    m.d.sync += reg_wait.eq(reg_wait - 1)
+            # TRAIN_SAMPLE / EVAL_SAMPLE: label (buf[2..3]), pixels (buf[4..]); the writes to
+            # the network through the port registers (PORT_DELAY), as every other write ------
+            if self.learns:
+                with m.State("LABEL"):          # rd.data = buf[2 + nbyte]
+                    m.d.sync += [label.eq(Cat(label[8:], rd.data)), ptr.eq(ptr + 1),
+                                 nbyte.eq(nbyte + 1)]
+                    with m.If(nbyte == 1):
+                        m.next = "LABEL_CHECK"
+                with m.State("LABEL_CHECK"):
+                    with m.If(label >= n_out):
+                        respond(Status.BAD_RANGE, SRC_NONE, 0)
+                    with m.Else():
+                        m.d.sync += [ptr.eq(SAMPLE_HEAD), p_index.eq(0)]
+                        m.next = "P_BYTE"
+                with m.State("P_BYTE"):         # wait for rd.data = buf[ptr]
+                    m.next = "P_WRITE"
+                with m.State("P_WRITE"):        # pixel p_index: its byte to region 8
+                    m.d.sync += [port_addr.eq((REGION_PIXELS << INDEX_BITS) | p_index),
+                                 port_we.eq(1), port_wdata.eq(rd.data),
+                                 ptr.eq(ptr + 1), p_index.eq(p_index + 1)]
+                    with m.If(p_index + 1 == n_in):
+                        m.next = "P_LABEL"
+                    with m.Else():
+                        m.next = "P_BYTE"
+                with m.State("P_LABEL"):
+                    m.d.sync += [port_addr.eq(address("info", INFO["label"])), port_we.eq(1),
+                                 port_wdata.eq(label)]
+                    m.next = "P_RUN"
+                with m.State("P_RUN"):          # the command register: the engine's op 3 or 4
+                    m.d.sync += [port_addr.eq(address("info", INFO["command"])), port_we.eq(1),
+                                 port_wdata.eq(Mux(cmd == Cmd.TRAIN_SAMPLE, OP_TRAIN_SAMPLE,
+                                                   OP_EVAL_SAMPLE))]
+                    m.next = "P_WAIT"
+                with m.State("P_WAIT"):
+                    with m.If(net.done):
+                        # the integrals are the sample's (after TRAIN_SAMPLE the reverse run's,
+                        # and C may have changed): FORWARD must run before a TRAIN
+                        m.d.sync += [sample_ovf.eq(net.overflow), fwd_valid.eq(0),
+                                     reg_wait.eq(net.read_latency + self.PORT_DELAY)]
+                        with m.If(cmd == Cmd.TRAIN_SAMPLE):
+                            m.d.sync += train_steps.eq(train_steps + 1)
+                        m.next = "P_PREDICTED"
+                with m.State("P_PREDICTED"):    # the predicted register: PORT_DELAY +
+                    #                                 read_latency clocks
+                    m.d.sync += port_addr.eq(address("info", INFO["predicted"]))
+                    with m.If(reg_wait == 0):
+                        m.d.sync += predicted.eq(net.rdata)
+                        respond(Status.OK, SRC_SAMPLE, SAMPLE_FORMAT.size)
+                    with m.Else():
+                        m.d.sync += reg_wait.eq(reg_wait - 1)
             # READ_REG / WRITE_REG: index u8 (buf[2]), WRITE_REG's value (buf[3..6]) ----------
             with m.State("REG_INDEX"):      # rd.data = buf[2]
                 index = rd.data

@@ -68,8 +68,9 @@ def engine_memories(s: Schedule, widths: EngineWidths, table_entries: int,
         *([MemorySpec("bsp_acc", P, T, BSP_ACC_BITS, "1r1w",
                       "BSP accumulators of a batch (32-bit, one per link), by slot")]
           if training else []),
-        MemorySpec("atan", -(-P // lanes_per_table), table_entries, table_width, "2r",
-                   f"atan table (one per {lanes_per_table} lanes)"),
+        # (one lane reads its table on one port: engine.py makes the second for a second lane)
+        MemorySpec("atan", -(-P // lanes_per_table), table_entries, table_width,
+                   "2r" if P > 1 else "1r", f"atan table (one per {lanes_per_table} lanes)"),
         MemorySpec("link_map", 1, t.n_links, lmap_layout(s).width, "1r",
                    "link -> (lane, slot), control port"),
     ]
