@@ -140,7 +140,7 @@ def cmd_generate(args) -> int:
               f"{c['neuron_rows']} neuron rows), {c['run']:,} a forward run, "
               f"{c['reverse_run']:,} a reverse run, {c['bsp']:,} a BSP "
               f"update, {c['sample']:,} a training sample")
-        if "train_sample" in c:
+        if "train_sample" in c and d.on_chip_training:
             print(f"  on-chip learning: {c['train_sample']:,} clocks a TRAIN_SAMPLE, "
                   f"{c['eval_sample']:,} an EVAL_SAMPLE")
     print(f"  wrote {out}/{man['verilog']} ({man['lines']} lines) and {out}/manifest.json "

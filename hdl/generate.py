@@ -88,8 +88,8 @@ class Design:
         if not isinstance(self.training, bool):
             raise TypeError(f"training must be a bool, not {self.training!r}")
         if not self.training and self.arch not in LEARNING_ARCHS:
-            raise ValueError(f"--no-training (training=False) leaves out the engine's learning units; the "
-                             f"{self.arch} network has none")
+            raise ValueError(f"--no-training (training=False) leaves out the engine's "
+                             f"learning units; the {self.arch} network has none")
 
     @property
     def top(self) -> str:
@@ -125,7 +125,7 @@ class Design:
             raise ValueError(f"on-chip training needs a network, not a {self.what}")
         if self.arch in LEARNING_ARCHS and not self.training:
             raise ValueError(f"this --arch {self.arch} design leaves out the learning units "
-                             f"(--no-training): no TRAIN_SAMPLE/EVAL_SAMPLE; build it without "
+                             f"(--no-training): no TRAIN_SAMPLE/EVAL_SAMPLE; drop "
                              f"--no-training")
         if not self.on_chip_training:
             raise ValueError(
