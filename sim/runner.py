@@ -297,10 +297,11 @@ def run_bench(dut: str, design_dir, simulator: str = "icarus", waves: str | None
     what = BENCH_DESIGN.get(dut, dut)
     if design.what != what:
         raise ValueError(f"{design_dir} holds a {design.what}, not a {what}")
-    if dut == "train" and "train_sample" not in (man.get("cycles") or {}):
+    if dut == "train" and (not design.on_chip_training
+                           or "train_sample" not in (man.get("cycles") or {})):
         raise ValueError(f"{design_dir}: the {design.arch} network has no on-chip training "
                          f"(TRAIN_SAMPLE / EVAL_SAMPLE); generate it with --arch engine or "
-                         f"serial")
+                         f"serial, without --no-training")
     build = build_simulation(what, [design_dir / man["verilog"]], design.top, simulator,
                              waves=waves, verilator=verilator, quiet=quiet)
     run_dir = new_run_dir(build)

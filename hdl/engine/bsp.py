@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 
 from wuxing.golden.network import BSP_ACC_BITS, BSP_ACC_MAX, BSP_ACC_MIN
 
-from ..fixed import HwConstants, check_types, round_shift_expr, saturate_expr
+from ..fixed import HwConstants, check_types, saturate_expr
 from ..synapse import _table_shapes
 from .timing import MUL_LATENCY, bsp_stages
 
@@ -85,15 +85,19 @@ class BspUnit(wiring.Component):
         cw = W - 1                            # chunk: non-negative in a signed W-bit operand
         chunks = -(-aw // cw)
         sub = self.sub
+        s_in = hw.bsp_shift_in
+        A = BSP_ACC_BITS
 
-        # magnitudes and sign of P = S * R
+        # magnitudes and sign of P = S * R; ``mag`` starts at round_shift's half LSB, so that
+        # |P| + half is complete when the last partial product is in
         sa, ra = Signal(unsigned(aw)), Signal(unsigned(aw))
         neg = Signal()
-        mag = Signal(unsigned(2 * aw))
+        mag = Signal(unsigned(2 * aw + 1))
         with m.If(sub == st["magnitudes"]):
             m.d.sync += [sa.eq(Mux(self.s < 0, -self.s, self.s)),
                          ra.eq(Mux(self.r < 0, -self.r, self.r)),
-                         neg.eq((self.s < 0) ^ (self.r < 0)), mag.eq(0)]
+                         neg.eq((self.s < 0) ^ (self.r < 0)),
+                         mag.eq((1 << (s_in - 1)) if s_in > 0 else 0)]
         # |S| * |R| in chunks x chunks partial products, one a clock, summed MUL_LATENCY later
         # by one adder (the product shifted to its place)
         shifts = sorted({cw * (i + j) for i in range(chunks) for j in range(chunks)})
@@ -116,34 +120,50 @@ class BspUnit(wiring.Component):
         with m.If(accumulate):
             m.d.sync += mag.eq(mag + placed)
 
-        # the accumulator: this sample's table input, signed, added with saturation
-        xb = Signal(unsigned(2 * aw + max(0, -hw.bsp_shift_in)))
-        m.d.comb += xb.eq(round_shift_expr(mag, hw.bsp_shift_in))
-        p_mag = Signal(unsigned(BSP_ACC_BITS - 1))
-        m.d.comb += p_mag.eq(Mux(xb > BSP_ACC_MAX, BSP_ACC_MAX, xb))
-        a_sum = Signal(signed(BSP_ACC_BITS + 1))
-        m.d.comb += a_sum.eq(Mux(self.acc_mode, self.a_old, 0) + Mux(neg, -p_mag, p_mag))
-        a_new = Signal(signed(BSP_ACC_BITS))
-        a_sat, _ = saturate_expr(a_sum, BSP_ACC_MIN, BSP_ACC_MAX)
+        # the accumulator: this sample's table input p = min(round_shift(|P|, s_in), max),
+        # signed, added with saturation: A + (-p) as A + ~p + 1 on one adder
+        xb = Signal(unsigned(len(mag) + max(0, -s_in)))
+        m.d.comb += xb.eq(mag >> s_in if s_in > 0 else mag << -s_in)
+        p_mag = Signal(unsigned(A - 1))
+        m.d.comb += p_mag.eq(Mux(xb[A - 1:].any(), BSP_ACC_MAX, xb[:A - 1]))
+        base, p_s, addend = Signal(signed(A + 1)), Signal(signed(A)), Signal(signed(A + 1))
+        m.d.comb += [base.eq(Mux(self.acc_mode, self.a_old, 0)), p_s.eq(p_mag),
+                     addend.eq(Mux(neg, ~p_s, p_s))]
+        a_sum = Signal(signed(A + 1))
+        m.d.comb += a_sum.eq(_add_carry_in(base, addend, neg))
+        a_new = Signal(signed(A))
         with m.If(sub == st["accumulate"]):
-            m.d.sync += a_new.eq(a_sat)
+            m.d.sync += a_new.eq(Mux(a_sum[A] != a_sum[A - 1],     # beyond 32 bits: saturate
+                                     Mux(a_sum[A], BSP_ACC_MIN, BSP_ACC_MAX), a_sum[:A]))
         m.d.comb += self.a_write.eq(Mux(self.update, 0, a_new))
-        # the squash: x = round_shift(|A'|, j), the table segment and weight
+        # the squash: x = round_shift(|A'|, j) = (|A'| + half) >> j, |A'| = (A' ^ sign) + sign
+        # on the same adder; the table segment and weight are bits of x, and x >= x_limit
+        # (a power of two, 2**L) when a bit of |A'| + half at L + j or above is set
         j = Signal.like(self.batch_log2)
         m.d.comb += j.eq(Mux(self.acc_mode, self.batch_log2, 0))
-        a_abs = Signal(unsigned(BSP_ACC_BITS))
-        m.d.comb += a_abs.eq(Mux(a_new < 0, -a_new, a_new))
-        x = Signal(unsigned(BSP_ACC_BITS))
-        m.d.comb += x.eq((a_abs + (Const(1, BSP_ACC_BITS) << j >> 1)) >> j)
+        a_neg = Signal()
+        m.d.comb += a_neg.eq(a_new[A - 1])
+        half = Signal(unsigned(1 << len(j)))
+        m.d.comb += half.eq(Const(1, len(half)) << j >> 1)
+        rounded = Signal(unsigned(A + 1))
+        m.d.comb += rounded.eq(_add_carry_in(a_new.as_unsigned() ^ a_neg.replicate(A),
+                                             half, a_neg))
+        L = tab.x_limit.bit_length() - 1
+        assert tab.x_limit == 1 << L
+        x = Signal(unsigned(L))
+        m.d.comb += x.eq(rounded >> j)
+        high = rounded[L:]
+        over = Signal()          # a bit k >= j of high: the mask is a constant shifted by j
+        m.d.comb += over.eq((high & (Const((1 << len(high)) - 1, len(high)) << j)[:len(high)])
+                            .any())
         sat = Signal()
         idx = Signal(range(tab.segments))
         frac = Signal(unsigned(max(1, tab.frac_bits)))
-        a_neg = Signal()
+        m_neg = Signal()
         with m.If(sub == st["squash"]):
-            xm = Mux(x >= tab.x_limit, 0, x)
-            m.d.sync += [sat.eq(x >= tab.x_limit), idx.eq(xm >> tab.frac_bits),
-                         frac.eq(xm[:tab.frac_bits] if tab.frac_bits else 0),
-                         a_neg.eq(a_new < 0)]
+            m.d.sync += [sat.eq(over), idx.eq(Mux(over, 0, x >> tab.frac_bits)),
+                         frac.eq(Mux(over, 0, x[:tab.frac_bits]) if tab.frac_bits else 0),
+                         m_neg.eq(a_neg)]
         lo = Signal(self.tshape)
         with m.If(sub == st["table_lo"]):
             m.d.comb += self.tab_addr.eq(idx)
@@ -153,24 +173,61 @@ class BspUnit(wiring.Component):
         with m.If(sub == st["interpolate"]):
             m.d.comb += [self.mul_a.eq(self.tab_data - lo), self.mul_b.eq(frac),
                          self.mul_en.eq(1)]
-        y = Signal(signed(self.tshape.width + 1))
-        m.d.comb += y.eq(Mux(sat, self.entries[-1],
-                             lo + round_shift_expr(self.prod, tab.frac_bits)))
-        # dC = round_shift(y, shift_out), y >= 0, the shift a signal in shift_out_limits
+        # y = lo + round_shift(prod, frac_bits) = (lo << frac_bits + half + prod) >> frac_bits
+        fb = tab.frac_bits
+        y = Signal(unsigned(self.tshape.width - 1))        # 0 <= y <= entries[-1]
+        interp = Signal(signed(self.tshape.width + fb + 1))
+        lo_half = Cat(Const((1 << (fb - 1)) if fb else 0, fb), lo) if fb else lo
+        m.d.comb += [interp.eq(lo_half.as_signed() + self.prod if fb else lo + self.prod),
+                     y.eq(Mux(sat, self.entries[-1], interp >> fb))]
+        # dC = round_shift(y, shift_out) (shift_out in shift_out_limits), its magnitude capped
+        # at 2**coef_width: C + dC then clamps as the exact sum does, for any C of coef_width
+        # bits (golden clamps C to [c_lo, c_hi] within them)
         lo_s, hi_s = shift_out_limits(hw)
-        delta_width = self.tshape.width + 1 - lo_s + 1
-        dC = Signal(signed(delta_width))
+        D = fmt.coef_width + 1                 # bits of the capped magnitude
+        cap = 1 << fmt.coef_width
         sh = self.shift_out
         right = Signal(range(hi_s + 1))
         left = Signal(range(-lo_s + 1))
-        m.d.comb += [right.eq(Mux(sh > 0, sh, 0)), left.eq(Mux(sh < 0, -sh, 0))]
-        m.d.comb += dC.eq(Mux(sh > 0, (y + (Const(1, hi_s + 1) << right >> 1)) >> right,
-                              y << left))
-        dC_signed = Signal(signed(delta_width + 1))
+        sh_neg = sh[len(sh) - 1]
+        m.d.comb += [right.eq(Mux(sh_neg, 0, sh)), left.eq(Mux(sh_neg, -sh, 0))]
+        r_half = Signal(unsigned(hi_s + 1))
+        m.d.comb += r_half.eq(Const(1, hi_s + 1) << right >> 1)
+        y_r = Signal(unsigned(len(y) + 1))
+        m.d.comb += y_r.eq(y + r_half)
+        shifted_r = Signal(unsigned(D))
+        m.d.comb += shifted_r.eq(y_r >> right)
+        shifted_l = Signal(unsigned(D))
+        m.d.comb += shifted_l.eq(y << left)
+        # y << left >= cap: a bit i of y with i + left >= coef_width (the mask: constant bits
+        # coef_width.. shifted right by left)
+        l_over = Signal()
+        span = len(y) + fmt.coef_width - lo_s
+        over_mask = Const(((1 << span) - 1) ^ ((1 << fmt.coef_width) - 1), span) >> left
+        m.d.comb += l_over.eq((y & over_mask[:len(y)]).any())
+        mag_d = Signal(unsigned(D))
+        m.d.comb += mag_d.eq(Mux(sh_neg, Mux(l_over, cap, shifted_l), shifted_r))
+        dC_signed = Signal(signed(D + 1))
         with m.If(sub == st["delta"]):
-            m.d.sync += dC_signed.eq(Mux(a_neg, -dC, dC))
-        c_sum = Signal(signed(delta_width + 2))
+            m.d.sync += dC_signed.eq(Mux(m_neg, -mag_d, mag_d))
+        c_sum = Signal(signed(max(D + 1, fmt.coef_width) + 1))
         m.d.comb += c_sum.eq(self.c_old + dC_signed)
         c_new, _ = saturate_expr(c_sum, hw.c_lo, hw.c_hi)
         m.d.comb += self.c_new.eq(c_new)
         return m
+
+
+def _add_carry_in(a, b, cin):
+    """``a + b + cin`` (``cin`` one bit) on one adder: ``(2a + cin) + (2b + cin)``, halved;
+    the sum modulo 2**(the wider operand's width + 1), as unsigned bits."""
+    w = max(len(a), len(b)) + 1
+    sa = Cat(cin, a.as_unsigned() if len(a) == w - 1 else _ext(a, w - 1))
+    sb = Cat(cin, b.as_unsigned() if len(b) == w - 1 else _ext(b, w - 1))
+    return (sa + sb)[1:w + 1]
+
+
+def _ext(v, width):
+    """``v`` extended to ``width`` bits (sign-extended when signed), as unsigned bits."""
+    if v.shape().signed:
+        return Cat(v, v[len(v) - 1].replicate(width - len(v)))
+    return Cat(v, Const(0, width - len(v)))

@@ -30,7 +30,7 @@ from amaranth.lib.memory import Memory
 from wuxing.golden.neuron import N_ELEMENTS
 from wuxing.golden.topology import Topology
 
-from ..fixed import HwConstants, check_types
+from ..fixed import HwConstants, check_types, saturate_expr
 from ..network import (INDEX_BITS, INFO, MAGIC, OP_TRAIN_SAMPLE, REGION, REGION_PIXELS,
                        ControlPort, check_buildable, coefficient_reset_values)
 from .bsp import shift_out_bits
@@ -67,6 +67,10 @@ class NetworkEngine(ControlPort):
         block RAM budget.
     lanes_per_table: lanes that share one two-port atan ROM (even; 2: no wait; each two more
         lanes add 2 clocks to a BSP slot and save a block RAM per table).
+    training: the learning units (TRAIN_SAMPLE, EVAL_SAMPLE, registers 13-19, the pixel
+        region, the BSP accumulators). False leaves them out (the smaller design of
+        ``--no-training``): ops 3 and 4 do nothing, registers 13-19 read 0, region 8 takes no
+        writes, and op 2 (BSP) updates with the build's step (``RunConfig.step``).
 
     Ports (as :class:`hdl.network.Network`): ``addr``, ``wdata``, ``we``, ``rdata`` (read
     :attr:`read_latency` clocks after ``addr``), ``op``, ``start``, ``busy``, ``done``,
@@ -76,8 +80,10 @@ class NetworkEngine(ControlPort):
     read_latency = 2
 
     def __init__(self, topology: Topology, hw: HwConstants, *, lanes: int = 1, c_init=None,
-                 lut_memories=(), lanes_per_table: int = 2):
-        check_types(topology=(topology, Topology), hw=(hw, HwConstants), lanes=(lanes, int))
+                 lut_memories=(), lanes_per_table: int = 2, training: bool = True):
+        check_types(topology=(topology, Topology), hw=(hw, HwConstants), lanes=(lanes, int),
+                    training=(training, bool))
+        self.training = training
         unknown = set(lut_memories) - set(LUT_MEMORY_ORDER)
         if isinstance(lut_memories, str) or unknown:
             raise ValueError(f"lut_memories names memories of {', '.join(LUT_MEMORY_ORDER)}; "
@@ -122,7 +128,7 @@ class NetworkEngine(ControlPort):
         :class:`.memories.EngineResources`."""
         return estimate_resources(self.schedule, self.widths, self.hw, self.timing,
                                   self.hw.cfg.steps if steps is None else steps,
-                                  self.lut_memories, self.lanes_per_table)
+                                  self.lut_memories, self.lanes_per_table, self.training)
 
     def cycles_per_step(self) -> int:
         return self.cycles()["step"]
@@ -144,10 +150,11 @@ class NetworkEngine(ControlPort):
         out_base = int(t.offsets[-2])
         entries, tshape, _ = _table_shapes(hw)
 
-        m.submodules.sequencer = seq = Sequencer(s, self.timing)
+        training = self.training
+        m.submodules.sequencer = seq = Sequencer(s, self.timing, training)
         words, cw = slot_words(s), c_words(s, self.c_init)
         lanes = [Lane(s, b, hw, self.widths, self.timing, words[b], cw[b], self.data_width,
-                      self.lut_memories, self.lanes_per_table) for b in range(P)]
+                      self.lut_memories, self.lanes_per_table, training) for b in range(P)]
         for b, lane in enumerate(lanes):
             m.submodules[f"lane{b}"] = lane
             m.d.comb += lane.ctl.eq(seq.ctl)
@@ -177,16 +184,22 @@ class NetworkEngine(ControlPort):
         ext_region, ext_index, cmd, cmd_op = self.decode_command(m)
         busy = seq.busy
         # the memory path's master: the host, or the output pass of a learning command
-        m.submodules.output_pass = opass = OutputPass(hw, n_out, self.read_latency,
-                                                      self.data_width)
         region, index = Signal.like(ext_region), Signal.like(ext_index)
         mem_we = Signal()
         mem_wdata = Signal(signed(self.data_width))
-        m.d.comb += [region.eq(Mux(opass.active, opass.addr[INDEX_BITS:], ext_region)),
-                     index.eq(Mux(opass.active, opass.addr[:INDEX_BITS], ext_index)),
-                     mem_we.eq(Mux(opass.active, opass.we, self.we)),
-                     mem_wdata.eq(Mux(opass.active, opass.wdata, self.wdata))]
-        free = ~busy | opass.active          # the memory path is the master's
+        if training:
+            m.submodules.output_pass = opass = OutputPass(hw, n_out, self.read_latency,
+                                                          self.data_width)
+            own = opass.active
+            m.d.comb += [region.eq(Mux(own, opass.addr[INDEX_BITS:], ext_region)),
+                         index.eq(Mux(own, opass.addr[:INDEX_BITS], ext_index)),
+                         mem_we.eq(Mux(own, opass.we, self.we)),
+                         mem_wdata.eq(Mux(own, opass.wdata, self.wdata))]
+        else:
+            own = Const(0, 1)
+            m.d.comb += [region.eq(ext_region), index.eq(ext_index), mem_we.eq(self.we),
+                         mem_wdata.eq(self.wdata)]
+        free = ~busy | own                   # the memory path is the master's
         if fmt.reverse_dither:   # the reverse run's dither: seed from the errors, step hashes
             m.submodules.dither = dither = DitherSeed(n_out, W,
                                                       memory_attrs("errors", self.lut_memories))
@@ -200,42 +213,56 @@ class NetworkEngine(ControlPort):
         # learning on the chip: registers, the argmax and counters, the batch ---------------
         def info_write(name):
             return self.we & ~busy & (ext_region == REGION["info"]) & (ext_index == INFO[name])
-        batch_log2 = Signal(4)
-        step_exp = Signal(signed(self.data_width), init=hw.step_exp)
-        label = Signal(self.data_width)
-        batch_fill = Signal(MAX_BATCH_LOG2 + 1)
-        with m.If(info_write("batch_log2") & (self.wdata >= 0)
-                  & (self.wdata <= MAX_BATCH_LOG2)):     # other values: ignored
-            m.d.sync += batch_log2.eq(self.wdata)
-        with m.If(info_write("step_exp")):
-            m.d.sync += step_exp.eq(self.wdata)
-        with m.If(info_write("label")):
-            m.d.sync += label.eq(self.wdata)
-        m.submodules.argmax = argmax = ArgmaxCounter(n_out, fmt.acc_width, self.data_width)
-        m.d.comb += [argmax.value.eq(opass.value), argmax.index.eq(opass.index),
-                     argmax.valid.eq(opass.valid), argmax.finish.eq(opass.finish),
-                     argmax.label.eq(label), argmax.wdata.eq(self.wdata),
-                     argmax.set_correct.eq(info_write("correct")),
-                     argmax.set_samples.eq(info_write("samples"))]
-        train_cmd = Signal()       # the command running is a TRAIN_SAMPLE
-        with m.If(cmd & ~busy):
-            m.d.sync += train_cmd.eq(cmd_op == OP_TRAIN_SAMPLE)
-        batch_end = Signal()
-        m.d.comb += batch_end.eq((batch_fill + 1) >= (Const(1, 2 ** 4 + 1) << batch_log2))
-        with m.If(seq.trained):
-            m.d.sync += batch_fill.eq(Mux(batch_end, 0, batch_fill + 1))
-        m.d.comb += [seq.batch_end.eq(batch_end), opass.start.eq(seq.pass_start),
-                     seq.pass_done.eq(opass.done), opass.write_errors.eq(train_cmd),
-                     opass.label.eq(label)]
-        # the shift from the table output to C: s_out(step_exp), clamped (golden
-        # FixedModel.bsp_shift_out_limits: the same C), registered
-        lo_s, hi_s = hw.shift_out_limits
-        s_out = Signal(signed(self.data_width + 2))
-        m.d.comb += s_out.eq(hw.bsp_shift_out + hw.step_exp - step_exp)
+        train_info = {}
         shift_out = Signal(signed(shift_out_bits(hw)))
-        m.d.sync += shift_out.eq(Mux(s_out < lo_s, lo_s, Mux(s_out > hi_s, hi_s, s_out)))
-        for lane in lanes:
-            m.d.comb += [lane.batch_log2.eq(batch_log2), lane.shift_out.eq(shift_out)]
+        if not training:   # BSP (op 2) with the build's step; batch one
+            lo_s, hi_s = hw.shift_out_limits
+            m.d.comb += shift_out.eq(min(max(hw.bsp_shift_out, lo_s), hi_s))
+            for lane in lanes:
+                m.d.comb += [lane.batch_log2.eq(0), lane.shift_out.eq(shift_out)]
+        else:
+            batch_log2 = Signal(4)
+            step_exp = Signal(signed(self.data_width), init=hw.step_exp)
+            label = Signal(self.data_width)
+            batch_fill = Signal(MAX_BATCH_LOG2 + 1)
+            with m.If(info_write("batch_log2") & (self.wdata >= 0)
+                      & (self.wdata <= MAX_BATCH_LOG2)):     # other values: ignored
+                m.d.sync += batch_log2.eq(self.wdata)
+            with m.If(info_write("step_exp")):
+                m.d.sync += step_exp.eq(self.wdata)
+            with m.If(info_write("label")):
+                m.d.sync += label.eq(self.wdata)
+            m.submodules.argmax = argmax = ArgmaxCounter(n_out, fmt.acc_width, self.data_width)
+            m.d.comb += [argmax.value.eq(opass.value), argmax.index.eq(opass.index),
+                         argmax.valid.eq(opass.valid), argmax.finish.eq(opass.finish),
+                         argmax.label.eq(label), argmax.wdata.eq(self.wdata),
+                         argmax.set_correct.eq(info_write("correct")),
+                         argmax.set_samples.eq(info_write("samples"))]
+            train_cmd = Signal()       # the command running is a TRAIN_SAMPLE
+            with m.If(cmd & ~busy):
+                m.d.sync += train_cmd.eq(cmd_op == OP_TRAIN_SAMPLE)
+            batch_end = Signal()
+            m.d.comb += batch_end.eq((batch_fill + 1) >= (Const(1, 2 ** 4 + 1) << batch_log2))
+            with m.If(seq.trained):
+                m.d.sync += batch_fill.eq(Mux(batch_end, 0, batch_fill + 1))
+            m.d.comb += [seq.batch_end.eq(batch_end), opass.start.eq(seq.pass_start),
+                         seq.pass_done.eq(opass.done), opass.write_errors.eq(train_cmd),
+                         opass.label.eq(label)]
+            # the shift from the table output to C: s_out(step_exp), clamped (golden
+            # FixedModel.bsp_shift_out_limits: the same C), registered; clamp(K - step_exp, lo,
+            # hi) = K - clamp(step_exp, K - hi, K - lo): the clamp on the register, the subtract
+            # on the few bits left
+            lo_s, hi_s = hw.shift_out_limits
+            K = hw.bsp_shift_out + hw.step_exp
+            e_clamped = Signal(range(K - hi_s, K - lo_s + 1))
+            m.d.comb += e_clamped.eq(saturate_expr(step_exp, K - hi_s, K - lo_s)[0])
+            m.d.sync += shift_out.eq(K - e_clamped)
+            for lane in lanes:
+                m.d.comb += [lane.batch_log2.eq(batch_log2), lane.shift_out.eq(shift_out)]
+            train_info = {INFO["batch_log2"]: batch_log2, INFO["step_exp"]: step_exp,
+                          INFO["label"]: label, INFO["predicted"]: argmax.predicted,
+                          INFO["correct"]: argmax.correct, INFO["samples"]: argmax.samples,
+                          INFO["batch_fill"]: batch_fill}
         steps = Signal(16, init=hw.cfg.steps)
         any_over = Signal()
         m.d.comb += [seq.cmd.eq(cmd), seq.cmd_op.eq(cmd_op), seq.steps.eq(steps),
@@ -258,7 +285,8 @@ class NetworkEngine(ControlPort):
         in_range = {REGION[r]: n for r, n in (
             ("input", n_in), ("error", n_out), ("coef", L), ("fwd_integral", 5 * N),
             ("rev_integral", 5 * N), ("output", n_out), ("overflow", N))}
-        in_range[REGION_PIXELS] = n_in
+        if training:
+            in_range[REGION_PIXELS] = n_in
         valid0 = Signal()
         with m.Switch(region):
             for code, n in in_range.items():
@@ -302,15 +330,18 @@ class NetworkEngine(ControlPort):
         wdata_reg = Signal(signed(self.data_width))
         m.d.sync += [region1.eq(region), elem1.eq(elem), valid1.eq(valid0 & free),
                      we1.eq(mem_we & valid0 & free), wdata_reg.eq(mem_wdata),
-                     own1.eq(opass.active)]
+                     own1.eq(own)]
         # region 8: an 8-bit pixel -> its input integer (golden FixedModel.pixel_table)
-        m.submodules.pixels = pixel_rom = Memory(
-            shape=signed(W), depth=256, init=list(hw.pixel_table),
-            attrs=memory_attrs("pixels", self.lut_memories))
-        pixel_rd = pixel_rom.read_port()
-        m.d.comb += pixel_rd.addr.eq(self.wdata[:8])
         wdata1 = Signal(signed(self.data_width))
-        m.d.comb += wdata1.eq(Mux(region1 == REGION_PIXELS, pixel_rd.data, wdata_reg))
+        if training:
+            m.submodules.pixels = pixel_rom = Memory(
+                shape=signed(W), depth=256, init=list(hw.pixel_table),
+                attrs=memory_attrs("pixels", self.lut_memories))
+            pixel_rd = pixel_rom.read_port()
+            m.d.comb += pixel_rd.addr.eq(self.wdata[:8])
+            m.d.comb += wdata1.eq(Mux(region1 == REGION_PIXELS, pixel_rd.data, wdata_reg))
+        else:
+            m.d.comb += wdata1.eq(wdata_reg)
 
         # stage 1: the local address, on every lane's port; writes land here ---------------
         kind = Signal(2)
@@ -348,11 +379,7 @@ class NetworkEngine(ControlPort):
                 INFO["status"]: busy | (any_over << 1),
                 INFO["width"]: fmt.width, INFO["frac"]: fmt.frac,
                 INFO["coef_extra"]: fmt.coef_extra, INFO["acc_width"]: fmt.acc_width,
-                INFO["h_shift"]: hw.h_shift, INFO["magic"]: MAGIC,
-                INFO["batch_log2"]: batch_log2, INFO["step_exp"]: step_exp,
-                INFO["label"]: label, INFO["predicted"]: argmax.predicted,
-                INFO["correct"]: argmax.correct, INFO["samples"]: argmax.samples,
-                INFO["batch_fill"]: batch_fill}
+                INFO["h_shift"]: hw.h_shift, INFO["magic"]: MAGIC, **train_info}
         info1, info2 = Signal(signed(self.data_width)), Signal(signed(self.data_width))
         with m.If(ext_region == REGION["info"]):    # the host's address, even in a pass
             with m.Switch(ext_index):
@@ -379,6 +406,7 @@ class NetworkEngine(ControlPort):
                 m.d.comb += mem_word.eq(0)
             with m.Default():
                 m.d.comb += mem_word.eq(sr_word)
-        m.d.comb += [opass.word.eq(mem_word),
-                     self.rdata.eq(Mux(~valid2 | own2, info2, mem_word))]
+        if training:
+            m.d.comb += opass.word.eq(mem_word)
+        m.d.comb += self.rdata.eq(Mux(~valid2 | own2, info2, mem_word))
         return m
