@@ -15,8 +15,9 @@ The same control port, address map, info registers and commands as
 With ``reverse_dither`` (golden LEARNING_FORMAT) the reverse run rounds its Euler increments with
 the hash dither of golden.fixedpoint (:mod:`.dither`).
 
-Reads through the control port take :attr:`read_latency` = 2 clocks (the neuron or link map,
-then the bank memory). While ``busy`` the memory regions (0-6) read 0 and the status register
+Reads through the control port take :attr:`read_latency` = 3 clocks (the neuron or link map,
+its word registered, then the bank memory); writes land in the bank memory 2 clocks after
+the address. While ``busy`` the memory regions (0-6) read 0 and the status register
 reads busy; writes are ignored.
 """
 from __future__ import annotations
@@ -43,7 +44,7 @@ from .schedule import compile_schedule
 from .sequencer import Sequencer
 from .tables import (c_words, engine_widths, lmap_layout, lmap_words, nmap_layout, nmap_words,
                      slot_words)
-from .timing import engine_timing
+from .timing import READ_LATENCY, engine_timing
 from .train import ArgmaxCounter, OutputPass
 
 __all__ = ["NetworkEngine", "ENGINE_MAX_NEURONS", "ENGINE_MAX_LINKS"]
@@ -73,7 +74,7 @@ class NetworkEngine(ControlPort):
     ``overflow``.
     """
 
-    read_latency = 2
+    read_latency = READ_LATENCY
 
     def __init__(self, topology: Topology, hw: HwConstants, *, lanes: int = 1, c_init=None,
                  lut_memories=(), lanes_per_table: int = 2):
@@ -312,37 +313,48 @@ class NetworkEngine(ControlPort):
         wdata1 = Signal(signed(self.data_width))
         m.d.comb += wdata1.eq(Mux(region1 == REGION_PIXELS, pixel_rd.data, wdata_reg))
 
-        # stage 1: the local address, on every lane's port; writes land here ---------------
+        # stage 1: the maps' words (block RAM outputs) and the pixel's integer registered: the
+        # address translation below starts from registers (read_latency 3) ----------------
+        bank2, local2 = Signal.like(bank1), Signal.like(local1)
+        lane2, slot2 = Signal.like(lane1), Signal.like(slot1)
+        region2, elem2 = Signal.like(region1), Signal.like(elem1)
+        valid2, we2, own2 = Signal(), Signal(), Signal()
+        wdata2 = Signal.like(wdata1)
+        m.d.sync += [bank2.eq(bank1), local2.eq(local1), lane2.eq(lane1), slot2.eq(slot1),
+                     region2.eq(region1), elem2.eq(elem1), valid2.eq(valid1), we2.eq(we1),
+                     own2.eq(own1), wdata2.eq(wdata1)]
+
+        # stage 2: the local address, on every lane's port; writes land here ---------------
         kind = Signal(2)
         local_addr = Signal(host_addr_bits(s))
         row_of = Array(Const(e * nb, range(R5 + 1)) for e in range(N_ELEMENTS))
-        with m.Switch(region1):
+        with m.Switch(region2):
             with m.Case(REGION["input"], REGION["error"], REGION_PIXELS):
-                m.d.comb += [kind.eq(HOST_E), local_addr.eq(2 * R5 + local1)]
+                m.d.comb += [kind.eq(HOST_E), local_addr.eq(2 * R5 + local2)]
             with m.Case(REGION["overflow"]):
                 m.d.comb += [kind.eq(HOST_E), local_addr.eq(
-                    Mux(seq.last_half, R5, 0) + (N_ELEMENTS - 1) * nb + local1)]
+                    Mux(seq.last_half, R5, 0) + (N_ELEMENTS - 1) * nb + local2)]
             with m.Case(REGION["coef"]):
-                m.d.comb += [kind.eq(HOST_C), local_addr.eq(slot1)]
+                m.d.comb += [kind.eq(HOST_C), local_addr.eq(slot2)]
             with m.Case(REGION["fwd_integral"], REGION["output"]):
-                m.d.comb += [kind.eq(HOST_SR), local_addr.eq(row_of[elem1] + local1)]
+                m.d.comb += [kind.eq(HOST_SR), local_addr.eq(row_of[elem2] + local2)]
             with m.Case(REGION["rev_integral"]):
-                m.d.comb += [kind.eq(HOST_SR), local_addr.eq(R5 + row_of[elem1] + local1)]
-        target1 = Signal(range(max(2, P)))
-        m.d.comb += target1.eq(Mux(region1 == REGION["coef"], lane1, bank1))
-        writable = ((region1 == REGION["input"]) | (region1 == REGION["error"])
-                    | (region1 == REGION["coef"]) | (region1 == REGION_PIXELS))
+                m.d.comb += [kind.eq(HOST_SR), local_addr.eq(R5 + row_of[elem2] + local2)]
+        target2 = Signal(range(max(2, P)))
+        m.d.comb += target2.eq(Mux(region2 == REGION["coef"], lane2, bank2))
+        writable = ((region2 == REGION["input"]) | (region2 == REGION["error"])
+                    | (region2 == REGION["coef"]) | (region2 == REGION_PIXELS))
         for b, lane in enumerate(lanes):
-            m.d.comb += [lane.host_kind.eq(Mux(valid1, kind, HOST_NONE)),
-                         lane.host_addr.eq(local_addr), lane.host_wdata.eq(wdata1),
-                         lane.host_we.eq(we1 & writable & (target1 == b))]
+            m.d.comb += [lane.host_kind.eq(Mux(valid2, kind, HOST_NONE)),
+                         lane.host_addr.eq(local_addr), lane.host_wdata.eq(wdata2),
+                         lane.host_we.eq(we2 & writable & (target2 == b))]
 
-        # stage 2: the memory word of the target lane, or an info register ----------------
-        region2 = Signal.like(region)
-        valid2, own2 = Signal(), Signal()
-        target2 = Signal.like(target1)
-        m.d.sync += [region2.eq(region1), valid2.eq(valid1), target2.eq(target1),
-                     own2.eq(own1)]
+        # stage 3: the memory word of the target lane, or an info register ----------------
+        region3 = Signal.like(region)
+        valid3, own3 = Signal(), Signal()
+        target3 = Signal.like(target2)
+        m.d.sync += [region3.eq(region2), valid3.eq(valid2), target3.eq(target2),
+                     own3.eq(own2)]
         info = {INFO["n_inputs"]: n_in, INFO["n_outputs"]: n_out, INFO["n_neurons"]: N,
                 INFO["n_links"]: L, INFO["steps"]: steps,
                 INFO["status"]: busy | (any_over << 1),
@@ -353,7 +365,8 @@ class NetworkEngine(ControlPort):
                 INFO["label"]: label, INFO["predicted"]: argmax.predicted,
                 INFO["correct"]: argmax.correct, INFO["samples"]: argmax.samples,
                 INFO["batch_fill"]: batch_fill}
-        info1, info2 = Signal(signed(self.data_width)), Signal(signed(self.data_width))
+        info1, info2, info3 = (Signal(signed(self.data_width), name=f"info{i}")
+                               for i in (1, 2, 3))
         with m.If(ext_region == REGION["info"]):    # the host's address, even in a pass
             with m.Switch(ext_index):
                 for key, v in info.items():
@@ -363,12 +376,12 @@ class NetworkEngine(ControlPort):
                     m.d.sync += info1.eq(0)
         with m.Else():
             m.d.sync += info1.eq(0)
-        m.d.sync += info2.eq(info1)
-        e_word = Array(lane.e_rdata for lane in lanes)[target2]
-        sr_word = Array(lane.sr_rdata for lane in lanes)[target2]
-        c_word = Array(lane.c_rdata for lane in lanes)[target2]
+        m.d.sync += [info2.eq(info1), info3.eq(info2)]
+        e_word = Array(lane.e_rdata for lane in lanes)[target3]
+        sr_word = Array(lane.sr_rdata for lane in lanes)[target3]
+        c_word = Array(lane.c_rdata for lane in lanes)[target3]
         mem_word = Signal(signed(self.data_width))
-        with m.Switch(region2):
+        with m.Switch(region3):
             with m.Case(REGION["input"], REGION["error"]):
                 m.d.comb += mem_word.eq(e_word[:W].as_signed())
             with m.Case(REGION["overflow"]):
@@ -380,5 +393,5 @@ class NetworkEngine(ControlPort):
             with m.Default():
                 m.d.comb += mem_word.eq(sr_word)
         m.d.comb += [opass.word.eq(mem_word),
-                     self.rdata.eq(Mux(~valid2 | own2, info2, mem_word))]
+                     self.rdata.eq(Mux(~valid3 | own3, info3, mem_word))]
         return m
