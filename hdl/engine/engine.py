@@ -313,41 +313,46 @@ class NetworkEngine(ControlPort):
         wdata1 = Signal(signed(self.data_width))
         m.d.comb += wdata1.eq(Mux(region1 == REGION_PIXELS, pixel_rd.data, wdata_reg))
 
-        # stage 1: the maps' words (block RAM outputs) and the pixel's integer registered: the
-        # address translation below starts from registers (read_latency 3) ----------------
+        # stage 1: the maps' words (block RAM outputs) and the pixel's integer registered, with
+        # what the region alone decides (the kind of access, the local address's base): the
+        # address translation of stage 2 starts from registers (read_latency 3) -----------
+        kind1 = Signal(2)
+        base1 = Signal(host_addr_bits(s))
+        row_of = Array(Const(e * nb, range(R5 + 1)) for e in range(N_ELEMENTS))
+        with m.Switch(region1):
+            with m.Case(REGION["input"], REGION["error"], REGION_PIXELS):
+                m.d.comb += [kind1.eq(HOST_E), base1.eq(2 * R5)]
+            with m.Case(REGION["overflow"]):
+                m.d.comb += [kind1.eq(HOST_E),
+                             base1.eq(Mux(seq.last_half, R5, 0) + (N_ELEMENTS - 1) * nb)]
+            with m.Case(REGION["coef"]):
+                m.d.comb += kind1.eq(HOST_C)
+            with m.Case(REGION["fwd_integral"], REGION["output"]):
+                m.d.comb += [kind1.eq(HOST_SR), base1.eq(row_of[elem1])]
+            with m.Case(REGION["rev_integral"]):
+                m.d.comb += [kind1.eq(HOST_SR), base1.eq(R5 + row_of[elem1])]
+        writable = ((region1 == REGION["input"]) | (region1 == REGION["error"])
+                    | (region1 == REGION["coef"]) | (region1 == REGION_PIXELS))
         bank2, local2 = Signal.like(bank1), Signal.like(local1)
         lane2, slot2 = Signal.like(lane1), Signal.like(slot1)
-        region2, elem2 = Signal.like(region1), Signal.like(elem1)
+        kind2, base2 = Signal.like(kind1), Signal.like(base1)
+        region2, coef2 = Signal.like(region1), Signal()
         valid2, we2, own2 = Signal(), Signal(), Signal()
         wdata2 = Signal.like(wdata1)
         m.d.sync += [bank2.eq(bank1), local2.eq(local1), lane2.eq(lane1), slot2.eq(slot1),
-                     region2.eq(region1), elem2.eq(elem1), valid2.eq(valid1), we2.eq(we1),
-                     own2.eq(own1), wdata2.eq(wdata1)]
+                     kind2.eq(Mux(valid1, kind1, HOST_NONE)), base2.eq(base1),
+                     coef2.eq(region1 == REGION["coef"]), region2.eq(region1),
+                     valid2.eq(valid1), we2.eq(we1 & writable), own2.eq(own1),
+                     wdata2.eq(wdata1)]
 
         # stage 2: the local address, on every lane's port; writes land here ---------------
-        kind = Signal(2)
         local_addr = Signal(host_addr_bits(s))
-        row_of = Array(Const(e * nb, range(R5 + 1)) for e in range(N_ELEMENTS))
-        with m.Switch(region2):
-            with m.Case(REGION["input"], REGION["error"], REGION_PIXELS):
-                m.d.comb += [kind.eq(HOST_E), local_addr.eq(2 * R5 + local2)]
-            with m.Case(REGION["overflow"]):
-                m.d.comb += [kind.eq(HOST_E), local_addr.eq(
-                    Mux(seq.last_half, R5, 0) + (N_ELEMENTS - 1) * nb + local2)]
-            with m.Case(REGION["coef"]):
-                m.d.comb += [kind.eq(HOST_C), local_addr.eq(slot2)]
-            with m.Case(REGION["fwd_integral"], REGION["output"]):
-                m.d.comb += [kind.eq(HOST_SR), local_addr.eq(row_of[elem2] + local2)]
-            with m.Case(REGION["rev_integral"]):
-                m.d.comb += [kind.eq(HOST_SR), local_addr.eq(R5 + row_of[elem2] + local2)]
         target2 = Signal(range(max(2, P)))
-        m.d.comb += target2.eq(Mux(region2 == REGION["coef"], lane2, bank2))
-        writable = ((region2 == REGION["input"]) | (region2 == REGION["error"])
-                    | (region2 == REGION["coef"]) | (region2 == REGION_PIXELS))
+        m.d.comb += [local_addr.eq(Mux(coef2, slot2, base2 + local2)),
+                     target2.eq(Mux(coef2, lane2, bank2))]
         for b, lane in enumerate(lanes):
-            m.d.comb += [lane.host_kind.eq(Mux(valid2, kind, HOST_NONE)),
-                         lane.host_addr.eq(local_addr), lane.host_wdata.eq(wdata2),
-                         lane.host_we.eq(we2 & writable & (target2 == b))]
+            m.d.comb += [lane.host_kind.eq(kind2), lane.host_addr.eq(local_addr),
+                         lane.host_wdata.eq(wdata2), lane.host_we.eq(we2 & (target2 == b))]
 
         # stage 3: the memory word of the target lane, or an info register ----------------
         region3 = Signal.like(region)
