@@ -15,9 +15,9 @@ The same control port, address map, info registers and commands as
 With ``reverse_dither`` (golden LEARNING_FORMAT) the reverse run rounds its Euler increments with
 the hash dither of golden.fixedpoint (:mod:`.dither`).
 
-Reads through the control port take :attr:`read_latency` = 3 clocks (the neuron or link map,
-its word registered, then the bank memory); writes land in the bank memory 2 clocks after
-the address. While ``busy`` the memory regions (0-6) read 0 and the status register
+Reads through the control port take :attr:`read_latency` = 5 clocks (the address registered,
+the neuron or link map, its word registered, the bank memory, the word registered); writes
+land in the bank memory 3 clocks after the address. While ``busy`` the memory regions (0-6) read 0 and the status register
 reads busy; writes are ignored.
 """
 from __future__ import annotations
@@ -251,9 +251,18 @@ class NetworkEngine(ControlPort):
         with m.If(info_write("steps")):
             m.d.sync += steps.eq(self.wdata)
 
-        # the control port, stage 0: decode; the neuron and link maps addressed ------------
-        e_int = sum((index >= i * N) for i in range(1, N_ELEMENTS))
-        n_int = index - Array(Const(i * N, INDEX_BITS + 3) for i in range(N_ELEMENTS))[e_int]
+        # the control port, clock 1: the master's address, write and data registered; the
+        # decode below starts from these registers (no path from the host bridge's or the
+        # output pass's logic through the index arithmetic into the maps' addresses) --------
+        region_r, index_r = Signal.like(region), Signal.like(index)
+        we_r, free_r, own_r = Signal(), Signal(), Signal()
+        wdata_r = Signal.like(mem_wdata)
+        m.d.sync += [region_r.eq(region), index_r.eq(index), we_r.eq(mem_we), free_r.eq(free),
+                     own_r.eq(opass.active), wdata_r.eq(mem_wdata)]
+
+        # clock 1: decode; the neuron and link maps addressed ------------------------------
+        e_int = sum((index_r >= i * N) for i in range(1, N_ELEMENTS))
+        n_int = index_r - Array(Const(i * N, INDEX_BITS + 3) for i in range(N_ELEMENTS))[e_int]
         neuron = Signal(range(max(2, N)))
         elem = Signal(range(N_ELEMENTS))
         in_range = {REGION[r]: n for r, n in (
@@ -261,15 +270,15 @@ class NetworkEngine(ControlPort):
             ("rev_integral", 5 * N), ("output", n_out), ("overflow", N))}
         in_range[REGION_PIXELS] = n_in
         valid0 = Signal()
-        with m.Switch(region):
+        with m.Switch(region_r):
             for code, n in in_range.items():
                 with m.Case(code):
-                    m.d.comb += valid0.eq(index < n)
-        with m.Switch(region):
+                    m.d.comb += valid0.eq(index_r < n)
+        with m.Switch(region_r):
             with m.Case(REGION["input"], REGION["overflow"], REGION_PIXELS):
-                m.d.comb += neuron.eq(index)
+                m.d.comb += neuron.eq(index_r)
             with m.Case(REGION["error"], REGION["output"]):
-                m.d.comb += [neuron.eq(out_base + index), elem.eq(t.out_elem)]
+                m.d.comb += [neuron.eq(out_base + index_r), elem.eq(t.out_elem)]
             with m.Case(REGION["fwd_integral"], REGION["rev_integral"]):
                 m.d.comb += [neuron.eq(n_int), elem.eq(e_int)]
         nlay, llay = nmap_layout(s), lmap_layout(s)
@@ -290,7 +299,7 @@ class NetworkEngine(ControlPort):
             m.d.sync += local1.eq(neuron)
         m.submodules.link_map = lmap = Memory(shape=llay.width, depth=L, init=lmap_words(s))
         lrd = lmap.read_port()
-        m.d.comb += lrd.addr.eq(index)
+        m.d.comb += lrd.addr.eq(index_r)
         off, w = llay.fields["slot"]
         if w:
             m.d.comb += slot1.eq(lrd.data[off:off + w])
@@ -298,24 +307,24 @@ class NetworkEngine(ControlPort):
         if w:
             m.d.comb += lane1.eq(lrd.data[off:off + w])
 
-        region1, elem1 = Signal.like(region), Signal(range(N_ELEMENTS))
+        region1, elem1 = Signal.like(region_r), Signal(range(N_ELEMENTS))
         valid1, we1, own1 = Signal(), Signal(), Signal()
         wdata_reg = Signal(signed(self.data_width))
-        m.d.sync += [region1.eq(region), elem1.eq(elem), valid1.eq(valid0 & free),
-                     we1.eq(mem_we & valid0 & free), wdata_reg.eq(mem_wdata),
-                     own1.eq(opass.active)]
+        m.d.sync += [region1.eq(region_r), elem1.eq(elem), valid1.eq(valid0 & free_r),
+                     we1.eq(we_r & valid0 & free_r), wdata_reg.eq(wdata_r),
+                     own1.eq(own_r)]
         # region 8: an 8-bit pixel -> its input integer (golden FixedModel.pixel_table)
         m.submodules.pixels = pixel_rom = Memory(
             shape=signed(W), depth=256, init=list(hw.pixel_table),
             attrs=memory_attrs("pixels", self.lut_memories))
         pixel_rd = pixel_rom.read_port()
-        m.d.comb += pixel_rd.addr.eq(self.wdata[:8])
+        m.d.comb += pixel_rd.addr.eq(wdata_r[:8])
         wdata1 = Signal(signed(self.data_width))
         m.d.comb += wdata1.eq(Mux(region1 == REGION_PIXELS, pixel_rd.data, wdata_reg))
 
-        # stage 1: the maps' words (block RAM outputs) and the pixel's integer registered, with
+        # clock 2: the maps' words (block RAM outputs) and the pixel's integer registered, with
         # what the region alone decides (the kind of access, the local address's base): the
-        # address translation of stage 2 starts from registers (read_latency 3) -----------
+        # address translation of clock 3 starts from registers -----------------------------
         kind1 = Signal(2)
         base1 = Signal(host_addr_bits(s))
         row_of = Array(Const(e * nb, range(R5 + 1)) for e in range(N_ELEMENTS))
@@ -345,7 +354,7 @@ class NetworkEngine(ControlPort):
                      valid2.eq(valid1), we2.eq(we1 & writable), own2.eq(own1),
                      wdata2.eq(wdata1)]
 
-        # stage 2: the local address, on every lane's port; writes land here ---------------
+        # clock 3: the local address, on every lane's port; writes land here ---------------
         local_addr = Signal(host_addr_bits(s))
         target2 = Signal(range(max(2, P)))
         m.d.comb += [local_addr.eq(Mux(coef2, slot2, base2 + local2)),
@@ -354,7 +363,7 @@ class NetworkEngine(ControlPort):
             m.d.comb += [lane.host_kind.eq(kind2), lane.host_addr.eq(local_addr),
                          lane.host_wdata.eq(wdata2), lane.host_we.eq(we2 & (target2 == b))]
 
-        # stage 3: the memory word of the target lane, or an info register ----------------
+        # clock 4: the memory word of the target lane, or an info register ----------------
         region3 = Signal.like(region)
         valid3, own3 = Signal(), Signal()
         target3 = Signal.like(target2)
@@ -370,8 +379,8 @@ class NetworkEngine(ControlPort):
                 INFO["label"]: label, INFO["predicted"]: argmax.predicted,
                 INFO["correct"]: argmax.correct, INFO["samples"]: argmax.samples,
                 INFO["batch_fill"]: batch_fill}
-        info1, info2, info3 = (Signal(signed(self.data_width), name=f"info{i}")
-                               for i in (1, 2, 3))
+        info1, info2, info3, info4 = (Signal(signed(self.data_width), name=f"info{i}")
+                                      for i in (1, 2, 3, 4))
         with m.If(ext_region == REGION["info"]):    # the host's address, even in a pass
             with m.Switch(ext_index):
                 for key, v in info.items():
@@ -381,7 +390,7 @@ class NetworkEngine(ControlPort):
                     m.d.sync += info1.eq(0)
         with m.Else():
             m.d.sync += info1.eq(0)
-        m.d.sync += [info2.eq(info1), info3.eq(info2)]
+        m.d.sync += [info2.eq(info1), info3.eq(info2), info4.eq(info3)]
         e_word = Array(lane.e_rdata for lane in lanes)[target3]
         sr_word = Array(lane.sr_rdata for lane in lanes)[target3]
         c_word = Array(lane.c_rdata for lane in lanes)[target3]
@@ -397,6 +406,10 @@ class NetworkEngine(ControlPort):
                 m.d.comb += mem_word.eq(0)
             with m.Default():
                 m.d.comb += mem_word.eq(sr_word)
-        m.d.comb += [opass.word.eq(mem_word),
-                     self.rdata.eq(Mux(~valid3 | own3, info3, mem_word))]
+        # clock 5: the word registered (the lanes' block RAM outputs end in a register after
+        # the word multiplexer, not in the host bridge's logic)
+        mem_word5, info5, host5 = Signal.like(mem_word), Signal.like(info4), Signal()
+        m.d.sync += [mem_word5.eq(mem_word), info5.eq(info4), host5.eq(valid3 & ~own3)]
+        m.d.comb += [opass.word.eq(mem_word5),
+                     self.rdata.eq(Mux(host5, mem_word5, info5))]
         return m

@@ -16,9 +16,9 @@ __all__ = ["LINK", "NEURON", "LOAD", "DITHER", "bsp_stages", "engine_timing", "C
            "READ_LATENCY", "port_uses", "port_conflicts"]
 
 CONTROL_DELAY = 1   # sequencer -> lane: the lane registers the control it receives
-READ_LATENCY = 3    # the control port: address decoded and the neuron or link map read; its
-#                     word registered; the translated address on the lanes' ports (writes land);
-#                     the target lane's word chosen (engine.py)
+READ_LATENCY = 5    # the control port: the address registered; decoded and the neuron or
+#                     link map read; its word registered; the translated address on the lanes'
+#                     ports (writes land); the target lane's word chosen; registered (engine.py)
 MUL_LATENCY = 2     # the lane's multiplier: operands registered, product registered (the
 #                     DSP block's own input and output registers)
 
