@@ -15,8 +15,10 @@ The same control port, address map, info registers and commands as
 With ``reverse_dither`` (golden LEARNING_FORMAT) the reverse run rounds its Euler increments with
 the hash dither of golden.fixedpoint (:mod:`.dither`).
 
-Reads through the control port take :attr:`read_latency` = 2 clocks (the neuron or link map,
-then the bank memory). While ``busy`` the memory regions (0-6) read 0 and the status register
+Reads through the control port take :attr:`read_latency` = 6 clocks (the address registered,
+the neuron or link map, its word registered, the bank memory, the word registered twice: the
+output pass interleaves reads and writes, which needs an even latency); writes
+land in the bank memory 3 clocks after the address. While ``busy`` the memory regions (0-6) read 0 and the status register
 reads busy; writes are ignored.
 """
 from __future__ import annotations
@@ -43,7 +45,7 @@ from .schedule import compile_schedule
 from .sequencer import Sequencer
 from .tables import (c_words, engine_widths, lmap_layout, lmap_words, nmap_layout, nmap_words,
                      slot_words)
-from .timing import engine_timing
+from .timing import READ_LATENCY, engine_timing
 from .train import ArgmaxCounter, OutputPass
 
 __all__ = ["NetworkEngine", "ENGINE_MAX_NEURONS", "ENGINE_MAX_LINKS"]
@@ -77,7 +79,7 @@ class NetworkEngine(ControlPort):
     ``overflow``.
     """
 
-    read_latency = 2
+    read_latency = READ_LATENCY
 
     def __init__(self, topology: Topology, hw: HwConstants, *, lanes: int = 1, c_init=None,
                  lut_memories=(), lanes_per_table: int = 2, training: bool = True):
@@ -277,9 +279,18 @@ class NetworkEngine(ControlPort):
         with m.If(info_write("steps")):
             m.d.sync += steps.eq(self.wdata)
 
-        # the control port, stage 0: decode; the neuron and link maps addressed ------------
-        e_int = sum((index >= i * N) for i in range(1, N_ELEMENTS))
-        n_int = index - Array(Const(i * N, INDEX_BITS + 3) for i in range(N_ELEMENTS))[e_int]
+        # the control port, clock 1: the master's address, write and data registered; the
+        # decode below starts from these registers (no path from the host bridge's or the
+        # output pass's logic through the index arithmetic into the maps' addresses) --------
+        region_r, index_r = Signal.like(region), Signal.like(index)
+        we_r, free_r, own_r = Signal(), Signal(), Signal()
+        wdata_r = Signal.like(mem_wdata)
+        m.d.sync += [region_r.eq(region), index_r.eq(index), we_r.eq(mem_we), free_r.eq(free),
+                     own_r.eq(own), wdata_r.eq(mem_wdata)]
+
+        # clock 1: decode; the neuron and link maps addressed ------------------------------
+        e_int = sum((index_r >= i * N) for i in range(1, N_ELEMENTS))
+        n_int = index_r - Array(Const(i * N, INDEX_BITS + 3) for i in range(N_ELEMENTS))[e_int]
         neuron = Signal(range(max(2, N)))
         elem = Signal(range(N_ELEMENTS))
         in_range = {REGION[r]: n for r, n in (
@@ -288,15 +299,15 @@ class NetworkEngine(ControlPort):
         if training:
             in_range[REGION_PIXELS] = n_in
         valid0 = Signal()
-        with m.Switch(region):
+        with m.Switch(region_r):
             for code, n in in_range.items():
                 with m.Case(code):
-                    m.d.comb += valid0.eq(index < n)
-        with m.Switch(region):
+                    m.d.comb += valid0.eq(index_r < n)
+        with m.Switch(region_r):
             with m.Case(REGION["input"], REGION["overflow"], REGION_PIXELS):
-                m.d.comb += neuron.eq(index)
+                m.d.comb += neuron.eq(index_r)
             with m.Case(REGION["error"], REGION["output"]):
-                m.d.comb += [neuron.eq(out_base + index), elem.eq(t.out_elem)]
+                m.d.comb += [neuron.eq(out_base + index_r), elem.eq(t.out_elem)]
             with m.Case(REGION["fwd_integral"], REGION["rev_integral"]):
                 m.d.comb += [neuron.eq(n_int), elem.eq(e_int)]
         nlay, llay = nmap_layout(s), lmap_layout(s)
@@ -317,7 +328,7 @@ class NetworkEngine(ControlPort):
             m.d.sync += local1.eq(neuron)
         m.submodules.link_map = lmap = Memory(shape=llay.width, depth=L, init=lmap_words(s))
         lrd = lmap.read_port()
-        m.d.comb += lrd.addr.eq(index)
+        m.d.comb += lrd.addr.eq(index_r)
         off, w = llay.fields["slot"]
         if w:
             m.d.comb += slot1.eq(lrd.data[off:off + w])
@@ -325,12 +336,12 @@ class NetworkEngine(ControlPort):
         if w:
             m.d.comb += lane1.eq(lrd.data[off:off + w])
 
-        region1, elem1 = Signal.like(region), Signal(range(N_ELEMENTS))
+        region1, elem1 = Signal.like(region_r), Signal(range(N_ELEMENTS))
         valid1, we1, own1 = Signal(), Signal(), Signal()
         wdata_reg = Signal(signed(self.data_width))
-        m.d.sync += [region1.eq(region), elem1.eq(elem), valid1.eq(valid0 & free),
-                     we1.eq(mem_we & valid0 & free), wdata_reg.eq(mem_wdata),
-                     own1.eq(own)]
+        m.d.sync += [region1.eq(region_r), elem1.eq(elem), valid1.eq(valid0 & free_r),
+                     we1.eq(we_r & valid0 & free_r), wdata_reg.eq(wdata_r),
+                     own1.eq(own_r)]
         # region 8: an 8-bit pixel -> its input integer (golden FixedModel.pixel_table)
         wdata1 = Signal(signed(self.data_width))
         if training:
@@ -338,49 +349,66 @@ class NetworkEngine(ControlPort):
                 shape=signed(W), depth=256, init=list(hw.pixel_table),
                 attrs=memory_attrs("pixels", self.lut_memories))
             pixel_rd = pixel_rom.read_port()
-            m.d.comb += pixel_rd.addr.eq(self.wdata[:8])
+            m.d.comb += pixel_rd.addr.eq(wdata_r[:8])
             m.d.comb += wdata1.eq(Mux(region1 == REGION_PIXELS, pixel_rd.data, wdata_reg))
         else:
             m.d.comb += wdata1.eq(wdata_reg)
 
-        # stage 1: the local address, on every lane's port; writes land here ---------------
-        kind = Signal(2)
-        local_addr = Signal(host_addr_bits(s))
+        # clock 2: the maps' words (block RAM outputs) and the pixel's integer registered, with
+        # what the region alone decides (the kind of access, the local address's base): the
+        # address translation of clock 3 starts from registers -----------------------------
+        kind1 = Signal(2)
+        base1 = Signal(host_addr_bits(s))
         row_of = Array(Const(e * nb, range(R5 + 1)) for e in range(N_ELEMENTS))
         with m.Switch(region1):
             with m.Case(REGION["input"], REGION["error"], REGION_PIXELS):
-                m.d.comb += [kind.eq(HOST_E), local_addr.eq(2 * R5 + local1)]
+                m.d.comb += [kind1.eq(HOST_E), base1.eq(2 * R5)]
             with m.Case(REGION["overflow"]):
-                m.d.comb += [kind.eq(HOST_E), local_addr.eq(
-                    Mux(seq.last_half, R5, 0) + (N_ELEMENTS - 1) * nb + local1)]
+                m.d.comb += [kind1.eq(HOST_E),
+                             base1.eq(Mux(seq.last_half, R5, 0) + (N_ELEMENTS - 1) * nb)]
             with m.Case(REGION["coef"]):
-                m.d.comb += [kind.eq(HOST_C), local_addr.eq(slot1)]
+                m.d.comb += kind1.eq(HOST_C)
             with m.Case(REGION["fwd_integral"], REGION["output"]):
-                m.d.comb += [kind.eq(HOST_SR), local_addr.eq(row_of[elem1] + local1)]
+                m.d.comb += [kind1.eq(HOST_SR), base1.eq(row_of[elem1])]
             with m.Case(REGION["rev_integral"]):
-                m.d.comb += [kind.eq(HOST_SR), local_addr.eq(R5 + row_of[elem1] + local1)]
-        target1 = Signal(range(max(2, P)))
-        m.d.comb += target1.eq(Mux(region1 == REGION["coef"], lane1, bank1))
+                m.d.comb += [kind1.eq(HOST_SR), base1.eq(R5 + row_of[elem1])]
         writable = ((region1 == REGION["input"]) | (region1 == REGION["error"])
                     | (region1 == REGION["coef"]) | (region1 == REGION_PIXELS))
-        for b, lane in enumerate(lanes):
-            m.d.comb += [lane.host_kind.eq(Mux(valid1, kind, HOST_NONE)),
-                         lane.host_addr.eq(local_addr), lane.host_wdata.eq(wdata1),
-                         lane.host_we.eq(we1 & writable & (target1 == b))]
+        bank2, local2 = Signal.like(bank1), Signal.like(local1)
+        lane2, slot2 = Signal.like(lane1), Signal.like(slot1)
+        kind2, base2 = Signal.like(kind1), Signal.like(base1)
+        region2, coef2 = Signal.like(region1), Signal()
+        valid2, we2, own2 = Signal(), Signal(), Signal()
+        wdata2 = Signal.like(wdata1)
+        m.d.sync += [bank2.eq(bank1), local2.eq(local1), lane2.eq(lane1), slot2.eq(slot1),
+                     kind2.eq(Mux(valid1, kind1, HOST_NONE)), base2.eq(base1),
+                     coef2.eq(region1 == REGION["coef"]), region2.eq(region1),
+                     valid2.eq(valid1), we2.eq(we1 & writable), own2.eq(own1),
+                     wdata2.eq(wdata1)]
 
-        # stage 2: the memory word of the target lane, or an info register ----------------
-        region2 = Signal.like(region)
-        valid2, own2 = Signal(), Signal()
-        target2 = Signal.like(target1)
-        m.d.sync += [region2.eq(region1), valid2.eq(valid1), target2.eq(target1),
-                     own2.eq(own1)]
+        # clock 3: the local address, on every lane's port; writes land here ---------------
+        local_addr = Signal(host_addr_bits(s))
+        target2 = Signal(range(max(2, P)))
+        m.d.comb += [local_addr.eq(Mux(coef2, slot2, base2 + local2)),
+                     target2.eq(Mux(coef2, lane2, bank2))]
+        for b, lane in enumerate(lanes):
+            m.d.comb += [lane.host_kind.eq(kind2), lane.host_addr.eq(local_addr),
+                         lane.host_wdata.eq(wdata2), lane.host_we.eq(we2 & (target2 == b))]
+
+        # clock 4: the memory word of the target lane, or an info register ----------------
+        region3 = Signal.like(region)
+        valid3, own3 = Signal(), Signal()
+        target3 = Signal.like(target2)
+        m.d.sync += [region3.eq(region2), valid3.eq(valid2), target3.eq(target2),
+                     own3.eq(own2)]
         info = {INFO["n_inputs"]: n_in, INFO["n_outputs"]: n_out, INFO["n_neurons"]: N,
                 INFO["n_links"]: L, INFO["steps"]: steps,
                 INFO["status"]: busy | (any_over << 1),
                 INFO["width"]: fmt.width, INFO["frac"]: fmt.frac,
                 INFO["coef_extra"]: fmt.coef_extra, INFO["acc_width"]: fmt.acc_width,
                 INFO["h_shift"]: hw.h_shift, INFO["magic"]: MAGIC, **train_info}
-        info1, info2 = Signal(signed(self.data_width)), Signal(signed(self.data_width))
+        info1, info2, info3, info4 = (Signal(signed(self.data_width), name=f"info{i}")
+                                      for i in (1, 2, 3, 4))
         with m.If(ext_region == REGION["info"]):    # the host's address, even in a pass
             with m.Switch(ext_index):
                 for key, v in info.items():
@@ -390,12 +418,12 @@ class NetworkEngine(ControlPort):
                     m.d.sync += info1.eq(0)
         with m.Else():
             m.d.sync += info1.eq(0)
-        m.d.sync += info2.eq(info1)
-        e_word = Array(lane.e_rdata for lane in lanes)[target2]
-        sr_word = Array(lane.sr_rdata for lane in lanes)[target2]
-        c_word = Array(lane.c_rdata for lane in lanes)[target2]
+        m.d.sync += [info2.eq(info1), info3.eq(info2), info4.eq(info3)]
+        e_word = Array(lane.e_rdata for lane in lanes)[target3]
+        sr_word = Array(lane.sr_rdata for lane in lanes)[target3]
+        c_word = Array(lane.c_rdata for lane in lanes)[target3]
         mem_word = Signal(signed(self.data_width))
-        with m.Switch(region2):
+        with m.Switch(region3):
             with m.Case(REGION["input"], REGION["error"]):
                 m.d.comb += mem_word.eq(e_word[:W].as_signed())
             with m.Case(REGION["overflow"]):
@@ -406,7 +434,15 @@ class NetworkEngine(ControlPort):
                 m.d.comb += mem_word.eq(0)
             with m.Default():
                 m.d.comb += mem_word.eq(sr_word)
+        # clock 5: the word registered (the lanes' block RAM outputs end in a register after
+        # the word multiplexer, not in the host bridge's logic)
+        mem_word5, info5, host5 = Signal.like(mem_word), Signal.like(info4), Signal()
+        m.d.sync += [mem_word5.eq(mem_word), info5.eq(info4), host5.eq(valid3 & ~own3)]
+        # clock 6: registered again (the output pass takes turns of reads and writes, so the
+        # latency is even)
+        mem_word6, info6, host6 = Signal.like(mem_word), Signal.like(info4), Signal()
+        m.d.sync += [mem_word6.eq(mem_word5), info6.eq(info5), host6.eq(host5)]
         if training:
-            m.d.comb += opass.word.eq(mem_word)
-        m.d.comb += self.rdata.eq(Mux(~valid2 | own2, info2, mem_word))
+            m.d.comb += opass.word.eq(mem_word6)
+        m.d.comb += self.rdata.eq(Mux(host6, mem_word6, info6))
         return m
