@@ -14,6 +14,8 @@ def test_demo_is_the_default_everywhere():
     r = RECIPES["demo"]
     t = r.build_topology()
     assert (t.layers, t.fan_in, t.n_links) == ((64, 16, 10), 8, 512)
+    assert [q["links"] for q in t.link_ratio()["pairs"]] == [224, 288]
+    assert (r.cfg.h_shift, r.cfg.steps, r.batch, r.epochs) == (1, 32, 16, 30)
     assert r.dataset == "digits" and r.fmt.reverse_dither and str(r.schedule) == "halve-on-worse"
 
 
