@@ -4,6 +4,7 @@ point): a grid of changes to the recipe ``demo``, each trained on several seeds.
     python -m experiments.demo_search --vary KEY=V1,V2 [--vary ...] [--set KEY=V ...]
         [--seeds 0 1 2] [--fixed | --both] [--method gradient] [--jobs 2] --tag NAME
     python -m experiments.demo_search --reference --tag reference
+    python -m experiments.demo_search --timing --tag timing
 
 Every combination of the ``--vary`` values (a Cartesian product), on top of the recipe
 ``demo`` with the ``--set`` changes, is trained once per seed (the seed of C0 and of the
@@ -19,7 +20,8 @@ Results: ``experiments/results/demo_search_<tag>.json`` (every run's per-epoch h
 accuracy, its final and best accuracy, seconds) and a table on the console: per setting the
 final held-out accuracy per seed, mean and spread (max - min). Runs are spread over
 ``--jobs`` processes, each with one Numba thread. ``--reference``: what dense scikit-learn
-classifiers reach on the same split (the scale of the task).
+classifiers reach on the same split (the scale of the task); ``--timing``: the seconds of the
+demo's golden training with the former recipe and the current one, side by side.
 """
 from __future__ import annotations
 
@@ -114,6 +116,32 @@ def references() -> dict:
     return out
 
 
+FORMER_DEMO = dict(epochs=20, batch=8, link_counts=(256, 256), h_shift=2)   # before issue #11
+
+
+def timing() -> dict:
+    """Seconds of the demo's golden training (float, then fixed point, seed 0: what ``wuxing
+    demo`` stage 1 does) for the former recipe and the current one, one after the other under
+    the same load."""
+    import dataclasses
+    from wuxing.golden.data import load_dataset
+    from wuxing.golden.train import RECIPES, train
+    new = RECIPES["demo"]
+    old = dataclasses.replace(new, epochs=FORMER_DEMO["epochs"], batch=FORMER_DEMO["batch"],
+                              topology_overrides=dict(link_counts=FORMER_DEMO["link_counts"]),
+                              cfg=new.cfg.replace(h_shift=FORMER_DEMO["h_shift"]))
+    data, out = load_dataset(new.dataset), {}
+    for name, r in (("former demo", old), ("demo", new)):
+        t0, acc = time.perf_counter(), []
+        for fixed in (False, True):
+            res = train(r.build_topology(), r.cfg, data, epochs=r.epochs, batch=r.batch, seed=0,
+                        fixed=fixed, fmt=r.fmt, schedule=r.schedule)
+            acc.append(res.history[-1]["test_acc"])
+        out[name] = dict(seconds=round(time.perf_counter() - t0, 1), float_acc=acc[0],
+                         fixed_acc=acc[1])
+    return out
+
+
 def label_of(changes) -> str:
     def show(v):
         if isinstance(v, tuple):
@@ -135,9 +163,23 @@ def main(argv=None) -> int:
     p.add_argument("--method", choices=("bsp", "gradient"), default="bsp")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--tag", required=True, help="result file demo_search_<tag>.json")
+    p.add_argument("--timing", action="store_true",
+                   help="instead: seconds of the demo's golden training, former recipe and "
+                        "current one side by side")
     p.add_argument("--reference", action="store_true",
                    help="instead: what dense scikit-learn classifiers reach on the same split")
     a = p.parse_args(argv)
+    if a.timing:
+        t = timing()
+        for k, v in t.items():
+            print(f"{k}: float + fixed point {v['seconds']} s (held out {100 * v['float_acc']:.1f}"
+                  f" / {100 * v['fixed_acc']:.1f} %)")
+        out = RESULTS / f"demo_search_{a.tag}.json"
+        out.write_text(json.dumps(dict(
+            experiment="demo_search", command="python -m experiments.demo_search "
+            + " ".join(sys.argv[1:] if argv is None else argv), timing=t), indent=1) + "\n")
+        print(f"wrote {out}")
+        return 0
     if a.reference:
         ref = references()
         for k, v in ref.items():
