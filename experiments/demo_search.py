@@ -169,25 +169,17 @@ def main(argv=None) -> int:
     p.add_argument("--reference", action="store_true",
                    help="instead: what dense scikit-learn classifiers reach on the same split")
     a = p.parse_args(argv)
-    if a.timing:
-        t = timing()
-        for k, v in t.items():
-            print(f"{k}: float + fixed point {v['seconds']} s (held out {100 * v['float_acc']:.1f}"
-                  f" / {100 * v['fixed_acc']:.1f} %)")
+    if a.timing or a.reference:
+        key, doc = ("timing", timing()) if a.timing else ("references", references())
+        for k, v in doc.items():
+            print(f"{k}: float + fixed point {v['seconds']} s (held out "
+                  f"{100 * v['float_acc']:.1f} / {100 * v['fixed_acc']:.1f} %)" if a.timing
+                  else f"{k}: {100 * v:.1f} %")
         out = RESULTS / f"demo_search_{a.tag}.json"
-        out.write_text(json.dumps(dict(
-            experiment="demo_search", command="python -m experiments.demo_search "
-            + " ".join(sys.argv[1:] if argv is None else argv), timing=t), indent=1) + "\n")
-        print(f"wrote {out}")
-        return 0
-    if a.reference:
-        ref = references()
-        for k, v in ref.items():
-            print(f"{k}: {100 * v:.1f} %")
-        out = RESULTS / f"demo_search_{a.tag}.json"
-        out.write_text(json.dumps(dict(
-            experiment="demo_search", command="python -m experiments.demo_search "
-            + " ".join(sys.argv[1:] if argv is None else argv), references=ref), indent=1) + "\n")
+        out.write_text(json.dumps({"experiment": "demo_search", key: doc,
+                                   "command": "python -m experiments.demo_search " + " ".join(
+                                       sys.argv[1:] if argv is None else argv)},
+                                  indent=1) + "\n")
         print(f"wrote {out}")
         return 0
     try:
