@@ -107,7 +107,8 @@ def fit_to_board(board_name: str, design):
     b = board(board_name)
     frame = map_memory("buffer", 8, MAX_PAYLOAD + CRC_BYTES, {}, b.device).blocks
     budget = math.floor(b.device.bram * (1 - BRAM_HEADROOM)) - frame
-    fit = fit_block_ram(design.topology, design.hw(), design.lanes, b.family, budget)
+    fit = fit_block_ram(design.topology, design.hw(), design.lanes, b.family, budget,
+                        design.training)
     if fit is None or fit == (2, ()):
         return design
     return dataclasses.replace(design, lanes_per_table=fit[0], lut_memories=fit[1])

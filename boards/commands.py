@@ -77,7 +77,21 @@ def _topology(args, default):
 
 
 def _design(args):
-    """The Design of the command line (topology, arch; the lanes are set by the caller)."""
+    """The Design of the command line (topology, arch, ``--no-training``; the lanes are set by
+    the caller)."""
+    d = _design_of_args(args)
+    if getattr(args, "no_training", False):
+        import dataclasses
+        try:
+            d = dataclasses.replace(d, training=False)
+            if getattr(args, "on_chip_training", False):
+                d.require_on_chip_training()
+        except ValueError as e:
+            raise UserError(str(e)) from None
+    return d
+
+
+def _design_of_args(args):
     from wuxing.hdl.generate import Design, design_from_checkpoint
     arch = _arch(args)
     if getattr(args, "recipe", None):
@@ -85,8 +99,9 @@ def _design(args):
         if getattr(args, "fan_in", None) is not None:
             raise UserError("--fan-in changes the topology; a recipe has its own")
         d = design_for_recipe(args.recipe, arch=arch)
-        try:        # a recipe's design is the one it trains on the chip
-            d.require_on_chip_training()
+        try:        # a recipe's design is the one it trains on the chip (or its network alone)
+            if not getattr(args, "no_training", False):
+                d.require_on_chip_training()
         except ValueError as e:
             raise UserError(str(e)) from None
         return d
@@ -399,6 +414,11 @@ def add_commands(sub):
         p.add_argument("--on-chip-training", action="store_true",
                        help="require the learning commands (TRAIN_SAMPLE, EVAL_SAMPLE: "
                             "every --arch has them; the unrolled network with constant K)")
+        p.add_argument("--no-training", action="store_true",
+                       help="leave the engine's learning units out (no TRAIN_SAMPLE/"
+                            "EVAL_SAMPLE, registers 13-19, pixels, batch accumulators; BSP "
+                            "with the build's step): the smaller design (--arch engine or "
+                            "serial)")
 
     p = sub.add_parser("build", help="build a board bitstream (YoWASP) and report resources, "
                                      "clock and speed",

@@ -16,6 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from wuxing.golden.neuron import N_ELEMENTS
 from wuxing.hdl.engine import NetworkEngine
+from wuxing.hdl.fixed import saturate_expr
 from wuxing.hdl.network import (ADDR_WIDTH, INDEX_BITS, INFO, OP_BSP, OP_EVAL_SAMPLE,
                                 OP_FORWARD, OP_REVERSE, OP_TRAIN_SAMPLE, REGION_PIXELS, Network,
                                 address)
@@ -139,8 +140,10 @@ class HostBridge(wiring.Component):
         v_count = Signal(range(max(MAX_CHUNK, n_out) + 1))
         v_index = Signal.like(v_count)
         v_base = Signal(ADDR_WIDTH)                  # network address of the first value
-        v_lo = Signal(signed(33))
-        v_hi = Signal(signed(33))
+        # the range the values must be in: the state format's, the coefficients' (C clamps)
+        # or any 32-bit value (a register), compared with constants (narrow compares)
+        RANGE_STATE, RANGE_COEF, RANGE_ANY = range(3)
+        v_range = Signal(2)
         v_writing = Signal()                         # pass 2 (write) after pass 1 (check)
         start_idx = Signal(32)                       # the u32 start of WRITE_COEF/READ_COEF/WRITE_INPUT
         r_count = Signal(8)
@@ -148,7 +151,7 @@ class HostBridge(wiring.Component):
         label = Signal(16)
         p_index = Signal(range(n_in + 1))
         predicted = Signal(16)
-        reg_wait = Signal(range(net.read_latency + 1))
+        reg_wait = Signal(range(net.read_latency + self.PORT_DELAY + 1))
         info_base = Const(address("info", 0), ADDR_WIDTH)
         # flags and counters
         fwd_ovf, rev_ovf, fwd_valid = Signal(), Signal(), Signal()
@@ -239,7 +242,7 @@ class HostBridge(wiring.Component):
                             with m.Else():
                                 m.d.sync += [v_first.eq(2), v_count.eq(n_out),
                                              v_base.eq(address("error", 0)),
-                                             v_lo.eq(fmt.min_int), v_hi.eq(fmt.max_int)]
+                                             v_range.eq(RANGE_STATE)]
                                 m.next = "VALUES"
                         if self.learns:
                             with m.Case(Cmd.TRAIN_SAMPLE, Cmd.EVAL_SAMPLE):
@@ -299,60 +302,63 @@ class HostBridge(wiring.Component):
                     with m.Elif(is_input):
                         m.d.sync += [v_first.eq(6), v_count.eq(n_vals),
                                      v_base.eq(address("input", 0) + start_idx),
-                                     v_lo.eq(fmt.min_int), v_hi.eq(fmt.max_int)]
+                                     v_range.eq(RANGE_STATE)]
                         m.next = "VALUES"
                     with m.Else():
                         m.d.sync += [v_first.eq(6), v_count.eq(n_vals),
                                      v_base.eq(address("coef", 0) + start_idx),
-                                     v_lo.eq(hw.c_lo), v_hi.eq(hw.c_hi)]
+                                     v_range.eq(RANGE_COEF)]
                         m.next = "VALUES"
-            # TRAIN_SAMPLE / EVAL_SAMPLE: label (buf[2..3]), pixels (buf[4..]) ---------------
-            with m.State("LABEL"):          # rd.data = buf[2 + nbyte]
-                m.d.sync += [label.eq(Cat(label[8:], rd.data)), ptr.eq(ptr + 1),
-                             nbyte.eq(nbyte + 1)]
-                with m.If(nbyte == 1):
-                    m.next = "LABEL_CHECK"
-            with m.State("LABEL_CHECK"):
-                with m.If(label >= n_out):
-                    respond(Status.BAD_RANGE, SRC_NONE, 0)
-                with m.Else():
-                    m.d.sync += [ptr.eq(SAMPLE_HEAD), p_index.eq(0)]
-                    m.next = "P_BYTE"
-            with m.State("P_BYTE"):         # wait for rd.data = buf[ptr]
-                m.next = "P_WRITE"
-            with m.State("P_WRITE"):        # pixel p_index: its byte to region 8
-                m.d.comb += [net.addr.eq((REGION_PIXELS << INDEX_BITS) + p_index), net.we.eq(1),
-                             net.wdata.eq(rd.data)]
-                m.d.sync += [ptr.eq(ptr + 1), p_index.eq(p_index + 1)]
-                with m.If(p_index + 1 == n_in):
-                    m.next = "P_LABEL"
-                with m.Else():
-                    m.next = "P_BYTE"
-            with m.State("P_LABEL"):
-                m.d.comb += [net.addr.eq(address("info", INFO["label"])), net.we.eq(1),
-                             net.wdata.eq(label)]
-                m.next = "P_RUN"
-            with m.State("P_RUN"):          # the command register: the engine's op 3 or 4
-                m.d.comb += [net.addr.eq(address("info", INFO["command"])), net.we.eq(1),
-                             net.wdata.eq(Mux(cmd == Cmd.TRAIN_SAMPLE, OP_TRAIN_SAMPLE,
-                                              OP_EVAL_SAMPLE))]
-                m.next = "P_WAIT"
-            with m.State("P_WAIT"):
-                with m.If(net.done):
-                    # the integrals are the sample's (after TRAIN_SAMPLE the reverse run's,
-                    # and C may have changed): FORWARD must run before a TRAIN
-                    m.d.sync += [sample_ovf.eq(net.overflow), fwd_valid.eq(0),
-                                 reg_wait.eq(net.read_latency)]
-                    with m.If(cmd == Cmd.TRAIN_SAMPLE):
-                        m.d.sync += train_steps.eq(train_steps + 1)
-                    m.next = "P_PREDICTED"
-            with m.State("P_PREDICTED"):    # the predicted register, read_latency clocks
-                m.d.comb += net.addr.eq(address("info", INFO["predicted"]))
-                with m.If(reg_wait == 0):
-                    m.d.sync += predicted.eq(net.rdata)
-                    respond(Status.OK, SRC_SAMPLE, SAMPLE_FORMAT.size)
-                with m.Else():
-                    m.d.sync += reg_wait.eq(reg_wait - 1)
+            # TRAIN_SAMPLE / EVAL_SAMPLE: label (buf[2..3]), pixels (buf[4..]); the writes to
+            # the network through the port registers (PORT_DELAY), as every other write ------
+            if self.learns:
+                with m.State("LABEL"):          # rd.data = buf[2 + nbyte]
+                    m.d.sync += [label.eq(Cat(label[8:], rd.data)), ptr.eq(ptr + 1),
+                                 nbyte.eq(nbyte + 1)]
+                    with m.If(nbyte == 1):
+                        m.next = "LABEL_CHECK"
+                with m.State("LABEL_CHECK"):
+                    with m.If(label >= n_out):
+                        respond(Status.BAD_RANGE, SRC_NONE, 0)
+                    with m.Else():
+                        m.d.sync += [ptr.eq(SAMPLE_HEAD), p_index.eq(0)]
+                        m.next = "P_BYTE"
+                with m.State("P_BYTE"):         # wait for rd.data = buf[ptr]
+                    m.next = "P_WRITE"
+                with m.State("P_WRITE"):        # pixel p_index: its byte to region 8
+                    m.d.sync += [port_addr.eq((REGION_PIXELS << INDEX_BITS) | p_index),
+                                 port_we.eq(1), port_wdata.eq(rd.data),
+                                 ptr.eq(ptr + 1), p_index.eq(p_index + 1)]
+                    with m.If(p_index + 1 == n_in):
+                        m.next = "P_LABEL"
+                    with m.Else():
+                        m.next = "P_BYTE"
+                with m.State("P_LABEL"):
+                    m.d.sync += [port_addr.eq(address("info", INFO["label"])), port_we.eq(1),
+                                 port_wdata.eq(label)]
+                    m.next = "P_RUN"
+                with m.State("P_RUN"):          # the command register: the engine's op 3 or 4
+                    m.d.sync += [port_addr.eq(address("info", INFO["command"])), port_we.eq(1),
+                                 port_wdata.eq(Mux(cmd == Cmd.TRAIN_SAMPLE, OP_TRAIN_SAMPLE,
+                                                   OP_EVAL_SAMPLE))]
+                    m.next = "P_WAIT"
+                with m.State("P_WAIT"):
+                    with m.If(net.done):
+                        # the integrals are the sample's (after TRAIN_SAMPLE the reverse run's,
+                        # and C may have changed): FORWARD must run before a TRAIN
+                        m.d.sync += [sample_ovf.eq(net.overflow), fwd_valid.eq(0),
+                                     reg_wait.eq(net.read_latency + self.PORT_DELAY)]
+                        with m.If(cmd == Cmd.TRAIN_SAMPLE):
+                            m.d.sync += train_steps.eq(train_steps + 1)
+                        m.next = "P_PREDICTED"
+                with m.State("P_PREDICTED"):    # the predicted register: PORT_DELAY +
+                    #                                 read_latency clocks
+                    m.d.sync += port_addr.eq(address("info", INFO["predicted"]))
+                    with m.If(reg_wait == 0):
+                        m.d.sync += predicted.eq(net.rdata)
+                        respond(Status.OK, SRC_SAMPLE, SAMPLE_FORMAT.size)
+                    with m.Else():
+                        m.d.sync += reg_wait.eq(reg_wait - 1)
             # READ_REG / WRITE_REG: index u8 (buf[2]), WRITE_REG's value (buf[3..6]) ----------
             with m.State("REG_INDEX"):      # rd.data = buf[2]
                 index = rd.data
@@ -367,7 +373,7 @@ class HostBridge(wiring.Component):
                     respond(Status.BAD_RANGE, SRC_NONE, 0)
                 with m.Else():
                     m.d.sync += [v_first.eq(3), v_count.eq(1), v_base.eq(info_base | index),
-                                 v_lo.eq(-(1 << 31)), v_hi.eq((1 << 31) - 1)]
+                                 v_range.eq(RANGE_ANY)]
                     m.next = "VALUES"
             # the value pass: check every value (pass 1), then write them (pass 2) ---------
             with m.State("VALUES"):
@@ -385,7 +391,11 @@ class HostBridge(wiring.Component):
             with m.State("V_WORD"):
                 value = word.as_signed()
                 with m.If(~v_writing):
-                    with m.If((value < v_lo) | (value > v_hi)):
+                    outside = Mux(v_range == RANGE_STATE, saturate_expr(value, fmt.min_int,
+                                                                        fmt.max_int)[1],
+                                  Mux(v_range == RANGE_COEF,
+                                      saturate_expr(value, hw.c_lo, hw.c_hi)[1], 0))
+                    with m.If(outside):
                         respond(Status.BAD_RANGE, SRC_NONE, 0)
                     with m.Elif(v_index + 1 == v_count):
                         m.d.sync += [v_writing.eq(1), v_index.eq(0), ptr.eq(v_first),

@@ -151,6 +151,11 @@ class FrameSender(wiring.Component):
         HEADER, PAYLOAD, CHECK = range(3)
         part = Signal(2)
         special = (cur == END) | (cur == ESC)
+        # a body byte loaded into ``cur`` is folded into the CRC the clock after (one CRC
+        # network for the length and payload bytes, not one per place that loads ``cur``)
+        pending = Signal()
+        with m.If(pending):
+            m.d.sync += [crc.eq(crc32c_next(crc, cur)), pending.eq(0)]
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
@@ -160,13 +165,12 @@ class FrameSender(wiring.Component):
             with m.State("START"):
                 with m.If(self.tx_ready):
                     first = length[:8]
-                    m.d.sync += [cur.eq(first), crc.eq(crc32c_next(Const(CRC_INIT, 32), first)),
+                    m.d.sync += [cur.eq(first), crc.eq(CRC_INIT), pending.eq(1),
                                  part.eq(HEADER), n.eq(1)]
                     m.next = "BYTE"
             with m.State("TAKE"):
                 with m.If(self.valid):
-                    m.d.sync += [cur.eq(self.data), crc.eq(crc32c_next(crc, self.data)),
-                                 n.eq(n + 1)]
+                    m.d.sync += [cur.eq(self.data), pending.eq(1), n.eq(n + 1)]
                     m.next = "BYTE"
             with m.State("BYTE"):
                 with m.If(self.tx_ready):
@@ -185,8 +189,7 @@ class FrameSender(wiring.Component):
                             m.next = "TAKE"
                         with m.Else():
                             nxt = length.word_select(n[:1], 8)
-                            m.d.sync += [cur.eq(nxt), crc.eq(crc32c_next(crc, nxt)),
-                                         n.eq(n + 1)]
+                            m.d.sync += [cur.eq(nxt), pending.eq(1), n.eq(n + 1)]
                             m.next = "BYTE"
                     with m.Case(PAYLOAD):
                         with m.If(n == length):

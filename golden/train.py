@@ -381,9 +381,9 @@ RECIPES = {
     "demo": Recipe(
         description="demo network (64, 16, 10), fan-in 8, on 8x8 digits, BSP; the step "
                     "halves when the loss on the check samples gets worse",
-        topology="demo", dataset="digits", epochs=20, batch=8, schedule=HALVE_ON_WORSE,
-        cfg=RunConfig(steps=32, target=0.1, input_scale=0.5, kt=2.0 ** 2, step=2.0 ** -2,
-                      c_min=-1.0, c_max=1.0, c_init_hi=0.5)),
+        topology="demo", dataset="digits", epochs=30, batch=16, schedule=HALVE_ON_WORSE,
+        cfg=RunConfig(h_shift=1, steps=32, target=0.1, input_scale=0.5, kt=2.0 ** 2,
+                      step=2.0 ** -2, c_min=-1.0, c_max=1.0, c_init_hi=0.5)),
     # measured in docs/TRAINING.md; every step and kt is a power of two (the hardware shifts)
     "tiny-digits4": Recipe(
         description="tiny network (16, 16, 10) on 4x4 digits, BSP (float; fixed point learns "

@@ -43,6 +43,10 @@ def add_design_args(p, with_what: bool = True):
                    help="require the learning commands (TRAIN_SAMPLE, EVAL_SAMPLE: every "
                         "--arch has them): an error for --arch unrolled --k reg (its K "
                         "registers take the pixel region)")
+    p.add_argument("--no-training", action="store_true",
+                   help="leave the engine's learning units out (no TRAIN_SAMPLE/EVAL_SAMPLE, "
+                        "registers 13-19, pixels, batch accumulators; BSP with the build's "
+                        "step): the smaller design (--arch engine or serial)")
 
 
 def lanes_arg(text: str) -> int:
@@ -109,6 +113,9 @@ def design_from_args(args, what=None):
             init_coefficients(topo, cfg, seed=0))]
     if getattr(args, "steps", None) is not None:
         d.cfg = d.cfg.replace(steps=args.steps)
+    if getattr(args, "no_training", False):
+        import dataclasses
+        d = dataclasses.replace(d, training=False)
     if getattr(args, "on_chip_training", False):
         d.require_on_chip_training()
     return d
@@ -134,7 +141,7 @@ def cmd_generate(args) -> int:
               f"{c['neuron_rows']} neuron rows), {c['run']:,} a forward run, "
               f"{c['reverse_run']:,} a reverse run, {c['bsp']:,} a BSP "
               f"update, {c['sample']:,} a training sample")
-        if "train_sample" in c:
+        if "train_sample" in c and d.on_chip_training:
             print(f"  on-chip learning: {c['train_sample']:,} clocks a TRAIN_SAMPLE, "
                   f"{c['eval_sample']:,} an EVAL_SAMPLE")
     print(f"  wrote {out}/{man['verilog']} ({man['lines']} lines) and {out}/manifest.json "

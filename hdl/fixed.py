@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Mux
+from amaranth.hdl import Const, Mux
 
 from wuxing.golden.atan_table import DEFAULT_TABLE, AtanTable
 from wuxing.golden.config import RunConfig, power_of_two_exponent
@@ -19,7 +19,8 @@ from wuxing.golden.network import FixedModel
 from wuxing.golden.neuron import MODEL1_NEURON, NeuronParams
 from wuxing.golden.topology import Topology
 
-__all__ = ["HwConstants", "hw_constants", "round_shift_expr", "saturate_expr", "check_types"]
+__all__ = ["HwConstants", "hw_constants", "round_shift_expr", "saturate_expr", "less_than_const",
+           "greater_than_const", "check_types"]
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,63 @@ def round_shift_expr(x, shift: int):
 
 
 def saturate_expr(x, lo: int, hi: int):
-    """(value, clamped) of ``golden.fixedpoint.saturate``: clamp to ``[lo, hi]``."""
-    below, above = x < lo, x > hi
+    """(value, clamped) of ``golden.fixedpoint.saturate``: clamp to ``[lo, hi]``.
+
+    The comparisons are :func:`less_than_const` and :func:`greater_than_const` (narrow ones:
+    on the iCE40 a compare is a carry chain as wide as its operands)."""
+    below, above = less_than_const(x, lo), greater_than_const(x, hi)
     return Mux(below, lo, Mux(above, hi, x)), below | above
+
+
+def _range(x) -> tuple[int, int]:
+    w = len(x)
+    return (-(1 << (w - 1)), (1 << (w - 1)) - 1) if x.shape().signed else (0, (1 << w) - 1)
+
+
+def _trailing_zeros(c: int) -> int:
+    return (c & -c).bit_length() - 1 if c else 0
+
+
+def less_than_const(x, c: int):
+    """``x < c`` for a constant ``c``, on as few bits as the constant needs: with ``c = a *
+    2**k``, ``x < c`` is ``(x >> k) < a`` (floor shift), and a value wider than ``a`` needs
+    is below it exactly when its sign is set and its top bits are not a sign extension."""
+    signed, w = x.shape().signed, len(x)
+    lo, hi = _range(x)
+    if c <= lo:
+        return Const(0, 1)
+    if c > hi:
+        return Const(1, 1)
+    if c == 0:
+        return x[w - 1] if signed else Const(0, 1)
+    k = _trailing_zeros(c)
+    if k:
+        x, c, w = x[k:], c >> k, w - k
+        x = x.as_signed() if signed else x
+    if not signed:
+        if w > c.bit_length():
+            return ~x[c.bit_length():].any() & (x[:c.bit_length()] < c)
+        return x < c
+    m = max(c.bit_length(), (-c - 1).bit_length()) + 1   # signed bits that hold c
+    if w > m:
+        top = x[m - 1:]
+        fits = top.all() | ~top.any()
+        return Mux(fits, x[:m].as_signed() < c, x[w - 1])
+    return x < c
+
+
+def greater_than_const(x, c: int):
+    """``x > c`` for a constant ``c``: ``not x < c + 1``, or when ``c`` has more trailing
+    zeros than ``c + 1`` (``c = a * 2**k``), ``(x >> k) > a``, or ``== a`` with a low bit
+    set (:func:`less_than_const`'s narrowing)."""
+    lo, hi = _range(x)
+    if c >= hi:
+        return Const(0, 1)
+    if c < lo:
+        return Const(1, 1)
+    k = _trailing_zeros(c)
+    if c == 0 or k <= _trailing_zeros(c + 1):
+        return ~less_than_const(x, c + 1)
+    high = x[k:].as_signed() if x.shape().signed else x[k:]
+    return ~less_than_const(high, (c >> k) + 1) | ((high == (c >> k)) & x[:k].any())
 

@@ -66,6 +66,8 @@ class Design:
     lanes: int = 1                 # engine: P, the number of parallel lanes
     lut_memories: tuple = ()       # engine: memories kept out of block RAM (hdl.engine.memories)
     lanes_per_table: int = 2       # engine: lanes sharing one atan ROM (even)
+    training: bool = True          # engine: the learning units (TRAIN_SAMPLE, EVAL_SAMPLE,
+    #                                registers 13-19, pixels); False: left out (--no-training)
 
     def __post_init__(self):
         if self.what not in WHAT:
@@ -84,6 +86,12 @@ class Design:
         self.lut_memories = tuple(self.lut_memories)
         if self.lut_memories and self.arch not in ("engine", "serial"):
             raise ValueError("lut_memories applies to the engine (arch 'engine' or 'serial')")
+        if not isinstance(self.training, bool):
+            raise TypeError(f"training must be a bool, not {self.training!r}")
+        if not self.training and self.arch not in ("engine", "serial"):
+            raise ValueError(f"--no-training (training=False) leaves out the engine's "
+                             f"learning units (--arch engine or serial), not the "
+                             f"{self.arch} network's")
 
     @property
     def top(self) -> str:
@@ -105,20 +113,24 @@ class Design:
                              "'serial')")
         from .engine.memories import estimate_engine
         return estimate_engine(self.topology, self.hw(), self.lanes, self.lut_memories,
-                               lanes_per_table=self.lanes_per_table)
+                               lanes_per_table=self.lanes_per_table, training=self.training)
 
     @property
     def on_chip_training(self) -> bool:
         """The design has the learning commands (TRAIN_SAMPLE, EVAL_SAMPLE, registers 13-19,
-        the pixel region): every network architecture, the unrolled one with constant K
-        (docs/HARDWARE.md "Learning on the chip")."""
-        return (self.what == "network" and self.arch in LEARNING_ARCHS
+        the pixel region): every network architecture, the unrolled one with constant K, the
+        engine's unless ``training=False`` (docs/HARDWARE.md "Learning on the chip")."""
+        return (self.what == "network" and self.arch in LEARNING_ARCHS and self.training
                 and not (self.arch == "unrolled" and self.k_mode != "const"))
 
     def require_on_chip_training(self):
         """ValueError unless :attr:`on_chip_training` (``--on-chip-training``)."""
         if self.what != "network":
             raise ValueError(f"on-chip training needs a network, not a {self.what}")
+        if self.arch in LEARNING_ARCHS and not self.training:
+            raise ValueError(f"this --arch {self.arch} design leaves out the learning units "
+                             f"(--no-training): no TRAIN_SAMPLE/EVAL_SAMPLE; drop "
+                             f"--no-training")
         if not self.on_chip_training:
             raise ValueError(
                 f"--k {self.k_mode} has no on-chip training (TRAIN_SAMPLE/EVAL_SAMPLE): the "
@@ -128,7 +140,7 @@ class Design:
         return dict(
             format="wuxing-hdl-manifest", version=MANIFEST_VERSION, what=self.what,
             top=self.top, arch=self.arch, lanes=self.lanes,
-            on_chip_training=self.on_chip_training,
+            on_chip_training=self.on_chip_training, training=self.training,
             lut_memories=list(self.lut_memories), lanes_per_table=self.lanes_per_table,
             mult=self.mult,
             k_mode=self.k_mode,
@@ -156,7 +168,8 @@ class Design:
                    c_init=m["c_init"], source=m.get("source", ""),
                    arch=m.get("arch", "unrolled"), lanes=int(m.get("lanes", 1)),
                    lut_memories=tuple(m.get("lut_memories", ())),
-                   lanes_per_table=int(m.get("lanes_per_table", 2)))
+                   lanes_per_table=int(m.get("lanes_per_table", 2)),
+                   training=bool(m.get("training", True)))
 
 
 def design_from_checkpoint(path, what="network", mult="parallel", k_mode="const",
@@ -197,10 +210,10 @@ def build_component(design: Design, *, spram: bool = False):
                              f"option")
         if design.arch == "serial":
             return SerialNetwork(design.topology, hw, c_init=c_init,
-                                 lut_memories=design.lut_memories)
+                                 lut_memories=design.lut_memories, training=design.training)
         return NetworkEngine(design.topology, hw, lanes=design.lanes, c_init=c_init,
                              lut_memories=design.lut_memories,
-                             lanes_per_table=design.lanes_per_table)
+                             lanes_per_table=design.lanes_per_table, training=design.training)
     return Network(design.topology, hw, mult=design.mult, k_mode=design.k_mode,
                    pipeline=design.pipeline, c_init=c_init)
 

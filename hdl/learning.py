@@ -96,46 +96,113 @@ def sext32(value):
 
 
 # -- the BSP arithmetic of a batch ---------------------------------------------------------
-def accumulate_expr(m: Module, hw: HwConstants, mag, neg, a_old, acc_mode):
+def accumulate_expr(m: Module, hw: HwConstants, mag, neg, a_old, acc_mode, *,
+                    half_in: bool = False):
     """``sat32(A + p)`` (``A`` = ``a_old`` when ``acc_mode``, else 0) of one sample's
     product ``P = S_src * R_dst`` given as ``mag`` = |P| and ``neg`` = P < 0:
-    ``p = sign(P) * min(round_shift(|P|, shift_in), 2**31 - 1)`` (golden ``bsp_accumulate``)."""
-    xb = Signal(unsigned(len(mag) + max(0, -hw.bsp_shift_in)))
-    m.d.comb += xb.eq(round_shift_expr(mag, hw.bsp_shift_in))
-    p_mag = Signal(unsigned(BSP_ACC_BITS - 1))
-    m.d.comb += p_mag.eq(Mux(xb > BSP_ACC_MAX, BSP_ACC_MAX, xb))
-    a_sum = Signal(signed(BSP_ACC_BITS + 1))
-    m.d.comb += a_sum.eq(Mux(acc_mode, a_old, 0) + Mux(neg, -p_mag, p_mag))
-    a_sat, _ = saturate_expr(a_sum, BSP_ACC_MIN, BSP_ACC_MAX)
-    return a_sat
+    ``p = sign(P) * min(round_shift(|P|, shift_in), 2**31 - 1)`` (golden ``bsp_accumulate``).
+    ``half_in``: ``mag`` already holds round_shift's half LSB (the BSP unit starts its sum of
+    partial products there), so the round shift is a plain shift. A + (-p) is A + ~p + 1 on
+    one adder."""
+    s_in = hw.bsp_shift_in
+    A = BSP_ACC_BITS
+    xb = Signal(unsigned(len(mag) + max(0, -s_in)))
+    if half_in:
+        m.d.comb += xb.eq(mag >> s_in if s_in > 0 else mag << -s_in)
+    else:
+        m.d.comb += xb.eq(round_shift_expr(mag, s_in))
+    p_mag = Signal(unsigned(A - 1))
+    m.d.comb += p_mag.eq(Mux(xb[A - 1:].any(), BSP_ACC_MAX, xb[:A - 1]) if len(xb) >= A
+                         else xb)
+    base, p_s, addend = Signal(signed(A + 1)), Signal(signed(A)), Signal(signed(A + 1))
+    m.d.comb += [base.eq(Mux(acc_mode, a_old, 0)), p_s.eq(p_mag),
+                 addend.eq(Mux(neg, ~p_s, p_s))]
+    a_sum = Signal(signed(A + 1))
+    m.d.comb += a_sum.eq(_add_carry_in(base, addend, neg))
+    return Mux(a_sum[A] != a_sum[A - 1],     # beyond 32 bits: saturate
+               Mux(a_sum[A], BSP_ACC_MIN, BSP_ACC_MAX), a_sum[:A])
 
 
 def squash_expr(m: Module, hw: HwConstants, a, j):
     """The table input of an accumulator ``a`` over 2**j samples, ``x = round_shift(|a|, j)``,
     as ``(saturated, segment, weight)``: the table's last entry beyond ``x_limit``, else
-    segment ``x >> frac_bits`` interpolated with weight ``x & (2**frac_bits - 1)``."""
+    segment ``x >> frac_bits`` interpolated with weight ``x & (2**frac_bits - 1)``.
+
+    x = (|a| + half) >> j, |a| = (a ^ sign) + sign on the same adder; the segment and weight
+    are bits of x, and x >= x_limit (a power of two, 2**L) when a bit of |a| + half at L + j
+    or above is set."""
     tab = hw.table
-    a_abs = Signal(unsigned(BSP_ACC_BITS))
-    m.d.comb += a_abs.eq(Mux(a < 0, -a, a))
-    x = Signal(unsigned(BSP_ACC_BITS))
-    m.d.comb += x.eq((a_abs + (Const(1, BSP_ACC_BITS) << j >> 1)) >> j)
-    xm = Mux(x >= tab.x_limit, 0, x)
-    return (x >= tab.x_limit, xm >> tab.frac_bits,
-            xm[:tab.frac_bits] if tab.frac_bits else 0)
+    A = BSP_ACC_BITS
+    a_neg = Signal()
+    m.d.comb += a_neg.eq(a[A - 1])
+    half = Signal(unsigned(1 << len(j)))
+    m.d.comb += half.eq(Const(1, len(half)) << j >> 1)
+    rounded = Signal(unsigned(A + 1))
+    m.d.comb += rounded.eq(_add_carry_in(a.as_unsigned() ^ a_neg.replicate(A), half, a_neg))
+    L = tab.x_limit.bit_length() - 1
+    assert tab.x_limit == 1 << L
+    x = Signal(unsigned(L))
+    m.d.comb += x.eq(rounded >> j)
+    high = rounded[L:]
+    over = Signal()          # a bit k >= j of high: the mask is a constant shifted by j
+    m.d.comb += over.eq((high & (Const((1 << len(high)) - 1, len(high)) << j)[:len(high)])
+                        .any())
+    return (over, Mux(over, 0, x >> tab.frac_bits),
+            Mux(over, 0, x[:tab.frac_bits]) if tab.frac_bits else 0)
 
 
-def shift_out_expr(m: Module, hw: HwConstants, y, sh, y_width: int):
-    """``round_shift(y, sh)`` of a table output ``y >= 0`` (``y_width`` bits, signed) by a
-    signed shift signal ``sh`` within :func:`shift_out_limits` (left for ``sh < 0``): the
-    magnitude of dC."""
+def shift_out_expr(m: Module, hw: HwConstants, y, sh, y_width: int, *, capped: bool = False):
+    """``round_shift(y, sh)`` of a table output ``y >= 0`` (``y_width`` bits) by a signed
+    shift signal ``sh`` within :func:`shift_out_limits` (left for ``sh < 0``): the magnitude
+    of dC, signed, ``y_width - lo + 1`` bits. ``capped`` (the BSP unit): unsigned,
+    ``coef_width + 1`` bits, capped at 2**coef_width: C + dC then clamps as the exact sum
+    does, for any C of coef_width bits (golden clamps C to [c_lo, c_hi] within them)."""
+    fmt = hw.fmt
     lo_s, hi_s = shift_out_limits(hw)
-    dC = Signal(signed(y_width - lo_s + 1))
+    yu = y.as_unsigned() if y.shape().signed else y      # y >= 0
     right = Signal(range(hi_s + 1))
     left = Signal(range(-lo_s + 1))
-    m.d.comb += [right.eq(Mux(sh > 0, sh, 0)), left.eq(Mux(sh < 0, -sh, 0))]
-    m.d.comb += dC.eq(Mux(sh > 0, (y + (Const(1, hi_s + 1) << right >> 1)) >> right,
-                          y << left))
-    return dC
+    sh_neg = sh[len(sh) - 1]
+    m.d.comb += [right.eq(Mux(sh_neg, 0, sh)), left.eq(Mux(sh_neg, -sh, 0))]
+    r_half = Signal(unsigned(hi_s + 1))
+    m.d.comb += r_half.eq(Const(1, hi_s + 1) << right >> 1)
+    y_r = Signal(unsigned(max(len(yu), hi_s + 1) + 1))
+    m.d.comb += y_r.eq(yu + r_half)
+    if not capped:
+        dC = Signal(signed(y_width - lo_s + 1))
+        m.d.comb += dC.eq(Mux(sh_neg, yu << left, y_r >> right))
+        return dC
+    D = fmt.coef_width + 1                 # bits of the capped magnitude
+    cap = 1 << fmt.coef_width
+    shifted_r = Signal(unsigned(D))
+    m.d.comb += shifted_r.eq(y_r >> right)
+    shifted_l = Signal(unsigned(D))
+    m.d.comb += shifted_l.eq(yu << left)
+    # y << left >= cap: a bit i of y with i + left >= coef_width (the mask: constant bits
+    # coef_width.. shifted right by left)
+    l_over = Signal()
+    span = len(yu) + fmt.coef_width - lo_s
+    over_mask = Const(((1 << span) - 1) ^ ((1 << fmt.coef_width) - 1), span) >> left
+    m.d.comb += l_over.eq((yu & over_mask[:len(yu)]).any())
+    mag_d = Signal(unsigned(D))
+    m.d.comb += mag_d.eq(Mux(sh_neg, Mux(l_over, cap, shifted_l), shifted_r))
+    return mag_d
+
+
+def _add_carry_in(a, b, cin):
+    """``a + b + cin`` (``cin`` one bit) on one adder: ``(2a + cin) + (2b + cin)``, halved;
+    the sum modulo 2**(the wider operand's width + 1), as unsigned bits."""
+    w = max(len(a), len(b)) + 1
+    sa = Cat(cin, a.as_unsigned() if len(a) == w - 1 else _ext(a, w - 1))
+    sb = Cat(cin, b.as_unsigned() if len(b) == w - 1 else _ext(b, w - 1))
+    return (sa + sb)[1:w + 1]
+
+
+def _ext(v, width):
+    """``v`` extended to ``width`` bits (sign-extended when signed), as unsigned bits."""
+    if v.shape().signed:
+        return Cat(v, v[len(v) - 1].replicate(width - len(v)))
+    return Cat(v, Const(0, width - len(v)))
 
 
 # -- the error, the argmax and the registers -----------------------------------------------
@@ -270,9 +337,12 @@ class LearningRegisters(wiring.Component):
         with m.If(self.trained):
             m.d.sync += self.batch_fill.eq(Mux(self.batch_end, 0, self.batch_fill + 1))
         # the shift from the table output to C: s_out(step_exp), clamped (golden
-        # FixedModel.bsp_shift_out_limits: the same C), registered
+        # FixedModel.bsp_shift_out_limits: the same C), registered; clamp(K - step_exp, lo,
+        # hi) = K - clamp(step_exp, K - hi, K - lo): the clamp on the register, the subtract
+        # on the few bits left
         lo_s, hi_s = hw.shift_out_limits
-        s_out = Signal(signed(self.data_width + 2))
-        m.d.comb += s_out.eq(hw.bsp_shift_out + hw.step_exp - self.step_exp)
-        m.d.sync += self.shift_out.eq(Mux(s_out < lo_s, lo_s, Mux(s_out > hi_s, hi_s, s_out)))
+        K = hw.bsp_shift_out + hw.step_exp
+        e_clamped = Signal(range(K - hi_s, K - lo_s + 1))
+        m.d.comb += e_clamped.eq(saturate_expr(self.step_exp, K - hi_s, K - lo_s)[0])
+        m.d.sync += self.shift_out.eq(K - e_clamped)
         return m

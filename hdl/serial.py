@@ -22,8 +22,11 @@ class SerialNetwork(NetworkEngine):
     """:class:`~hdl.engine.NetworkEngine` with one lane.
 
     Parameters: ``topology``, ``hw`` (:class:`hdl.fixed.HwConstants`), ``c_init`` (reset C,
-    one per link, topology order; default 0), ``lut_memories`` (as the engine's).
+    one per link, topology order; default 0), ``lut_memories``, ``training`` (as the
+    engine's).
     """
 
-    def __init__(self, topology: Topology, hw: HwConstants, *, c_init=None, lut_memories=()):
-        super().__init__(topology, hw, lanes=1, c_init=c_init, lut_memories=lut_memories)
+    def __init__(self, topology: Topology, hw: HwConstants, *, c_init=None, lut_memories=(),
+                 training: bool = True):
+        super().__init__(topology, hw, lanes=1, c_init=c_init, lut_memories=lut_memories,
+                         training=training)

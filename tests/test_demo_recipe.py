@@ -14,6 +14,8 @@ def test_demo_is_the_default_everywhere():
     r = RECIPES["demo"]
     t = r.build_topology()
     assert (t.layers, t.fan_in, t.n_links) == ((64, 16, 10), 8, 512)
+    assert [q["links"] for q in t.link_ratio()["pairs"]] == [224, 288]
+    assert (r.cfg.h_shift, r.cfg.steps, r.batch, r.epochs) == (1, 32, 16, 30)
     assert r.dataset == "digits" and r.fmt.reverse_dither and str(r.schedule) == "halve-on-worse"
 
 
@@ -33,7 +35,9 @@ def test_demo_learns_in_fixed_point_in_two_epochs():
 
 
 @pytest.mark.slow
-def test_demo_recipe_reaches_75_percent_in_fixed_point():
-    # measured: 80.0 % mean over seeds 0-2 (docs/TRAINING.md); 75 % leaves room for noise
+def test_demo_recipe_reaches_82_percent_in_fixed_point():
+    # measured: 82.6 % mean over seeds 0-2, 84.7 % on seed 0 (docs/TRAINING.md); fixed point
+    # is integer arithmetic, so seed 0 gives the same on every machine; the former recipe
+    # ended at 80.2 % on it
     res = run_recipe("demo", fixed=True, seed=0)
-    assert res.history[-1]["test_acc"] >= 0.75, res.table()
+    assert res.history[-1]["test_acc"] >= 0.82, res.table()

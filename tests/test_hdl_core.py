@@ -212,3 +212,40 @@ def test_core_and_synapse_reject_bad_arguments():
         Synapse(hw, table="none")
     with pytest.raises(ValueError, match="c_init"):
         Synapse(hw, c_init=hw.c_hi + 1)
+
+
+def test_constant_compares_every_value():
+    """less_than_const / greater_than_const (the narrowed compares of saturate_expr) against
+    Python's < and > for every value of small signed and unsigned operands and constants
+    below, inside and above their range (aligned, unaligned, powers of two and their
+    neighbours)."""
+    from amaranth.hdl import Module, Signal, signed, unsigned
+    from wuxing.hdl.fixed import greater_than_const, less_than_const, saturate_expr
+    consts = (-200, -129, -128, -127, -64, -48, -40, -17, -16, -15, -5, -4, -3, -2, -1, 0, 1,
+              2, 3, 4, 5, 7, 8, 12, 16, 31, 32, 40, 64, 96, 100, 126, 127, 128, 129, 300)
+    m, probes = Module(), []
+    for shape in (signed(8), unsigned(7), signed(5)):
+        w = shape.width
+        values = range(-(1 << (w - 1)), 1 << (w - 1)) if shape.signed else range(1 << w)
+        for c in consts:
+            x, lt, gt, sat = Signal(shape), Signal(), Signal(), Signal(signed(10))
+            m.d.comb += [lt.eq(less_than_const(x, c)), gt.eq(greater_than_const(x, c)),
+                         sat.eq(saturate_expr(x, min(c, 3), max(c, 3))[0])]
+            probes.append((x, lt, gt, sat, c, values))
+    wrong, compared = [], 0
+
+    async def bench(ctx):
+        nonlocal compared
+        for x, lt, gt, sat, c, values in probes:
+            for v in values:
+                ctx.set(x, v)
+                compared += 1
+                want = (int(v < c), int(v > c), min(max(v, min(c, 3)), max(c, 3)))
+                if (ctx.get(lt), ctx.get(gt), ctx.get(sat)) != want:
+                    wrong.append((x.shape(), c, v))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    print(f"{compared} values compared, {len(wrong)} wrong")
+    assert compared == 14976 and wrong == []

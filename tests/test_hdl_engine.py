@@ -15,8 +15,8 @@ from wuxing.golden.topology import Topology
 from wuxing.hdl.engine import NetworkEngine
 from wuxing.hdl.engine.bsp import BspUnit
 from wuxing.hdl.fixed import hw_constants
-from wuxing.hdl.network import INFO, MAGIC, address
-from control_port_bench import compare_with_golden, run_network
+from wuxing.hdl.network import INDEX_BITS, INFO, MAGIC, address
+from control_port_bench import compare_with_golden, port_access, run_network
 
 
 def compare_engine(topo, lanes, steps, seed, fmt=DEFAULT_FORMAT):
@@ -43,6 +43,50 @@ def test_engine_matches_fixed_model(layers, fan_in, lanes):
     cyc = dut.cycles(6)
     assert (got["fwd_cycles"], got["rev_cycles"], got["bsp_cycles"]) == (
         cyc["run"], cyc["reverse_run"], cyc["bsp"])
+
+
+@pytest.mark.parametrize("lanes, fmt", [(1, DEFAULT_FORMAT), (3, LEARNING_FORMAT)])
+def test_engine_without_training_units(lanes, fmt):
+    """``training=False`` (``--no-training``): forward, reverse and BSP give FixedModel's
+    integers (BSP with the build's step), in the scheduler's clocks; the learning commands do
+    nothing, registers 13-19 read 0, region 8 takes no writes; no accumulator or pixel
+    memory."""
+    from wuxing.hdl.network import OP_EVAL_SAMPLE, OP_TRAIN_SAMPLE, REGION_PIXELS, TRAIN_INFO
+    topo = Topology(layers=(4, 3, 2), fan_in=2, seed=3)
+    compared, mismatches, dut, got, _ = compare_with_golden(
+        lambda hw, c_init: NetworkEngine(topo, hw, lanes=lanes, c_init=c_init, training=False),
+        topo, 6, 3, fmt)
+    print(f"P={lanes} without training units: {compared} values compared, "
+          f"{mismatches} mismatches")
+    assert mismatches == 0 and compared > 50
+    cyc = dut.cycles(6)
+    assert (got["fwd_cycles"], got["rev_cycles"], got["bsp_cycles"]) == (
+        cyc["run"], cyc["reverse_run"], cyc["bsp"])
+    names = {m.name for m in dut.resources().memories}
+    assert "bsp_acc" not in names and "pixels" not in names and "e_mem" in names
+    seen = {}
+
+    async def bench(ctx):
+        write, read = port_access(ctx, dut)
+        for name in TRAIN_INFO:
+            await write(address("info", INFO[name]), 1)
+            seen[name] = await read(address("info", INFO[name]))
+        before = await read(address("input", 0))
+        await write((REGION_PIXELS << INDEX_BITS) | 0, 255)
+        seen["input after a pixel write"] = (await read(address("input", 0))) - before
+        for op in (OP_TRAIN_SAMPLE, OP_EVAL_SAMPLE):
+            await write(address("info", INFO["command"]), op)
+            busy = []
+            for _ in range(4):
+                busy.append(ctx.get(dut.busy))
+                await ctx.tick()
+            seen[f"busy after op {op}"] = sum(busy)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert set(seen.values()) == {0} and len(seen) == len(TRAIN_INFO) + 3, seen
 
 
 # one atan ROM for 4 or 8 lanes: the lanes read it in turns, the BSP slot is longer
@@ -193,7 +237,9 @@ def test_bsp_unit_matches_golden():
     assert len(set(want) - {c for _, _, c in cases}) > 10      # the updates changed C
 
 
-@pytest.mark.parametrize("batch_log2, step_exp", [(2, None), (3, -3), (1, 5), (2, -40)])
+@pytest.mark.parametrize("batch_log2, step_exp", [(2, None), (3, -3), (1, 5), (2, -40),
+                                                 (1, 20), (1, 30), (2, -16), (5, 8),
+                                                 (1, -22)])
 def test_bsp_unit_accumulates_a_batch(batch_log2, step_exp):
     """The BSP unit alone in accumulate mode: per link a batch of 2**j samples (S, R up to the
     integral range, products that saturate the 32-bit accumulator), A written back after each
@@ -264,7 +310,7 @@ def test_bsp_unit_accumulates_a_batch(batch_log2, step_exp):
     assert got_A == want_A and got_C == want_C and len(want_C) == len(links)
     a_seen = [v for v in want_A if v is not None]
     assert max(a_seen) == (1 << 31) - 1 and min(a_seen) <= -(1 << 31) + 1   # both ends
-    if step_exp != -40:
+    if lo + 5 < shift < hi - 5:   # (at the ends of the shift range C saturates or stays)
         assert len(set(want_C) - {c for _, _, c in links}) > 5      # the updates changed C
 
 

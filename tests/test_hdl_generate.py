@@ -104,3 +104,23 @@ def test_on_chip_training_of_every_architecture(tmp_path, capsys):
     assert Design(topology=Topology(layers=(2, 2))).manifest()["on_chip_training"] is True
     assert Design(topology=Topology(layers=(2, 2)),
                   k_mode="reg").manifest()["on_chip_training"] is False
+
+
+def test_no_training_design_and_its_refusals(tmp_path, capsys):
+    """--no-training: the manifest records it (and rebuilds it), no on-chip-learning clocks
+    are printed; with --on-chip-training, or for the unrolled network, one-line errors."""
+    out = tmp_path / "bare"
+    assert main(["generate", "--topology", "tiny", "--arch", "serial", "--steps", "4",
+                 "--no-training", "--out", str(out)]) == 0
+    assert "TRAIN_SAMPLE" not in capsys.readouterr().out
+    design, man = load_manifest(out)
+    assert man["training"] is False and man["on_chip_training"] is False
+    assert design.training is False and not design.on_chip_training
+    for argv in (["generate", "--topology", "tiny", "--arch", "serial", "--no-training",
+                  "--on-chip-training", "--out", str(tmp_path / "x")],
+                 ["build", "--board", "icebreaker", "--no-training", "--on-chip-training"],
+                 ["build", "--board", "icebreaker", "--arch", "unrolled", "--no-training"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and "--no-training" in err
+    assert not (tmp_path / "x").exists()

@@ -19,13 +19,13 @@ integers of ``bsp_delta`` for one sample (the table saturates below 2**31).
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from wuxing.golden.network import BSP_ACC_BITS
 
-from ..fixed import HwConstants, check_types, round_shift_expr, saturate_expr
+from ..fixed import HwConstants, check_types, saturate_expr
 from ..learning import accumulate_expr, shift_out_bits, shift_out_expr, squash_expr
 from ..synapse import _table_shapes
 from .timing import MUL_LATENCY, bsp_stages
@@ -75,15 +75,19 @@ class BspUnit(wiring.Component):
         cw = W - 1                            # chunk: non-negative in a signed W-bit operand
         chunks = -(-aw // cw)
         sub = self.sub
+        s_in = hw.bsp_shift_in
+        A = BSP_ACC_BITS
 
-        # magnitudes and sign of P = S * R
+        # magnitudes and sign of P = S * R; ``mag`` starts at round_shift's half LSB, so that
+        # |P| + half is complete when the last partial product is in
         sa, ra = Signal(unsigned(aw)), Signal(unsigned(aw))
         neg = Signal()
-        mag = Signal(unsigned(2 * aw))
+        mag = Signal(unsigned(2 * aw + 1))
         with m.If(sub == st["magnitudes"]):
             m.d.sync += [sa.eq(Mux(self.s < 0, -self.s, self.s)),
                          ra.eq(Mux(self.r < 0, -self.r, self.r)),
-                         neg.eq((self.s < 0) ^ (self.r < 0)), mag.eq(0)]
+                         neg.eq((self.s < 0) ^ (self.r < 0)),
+                         mag.eq((1 << (s_in - 1)) if s_in > 0 else 0)]
         # |S| * |R| in chunks x chunks partial products, one a clock, summed MUL_LATENCY later
         # by one adder (the product shifted to its place)
         shifts = sorted({cw * (i + j) for i in range(chunks) for j in range(chunks)})
@@ -106,22 +110,26 @@ class BspUnit(wiring.Component):
         with m.If(accumulate):
             m.d.sync += mag.eq(mag + placed)
 
-        # the accumulator: this sample's table input, signed, added with saturation
+        # the accumulator: this sample's table input p = min(round_shift(|P|, s_in), max),
+        # signed, added with saturation (``mag`` holds round_shift's half already)
         a_new = Signal(signed(BSP_ACC_BITS))
-        a_sat = accumulate_expr(m, hw, mag, neg, self.a_old, self.acc_mode)
+        a_sat = accumulate_expr(m, hw, mag, neg, self.a_old, self.acc_mode, half_in=True)
         with m.If(sub == st["accumulate"]):
             m.d.sync += a_new.eq(a_sat)
         m.d.comb += self.a_write.eq(Mux(self.update, 0, a_new))
-        # the squash: x = round_shift(|A'|, j), the table segment and weight
+        # the squash: x = round_shift(|A'|, j) = (|A'| + half) >> j, |A'| = (A' ^ sign) + sign
+        # on the same adder; the table segment and weight are bits of x, and x >= x_limit
+        # (a power of two, 2**L) when a bit of |A'| + half at L + j or above is set
         j = Signal.like(self.batch_log2)
         m.d.comb += j.eq(Mux(self.acc_mode, self.batch_log2, 0))
         sat = Signal()
         idx = Signal(range(tab.segments))
         frac = Signal(unsigned(max(1, tab.frac_bits)))
-        a_neg = Signal()
+        m_neg = Signal()
         with m.If(sub == st["squash"]):
             x_sat, x_idx, x_frac = squash_expr(m, hw, a_new, j)
-            m.d.sync += [sat.eq(x_sat), idx.eq(x_idx), frac.eq(x_frac), a_neg.eq(a_new < 0)]
+            m.d.sync += [sat.eq(x_sat), idx.eq(x_idx), frac.eq(x_frac),
+                         m_neg.eq(a_new[A - 1])]
         lo = Signal(self.tshape)
         with m.If(sub == st["table_lo"]):
             m.d.comb += self.tab_addr.eq(idx)
@@ -131,17 +139,24 @@ class BspUnit(wiring.Component):
         with m.If(sub == st["interpolate"]):
             m.d.comb += [self.mul_a.eq(self.tab_data - lo), self.mul_b.eq(frac),
                          self.mul_en.eq(1)]
-        y = Signal(signed(self.tshape.width + 1))
-        m.d.comb += y.eq(Mux(sat, self.entries[-1],
-                             lo + round_shift_expr(self.prod, tab.frac_bits)))
-        # dC = round_shift(y, shift_out), y >= 0, the shift a signal in shift_out_limits
-        dC = shift_out_expr(m, hw, y, self.shift_out, len(y))
-        delta_width = len(dC)
-        dC_signed = Signal(signed(delta_width + 1))
+        # y = lo + round_shift(prod, frac_bits) = (lo << frac_bits + half + prod) >> frac_bits
+        fb = tab.frac_bits
+        y = Signal(unsigned(self.tshape.width - 1))        # 0 <= y <= entries[-1]
+        interp = Signal(signed(self.tshape.width + fb + 1))
+        lo_half = Cat(Const((1 << (fb - 1)) if fb else 0, fb), lo) if fb else lo
+        m.d.comb += [interp.eq(lo_half.as_signed() + self.prod if fb else lo + self.prod),
+                     y.eq(Mux(sat, self.entries[-1], interp >> fb))]
+        # dC = round_shift(y, shift_out) (shift_out in shift_out_limits), its magnitude capped
+        # at 2**coef_width: C + dC then clamps as the exact sum does, for any C of coef_width
+        # bits (golden clamps C to [c_lo, c_hi] within them)
+        mag_d = shift_out_expr(m, hw, y, self.shift_out, len(y), capped=True)
+        D = len(mag_d)                         # bits of the capped magnitude
+        dC_signed = Signal(signed(D + 1))
         with m.If(sub == st["delta"]):
-            m.d.sync += dC_signed.eq(Mux(a_neg, -dC, dC))
-        c_sum = Signal(signed(delta_width + 2))
+            m.d.sync += dC_signed.eq(Mux(m_neg, -mag_d, mag_d))
+        c_sum = Signal(signed(max(D + 1, fmt.coef_width) + 1))
         m.d.comb += c_sum.eq(self.c_old + dC_signed)
         c_new, _ = saturate_expr(c_sum, hw.c_lo, hw.c_hi)
         m.d.comb += self.c_new.eq(c_new)
         return m
+

@@ -15,8 +15,10 @@ The same control port, address map, info registers and commands as
 With ``reverse_dither`` (golden LEARNING_FORMAT) the reverse run rounds its Euler increments with
 the hash dither of golden.fixedpoint (:mod:`.dither`).
 
-Reads through the control port take :attr:`read_latency` = 2 clocks (the neuron or link map,
-then the bank memory). While ``busy`` the memory regions (0-6) read 0 and the status register
+Reads through the control port take :attr:`read_latency` = 6 clocks (the address registered,
+the neuron or link map, its word registered, the bank memory, the word registered twice: the
+output pass interleaves reads and writes, which needs an even latency); writes
+land in the bank memory 3 clocks after the address. While ``busy`` the memory regions (0-6) read 0 and the status register
 reads busy; writes are ignored.
 """
 from __future__ import annotations
@@ -29,7 +31,7 @@ from wuxing.golden.neuron import N_ELEMENTS
 from wuxing.golden.topology import Topology
 
 from ..fixed import HwConstants, check_types
-from ..learning import LearningRegisters
+from ..learning import LearningRegisters, default_shift_out, shift_out_bits
 from ..network import (INDEX_BITS, INFO, MAGIC, OP_TRAIN_SAMPLE, REGION, REGION_PIXELS,
                        ControlPort, check_buildable, coefficient_reset_values)
 from ..synapse import _table_shapes
@@ -41,7 +43,7 @@ from .schedule import compile_schedule
 from .sequencer import Sequencer
 from .tables import (c_words, engine_widths, lmap_layout, lmap_words, nmap_layout, nmap_words,
                      slot_words)
-from .timing import engine_timing
+from .timing import READ_LATENCY, engine_timing
 from .train import OutputPass
 
 __all__ = ["NetworkEngine", "ENGINE_MAX_NEURONS", "ENGINE_MAX_LINKS"]
@@ -65,17 +67,24 @@ class NetworkEngine(ControlPort):
         block RAM budget.
     lanes_per_table: lanes that share one two-port atan ROM (even; 2: no wait; each two more
         lanes add 2 clocks to a BSP slot and save a block RAM per table).
+    training: the learning units (TRAIN_SAMPLE, EVAL_SAMPLE, registers 13-19, the pixel
+        region, the BSP accumulators). False leaves them out (the smaller design of
+        ``--no-training``): ops 3 and 4 do nothing, registers 13-19 read 0, region 8 takes no
+        writes, and op 2 (BSP) updates with the build's step (``RunConfig.step``).
 
     Ports (as :class:`hdl.network.Network`): ``addr``, ``wdata``, ``we``, ``rdata`` (read
     :attr:`read_latency` clocks after ``addr``), ``op``, ``start``, ``busy``, ``done``,
     ``overflow``.
     """
 
-    read_latency = 2
+    read_latency = READ_LATENCY
 
     def __init__(self, topology: Topology, hw: HwConstants, *, lanes: int = 1, c_init=None,
-                 lut_memories=(), lanes_per_table: int = 2):
-        check_types(topology=(topology, Topology), hw=(hw, HwConstants), lanes=(lanes, int))
+                 lut_memories=(), lanes_per_table: int = 2, training: bool = True):
+        check_types(topology=(topology, Topology), hw=(hw, HwConstants), lanes=(lanes, int),
+                    training=(training, bool))
+        self.training = training
+        self.learns = training
         unknown = set(lut_memories) - set(LUT_MEMORY_ORDER)
         if isinstance(lut_memories, str) or unknown:
             raise ValueError(f"lut_memories names memories of {', '.join(LUT_MEMORY_ORDER)}; "
@@ -120,7 +129,7 @@ class NetworkEngine(ControlPort):
         :class:`.memories.EngineResources`."""
         return estimate_resources(self.schedule, self.widths, self.hw, self.timing,
                                   self.hw.cfg.steps if steps is None else steps,
-                                  self.lut_memories, self.lanes_per_table)
+                                  self.lut_memories, self.lanes_per_table, self.training)
 
     def cycles_per_step(self) -> int:
         return self.cycles()["step"]
@@ -142,10 +151,11 @@ class NetworkEngine(ControlPort):
         out_base = int(t.offsets[-2])
         entries, tshape, _ = _table_shapes(hw)
 
-        m.submodules.sequencer = seq = Sequencer(s, self.timing)
+        training = self.training
+        m.submodules.sequencer = seq = Sequencer(s, self.timing, training)
         words, cw = slot_words(s), c_words(s, self.c_init)
         lanes = [Lane(s, b, hw, self.widths, self.timing, words[b], cw[b], self.data_width,
-                      self.lut_memories, self.lanes_per_table) for b in range(P)]
+                      self.lut_memories, self.lanes_per_table, training) for b in range(P)]
         for b, lane in enumerate(lanes):
             m.submodules[f"lane{b}"] = lane
             m.d.comb += lane.ctl.eq(seq.ctl)
@@ -175,16 +185,22 @@ class NetworkEngine(ControlPort):
         ext_region, ext_index, cmd, cmd_op = self.decode_command(m)
         busy = seq.busy
         # the memory path's master: the host, or the output pass of a learning command
-        m.submodules.output_pass = opass = OutputPass(hw, n_out, self.read_latency,
-                                                      self.data_width)
         region, index = Signal.like(ext_region), Signal.like(ext_index)
         mem_we = Signal()
         mem_wdata = Signal(signed(self.data_width))
-        m.d.comb += [region.eq(Mux(opass.active, opass.addr[INDEX_BITS:], ext_region)),
-                     index.eq(Mux(opass.active, opass.addr[:INDEX_BITS], ext_index)),
-                     mem_we.eq(Mux(opass.active, opass.we, self.we)),
-                     mem_wdata.eq(Mux(opass.active, opass.wdata, self.wdata))]
-        free = ~busy | opass.active          # the memory path is the master's
+        if training:
+            m.submodules.output_pass = opass = OutputPass(hw, n_out, self.read_latency,
+                                                          self.data_width)
+            own = opass.active
+            m.d.comb += [region.eq(Mux(own, opass.addr[INDEX_BITS:], ext_region)),
+                         index.eq(Mux(own, opass.addr[:INDEX_BITS], ext_index)),
+                         mem_we.eq(Mux(own, opass.we, self.we)),
+                         mem_wdata.eq(Mux(own, opass.wdata, self.wdata))]
+        else:
+            own = Const(0, 1)
+            m.d.comb += [region.eq(ext_region), index.eq(ext_index), mem_we.eq(self.we),
+                         mem_wdata.eq(self.wdata)]
+        free = ~busy | own                   # the memory path is the master's
         if fmt.reverse_dither:   # the reverse run's dither: seed from the errors, step hashes
             m.submodules.dither = dither = DitherSeed(n_out, W,
                                                       memory_attrs("errors", self.lut_memories))
@@ -196,20 +212,31 @@ class NetworkEngine(ControlPort):
                 m.d.comb += lane.step_hash.eq(dither.step_hash)
 
         # learning on the chip: registers, the argmax and counters, the batch ---------------
-        m.submodules.learning = lrn = LearningRegisters(hw, n_out, self.data_width)
-        m.d.comb += [lrn.write.eq(self.we & ~busy & (ext_region == REGION["info"])),
-                     lrn.index.eq(ext_index), lrn.wdata.eq(self.wdata),
-                     lrn.value.eq(opass.value), lrn.out_index.eq(opass.index),
-                     lrn.valid.eq(opass.valid), lrn.finish.eq(opass.finish),
-                     lrn.trained.eq(seq.trained)]
-        train_cmd = Signal()       # the command running is a TRAIN_SAMPLE
-        with m.If(cmd & ~busy):
-            m.d.sync += train_cmd.eq(cmd_op == OP_TRAIN_SAMPLE)
-        m.d.comb += [seq.batch_end.eq(lrn.batch_end), opass.start.eq(seq.pass_start),
-                     seq.pass_done.eq(opass.done), opass.write_errors.eq(train_cmd),
-                     opass.label.eq(lrn.label)]
-        for lane in lanes:
-            m.d.comb += [lane.batch_log2.eq(lrn.batch_log2), lane.shift_out.eq(lrn.shift_out)]
+        def info_write(name):
+            return self.we & ~busy & (ext_region == REGION["info"]) & (ext_index == INFO[name])
+        train_info = {}
+        if not training:   # BSP (op 2) with the build's step; batch one
+            shift_out = Signal(signed(shift_out_bits(hw)))
+            m.d.comb += shift_out.eq(default_shift_out(hw))
+            for lane in lanes:
+                m.d.comb += [lane.batch_log2.eq(0), lane.shift_out.eq(shift_out)]
+        else:
+            m.submodules.learning = lrn = LearningRegisters(hw, n_out, self.data_width)
+            m.d.comb += [lrn.write.eq(self.we & ~busy & (ext_region == REGION["info"])),
+                         lrn.index.eq(ext_index), lrn.wdata.eq(self.wdata),
+                         lrn.value.eq(opass.value), lrn.out_index.eq(opass.index),
+                         lrn.valid.eq(opass.valid), lrn.finish.eq(opass.finish),
+                         lrn.trained.eq(seq.trained)]
+            train_cmd = Signal()       # the command running is a TRAIN_SAMPLE
+            with m.If(cmd & ~busy):
+                m.d.sync += train_cmd.eq(cmd_op == OP_TRAIN_SAMPLE)
+            m.d.comb += [seq.batch_end.eq(lrn.batch_end), opass.start.eq(seq.pass_start),
+                         seq.pass_done.eq(opass.done), opass.write_errors.eq(train_cmd),
+                         opass.label.eq(lrn.label)]
+            for lane in lanes:
+                m.d.comb += [lane.batch_log2.eq(lrn.batch_log2),
+                             lane.shift_out.eq(lrn.shift_out)]
+            train_info = lrn.registers()
         steps = Signal(16, init=hw.cfg.steps)
         any_over = Signal()
         m.d.comb += [seq.cmd.eq(cmd), seq.cmd_op.eq(cmd_op), seq.steps.eq(steps),
@@ -221,28 +248,38 @@ class NetworkEngine(ControlPort):
             m.d.sync += any_over.eq(0)
         with m.Else():
             m.d.sync += any_over.eq(any_over | clamps)
-        with m.If(lrn.write & (ext_index == INFO["steps"])):
+        with m.If(info_write("steps")):
             m.d.sync += steps.eq(self.wdata)
 
-        # the control port, stage 0: decode; the neuron and link maps addressed ------------
-        e_int = sum((index >= i * N) for i in range(1, N_ELEMENTS))
-        n_int = index - Array(Const(i * N, INDEX_BITS + 3) for i in range(N_ELEMENTS))[e_int]
+        # the control port, clock 1: the master's address, write and data registered; the
+        # decode below starts from these registers (no path from the host bridge's or the
+        # output pass's logic through the index arithmetic into the maps' addresses) --------
+        region_r, index_r = Signal.like(region), Signal.like(index)
+        we_r, free_r, own_r = Signal(), Signal(), Signal()
+        wdata_r = Signal.like(mem_wdata)
+        m.d.sync += [region_r.eq(region), index_r.eq(index), we_r.eq(mem_we), free_r.eq(free),
+                     own_r.eq(own), wdata_r.eq(mem_wdata)]
+
+        # clock 1: decode; the neuron and link maps addressed ------------------------------
+        e_int = sum((index_r >= i * N) for i in range(1, N_ELEMENTS))
+        n_int = index_r - Array(Const(i * N, INDEX_BITS + 3) for i in range(N_ELEMENTS))[e_int]
         neuron = Signal(range(max(2, N)))
         elem = Signal(range(N_ELEMENTS))
         in_range = {REGION[r]: n for r, n in (
             ("input", n_in), ("error", n_out), ("coef", L), ("fwd_integral", 5 * N),
             ("rev_integral", 5 * N), ("output", n_out), ("overflow", N))}
-        in_range[REGION_PIXELS] = n_in
+        if training:
+            in_range[REGION_PIXELS] = n_in
         valid0 = Signal()
-        with m.Switch(region):
+        with m.Switch(region_r):
             for code, n in in_range.items():
                 with m.Case(code):
-                    m.d.comb += valid0.eq(index < n)
-        with m.Switch(region):
+                    m.d.comb += valid0.eq(index_r < n)
+        with m.Switch(region_r):
             with m.Case(REGION["input"], REGION["overflow"], REGION_PIXELS):
-                m.d.comb += neuron.eq(index)
+                m.d.comb += neuron.eq(index_r)
             with m.Case(REGION["error"], REGION["output"]):
-                m.d.comb += [neuron.eq(out_base + index), elem.eq(t.out_elem)]
+                m.d.comb += [neuron.eq(out_base + index_r), elem.eq(t.out_elem)]
             with m.Case(REGION["fwd_integral"], REGION["rev_integral"]):
                 m.d.comb += [neuron.eq(n_int), elem.eq(e_int)]
         nlay, llay = nmap_layout(s), lmap_layout(s)
@@ -263,7 +300,7 @@ class NetworkEngine(ControlPort):
             m.d.sync += local1.eq(neuron)
         m.submodules.link_map = lmap = Memory(shape=llay.width, depth=L, init=lmap_words(s))
         lrd = lmap.read_port()
-        m.d.comb += lrd.addr.eq(index)
+        m.d.comb += lrd.addr.eq(index_r)
         off, w = llay.fields["slot"]
         if w:
             m.d.comb += slot1.eq(lrd.data[off:off + w])
@@ -271,59 +308,79 @@ class NetworkEngine(ControlPort):
         if w:
             m.d.comb += lane1.eq(lrd.data[off:off + w])
 
-        region1, elem1 = Signal.like(region), Signal(range(N_ELEMENTS))
+        region1, elem1 = Signal.like(region_r), Signal(range(N_ELEMENTS))
         valid1, we1, own1 = Signal(), Signal(), Signal()
         wdata_reg = Signal(signed(self.data_width))
-        m.d.sync += [region1.eq(region), elem1.eq(elem), valid1.eq(valid0 & free),
-                     we1.eq(mem_we & valid0 & free), wdata_reg.eq(mem_wdata),
-                     own1.eq(opass.active)]
+        m.d.sync += [region1.eq(region_r), elem1.eq(elem), valid1.eq(valid0 & free_r),
+                     we1.eq(we_r & valid0 & free_r), wdata_reg.eq(wdata_r),
+                     own1.eq(own_r)]
         # region 8: an 8-bit pixel -> its input integer (golden FixedModel.pixel_table)
-        m.submodules.pixels = pixel_rom = Memory(
-            shape=signed(W), depth=256, init=list(hw.pixel_table),
-            attrs=memory_attrs("pixels", self.lut_memories))
-        pixel_rd = pixel_rom.read_port()
-        m.d.comb += pixel_rd.addr.eq(self.wdata[:8])
         wdata1 = Signal(signed(self.data_width))
-        m.d.comb += wdata1.eq(Mux(region1 == REGION_PIXELS, pixel_rd.data, wdata_reg))
+        if training:
+            m.submodules.pixels = pixel_rom = Memory(
+                shape=signed(W), depth=256, init=list(hw.pixel_table),
+                attrs=memory_attrs("pixels", self.lut_memories))
+            pixel_rd = pixel_rom.read_port()
+            m.d.comb += pixel_rd.addr.eq(wdata_r[:8])
+            m.d.comb += wdata1.eq(Mux(region1 == REGION_PIXELS, pixel_rd.data, wdata_reg))
+        else:
+            m.d.comb += wdata1.eq(wdata_reg)
 
-        # stage 1: the local address, on every lane's port; writes land here ---------------
-        kind = Signal(2)
-        local_addr = Signal(host_addr_bits(s))
+        # clock 2: the maps' words (block RAM outputs) and the pixel's integer registered, with
+        # what the region alone decides (the kind of access, the local address's base): the
+        # address translation of clock 3 starts from registers -----------------------------
+        kind1 = Signal(2)
+        base1 = Signal(host_addr_bits(s))
         row_of = Array(Const(e * nb, range(R5 + 1)) for e in range(N_ELEMENTS))
         with m.Switch(region1):
             with m.Case(REGION["input"], REGION["error"], REGION_PIXELS):
-                m.d.comb += [kind.eq(HOST_E), local_addr.eq(2 * R5 + local1)]
+                m.d.comb += [kind1.eq(HOST_E), base1.eq(2 * R5)]
             with m.Case(REGION["overflow"]):
-                m.d.comb += [kind.eq(HOST_E), local_addr.eq(
-                    Mux(seq.last_half, R5, 0) + (N_ELEMENTS - 1) * nb + local1)]
+                m.d.comb += [kind1.eq(HOST_E),
+                             base1.eq(Mux(seq.last_half, R5, 0) + (N_ELEMENTS - 1) * nb)]
             with m.Case(REGION["coef"]):
-                m.d.comb += [kind.eq(HOST_C), local_addr.eq(slot1)]
+                m.d.comb += kind1.eq(HOST_C)
             with m.Case(REGION["fwd_integral"], REGION["output"]):
-                m.d.comb += [kind.eq(HOST_SR), local_addr.eq(row_of[elem1] + local1)]
+                m.d.comb += [kind1.eq(HOST_SR), base1.eq(row_of[elem1])]
             with m.Case(REGION["rev_integral"]):
-                m.d.comb += [kind.eq(HOST_SR), local_addr.eq(R5 + row_of[elem1] + local1)]
-        target1 = Signal(range(max(2, P)))
-        m.d.comb += target1.eq(Mux(region1 == REGION["coef"], lane1, bank1))
+                m.d.comb += [kind1.eq(HOST_SR), base1.eq(R5 + row_of[elem1])]
         writable = ((region1 == REGION["input"]) | (region1 == REGION["error"])
                     | (region1 == REGION["coef"]) | (region1 == REGION_PIXELS))
-        for b, lane in enumerate(lanes):
-            m.d.comb += [lane.host_kind.eq(Mux(valid1, kind, HOST_NONE)),
-                         lane.host_addr.eq(local_addr), lane.host_wdata.eq(wdata1),
-                         lane.host_we.eq(we1 & writable & (target1 == b))]
+        bank2, local2 = Signal.like(bank1), Signal.like(local1)
+        lane2, slot2 = Signal.like(lane1), Signal.like(slot1)
+        kind2, base2 = Signal.like(kind1), Signal.like(base1)
+        region2, coef2 = Signal.like(region1), Signal()
+        valid2, we2, own2 = Signal(), Signal(), Signal()
+        wdata2 = Signal.like(wdata1)
+        m.d.sync += [bank2.eq(bank1), local2.eq(local1), lane2.eq(lane1), slot2.eq(slot1),
+                     kind2.eq(Mux(valid1, kind1, HOST_NONE)), base2.eq(base1),
+                     coef2.eq(region1 == REGION["coef"]), region2.eq(region1),
+                     valid2.eq(valid1), we2.eq(we1 & writable), own2.eq(own1),
+                     wdata2.eq(wdata1)]
 
-        # stage 2: the memory word of the target lane, or an info register ----------------
-        region2 = Signal.like(region)
-        valid2, own2 = Signal(), Signal()
-        target2 = Signal.like(target1)
-        m.d.sync += [region2.eq(region1), valid2.eq(valid1), target2.eq(target1),
-                     own2.eq(own1)]
+        # clock 3: the local address, on every lane's port; writes land here ---------------
+        local_addr = Signal(host_addr_bits(s))
+        target2 = Signal(range(max(2, P)))
+        m.d.comb += [local_addr.eq(Mux(coef2, slot2, base2 + local2)),
+                     target2.eq(Mux(coef2, lane2, bank2))]
+        for b, lane in enumerate(lanes):
+            m.d.comb += [lane.host_kind.eq(kind2), lane.host_addr.eq(local_addr),
+                         lane.host_wdata.eq(wdata2), lane.host_we.eq(we2 & (target2 == b))]
+
+        # clock 4: the memory word of the target lane, or an info register ----------------
+        region3 = Signal.like(region)
+        valid3, own3 = Signal(), Signal()
+        target3 = Signal.like(target2)
+        m.d.sync += [region3.eq(region2), valid3.eq(valid2), target3.eq(target2),
+                     own3.eq(own2)]
         info = {INFO["n_inputs"]: n_in, INFO["n_outputs"]: n_out, INFO["n_neurons"]: N,
                 INFO["n_links"]: L, INFO["steps"]: steps,
                 INFO["status"]: busy | (any_over << 1),
                 INFO["width"]: fmt.width, INFO["frac"]: fmt.frac,
                 INFO["coef_extra"]: fmt.coef_extra, INFO["acc_width"]: fmt.acc_width,
-                INFO["h_shift"]: hw.h_shift, INFO["magic"]: MAGIC, **lrn.registers()}
-        info1, info2 = Signal(signed(self.data_width)), Signal(signed(self.data_width))
+                INFO["h_shift"]: hw.h_shift, INFO["magic"]: MAGIC, **train_info}
+        info1, info2, info3, info4 = (Signal(signed(self.data_width), name=f"info{i}")
+                                      for i in (1, 2, 3, 4))
         with m.If(ext_region == REGION["info"]):    # the host's address, even in a pass
             with m.Switch(ext_index):
                 for key, v in info.items():
@@ -333,12 +390,12 @@ class NetworkEngine(ControlPort):
                     m.d.sync += info1.eq(0)
         with m.Else():
             m.d.sync += info1.eq(0)
-        m.d.sync += info2.eq(info1)
-        e_word = Array(lane.e_rdata for lane in lanes)[target2]
-        sr_word = Array(lane.sr_rdata for lane in lanes)[target2]
-        c_word = Array(lane.c_rdata for lane in lanes)[target2]
+        m.d.sync += [info2.eq(info1), info3.eq(info2), info4.eq(info3)]
+        e_word = Array(lane.e_rdata for lane in lanes)[target3]
+        sr_word = Array(lane.sr_rdata for lane in lanes)[target3]
+        c_word = Array(lane.c_rdata for lane in lanes)[target3]
         mem_word = Signal(signed(self.data_width))
-        with m.Switch(region2):
+        with m.Switch(region3):
             with m.Case(REGION["input"], REGION["error"]):
                 m.d.comb += mem_word.eq(e_word[:W].as_signed())
             with m.Case(REGION["overflow"]):
@@ -349,6 +406,15 @@ class NetworkEngine(ControlPort):
                 m.d.comb += mem_word.eq(0)
             with m.Default():
                 m.d.comb += mem_word.eq(sr_word)
-        m.d.comb += [opass.word.eq(mem_word),
-                     self.rdata.eq(Mux(~valid2 | own2, info2, mem_word))]
+        # clock 5: the word registered (the lanes' block RAM outputs end in a register after
+        # the word multiplexer, not in the host bridge's logic)
+        mem_word5, info5, host5 = Signal.like(mem_word), Signal.like(info4), Signal()
+        m.d.sync += [mem_word5.eq(mem_word), info5.eq(info4), host5.eq(valid3 & ~own3)]
+        # clock 6: registered again (the output pass takes turns of reads and writes, so the
+        # latency is even)
+        mem_word6, info6, host6 = Signal.like(mem_word), Signal.like(info4), Signal()
+        m.d.sync += [mem_word6.eq(mem_word5), info6.eq(info5), host6.eq(host5)]
+        if training:
+            m.d.comb += opass.word.eq(mem_word6)
+        m.d.comb += self.rdata.eq(Mux(host6, mem_word6, info6))
         return m

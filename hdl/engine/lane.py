@@ -32,7 +32,7 @@ from ..fixed import HwConstants, round_shift_expr, saturate_expr
 from ..synapse import _table_shapes
 from .bsp import BspUnit, shift_out_bits
 from .dither import WANG32_STAGES, wang32_stage
-from .memories import engine_memories, memory_attrs
+from .memories import engine_memories, memory_attrs, registered_read
 from .schedule import EngineTiming, Schedule
 from .sequencer import ISSUE_BSP, ISSUE_LINK, ISSUE_LOAD, ISSUE_NEURON, control_layout
 from .tables import EngineWidths, bits, slot_layout
@@ -98,6 +98,25 @@ def _k_times(value, k_fwd, k_rev, e, rev, width):
     return value * _per_element(k_fwd, k_rev, e, rev, signed(width))
 
 
+def _row_counter(m, on, nb: int, prefix: str):
+    """(e, j, row = e * nb + j) of the row at a pipeline stage, as counters that step when
+    ``on`` (the stage holds a neuron-phase row): e fastest, then j, back to (0, 0) after the
+    phase's last row."""
+    e = Signal(range(N_ELEMENTS), name=f"{prefix}_e")
+    j = Signal(range(max(2, nb)), name=f"{prefix}_j")
+    row = Signal(range(N_ELEMENTS * nb), name=f"{prefix}_row")
+    with m.If(on):
+        with m.If(e == N_ELEMENTS - 1):
+            m.d.sync += e.eq(0)
+            with m.If(j == nb - 1):
+                m.d.sync += [j.eq(0), row.eq(0)]
+            with m.Else():
+                m.d.sync += [j.eq(j + 1), row.eq(row - (N_ELEMENTS - 1) * nb + 1)]
+        with m.Else():
+            m.d.sync += [e.eq(e + 1), row.eq(row + nb)]
+    return e, j, row
+
+
 def _global_neurons(schedule: Schedule, bank: int) -> list:
     """The global index of each local neuron of ``bank`` (0 for padding)."""
     out = [0] * schedule.nb
@@ -122,7 +141,8 @@ class Lane(wiring.Component):
 
     def __init__(self, schedule: Schedule, bank: int, hw: HwConstants, widths: EngineWidths,
                  timing: EngineTiming, slot_words, c_words, data_width: int,
-                 lut_memories=(), lanes_per_table: int = 2):
+                 lut_memories=(), lanes_per_table: int = 2, training: bool = True):
+        self.training = training
         self.schedule, self.bank, self.hw, self.widths = schedule, bank, hw, widths
         self.lut_memories = tuple(lut_memories)
         self.lanes_per_table = lanes_per_table
@@ -180,7 +200,8 @@ class Lane(wiring.Component):
 
         # memories ---------------------------------------------------------------------
         lay = slot_layout(s)
-        spec = {ms.name: ms for ms in engine_memories(s, wd, self.n_table, 1)}  # depths
+        spec = {ms.name: ms for ms in engine_memories(s, wd, self.n_table, 1,
+                                                      training=self.training)}  # depths
 
         def memory(name, shape, init=()):
             mem = Memory(shape=shape, depth=spec[name].depth, init=list(init),
@@ -192,13 +213,11 @@ class Lane(wiring.Component):
         u_mem = memory("u_mem", signed(wd.u))
         c_mem = memory("c_mem", signed(wd.coef), self.c_words)
         slot_rom = memory("slot_rom", unsigned(lay.width), self.slot_words)
-        bsp_acc = memory("bsp_acc", signed(BSP_ACC_BITS))   # per slot: its link's accumulator
-        e_rd, e_wr = e_mem.read_port(), e_mem.write_port()
-        sr_rd, sr_wr = sr_mem.read_port(), sr_mem.write_port()
-        u_rd, u_wr = u_mem.read_port(), u_mem.write_port()
-        c_rd, c_wr = c_mem.read_port(), c_mem.write_port()
+        e_rd, e_wr = registered_read(m, e_mem, "e"), e_mem.write_port()
+        sr_rd, sr_wr = registered_read(m, sr_mem, "sr"), sr_mem.write_port()
+        u_rd, u_wr = registered_read(m, u_mem, "u"), u_mem.write_port()
+        c_rd, c_wr = registered_read(m, c_mem, "c"), c_mem.write_port()
         tab_rd = slot_rom.read_port()
-        a_rd, a_wr = bsp_acc.read_port(), bsp_acc.write_port()
         m.d.comb += [self.e_rdata.eq(e_rd.data), self.sr_rdata.eq(sr_rd.data),
                      self.c_rdata.eq(c_rd.data)]
 
@@ -220,8 +239,10 @@ class Lane(wiring.Component):
 
         # the multiplier: signed W x W, operands and product registered (MUL_LATENCY) --------
         mul_a, mul_b = Signal(signed(W)), Signal(signed(W))
-        a_reg, b_reg = Signal(signed(W)), Signal(signed(W))
-        prod = Signal(signed(2 * W))
+        # (without reset: the DSP block's own registers take them, not logic cells)
+        a_reg = Signal(signed(W), reset_less=True)
+        b_reg = Signal(signed(W), reset_less=True)
+        prod = Signal(signed(2 * W), reset_less=True)
         m.d.sync += [a_reg.eq(mul_a), b_reg.eq(mul_b), prod.eq(a_reg * b_reg)]
         assert MUL_LATENCY == 2
 
@@ -279,12 +300,16 @@ class Lane(wiring.Component):
         m.d.comb += [bsp.sub.eq(c.sub), bsp.s.eq(self.xbar_in[:aw].as_signed()),
                      bsp.r.eq(r_val), bsp.c_old.eq(c_old), bsp.prod.eq(prod),
                      bsp.tab_data.eq(self.atan_data), self.atan_addr.eq(bsp.tab_addr),
-                     bsp.acc_mode.eq(c.acc), bsp.update.eq(c.upd),
-                     bsp.batch_log2.eq(self.batch_log2), bsp.shift_out.eq(self.shift_out),
-                     bsp.a_old.eq(a_rd.data)]
-        # the accumulator of the slot's link: read for the whole slot (c.k), written at squash
-        m.d.comb += [a_rd.addr.eq(c.k), a_wr.addr.eq(c.k), a_wr.data.eq(bsp.a_write),
-                     a_wr.en.eq(at("squash") & c.acc & b_dst_valid)]
+                     bsp.update.eq(c.upd),
+                     bsp.batch_log2.eq(self.batch_log2), bsp.shift_out.eq(self.shift_out)]
+        if self.training:
+            # the accumulator of the slot's link (per slot): read for the whole slot (c.k),
+            # written at squash
+            bsp_acc = memory("bsp_acc", signed(BSP_ACC_BITS))
+            a_rd, a_wr = registered_read(m, bsp_acc, "a"), bsp_acc.write_port()
+            m.d.comb += [bsp.acc_mode.eq(c.acc), bsp.a_old.eq(a_rd.data),
+                         a_rd.addr.eq(c.k), a_wr.addr.eq(c.k), a_wr.data.eq(bsp.a_write),
+                         a_wr.en.eq(at("squash") & c.acc & b_dst_valid)]
 
         # the crossbar: what this bank serves, which bank this lane reads
         with m.If(lk.at("on", LINK["serve_out"])):
@@ -298,8 +323,7 @@ class Lane(wiring.Component):
         assert (C_ == NEURON["e_read"] + 1 + N_ELEMENTS and SUM == C_ + MUL_LATENCY
                 and SUM == RD + 1 and WR == SUM + 3)
         nr = _Stages(m, "neuron", WR)
-        for name, value in (("on", neu0), ("e", c.e), ("j", c.j), ("row", row0),
-                            ("half", c.half)):
+        for name, value in (("on", neu0), ("e", c.e), ("j", c.j), ("half", c.half)):
             nr.add(name, value, 0)
         # the neuron's five words: collected, then held in a ring that turns one place a
         # clock, so that the element computed is always at place 0 and its linear and
@@ -338,10 +362,19 @@ class Lane(wiring.Component):
             self._dither(m, nr)
         neu_mul = nr.at("on", C_)
         neu_read = nr.at("on", RD)
+        # the row at the read and at the write stage: counters that step with the rows (a
+        # neuron phase always issues every row, e fastest, from (0, 0)), not copies of the
+        # issued row carried down the pipeline
+        e_at_rd, _, row_rd = _row_counter(m, neu_read, nb, "neuron_rd")
+        e_sum = Signal.like(e_at_rd, name="neuron_e_sum")
+        e_sum1 = Signal.like(e_at_rd, name="neuron_e_sum1")
+        assert SUM == RD + 1
+        m.d.sync += [e_sum.eq(e_at_rd), e_sum1.eq(e_sum)]
+        e_at_wr, j_at_wr, row_wr = _row_counter(m, nr.at("on", WR), nb, "neuron_wr")
         # SUM: q = round(E E_quad), K1 E_lin - K2 E + U, S + D
         kf, kr = hw.k_int[False], hw.k_int[True]      # (K1, K2, K3) per element
         acc_shape = signed(wd.neuron_acc)
-        e_s, e_self_s = nr.at("e", SUM), nr.at("e_self", SUM)
+        e_s, e_self_s = e_sum, nr.at("e_self", SUM)
         part, q = Signal(acc_shape), Signal(signed(2 * W))
         s_sum = Signal(signed(aw + 2))
         m.d.sync += [
@@ -354,7 +387,7 @@ class Lane(wiring.Component):
         acc = Signal(acc_shape)
         s_new = Signal(signed(aw))
         s_sat, _ = saturate_expr(s_sum, fmt.acc_min, fmt.acc_max)
-        m.d.sync += [acc.eq(part - _k_times(q, kf[2], kr[2], nr.at("e", SUM + 1), rev, W)),
+        m.d.sync += [acc.eq(part - _k_times(q, kf[2], kr[2], e_sum1, rev, W)),
                      s_new.eq(s_sat)]
         nr.add("s_new", s_new, SUM + 2)
         # SUM + 2: E + round_shift(acc, F + k), or (acc + r) >> (F + k) with the dither r
@@ -369,10 +402,10 @@ class Lane(wiring.Component):
         e_new, clamped = saturate_expr(e_sum, hw.lo, hw.hi)
         neu_write = nr.at("on", WR)
         run_or, run_now = Signal(), Signal()
-        m.d.comb += run_now.eq(Mux(nr.at("e", WR) == 0, 0, run_or) | clamped)
+        m.d.comb += run_now.eq(Mux(e_at_wr == 0, 0, run_or) | clamped)
         with m.If(neu_write):
             m.d.sync += run_or.eq(run_now)
-        m.d.comb += self.clamp.eq(neu_write & clamped & (nr.at("j", WR) < count))
+        m.d.comb += self.clamp.eq(neu_write & clamped & (j_at_wr < count))
 
         # LOAD -------------------------------------------------------------------------------
         ld = _Stages(m, "load", LOAD["u_write"])
@@ -401,7 +434,7 @@ class Lane(wiring.Component):
         with m.If(load0):
             m.d.comb += [e_wr.addr.eq(row0), e_wr.data.eq(b0(c.e)[:W]), e_wr.en.eq(1)]
         with m.Elif(neu_write):
-            m.d.comb += [e_wr.addr.eq(Mux(nr.at("half", WR), 0, R5) + nr.at("row", WR)),
+            m.d.comb += [e_wr.addr.eq(Mux(nr.at("half", WR), 0, R5) + row_wr),
                          e_wr.data.eq(Cat(e_new[:W], nr.at("flag", WR) | run_now)),
                          e_wr.en.eq(1)]
         with m.Elif((host == HOST_E) & self.host_we):
@@ -409,7 +442,7 @@ class Lane(wiring.Component):
                          e_wr.en.eq(1)]
         # S/R read: NEURON, BSP (S served, then R), host
         with m.If(neu_read):
-            m.d.comb += sr_rd.addr.eq(mode_base + nr.at("row", RD))
+            m.d.comb += sr_rd.addr.eq(mode_base + row_rd)
         with m.Elif(at("serve_read")):
             m.d.comb += sr_rd.addr.eq(field(tab, "src_row"))
         with m.Elif(at("serve_out")):
@@ -420,13 +453,13 @@ class Lane(wiring.Component):
         with m.If(load0):
             m.d.comb += [sr_wr.addr.eq(mode_base + row0), sr_wr.data.eq(0), sr_wr.en.eq(1)]
         with m.Elif(neu_write):
-            m.d.comb += [sr_wr.addr.eq(mode_base + nr.at("row", WR)),
+            m.d.comb += [sr_wr.addr.eq(mode_base + row_wr),
                          sr_wr.data.eq(nr.at("s_new", WR)), sr_wr.en.eq(1)]
         # U read: LINK (the row of the link taken), NEURON
         with m.If(link_u_read):
             m.d.comb += u_rd.addr.eq(lk.at("row", LINK["u_read"]))
         with m.Elif(neu_read):
-            m.d.comb += u_rd.addr.eq(nr.at("row", RD))
+            m.d.comb += u_rd.addr.eq(row_rd)
         # U write: LOAD (input << F or 0), LINK (accumulate)
         with m.If(load_u):
             m.d.comb += [u_wr.addr.eq(ld.at("row", 1)), u_wr.en.eq(1),
@@ -448,8 +481,10 @@ class Lane(wiring.Component):
                          c_wr.en.eq(1)]
         # the multiplier: LINK, NEURON, BSP
         with m.If(link_mul):
-            m.d.comb += [mul_a.eq(Mux(rev, xin_c, lk.at("cmul", LINK["multiply"]))),
-                         mul_b.eq(xin_d)]
+            # (one lane serves itself: the crossbar brings back its own slot's C, so the C it
+            # takes needs no copies down the pipeline)
+            own_c = xin_c if s.lanes == 1 else lk.at("cmul", LINK["multiply"])
+            m.d.comb += [mul_a.eq(Mux(rev, xin_c, own_c)), mul_b.eq(xin_d)]
         with m.Elif(neu_mul):
             m.d.comb += [mul_a.eq(e_self_c), mul_b.eq(e_quad_c)]
         with m.Elif(bsp0 & bsp.mul_en):

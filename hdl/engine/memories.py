@@ -19,7 +19,7 @@ from .tables import EngineWidths, lmap_layout, nmap_layout, slot_layout
 
 __all__ = ["MemorySpec", "engine_memories", "block_rams", "BLOCK_RAM", "EngineResources",
            "estimate_resources", "LUT_MEMORY_ORDER", "memory_attrs", "lut_memories_for",
-           "estimate_engine", "row_fan", "fit_block_ram"]
+           "estimate_engine", "row_fan", "fit_block_ram", "NO_RW_CHECK", "registered_read"]
 
 # memories that may leave block RAM, in the order --lanes auto should move them (the ones
 # that use a block worst first): their contents then live in LUT RAM (RAMs) or LUTs (ROMs)
@@ -52,8 +52,10 @@ class MemorySpec:
 
 
 def engine_memories(s: Schedule, widths: EngineWidths, table_entries: int,
-                    table_width: int, dither: bool = False, lanes_per_table: int = 2) -> list:
-    """Every memory of the engine of schedule ``s`` (see lane.py and engine.py)."""
+                    table_width: int, dither: bool = False, lanes_per_table: int = 2,
+                    training: bool = True) -> list:
+    """Every memory of the engine of schedule ``s`` (see lane.py and engine.py); without
+    ``training`` (the learning units left out) no accumulators and no pixel table."""
     P, nb, T, R5 = s.lanes, s.nb, s.slots, N_ELEMENTS * s.nb
     t = s.topology
     mems = [
@@ -63,15 +65,18 @@ def engine_memories(s: Schedule, widths: EngineWidths, table_entries: int,
         MemorySpec("u_mem", P, R5, widths.u, "1r1w", "link input of each row"),
         MemorySpec("c_mem", P, T, widths.coef, "1r1w", "coefficients C, by slot"),
         MemorySpec("slot_rom", P, T, slot_layout(s).width, "1r", "slot table"),
-        MemorySpec("bsp_acc", P, T, BSP_ACC_BITS, "1r1w",
-                   "BSP accumulators of a batch (32-bit, one per link), by slot"),
-        MemorySpec("atan", -(-P // lanes_per_table), table_entries, table_width, "2r",
-                   f"atan table (one per {lanes_per_table} lanes)"),
+        *([MemorySpec("bsp_acc", P, T, BSP_ACC_BITS, "1r1w",
+                      "BSP accumulators of a batch (32-bit, one per link), by slot")]
+          if training else []),
+        # (one lane reads its table on one port: engine.py makes the second for a second lane)
+        MemorySpec("atan", -(-P // lanes_per_table), table_entries, table_width,
+                   "2r" if P > 1 else "1r", f"atan table (one per {lanes_per_table} lanes)"),
         MemorySpec("link_map", 1, t.n_links, lmap_layout(s).width, "1r",
                    "link -> (lane, slot), control port"),
     ]
-    mems.append(MemorySpec("pixels", 1, 256, widths.width, "1r",
-                           "8-bit pixel -> input integer (region 8, golden pixel_table)"))
+    if training:
+        mems.append(MemorySpec("pixels", 1, 256, widths.width, "1r",
+                               "8-bit pixel -> input integer (region 8, golden pixel_table)"))
     if P > 1:
         mems.append(MemorySpec("neuron_map", 1, t.n_neurons, nmap_layout(s).width, "1r",
                                "neuron -> (bank, local neuron), control port"))
@@ -83,14 +88,45 @@ def engine_memories(s: Schedule, widths: EngineWidths, table_entries: int,
     return mems
 
 
+# the RAMs (one read and one write port) whose read in the clock of a write to the same word
+# is never used: the engine's phases never read a word in the clock it is written and then use
+# what they read (timing.py, schedule.RMW_GAP: a row's next link is 2 slots later; E is read
+# from one half and written to the other; the BSP slot reads its C and accumulator before it
+# writes them; the control port reads and writes in different clocks). Their reads are
+# :func:`registered_read` ports and the memories carry Yosys's no_rw_check: Yosys then maps
+# them to block RAM as they are, without the registers and multiplexers that emulate
+# read-first behaviour (on the iCE40 about two flip-flops and a LUT a bit).
+NO_RW_CHECK = ("e_mem", "sr_mem", "u_mem", "c_mem", "bsp_acc", "errors")
+
+
+class _RegisteredRead:
+    def __init__(self, m, memory, name: str):
+        from amaranth.hdl import Signal      # (the rest of this module is pure Python)
+        self.port = memory.read_port(domain="comb")
+        self.addr = self.port.addr
+        self.data = Signal(memory.shape, name=f"{name}_rdata", reset_less=True)
+        m.d.sync += self.data.eq(self.port.data)
+
+
+def registered_read(m, memory, name: str):
+    """A synchronous read port of ``memory`` (``addr``; ``data`` one clock later, the word
+    before a write in the same clock, as ``memory.read_port()``) made of an asynchronous read
+    and a data register: Yosys's memory_dff merges the register into the port and honours the
+    memory's no_rw_check (:data:`NO_RW_CHECK`), which it does not for a port that is
+    synchronous from the start."""
+    return _RegisteredRead(m, memory, name)
+
+
 def memory_attrs(spec_or_name, lut_memories) -> dict | None:
     """The Yosys attributes of a memory: none (block RAM, the tools' choice), or distributed
-    RAM / logic when its name is in ``lut_memories``."""
+    RAM / logic when its name is in ``lut_memories``; ``no_rw_check`` on the RAMs of
+    :data:`NO_RW_CHECK`."""
     name = getattr(spec_or_name, "name", spec_or_name)
-    if name not in lut_memories:
-        return None
-    rom = name in ("slot_rom", "atan", "neuron_index", "pixels")
-    return {"ram_style": "logic" if rom else "distributed"}
+    attrs = {"no_rw_check": 1} if name in NO_RW_CHECK else {}
+    if name in lut_memories:
+        rom = name in ("slot_rom", "atan", "neuron_index", "pixels")
+        attrs["ram_style"] = "logic" if rom else "distributed"
+    return attrs or None
 
 
 def block_rams(spec: MemorySpec, family: str) -> int:
@@ -131,13 +167,14 @@ class EngineResources:
 
 
 def estimate_resources(s: Schedule, widths: EngineWidths, hw, timing, steps: int,
-                       lut_memories=(), lanes_per_table: int = 2) -> EngineResources:
+                       lut_memories=(), lanes_per_table: int = 2,
+                       training: bool = True) -> EngineResources:
     """The resources of the engine of schedule ``s`` (see :class:`EngineResources`), with the
     memories named in ``lut_memories`` out of block RAM."""
     entries = hw.table.entries()
     table_width = int(max(entries)).bit_length() + 1
     mems = engine_memories(s, widths, len(entries), table_width, hw.fmt.reverse_dither,
-                           lanes_per_table)
+                           lanes_per_table, training)
     extra = 0
     for i in range(3):   # K products: shifts when one power of two, else one more multiplier
         ks = {int(v) for d in (False, True) for v in hw.k_int[d][i]}
@@ -178,7 +215,7 @@ def row_fan(topology) -> int:
 
 
 def estimate_engine(topology, hw, lanes: int, lut_memories=(), schedule=None,
-                    lanes_per_table: int = 2) -> EngineResources:
+                    lanes_per_table: int = 2, training: bool = True) -> EngineResources:
     """What ``NetworkEngine(topology, hw, lanes=lanes, lut_memories=...)`` needs, without
     building it: the scheduler, the widths and the timing only (about 0.1 s for MODEL1)."""
     from .dither import seed_clocks
@@ -190,10 +227,10 @@ def estimate_engine(topology, hw, lanes: int, lut_memories=(), schedule=None,
                            seed=seed_clocks(topology.layers[-1]) if hw.fmt.reverse_dither
                            else 0, lanes_per_table=lanes_per_table)
     return estimate_resources(s, engine_widths(hw, row_fan(topology)), hw, timing,
-                              hw.cfg.steps, lut_memories, lanes_per_table)
+                              hw.cfg.steps, lut_memories, lanes_per_table, training)
 
 
-def fit_block_ram(topology, hw, lanes: int, family: str, budget: int):
+def fit_block_ram(topology, hw, lanes: int, family: str, budget: int, training: bool = True):
     """``(lanes_per_table, lut_memories)`` that bring the engine within ``budget`` blocks of
     ``family``: first fewer atan ROMs (more lanes share one: 2 more BSP clocks a slot per two
     lanes), then memories out of block RAM (:func:`lut_memories_for`); None if nothing fits."""
@@ -202,7 +239,8 @@ def fit_block_ram(topology, hw, lanes: int, family: str, budget: int):
     for g in (2, 4, 8, 16):
         if g > 2 and g // 2 > max(1, lanes // 2):
             break
-        mems = estimate_engine(topology, hw, lanes, schedule=s, lanes_per_table=g).memories
+        mems = estimate_engine(topology, hw, lanes, schedule=s, lanes_per_table=g,
+                               training=training).memories
         if sum(block_rams(m, family) for m in mems) <= budget:
             return g, ()
     lut = lut_memories_for(mems, family, budget)

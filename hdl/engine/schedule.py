@@ -62,14 +62,15 @@ class EngineTiming:
     bsp_drain: int
     finish: int
     seed: int = 0
-    read_latency: int = 2
+    read_latency: int = 6
 
 
 def output_pass_clocks(n_outputs: int, read_latency: int) -> int:
     """Clocks of the learning commands' output pass (train.OutputPass), from its start clock
-    to ``done``: n_outputs reads, the read latency, one clock for the integral's register,
-    two for the error, n_outputs writes, one clock for the last write to land."""
-    return 2 * n_outputs + read_latency + 4
+    to ``done``: n_outputs reads and n_outputs writes taking turns (the first write after the
+    first read's latency, one clock for the integral's register and two for the error), one
+    clock for the last write to land."""
+    return 2 * n_outputs + read_latency + 3
 
 
 def _bits(n: int) -> int:

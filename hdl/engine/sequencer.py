@@ -50,10 +50,11 @@ class Sequencer(wiring.Component):
     ``dither_advance`` (out: the next step begins: its dither hash); the learning commands:
     ``batch_end`` (in: this TRAIN_SAMPLE ends a batch), ``pass_start`` (out: one clock, the
     output pass begins), ``pass_done`` (in: one clock, it has ended), ``trained`` (out: one
-    clock with ``done`` of a TRAIN_SAMPLE)."""
+    clock with ``done`` of a TRAIN_SAMPLE). Without ``training`` (the engine's learning units
+    left out) ops 3 and 4 do nothing."""
 
-    def __init__(self, schedule: Schedule, timing: EngineTiming):
-        self.schedule, self.timing = schedule, timing
+    def __init__(self, schedule: Schedule, timing: EngineTiming, training: bool = True):
+        self.schedule, self.timing, self.training = schedule, timing, training
         super().__init__({
             "cmd": In(1), "cmd_op": In(3), "steps": In(16), "batch_end": In(1),
             "pass_start": Out(1), "pass_done": In(1), "trained": Out(1),
@@ -135,8 +136,8 @@ class Sequencer(wiring.Component):
                                                          & (tm.seed > 0))]
                         m.d.sync += rev.eq(self.cmd_op == OP_REVERSE)
                         m.next = "START_RUN"
-                    with m.Elif((self.cmd_op == OP_TRAIN_SAMPLE)
-                                | (self.cmd_op == OP_EVAL_SAMPLE)):
+                    with m.Elif(((self.cmd_op == OP_TRAIN_SAMPLE)
+                                 | (self.cmd_op == OP_EVAL_SAMPLE)) & self.training):
                         m.d.comb += self.run_start.eq(1)
                         m.d.sync += [rev.eq(0), chain.eq(1),
                                      train.eq(self.cmd_op == OP_TRAIN_SAMPLE)]

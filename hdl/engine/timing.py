@@ -13,9 +13,13 @@ from __future__ import annotations
 from .schedule import EngineTiming
 
 __all__ = ["LINK", "NEURON", "LOAD", "DITHER", "bsp_stages", "engine_timing", "CONTROL_DELAY", "MUL_LATENCY",
-           "port_uses", "port_conflicts"]
+           "READ_LATENCY", "port_uses", "port_conflicts"]
 
 CONTROL_DELAY = 1   # sequencer -> lane: the lane registers the control it receives
+READ_LATENCY = 6    # the control port: the address registered; decoded and the neuron or
+#                     link map read; its word registered; the translated address on the lanes'
+#                     ports (writes land); the target lane's word chosen; registered twice
+#                     (engine.py; even: the output pass takes turns of reads and writes)
 MUL_LATENCY = 2     # the lane's multiplier: operands registered, product registered (the
 #                     DSP block's own input and output registers)
 
@@ -98,7 +102,7 @@ def engine_timing(acc_width: int, width: int, seed: int = 0,
     return EngineTiming(start=2 + CONTROL_DELAY, load_drain=load_drain,
                         link_drain=link_drain, neuron_drain=neuron_drain,
                         bsp_slot=bsp["slot"], bsp_drain=0, finish=1 + CONTROL_DELAY,
-                        seed=seed)
+                        seed=seed, read_latency=READ_LATENCY)
 
 
 def port_uses(phase: str, acc_width: int = 24, width: int = 16) -> list:
