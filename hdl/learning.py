@@ -34,7 +34,7 @@ from wuxing.golden.onchip import MAX_BATCH_LOG2
 from .fixed import HwConstants, check_types, round_shift_expr, saturate_expr
 
 __all__ = ["ErrorUnit", "ArgmaxCounter", "LearningRegisters", "TRAIN_REGISTERS",
-           "shift_out_bits", "shift_out_limits", "default_shift_out", "wang32_stage",
+           "shift_out_bits", "default_shift_out", "wang32_stage",
            "wang32_expr", "WANG32_STAGES", "sext32", "accumulate_expr", "squash_expr",
            "shift_out_expr"]
 
@@ -43,22 +43,16 @@ TRAIN_REGISTERS = dict(batch_log2=13, step_exp=14, label=15, predicted=16, corre
 """The region-7 (info) registers of on-chip learning: name -> index."""
 
 
-def shift_out_limits(hw: HwConstants) -> tuple[int, int]:
-    """Golden ``FixedModel.bsp_shift_out_limits``: the range the step register's shift is
-    clamped to."""
-    return hw.shift_out_limits
-
-
 def default_shift_out(hw: HwConstants) -> int:
     """The shift from the table output to C of the RunConfig's step (the step register's
-    reset), clamped to :func:`shift_out_limits`."""
-    lo, hi = shift_out_limits(hw)
+    reset), clamped to ``hw.shift_out_limits`` (golden ``FixedModel.bsp_shift_out_limits``)."""
+    lo, hi = hw.shift_out_limits
     return min(max(hw.bsp_shift_out, lo), hi)
 
 
 def shift_out_bits(hw: HwConstants) -> int:
-    """Bits of the signed shift from the table output to C (:func:`shift_out_limits`)."""
-    lo, hi = shift_out_limits(hw)
+    """Bits of the signed shift from the table output to C (``hw.shift_out_limits`` (golden ``FixedModel.bsp_shift_out_limits``))."""
+    lo, hi = hw.shift_out_limits
     return max(abs(lo), hi).bit_length() + 1
 
 
@@ -153,12 +147,12 @@ def squash_expr(m: Module, hw: HwConstants, a, j):
 
 def shift_out_expr(m: Module, hw: HwConstants, y, sh, y_width: int, *, capped: bool = False):
     """``round_shift(y, sh)`` of a table output ``y >= 0`` (``y_width`` bits) by a signed
-    shift signal ``sh`` within :func:`shift_out_limits` (left for ``sh < 0``): the magnitude
+    shift signal ``sh`` within ``hw.shift_out_limits`` (golden ``FixedModel.bsp_shift_out_limits``) (left for ``sh < 0``): the magnitude
     of dC, signed, ``y_width - lo + 1`` bits. ``capped`` (the BSP unit): unsigned,
     ``coef_width + 1`` bits, capped at 2**coef_width: C + dC then clamps as the exact sum
     does, for any C of coef_width bits (golden clamps C to [c_lo, c_hi] within them)."""
     fmt = hw.fmt
-    lo_s, hi_s = shift_out_limits(hw)
+    lo_s, hi_s = hw.shift_out_limits
     yu = y.as_unsigned() if y.shape().signed else y      # y >= 0
     right = Signal(range(hi_s + 1))
     left = Signal(range(-lo_s + 1))
@@ -288,7 +282,7 @@ class LearningRegisters(wiring.Component):
     ``batch_fill``, ``predicted``, ``correct``, ``samples`` (out: the registers);
     ``batch_end`` (out: this TRAIN_SAMPLE ends the batch: ``batch_fill + 1 >= 2**j``);
     ``shift_out`` (out, registered: the shift from the table output to C of ``step_exp``,
-    ``bsp_shift_out + step_exp(RunConfig) - step_exp`` clamped to :func:`shift_out_limits`).
+    ``bsp_shift_out + step_exp(RunConfig) - step_exp`` clamped to ``hw.shift_out_limits`` (golden ``FixedModel.bsp_shift_out_limits``)).
     """
 
     def __init__(self, hw: HwConstants, n_outputs: int, data_width: int):

@@ -29,7 +29,7 @@ from wuxing.golden.network import BSP_ACC_BITS
 
 from .fixed import HwConstants, check_types, round_shift_expr, saturate_expr
 from .learning import (accumulate_expr, default_shift_out, shift_out_bits, shift_out_expr,
-                       shift_out_limits, squash_expr)
+                       squash_expr)
 
 __all__ = ["AtanRom", "Synapse", "TABLE_MODES"]
 
@@ -99,7 +99,7 @@ class Synapse(wiring.Component):
                              f"[{hw.c_lo}, {hw.c_hi}]")
         self.hw, self.table, self.c_init = hw, table, c_init
         entries, tshape, taddr = _table_shapes(hw)
-        lo_s, _ = shift_out_limits(hw)
+        lo_s, _ = hw.shift_out_limits
         # dC = +-round_shift(y, shift_out): exact for every shift in the limits
         self.delta_width = tshape.width + 3 - lo_s
         ports = {

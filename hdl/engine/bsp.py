@@ -44,7 +44,7 @@ class BspUnit(wiring.Component):
     and squash with ``batch_log2``), ``update`` (in: this slot updates C; ``a_write`` is then
     0), ``a_write`` (out: the accumulator's new word, valid at ``squash``), ``batch_log2``
     (in: j), ``shift_out`` (in, signed: the shift from the table output to C's LSBs, within
-    :func:`shift_out_limits`). ``member``, ``lanes_per_table``: the lane's place among the
+    ``hw.shift_out_limits``). ``member``, ``lanes_per_table``: the lane's place among the
     lanes that share its atan ROM (timing.bsp_stages).
     """
 
