@@ -1,7 +1,8 @@
 """cocotb test of the board gateware (``wuxing_board``: HostBridge + Network) driven by the real
 host driver: the bytes go in and out at the UART boundary (rx_data/rx_valid, tx_data/tx_valid/
 tx_ready), the driver runs in a bridge thread, exactly as it runs against a serial port. The
-board runs inside the co-simulation wrapper (sim/wrapper.py): cocotb wakes per byte.
+board runs inside the co-simulation wrapper (sim/wrapper.py) with its byte path: cocotb wakes
+per frame sent and per answer collected, not per byte.
 
 Environment: WUXING_HOST_JOB (JSON: the session, see boards.sim), WUXING_HOST_RESULT (JSON out).
 """
@@ -17,74 +18,61 @@ try:
 except ImportError:          # cocotb 2.1 keeps them in a private module
     from cocotb._bridge import bridge, resume
 
-from wuxing.sim.wrapper import Clocking
+from wuxing.sim.wrapper import BytePath, Clocking
 
 from .driver import BoardDriver, RecordingTransport, Transport
 from .faults import FaultyTransport
 from .flow import run_job
+from .protocol import END
 
 
 class SimTransport(Transport):
     """The byte stream at the UART boundary of the simulated board. ``read(timeout)`` and
     ``now()``: in thousands of clock cycles (simulation time, not wall time).
 
-    The board runs inside the co-simulation wrapper (sim/wrapper.py): the clock runs inside the
-    simulation until the device offers a byte (``tx_valid``) or the clocks asked for are done,
-    so cocotb wakes once per byte, not once per clock. A byte offered is taken by the next
-    clock edge (``tx_ready`` high); ``tx_stall`` > 0 holds ``tx_ready`` low for that many clocks
-    first (a UART is not always ready)."""
+    The board runs inside the co-simulation wrapper with its byte path (sim/wrapper.py,
+    :class:`~wuxing.sim.wrapper.BytePath`): a write is one request that presents the bytes to
+    ``rx_data``/``rx_valid``, one every ``rx_gap`` clocks; a read is one request that runs
+    the clock until the device has offered a whole frame (``tx_valid``) or the clocks asked
+    for are done. A byte offered is taken by the next clock edge (``tx_ready`` high);
+    ``tx_stall`` > 0 holds ``tx_ready`` low for that many clocks first (a UART is not always
+    ready), and the bytes being received wait meanwhile. Bytes the device offers while the
+    host writes are kept for the next read."""
 
     where = "the simulated board"
 
     def __init__(self, dut, rx_gap: int = 1, tx_stall: int = 0):
         self.dut, self.rx_gap, self.tx_stall = dut, rx_gap, tx_stall
         self.clock = Clocking(dut)
+        self.path = None        # the byte path, from the first exchange on (after the reset)
         self.received = bytearray()
         self.cycles = 0
-        self._offered = False  # the device offers a byte that no clock edge has taken yet
 
-    async def _clock(self, n: int) -> int:
-        """Run up to ``n`` clocks; stop early once the device offers a byte, and record it.
-        Returns the clocks run."""
-        d = self.dut
-        if self._offered and self.tx_stall:
-            rx_valid = d.rx_valid.value
-            d.rx_valid.value = 0
-            d.tx_ready.value = 0
-            await self.clock.run(self.tx_stall)
-            self.cycles += self.tx_stall
-            d.tx_ready.value = 1
-            d.rx_valid.value = rx_valid
-        ran = await self.clock.run(n, until=("tx_valid",))
-        self.cycles += ran
-        self._offered = str(d.tx_valid.value) == "1"
-        if self._offered:
-            self.received.append(int(d.tx_data.value))
-        return ran
-
-    async def _clocks(self, n: int):
-        while n > 0:
-            n -= await self._clock(n)
+    def _path(self) -> BytePath:
+        if self.path is None:
+            self.path = BytePath(self.clock, self.rx_gap, self.tx_stall, END)
+        return self.path
 
     async def _send(self, data: bytes):
-        d = self.dut
-        for b in data:
-            d.rx_data.value = b
-            d.rx_valid.value = 1
-            await self._clock(1)
-            d.rx_valid.value = 0
-            await self._clocks(self.rx_gap - 1)
+        path = self._path()
+        before = path.cycles
+        self.received += await path.send(data)
+        self.cycles += path.cycles - before
 
     def _frame_complete(self) -> bool:
         """Something, then a closing END."""
         r = self.received
-        return len(r) >= 2 and r[-1] == 0xC0 and any(b != 0xC0 for b in r)
+        return len(r) >= 2 and r[-1] == END and any(b != END for b in r)
 
     async def _collect(self, max_cycles: int) -> bytes:
         d = self.dut
-        left = max_cycles
-        while left > 0 and not self._frame_complete():
-            left -= await self._clock(left)
+        if not self._frame_complete():
+            path = self._path()
+            before = path.cycles
+            got, _ = await path.collect(max_cycles, until_frame=True,
+                                        primed=any(b != END for b in self.received))
+            self.received += got
+            self.cycles += path.cycles - before
         out = bytes(self.received)
         self.received.clear()
         cocotb.log.debug("device -> host %s (ok %s dropped %s busy %s)", out.hex(),
@@ -104,10 +92,7 @@ class SimTransport(Transport):
 
 async def _reset(dut, clock):
     clock.idle()
-    dut.rst.value = 1
-    dut.rx_valid.value = 0
-    dut.rx_data.value = 0
-    dut.tx_ready.value = 1
+    dut.rst.value = 1        # the byte path holds rx_valid low and tx_ready high meanwhile
     await clock.run(3)
     dut.rst.value = 0
     await clock.run(1)

@@ -3,9 +3,12 @@ pseudo-terminal, so that any host program opens it as it opens a board's serial 
 (``wuxing train --on-chip --sim``, the recorded serial session of the tests).
 
 The bytes the host writes to the terminal enter the board's UART boundary one a clock; the
-bytes the board offers go back to the terminal as they come. The clock runs while the board
-works (``busy``) or sends; when it is idle and nothing arrives the test waits on the terminal
-without clocking (simulated time only moves when something happens).
+bytes the board offers go back to the terminal in one write per request. One request of the
+wrapper's byte path (sim/wrapper.py) sends what the terminal holds and runs the clock on
+while the board works (``busy``) or sends, until it has been quiet for ``TAIL`` clocks (or
+``CHUNK`` clocks have run, or the collecting buffer is full): a request and an answer cost
+cocotb one wake-up, not one per byte. When the board is quiet and nothing arrives the test
+waits on the terminal without clocking (simulated time only moves when something happens).
 
 Environment: WUXING_SERVE_PTY (the file that receives the terminal's path once the board is
 out of reset), WUXING_SERVE_STOP (the file whose existence ends the test).
@@ -19,10 +22,12 @@ import tty
 
 import cocotb
 
-from .tb_host import SimTransport, _reset
+from wuxing.sim.wrapper import BytePath, Clocking
 
-CHUNK = 20_000        # clocks run at a time while the board works
-TAIL = 256            # clocks run after busy and tx_valid fell (the sender's last bytes)
+from .tb_host import _reset
+
+CHUNK = 1_000_000     # clocks run at most in one request while the board works
+TAIL = 256            # clocks the board must be quiet (not busy, nothing to send) to end one
 
 
 def _write_all(fd: int, data: bytes):
@@ -34,6 +39,17 @@ def _write_all(fd: int, data: bytes):
             continue
 
 
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except BlockingIOError:
+        return b""
+    except OSError as e:      # EIO: no process holds the terminal open just now
+        if e.errno != errno.EIO:
+            raise
+        return b""
+
+
 @cocotb.test()
 async def serve(dut):
     pty_file, stop_file = os.environ["WUXING_SERVE_PTY"], os.environ["WUXING_SERVE_STOP"]
@@ -41,39 +57,31 @@ async def serve(dut):
     tty.setraw(slave)          # bytes pass unchanged (0xC0 frames, no echo, no line editing)
     tty.setraw(master)
     os.set_blocking(master, False)
-    sim = SimTransport(dut)
-    await _reset(dut, sim.clock)
+    clock = Clocking(dut)
+    await _reset(dut, clock)
+    path = BytePath(clock)
     tmp = pty_file + ".tmp"
     with open(tmp, "w") as f:
         f.write(os.ttyname(slave))
     os.replace(tmp, pty_file)
-    quiet = TAIL
     served = 0
+    quiet = True           # the board was quiet at the end of the last request
     while True:
-        if sim.received:
-            _write_all(master, bytes(sim.received))
-            sim.received.clear()
-        try:
-            data = os.read(master, 4096)
-        except BlockingIOError:
-            data = b""
-        except OSError as e:      # EIO: no process holds the terminal open just now
-            if e.errno != errno.EIO:
-                raise
-            data = b""
-        if data:
+        data = _read(master)
+        if data or not quiet:
             served += len(data)
-            await sim._send(data)
-            quiet = 0
-            continue
-        active = str(dut.busy.value) == "1" or str(dut.tx_valid.value) == "1"
-        if active or quiet < TAIL:
-            ran = await sim._clock(CHUNK if active else TAIL - quiet)
-            quiet = 0 if active else quiet + ran
+            got = await path.send(data) if data else b""
+            more, ran = await path.collect(CHUNK, until_frame=False, quiet=TAIL)
+            got += more
+            quiet = ran < CHUNK and not (str(dut.busy.value) == "1" or
+                                         str(dut.tx_valid.value) == "1")
+            if got:
+                _write_all(master, got)
             continue
         if os.path.exists(stop_file):
             break
         select.select([master], [], [], 0.02)
-    cocotb.log.info("served %d bytes in %d clocks", served, sim.cycles)
+    cocotb.log.info("served %d bytes in %d clocks (%d requests)", served, path.cycles,
+                    clock.requests)
     os.close(master)
     os.close(slave)
