@@ -19,7 +19,8 @@ from wuxing.hdl.generate import load_manifest
 from wuxing.hdl.generate import build_component, load_manifest
 from wuxing.sim.designs import ensure_design, standard_design
 from wuxing.sim.runner import SIMULATORS, VerilatorOptions, build_simulation, run_bench
-from wuxing.sim.wrapper import verilog_ports, wrapper_name, wrapper_verilog
+from wuxing.sim.wrapper import (RX_BYTES, TX_BYTES, has_byte_path, verilator_public_ports,
+                                verilog_ports, wrapper_name, wrapper_verilog)
 
 
 @pytest.fixture(params=SIMULATORS)
@@ -164,6 +165,44 @@ def test_wrapper_ports_and_checks():
         verilog_ports(text, "no_such_module")
     with pytest.raises(ValueError, match="no clk"):
         wrapper_verilog("module m(a);\n  input a;\nendmodule\n", "m")
+
+
+_BYTE_DESIGN = """module b(clk, rx_data, rx_valid, tx_data, tx_valid, tx_ready, busy);
+  input clk;
+  input [7:0] rx_data;
+  input rx_valid;
+  output [7:0] tx_data;
+  output tx_valid;
+  input tx_ready;
+  output busy;
+endmodule
+"""
+
+
+def test_wrapper_byte_path_only_for_the_whole_byte_boundary():
+    """A design with rx_data/rx_valid/tx_data/tx_valid/tx_ready gets the byte path: the
+    wrapper drives rx_data, rx_valid and tx_ready (no ports of the wrapper any more), has the
+    byte path's ports, and its quiet condition reads busy; without one of the five ports (or
+    with another width) the wrapper passes every port through as before."""
+    ports = verilog_ports(_BYTE_DESIGN, "b")
+    assert has_byte_path(ports)
+    w = wrapper_verilog(_BYTE_DESIGN, "b")
+    for name in ("rx_data", "rx_valid", "tx_ready"):
+        assert f"  input {name}," not in w and f"  input [7:0] {name}," not in w
+        assert f"assign {name} = " in w
+    assert "  output [7:0] tx_data," in w and "  output tx_valid," in w
+    assert f"  input [{8 * RX_BYTES - 1}:0] wx_rx_data," in w
+    assert f"  output reg [{8 * TX_BYTES - 1}:0] wx_tx_data," in w
+    assert "if (!busy && !tx_valid && wx_rx_drained)" in w
+    vlt = verilator_public_ports("b", _BYTE_DESIGN)
+    assert '"wx_tx_data"' in vlt and '"rx_valid"' not in vlt
+    for cut in ("  input tx_ready;\n", "  input rx_valid;\n"):
+        other = _BYTE_DESIGN.replace(cut, "")      # the declarations are what counts
+        assert not has_byte_path(verilog_ports(other, "b"))
+        assert "input wx_io," not in wrapper_verilog(other, "b")
+    wide = _BYTE_DESIGN.replace("  input rx_valid;", "  input [1:0] rx_valid;")
+    assert not has_byte_path(verilog_ports(wide, "b"))
+    assert "  input [1:0] rx_valid," in wrapper_verilog(wide, "b")
 
 
 def _build_in(root, sources, top):
