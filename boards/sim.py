@@ -85,8 +85,9 @@ def _board_build(design: Design, simulator: str):
     with folder_lock(design_dir):
         write_board_design(design, design_dir)
     try:
-        # inside the co-simulation wrapper (sim/wrapper.py): the clock runs in the simulation
-        # and stops when the device offers a byte; built once per design, then reused
+        # inside the co-simulation wrapper (sim/wrapper.py) with its byte path: the clock runs
+        # in the simulation, a frame goes in and an answer comes out in one request each;
+        # built once per design, then reused
         build = build_simulation("board", [design_dir / f"{TOP}.v"], TOP, simulator)
     except BenchError as e:
         raise SimError(f"building the board simulation failed: {e}") from None

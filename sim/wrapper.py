@@ -431,7 +431,10 @@ class BytePath:
         self.clock, self.dut = clock, clock.dut
         self.rx_gap, self.tx_stall, self.frame_end = rx_gap, tx_stall, frame_end
         self._written = {}     # the byte path's inputs as last written (writes kept to changes)
-        self._rx_seq = 0
+        try:                   # toggled per buffer: from where an earlier bench left it
+            self._rx_seq = int(clock.dut.wx_rx_seq.value)
+        except ValueError:     # never written (Icarus: z)
+            self._rx_seq = 0
         self.start = clock.cycles
         self.requests = 0
 
@@ -447,6 +450,9 @@ class BytePath:
         """One request of the byte path; returns (the bytes offered, the clocks that were not
         stall clocks, whether the collecting buffer filled)."""
         d = self.dut
+        for name, value in (("wx_rx_seq", self._rx_seq), ("wx_rx_count", 0), ("wx_rx_data", 0)):
+            if name not in self._written:      # defined before the first send
+                self._set(name, value)
         self._set("wx_rx_gap", self.rx_gap)
         self._set("wx_tx_stall", self.tx_stall)
         self._set("wx_tx_end", self.frame_end)
