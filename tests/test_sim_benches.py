@@ -313,7 +313,10 @@ def test_run_bench_rejects_bad_arguments(tmp_path):
 BYTE_PATH_CASES = [(1, 0), (1, 2), (3, 0), (2, 5)]     # (rx_gap, tx_stall)
 
 
-@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+# Verilator's build of the echo design is slow-marked (the default run's time); the board
+# tests run the byte path on Verilator (tests/test_boards_sim.py: the fixture's byte log)
+@pytest.mark.parametrize("simulator", ["icarus",
+                                       pytest.param("verilator", marks=pytest.mark.slow)])
 def test_byte_path_equals_the_bench_that_woke_per_byte(tmp_path, require_simulator, simulator):
     """The board's SimTransport over the wrapper's byte path reads the same bytes after the
     same clock counts as the former bench that woke cocotb per byte (modelled in Python in
