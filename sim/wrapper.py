@@ -46,9 +46,9 @@ the wrapper, so that one request sends a whole frame and one request collects a 
 ``wx_rx_count``           in    how many of them
 ``wx_rx_seq``             in    toggled with each new buffer: its first byte is presented at
                                 the next clock edge
-``wx_rx_gap``             in    16 bits: clocks per byte (>= 1): a byte is presented
+``wx_rx_gap``             in    32 bits: clocks per byte (>= 1): a byte is presented
                                 (``rx_valid`` high) for one clock, then gap - 1 clocks not
-``wx_tx_stall``           in    16 bits: after each byte the design offers, ``tx_ready`` is
+``wx_tx_stall``           in    32 bits: after each byte the design offers, ``tx_ready`` is
                                 low for that many clocks (a UART is not always ready), and the
                                 receive side pauses meanwhile (stall clocks)
 ``wx_tx_end``             in    8 bits: the closing byte of a frame (SLIP END)
@@ -159,9 +159,9 @@ def _byte_path_verilog(has_busy: bool) -> list[str]:
         "  wire wx_first = wx_seen != wx_req;  // before the request's first clock edge",
         "  reg wx_rx_seen = 1'b0;              // wx_rx_seq at the last byte-path edge",
         f"  reg [{rxb - 1}:0] wx_rx_i = 0;       // bytes of the buffer presented",
-        "  reg [15:0] wx_rx_wait = 16'd0;     // gap clocks before the next byte",
+        "  reg [31:0] wx_rx_wait = 32'd0;     // gap clocks before the next byte",
         "  reg [7:0] wx_rx_last = 8'd0;       // rx_data keeps the last byte presented",
-        "  reg [15:0] wx_stall_left = 16'd0;  // stall clocks left after this one",
+        "  reg [31:0] wx_stall_left = 32'd0;  // stall clocks left after this one",
         "  reg wx_live_last = 1'b0;           // the last edge was a byte-path, not a stall, edge",
         "  reg wx_body = 1'b0;                // a non-END byte was collected",
         "  reg [15:0] wx_quiet_n = 16'd0;     // clocks the design has been quiet",
@@ -169,34 +169,34 @@ def _byte_path_verilog(has_busy: bool) -> list[str]:
         "  initial wx_tx_data = 0;",
         "  initial wx_io_live = 32'd0;",
         "  assign wx_tx_pend = wx_live_last && tx_valid;",
-        "  wire wx_stalling = wx_io && (wx_stall_left != 16'd0 || "
-        "(wx_tx_pend && wx_tx_stall != 16'd0));",
+        "  wire wx_stalling = wx_io && (wx_stall_left != 32'd0 || "
+        "(wx_tx_pend && wx_tx_stall != 32'd0));",
         "  wire wx_restart = wx_rx_seq != wx_rx_seen;",
         f"  wire [{rxb - 1}:0] wx_ri = wx_restart ? {rxb}'d0 : wx_rx_i;",
-        "  wire [15:0] wx_rw = wx_restart ? 16'd0 : wx_rx_wait;",
+        "  wire [31:0] wx_rw = wx_restart ? 32'd0 : wx_rx_wait;",
         "  wire wx_rx_left = wx_ri < wx_rx_count;",
-        "  wire wx_present = wx_io && !wx_stalling && wx_rw == 16'd0 && wx_rx_left;",
+        "  wire wx_present = wx_io && !wx_stalling && wx_rw == 32'd0 && wx_rx_left;",
         f"  wire [7:0] wx_rx_byte = wx_rx_data[wx_ri[{rxb - 2}:0] * 8 +: 8];",
         "  assign rx_data = wx_present ? wx_rx_byte : wx_rx_last;",
         "  assign rx_valid = wx_present;",
         "  assign tx_ready = !wx_stalling;",
-        "  assign wx_rx_drained = !wx_rx_left && wx_rw == 16'd0;",
+        "  assign wx_rx_drained = !wx_rx_left && wx_rw == 32'd0;",
         "  always @(posedge clk) begin",
         "    if (wx_io) begin",
         "      wx_rx_seen <= wx_rx_seq;",
         "      wx_live_last <= !wx_stalling;",
         "      wx_io_live <= (wx_first ? 32'd0 : wx_io_live) + {31'd0, !wx_stalling};",
         "      if (wx_stalling) begin",
-        "        wx_stall_left <= (wx_stall_left != 16'd0 ? wx_stall_left : wx_tx_stall) - 16'd1;",
+        "        wx_stall_left <= (wx_stall_left != 32'd0 ? wx_stall_left : wx_tx_stall) - 32'd1;",
         "        wx_rx_i <= wx_ri;",
         "        wx_rx_wait <= wx_rw;",
         "      end else if (wx_present) begin",
         f"        wx_rx_i <= wx_ri + {rxb}'d1;",
-        "        wx_rx_wait <= wx_rx_gap - 16'd1;",
+        "        wx_rx_wait <= wx_rx_gap - 32'd1;",
         "        wx_rx_last <= wx_rx_byte;",
         "      end else begin",
         "        wx_rx_i <= wx_ri;",
-        "        wx_rx_wait <= wx_rw != 16'd0 ? wx_rw - 16'd1 : 16'd0;",
+        "        wx_rx_wait <= wx_rw != 32'd0 ? wx_rw - 32'd1 : 32'd0;",
         "      end",
         "      if (wx_first) begin  // the bench has read what the last request collected",
         f"        wx_tx_count <= {txb}'d0;",
@@ -253,8 +253,8 @@ def wrapper_verilog(design_text: str, top: str, stop_on=DEFAULT_STOP_ON) -> str:
             f"  input [{8 * RX_BYTES - 1}:0] wx_rx_data,",
             f"  input [{rxb - 1}:0] wx_rx_count,",
             "  input wx_rx_seq,",
-            "  input [15:0] wx_rx_gap,",
-            "  input [15:0] wx_tx_stall,",
+            "  input [31:0] wx_rx_gap,",
+            "  input [31:0] wx_tx_stall,",
             "  input [7:0] wx_tx_end,",
             "  input wx_tx_primed,",
             "  input [2:0] wx_io_stop,",
@@ -419,12 +419,11 @@ class BytePath:
 
     def __init__(self, clock: Clocking, rx_gap: int = 1, tx_stall: int = 0,
                  frame_end: int = 0xC0):
-        for name, v, lo in (("rx_gap", rx_gap, 1), ("tx_stall", tx_stall, 0),
-                            ("frame_end", frame_end, 0)):
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= 0xFFFF:
-                raise ValueError(f"{name} must be an int in {lo}..65535, got {v!r}")
-        if frame_end > 0xFF:
-            raise ValueError(f"frame_end must be a byte, got {frame_end}")
+        for name, v, lo, hi in (("rx_gap", rx_gap, 1, _IO_NO_BUDGET),
+                                ("tx_stall", tx_stall, 0, _IO_NO_BUDGET),
+                                ("frame_end", frame_end, 0, 0xFF)):
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+                raise ValueError(f"{name} must be an int in {lo}..{hi}, got {v!r}")
         if not hasattr(clock.dut, "wx_io"):
             raise ValueError("this design's wrapper has no byte path (its ports: "
                              f"{', '.join(n for n, _, _ in BYTE_PORTS)})")
