@@ -408,7 +408,8 @@ def add_demo_command(sub):
                        "chip (one TRAIN_SAMPLE frame per sample through a pseudo-terminal, "
                        "compared with the golden model after every batch, the held-out "
                        "accuracy measured on the chip; OUT/onchip/), build a board's bitstream "
-                       "(--board, default ulx3s), and print one summary (also written as OUT/summary.json).")
+                       "(--board, default ulx3s; in a process of its own beside the "
+                       "co-simulations, log in OUT/bitstream/BOARD.log), and print one summary (also written as OUT/summary.json).")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument("--epochs", type=int, help="override the recipe's epochs")
     p.add_argument("--simulator", choices=("auto", "icarus", "verilator"), default="auto")
