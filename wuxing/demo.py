@@ -419,6 +419,6 @@ def add_demo_command(sub):
     p.add_argument("--skip-bitstream", action="store_true")
     p.add_argument("--onchip-samples", type=int, metavar="N",
                    help="stage 5: train on the simulated chip on N samples (default: one whole "
-                        "epoch, 1,432 samples)")
+                        "epoch, 1,424 samples at batch 16)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_demo)
