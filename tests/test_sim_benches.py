@@ -168,16 +168,8 @@ def test_wrapper_ports_and_checks():
         wrapper_verilog("module m(a);\n  input a;\nendmodule\n", "m")
 
 
-_BYTE_DESIGN = """module b(clk, rx_data, rx_valid, tx_data, tx_valid, tx_ready, busy);
-  input clk;
-  input [7:0] rx_data;
-  input rx_valid;
-  output [7:0] tx_data;
-  output tx_valid;
-  input tx_ready;
-  output busy;
-endmodule
-"""
+# a design with the byte boundary (tests/byte_path_bench.py runs it)
+ECHO = Path(__file__).resolve().parent / "fixtures" / "sim" / "echo.v"
 
 
 def test_wrapper_byte_path_only_for_the_whole_byte_boundary():
@@ -185,9 +177,10 @@ def test_wrapper_byte_path_only_for_the_whole_byte_boundary():
     wrapper drives rx_data, rx_valid and tx_ready (no ports of the wrapper any more), has the
     byte path's ports, and its quiet condition reads busy; without one of the five ports (or
     with another width) the wrapper passes every port through as before."""
-    ports = verilog_ports(_BYTE_DESIGN, "b")
+    text = ECHO.read_text()
+    ports = verilog_ports(text, "echo")
     assert has_byte_path(ports)
-    w = wrapper_verilog(_BYTE_DESIGN, "b")
+    w = wrapper_verilog(text, "echo")
     for name in ("rx_data", "rx_valid", "tx_ready"):
         assert f"  input {name}," not in w and f"  input [7:0] {name}," not in w
         assert f"assign {name} = " in w
@@ -195,15 +188,15 @@ def test_wrapper_byte_path_only_for_the_whole_byte_boundary():
     assert f"  input [{8 * RX_BYTES - 1}:0] wx_rx_data," in w
     assert f"  output reg [{8 * TX_BYTES - 1}:0] wx_tx_data," in w
     assert "if (!busy && !tx_valid && wx_rx_drained)" in w
-    vlt = verilator_public_ports("b", _BYTE_DESIGN)
+    vlt = verilator_public_ports("echo", text)
     assert '"wx_tx_data"' in vlt and '"rx_valid"' not in vlt
     for cut in ("  input tx_ready;\n", "  input rx_valid;\n"):
-        other = _BYTE_DESIGN.replace(cut, "")      # the declarations are what counts
-        assert not has_byte_path(verilog_ports(other, "b"))
-        assert "input wx_io," not in wrapper_verilog(other, "b")
-    wide = _BYTE_DESIGN.replace("  input rx_valid;", "  input [1:0] rx_valid;")
-    assert not has_byte_path(verilog_ports(wide, "b"))
-    assert "  input [1:0] rx_valid," in wrapper_verilog(wide, "b")
+        other = text.replace(cut, "")      # the declarations are what counts
+        assert not has_byte_path(verilog_ports(other, "echo"))
+        assert "input wx_io," not in wrapper_verilog(other, "echo")
+    wide = text.replace("  input rx_valid;", "  input [1:0] rx_valid;")
+    assert not has_byte_path(verilog_ports(wide, "echo"))
+    assert "  input [1:0] rx_valid," in wrapper_verilog(wide, "echo")
 
 
 def _build_in(root, sources, top):
@@ -327,7 +320,7 @@ def test_byte_path_equals_the_bench_that_woke_per_byte(tmp_path, require_simulat
     from wuxing.sim.runner import ROOT, build_simulation, new_run_dir, test_simulation
     require_simulator(simulator)
     here = Path(__file__).resolve().parent
-    build = build_simulation("echo", [here / "fixtures" / "sim" / "echo.v"], "echo", simulator)
+    build = build_simulation("echo", [ECHO], "echo", simulator)
     compared = 0
     for case in BYTE_PATH_CASES:
         run_dir = new_run_dir(build)
