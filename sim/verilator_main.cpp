@@ -69,16 +69,45 @@ static bool arm_rising_edge(Root *, long) {
     return false;
 }
 
+// Verilator's eval() runs the input-combinational region ("ico": the logic that reads a
+// top-level input, and with it the next-state logic of every register with a synchronous
+// reset, which reads rst) before the clock's regions, at every call. While the clock runs
+// alone no input changes but clk, and the clock's regions recompute whatever of that logic
+// also reads the design's state (Verilator schedules such logic in both regions), so the ico
+// pass repeats work: about a tenth of a clock of the 16-lane engine. The free-running loop
+// therefore evaluates the clock's regions only ("act" until it settles, then "nba", as the
+// generated eval() does after its ico pass), through the generated model's phase functions.
+// They are internal to the model: declared weak here, so that a Verilator that names them
+// otherwise links all the same and the loop falls back to eval_step(); the loop uses them
+// only for a single-threaded model (a multi-threaded one has messages to flush at the end
+// of eval_step).
+bool Vtop___024root___eval_phase__act(Vtop___024root *) __attribute__((weak));
+bool Vtop___024root___eval_phase__nba(Vtop___024root *) __attribute__((weak));
+
+static bool clock_phases_only() {
+    return Vtop___024root___eval_phase__act && Vtop___024root___eval_phase__nba &&
+           Verilated::threadContextp()->threads() == 1;
+}
+
 // Clock the design while the bench's request is open; returns the clocks run. The time
 // advances by one period per clock (rising edge at the middle), as with the Icarus clock.
 static uint64_t free_run(Vtop *top, uint64_t half_period, bool tracing) {
     uint64_t clocks = 0;
     const uint64_t deadline = VerilatedVpi::cbNextDeadline();  // ~0 when no timer is set
+    static const bool phases = clock_phases_only();
     while (top->wx_running && main_time + 2 * half_period <= deadline) {
         main_time += half_period;
         if (!tracing && arm_rising_edge(top->rootp, 0)) {
             top->clk = 1;  // stays high: the next clock re-arms the edge
-            top->eval_step();
+            if (phases) {  // the rising edge without the ico pass (see above)
+                Vtop___024root *root = top->rootp;
+                do {
+                    while (Vtop___024root___eval_phase__act(root)) {
+                    }
+                } while (Vtop___024root___eval_phase__nba(root));
+            } else {
+                top->eval_step();
+            }
             main_time += half_period;
         } else {
             top->clk = 1;

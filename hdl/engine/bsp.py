@@ -78,11 +78,13 @@ class BspUnit(wiring.Component):
         s_in = hw.bsp_shift_in
         A = BSP_ACC_BITS
 
+        # (every register here is loaded at its clock of the slot before it is read: data,
+        # reset_less: no reset logic on the FPGA, no reset multiplexer for a simulator)
         # magnitudes and sign of P = S * R; ``mag`` starts at round_shift's half LSB, so that
         # |P| + half is complete when the last partial product is in
-        sa, ra = Signal(unsigned(aw)), Signal(unsigned(aw))
-        neg = Signal()
-        mag = Signal(unsigned(2 * aw + 1))
+        sa, ra = Signal(unsigned(aw), reset_less=True), Signal(unsigned(aw), reset_less=True)
+        neg = Signal(reset_less=True)
+        mag = Signal(unsigned(2 * aw + 1), reset_less=True)
         with m.If(sub == st["magnitudes"]):
             m.d.sync += [sa.eq(Mux(self.s < 0, -self.s, self.s)),
                          ra.eq(Mux(self.r < 0, -self.r, self.r)),
@@ -112,7 +114,7 @@ class BspUnit(wiring.Component):
 
         # the accumulator: this sample's table input p = min(round_shift(|P|, s_in), max),
         # signed, added with saturation (``mag`` holds round_shift's half already)
-        a_new = Signal(signed(BSP_ACC_BITS))
+        a_new = Signal(signed(BSP_ACC_BITS), reset_less=True)
         a_sat = accumulate_expr(m, hw, mag, neg, self.a_old, self.acc_mode, half_in=True)
         with m.If(sub == st["accumulate"]):
             m.d.sync += a_new.eq(a_sat)
@@ -122,15 +124,15 @@ class BspUnit(wiring.Component):
         # (a power of two, 2**L) when a bit of |A'| + half at L + j or above is set
         j = Signal.like(self.batch_log2)
         m.d.comb += j.eq(Mux(self.acc_mode, self.batch_log2, 0))
-        sat = Signal()
-        idx = Signal(range(tab.segments))
-        frac = Signal(unsigned(max(1, tab.frac_bits)))
-        m_neg = Signal()
+        sat = Signal(reset_less=True)
+        idx = Signal(range(tab.segments), reset_less=True)
+        frac = Signal(unsigned(max(1, tab.frac_bits)), reset_less=True)
+        m_neg = Signal(reset_less=True)
         with m.If(sub == st["squash"]):
             x_sat, x_idx, x_frac = squash_expr(m, hw, a_new, j)
             m.d.sync += [sat.eq(x_sat), idx.eq(x_idx), frac.eq(x_frac),
                          m_neg.eq(a_new[A - 1])]
-        lo = Signal(self.tshape)
+        lo = Signal(self.tshape, reset_less=True)
         with m.If(sub == st["table_lo"]):
             m.d.comb += self.tab_addr.eq(idx)
         with m.If(sub == st["table_hi"]):
@@ -151,7 +153,7 @@ class BspUnit(wiring.Component):
         # bits (golden clamps C to [c_lo, c_hi] within them)
         mag_d = shift_out_expr(m, hw, y, self.shift_out, len(y), capped=True)
         D = len(mag_d)                         # bits of the capped magnitude
-        dC_signed = Signal(signed(D + 1))
+        dC_signed = Signal(signed(D + 1), reset_less=True)
         with m.If(sub == st["delta"]):
             m.d.sync += dC_signed.eq(Mux(m_neg, -mag_d, mag_d))
         c_sum = Signal(signed(max(D + 1, fmt.coef_width) + 1))

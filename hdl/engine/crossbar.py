@@ -12,7 +12,7 @@ largest part of the engine.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -45,6 +45,8 @@ class Crossbar(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        for b in range(self.ports):
-            m.d.sync += self.o[b].eq(mux_tree(self.i, self.sel[b]))
+        for b in range(self.ports):    # (data: no reset)
+            o = Signal(self.width, name=f"o{b}", reset_less=True)
+            m.d.sync += o.eq(mux_tree(self.i, self.sel[b]))
+            m.d.comb += self.o[b].eq(o)
         return m

@@ -51,7 +51,10 @@ class _Stages:
     """Values travelling down a pipeline: ``add(name, value, stage)`` makes ``value`` known at
     clock ``stage`` after the issue and registers it down to clock ``last``; ``at(name, k)``
     is its copy at clock ``k``. (The registers are made in ``add``, outside any ``m.If``: a
-    register made inside one would only advance when its condition holds.)"""
+    register made inside one would only advance when its condition holds.) Only the chain
+    ``on`` (the stage holds an issued row or slot) is reset; the others carry data that is
+    used only where ``on`` says so, and are ``reset_less``: no reset logic on the FPGA, and
+    no reset multiplexer that a simulator evaluates at every clock."""
 
     def __init__(self, m, prefix: str, last: int):
         self.m, self.prefix, self.last, self.chains = m, prefix, last, {}
@@ -62,7 +65,8 @@ class _Stages:
         self.m.d.comb += sig.eq(value)
         chain = {stage: sig}
         for k in range(stage, self.last):
-            chain[k + 1] = Signal.like(sig, name=f"{self.prefix}_{name}_{k + 1}")
+            chain[k + 1] = Signal.like(sig, name=f"{self.prefix}_{name}_{k + 1}",
+                                       reset_less=name != "on")
             self.m.d.sync += chain[k + 1].eq(chain[k])
         self.chains[name] = chain
 
@@ -176,13 +180,13 @@ class Lane(wiring.Component):
             init=_global_neurons(s, self.bank),
             attrs=memory_attrs("neuron_index", self.lut_memories))
         rd = rom.read_port()
-        step = Signal(32)
+        step = Signal(32, reset_less=True)
         m.d.sync += step.eq(self.step_hash)       # as the control word (CONTROL_DELAY)
         m.d.comb += rd.addr.eq(nr.at("j", DITHER["index"] - 1))
         x = Signal(32, name="dither_x")
         m.d.comb += x.eq(step ^ Cat(nr.at("e", DITHER["index"]), rd.data))
         for k in range(WANG32_STAGES):
-            y = Signal(32, name=f"dither_h{k + 1}")
+            y = Signal(32, name=f"dither_h{k + 1}", reset_less=True)
             m.d.sync += y.eq(wang32_stage(x, k))
             x = y
         assert DITHER["offset"] == DITHER["index"] + WANG32_STAGES
@@ -288,9 +292,13 @@ class Lane(wiring.Component):
 
         def at(name):
             return bsp0 & (c.sub == st[name])
-        b_dst_valid, b_dst_row = Signal(), Signal(range(R5))
-        b_dst_peer = Signal(range(max(2, s.lanes)))
-        c_old, r_val = Signal(signed(wd.coef)), Signal(signed(aw))
+        # (data registers of the slot, loaded before they are used: reset_less, as the
+        # pipelines' data, _Stages)
+        b_dst_valid = Signal(reset_less=True)
+        b_dst_row = Signal(range(R5), reset_less=True)
+        b_dst_peer = Signal(range(max(2, s.lanes)), reset_less=True)
+        c_old = Signal(signed(wd.coef), reset_less=True)
+        r_val = Signal(signed(aw), reset_less=True)
         with m.If(at("serve_read")):
             m.d.sync += [b_dst_valid.eq(field(tab, "dst_valid")),
                          b_dst_row.eq(field(tab, "dst_row")),
@@ -312,10 +320,12 @@ class Lane(wiring.Component):
                          a_wr.en.eq(at("squash") & c.acc & b_dst_valid)]
 
         # the crossbar: what this bank serves, which bank this lane reads
+        served = Signal.like(self.xbar_out, reset_less=True)
+        m.d.comb += self.xbar_out.eq(served)
         with m.If(lk.at("on", LINK["serve_out"])):
-            m.d.sync += self.xbar_out.eq(Cat(d_served[:W], lk.at("cmul", LINK["serve_out"])))
+            m.d.sync += served.eq(Cat(d_served[:W], lk.at("cmul", LINK["serve_out"])))
         with m.Elif(at("serve_out")):
-            m.d.sync += self.xbar_out.eq(sr_rd.data)
+            m.d.sync += served.eq(sr_rd.data)
         m.d.comb += self.xbar_sel.eq(Mux(bsp0, b_dst_peer, lk.at("peer", LINK["crossbar"])))
 
         # NEURON: the stages of timing.NEURON ------------------------------------------------
@@ -329,9 +339,10 @@ class Lane(wiring.Component):
         # clock, so that the element computed is always at place 0 and its linear and
         # quadratic partners at the fixed places lin_offset, quad_offset (mod 5; negated in
         # reverse): two-way choices instead of five-way ones
-        collect = [Signal(wd.e_word, name=f"collect{i}") for i in range(N_ELEMENTS - 1)]
-        work = [Signal(wd.e_word, name=f"work{i}") for i in range(N_ELEMENTS)]
-        work_flag = Signal()
+        collect = [Signal(wd.e_word, name=f"collect{i}", reset_less=True)
+                   for i in range(N_ELEMENTS - 1)]
+        work = [Signal(wd.e_word, name=f"work{i}", reset_less=True) for i in range(N_ELEMENTS)]
+        work_flag = Signal(reset_less=True)
         with m.If(nr.at("on", 1) & (nr.at("e", 1) == N_ELEMENTS - 1)):
             words = [*collect, e_rd.data]       # the neuron's five values, complete
             m.d.sync += [w.eq(v) for w, v in zip(work, words)]
@@ -366,8 +377,8 @@ class Lane(wiring.Component):
         # neuron phase always issues every row, e fastest, from (0, 0)), not copies of the
         # issued row carried down the pipeline
         e_at_rd, _, row_rd = _row_counter(m, neu_read, nb, "neuron_rd")
-        e_sum = Signal.like(e_at_rd, name="neuron_e_sum")
-        e_sum1 = Signal.like(e_at_rd, name="neuron_e_sum1")
+        e_sum = Signal.like(e_at_rd, name="neuron_e_sum", reset_less=True)
+        e_sum1 = Signal.like(e_at_rd, name="neuron_e_sum1", reset_less=True)
         assert SUM == RD + 1
         m.d.sync += [e_sum.eq(e_at_rd), e_sum1.eq(e_sum)]
         e_at_wr, j_at_wr, row_wr = _row_counter(m, nr.at("on", WR), nb, "neuron_wr")
@@ -375,33 +386,39 @@ class Lane(wiring.Component):
         kf, kr = hw.k_int[False], hw.k_int[True]      # (K1, K2, K3) per element
         acc_shape = signed(wd.neuron_acc)
         e_s, e_self_s = e_sum, nr.at("e_self", SUM)
-        part, q = Signal(acc_shape), Signal(signed(2 * W))
-        s_sum = Signal(signed(aw + 2))
-        m.d.sync += [
-            q.eq(round_shift_expr(prod, F)),
-            part.eq(_k_times(nr.at("e_lin", SUM), kf[0], kr[0], e_s, rev, W)
-                    - _k_times(e_self_s, kf[1], kr[1], e_s, rev, W) + u_rd.data),
-            s_sum.eq(sr_rd.data + (e_self_s - b0(e_s))),
-        ]
+        # (the arithmetic's registers are data: reset_less, and loaded only when their stage
+        # holds a row, so that a simulator evaluates the arithmetic in the neuron phase only)
+        part = Signal(acc_shape, reset_less=True)
+        q = Signal(signed(2 * W), reset_less=True)
+        s_sum = Signal(signed(aw + 2), reset_less=True)
+        with m.If(nr.at("on", SUM)):
+            m.d.sync += [
+                q.eq(round_shift_expr(prod, F)),
+                part.eq(_k_times(nr.at("e_lin", SUM), kf[0], kr[0], e_s, rev, W)
+                        - _k_times(e_self_s, kf[1], kr[1], e_s, rev, W) + u_rd.data),
+                s_sum.eq(sr_rd.data + (e_self_s - b0(e_s))),
+            ]
         # SUM + 1: the whole sum; the integral saturated
-        acc = Signal(acc_shape)
-        s_new = Signal(signed(aw))
+        acc = Signal(acc_shape, reset_less=True)
+        s_new = Signal(signed(aw), reset_less=True)
         s_sat, _ = saturate_expr(s_sum, fmt.acc_min, fmt.acc_max)
-        m.d.sync += [acc.eq(part - _k_times(q, kf[2], kr[2], e_sum1, rev, W)),
-                     s_new.eq(s_sat)]
+        with m.If(nr.at("on", SUM + 1)):
+            m.d.sync += [acc.eq(part - _k_times(q, kf[2], kr[2], e_sum1, rev, W)),
+                         s_new.eq(s_sat)]
         nr.add("s_new", s_new, SUM + 2)
         # SUM + 2: E + round_shift(acc, F + k), or (acc + r) >> (F + k) with the dither r
-        e_sum = Signal(signed(wd.neuron_acc + 1))
+        e_sum = Signal(signed(wd.neuron_acc + 1), reset_less=True)
         shift = F + hw.h_shift
-        if fmt.reverse_dither:
-            offset = Mux(rev, nr.at("dither", SUM + 2), 1 << (shift - 1))
-            m.d.sync += e_sum.eq(nr.at("e_self", SUM + 2) + ((acc + offset) >> shift))
-        else:
-            m.d.sync += e_sum.eq(nr.at("e_self", SUM + 2) + round_shift_expr(acc, shift))
+        with m.If(nr.at("on", SUM + 2)):
+            if fmt.reverse_dither:
+                offset = Mux(rev, nr.at("dither", SUM + 2), 1 << (shift - 1))
+                m.d.sync += e_sum.eq(nr.at("e_self", SUM + 2) + ((acc + offset) >> shift))
+            else:
+                m.d.sync += e_sum.eq(nr.at("e_self", SUM + 2) + round_shift_expr(acc, shift))
         # WR: saturate, write E' (other half) with the flag, and the integral
         e_new, clamped = saturate_expr(e_sum, hw.lo, hw.hi)
         neu_write = nr.at("on", WR)
-        run_or, run_now = Signal(), Signal()
+        run_or, run_now = Signal(reset_less=True), Signal()
         m.d.comb += run_now.eq(Mux(e_at_wr == 0, 0, run_or) | clamped)
         with m.If(neu_write):
             m.d.sync += run_or.eq(run_now)
