@@ -22,7 +22,7 @@ from .protocol import CRC_BYTES, MAX_PAYLOAD
 from .top import DEFAULT_BAUD, BoardTop, board, plan_clock, setup_toolchain_env
 
 __all__ = ["BuildError", "build_bitstream", "board_build", "board_bridge", "fit_to_board",
-           "design_lanes",
+           "design_lanes", "choose_router", "nextpnr_options", "ROUTERS", "ROUTER2_LINKS",
            "parse_nextpnr_log", "parse_yosys_report", "format_report", "NAME"]
 
 NAME = "wuxing"
@@ -123,11 +123,41 @@ def board_bridge(board_name: str, design):
     return HostBridge.for_design(design), design
 
 
+# nextpnr's routers: router1 (its default) did not converge on MODEL1 at P = 16 on the ECP5-85F
+# (197,112 of 219,150 arcs still queued after 27 minutes); router2 is the one for large designs
+ROUTERS = ("router1", "router2")
+# --router auto: router2 on an ECP5 for a network of at least this many links (the size that
+# drives both the engine's memories and the unrolled network's logic: MODEL1 4,711; the tiny
+# network 80 and the demo 512 keep router1, with which their rows in docs/BOARDS.md were built)
+ROUTER2_LINKS = 1000
+
+
+def choose_router(family: str, n_links: int, router: str | None = None) -> str:
+    """The nextpnr router of a build: ``router`` ("router1"/"router2") as given; None or
+    "auto": router2 on an ECP5 (``family`` "ecp5") for a network of at least
+    ``ROUTER2_LINKS`` links, router1 otherwise."""
+    if router in (None, "auto"):
+        return "router2" if family == "ecp5" and n_links >= ROUTER2_LINKS else "router1"
+    if router not in ROUTERS:
+        raise ValueError(f"the router must be auto, router1 or router2, not {router!r}")
+    return router
+
+
+def nextpnr_options(router: str) -> str:
+    """nextpnr's options of a build: timing failures reported (not fatal), the router, and
+    its JSON report (``<name>.nextpnr.json``: utilisation and the critical paths, cell by
+    cell, of the routed design)."""
+    if router not in ROUTERS:
+        raise ValueError(f"the router must be router1 or router2, not {router!r}")
+    return f"--timing-allow-fail --router {router} --report {NAME}.nextpnr.json"
+
+
 def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT_BAUD,
-                    clock_mhz: float | None = None) -> dict:
+                    clock_mhz: float | None = None, router: str | None = None) -> dict:
     """Build the bitstream of ``design`` (an :class:`hdl.generate.Design`) for a board, the
     design clocked from the board's PLL at ``clock_mhz`` (default: the board's measured
-    default for the architecture, :meth:`boards.top.Board.default_clock`).
+    default for the architecture, :meth:`boards.top.Board.default_clock`), routed by
+    nextpnr's ``router`` (:func:`choose_router`; None: the automatic choice).
 
     Returns the report: resources used/available, LUTs/FFs/DSPs, the requested and achieved
     clock, Fmax, the resource estimate made before the build, the bitstream path and the
@@ -136,6 +166,7 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     b = board(board_name)
     plan = plan_clock(board_name, b.default_clock(design.arch) if clock_mhz is None
                       else clock_mhz)
+    router = choose_router(b.family, design.topology.n_links, router)
     setup_toolchain_env()
     platform = b.platform()
     build_dir = Path(build_dir or Path("build") / "bitstream" / board_name)
@@ -149,7 +180,7 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     failure = None
     try:
         platform.build(top, name=NAME, build_dir=str(build_dir), do_program=False,
-                       nextpnr_opts="--timing-allow-fail", **opts)
+                       nextpnr_opts=nextpnr_options(router), **opts)
     except subprocess.CalledProcessError as e:
         failure = e
     seconds = time.perf_counter() - t0
@@ -161,7 +192,7 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     report = dict(board=board_name, fpga=b.fpga, oscillator_mhz=b.osc_mhz,
                   clock_requested_mhz=plan.requested_mhz, clock_mhz=plan.mhz,
                   pll=None if plan.pll is None else plan.pll.as_dict(),
-                  baud=baud, baud_divisor=top.divisor,
+                  baud=baud, baud_divisor=top.divisor, router=router,
                   topology=design.topology.spec(), n_neurons=design.topology.n_neurons,
                   n_links=design.topology.n_links, mult=design.mult, arch=design.arch,
                   lanes=design_lanes(design),
@@ -213,7 +244,7 @@ CLOCK_AUTO_MARGIN = 0.95
 CLOCK_AUTO_ROUNDS = 3
 
 
-def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say):
+def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say, router=None):
     """The bitstream at one clock: ``(report, design with its lanes (fitted to the board),
     lanes_tried)``."""
     from .lanes import LaneSearchError, lane_limit, search_lanes, with_lanes
@@ -228,7 +259,7 @@ def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say):
                                  f"{b.device.multipliers} multipliers; the generator may "
                                  f"allow fewer)")
         design = fit_to_board(board_name, design)
-        return build_bitstream(board_name, design, out, baud, clock), design, []
+        return build_bitstream(board_name, design, out, baud, clock, router), design, []
     p_max = lane_limit(design, b.device)
 
     def est(p, scale):
@@ -237,7 +268,7 @@ def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say):
 
     def build(p):
         return build_bitstream(board_name, with_lanes(design, p),
-                               out if p_max == 1 else out / f"lanes-{p}", baud, clock)
+                               out if p_max == 1 else out / f"lanes-{p}", baud, clock, router)
     try:
         report, attempts = search_lanes(p_max, est, build, max_builds, say)
     except LaneSearchError as e:
@@ -264,12 +295,13 @@ def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say):
 
 def board_build(board_name: str, design, lanes, out, clock_mhz=None,
                 baud: int = DEFAULT_BAUD, max_builds: int = 4, simulator: str | None = None,
-                log=None) -> dict:
+                log=None, router: str | None = None) -> dict:
     """The whole ``wuxing build``: the bitstream at ``lanes`` lanes (an int; ``"auto"``: the
     :func:`boards.lanes.search_lanes` over estimates and builds; None: the unrolled network)
     and ``clock_mhz`` (None: the board's default for the architecture; ``"auto"``: that
     default, and while no build meets it, again at ``CLOCK_AUTO_MARGIN`` x the Fmax reached,
-    at most ``CLOCK_AUTO_ROUNDS`` times), then the clocks of a training sample measured in co-simulation of the same
+    at most ``CLOCK_AUTO_ROUNDS`` times), routed by nextpnr's ``router`` (None: the
+    automatic choice, :func:`choose_router`), then the clocks of a training sample measured in co-simulation of the same
     network (``simulator``; None: not measured, predicted only), and the speed fields of the
     report (:func:`boards.speed.speed_fields`). Raises :class:`BuildError` (with
     ``.report``)."""
@@ -277,13 +309,14 @@ def board_build(board_name: str, design, lanes, out, clock_mhz=None,
     say = log or (lambda msg: None)
     b = board(board_name)
     out = Path(out)
+    router = choose_router(b.family, design.topology.n_links, router)  # checked before a build
     auto = clock_mhz == "auto"
     clock = b.default_clock(design.arch) if clock_mhz is None or auto else clock_mhz
     lowered = []
     while True:
         try:
             report, design_p, tried = _bitstream_at(board_name, design, lanes, out, clock,
-                                                    baud, max_builds, say)
+                                                    baud, max_builds, say, router)
             break
         except BuildError as e:
             rep = getattr(e, "report", None) or {}
@@ -340,7 +373,8 @@ def format_report(r: dict) -> str:
     for t in r.get("lanes_tried") or []:
         lines.append(f"  lanes {t['lanes']}: {t['outcome']}" +
                      (f" ({t['reason']})" if t.get("reason") else ""))
-    lines.append(f"  build time {r['seconds']} s; bitstream {r['bitstream']}")
+    lines.append(f"  build time {r['seconds']} s (nextpnr {r.get('router') or 'router1'}); "
+                 f"bitstream {r['bitstream']}")
     return "\n".join(lines)
 
 
