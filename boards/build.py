@@ -40,17 +40,47 @@ class BuildError(Exception):
     """The bitstream could not be built (tool failure, does not fit, misses timing)."""
 
 
+# where nextpnr's log leaves placement for routing (ECP5: the globals first; iCE40 router1:
+# the queue; router2 on either)
+_ROUTING_STARTS = re.compile(r"Info: (Routing globals|Routing\.\.|Running router2|"
+                             r"Setting up routing queue)")
+_FMAX = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz "
+                   r"\((PASS|FAIL) at ([\d.]+) MHz\)")
+
+
 def parse_nextpnr_log(text: str) -> dict:
-    """``{"resources": {cell: (used, available)}, "fmax_mhz": {clock: (achieved, target)}}``
-    from a nextpnr log (the last utilisation block and the last Fmax line per clock)."""
+    """From a nextpnr log: ``resources`` ``{cell: (used, available)}`` (the last utilisation
+    block), ``fmax_mhz`` ``{clock: (achieved, target)}`` (the last Fmax line per clock),
+    ``placement_fmax_mhz`` (the same, of the lines before routing began: the post-placement
+    estimate), ``routed`` (the log says "Routing complete.") and ``routing`` (how far the
+    router got, or None before routing: ``router``, for router1 ``arcs`` and the
+    ``arcs_left`` of its last progress line, for router2 its last ``iteration`` with the
+    ``wires``, ``overused`` wires and ``overuse``)."""
     res = {}
     for m in re.finditer(r"Info:\s+([A-Z0-9_]+):\s+(\d+)/\s*(\d+)\s+\d+%", text):
         res[m.group(1)] = (int(m.group(2)), int(m.group(3)))
-    fmax = {}
-    for m in re.finditer(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz "
-                         r"\((PASS|FAIL) at ([\d.]+) MHz\)", text):
+    start = _ROUTING_STARTS.search(text)
+    placed = text if start is None else text[:start.start()]
+    fmax, fmax_placed = {}, {}
+    for m in _FMAX.finditer(text):
         fmax[m.group(1)] = (float(m.group(2)), float(m.group(4)))
-    return dict(resources=res, fmax_mhz=fmax)
+        if m.end() <= len(placed):
+            fmax_placed[m.group(1)] = (float(m.group(2)), float(m.group(4)))
+    routing = None
+    if start is not None:
+        r2 = re.findall(r"iter=(\d+) wires=(\d+) overused=(\d+) overuse=(\d+)", text)
+        r1 = re.findall(r"Info:\s+\d+ \|\s+\d+\s+\d+ \|\s+\d+\s+\d+ \|\s+(\d+)\|", text)
+        arcs = re.search(r"Info: Routing (\d+) arcs\.", text)
+        if "Running router2" in text:
+            routing = dict(router="router2")
+            if r2:
+                it, wires, used, over = map(int, r2[-1])
+                routing.update(iteration=it, wires=wires, overused=used, overuse=over)
+        else:
+            routing = dict(router="router1", arcs=int(arcs.group(1)) if arcs else None,
+                           arcs_left=int(r1[-1]) if r1 else None)
+    return dict(resources=res, fmax_mhz=fmax, placement_fmax_mhz=fmax_placed,
+                routed="Info: Routing complete." in text, routing=routing)
 
 
 def parse_yosys_report(text: str) -> dict:
@@ -81,6 +111,18 @@ def _failure_reason(log: str) -> str:
         if m:
             return m.group(0).strip()
     return "see the log"
+
+
+def _routing_text(r: dict) -> str:
+    """How far nextpnr's router got, in words (:func:`parse_nextpnr_log`'s ``routing``)."""
+    if r["router"] == "router2":
+        if "iteration" not in r:
+            return "router2 before its first iteration"
+        return (f"router2 iteration {r['iteration']}: {r['overused']:,} of {r['wires']:,} "
+                f"wires overused")
+    if r.get("arcs_left") is None:
+        return "router1 before its first progress line"
+    return f"router1: {r['arcs_left']:,} of {r['arcs']:,} arcs left"
 
 
 def design_lanes(design) -> int | None:
@@ -203,16 +245,26 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
                   luts=ys.get("luts"), ffs=ys.get("ffs"), dsps=ys.get("dsps"),
                   fmax_mhz=None,
                   fmax_by_clock={k: v[0] for k, v in pnr["fmax_mhz"].items()},
+                  fmax_placement_mhz=min((v[0] for v in pnr["placement_fmax_mhz"].values()),
+                                         default=None),
+                  routed=pnr["routed"], routing=pnr["routing"],
                   estimate=est.as_dict(),
                   seconds=round(seconds, 1), build_dir=str(build_dir),
                   bitstream=None, ok=False)
-    if pnr["fmax_mhz"]:
+    if failure is not None and not pnr["routed"]:
+        report["fmax_by_clock"] = {}        # the post-placement estimate only: not an Fmax
+    elif pnr["fmax_mhz"]:
         report["fmax_mhz"] = min(v[0] for v in pnr["fmax_mhz"].values())
         report["timed_at_mhz"] = max(v[1] for v in pnr["fmax_mhz"].values())
     report["usage_vs_estimate"] = usage_vs_estimate(report, b.device)
     over = [f"{k}: {u}/{a}" for k, (u, a) in pnr["resources"].items() if u > a]
     if failure is not None:
         reason = ("does not fit: " + ", ".join(over)) if over else _failure_reason(log)
+        if not over and pnr["routing"] and not pnr["routed"]:
+            est = report["fmax_placement_mhz"]
+            reason = (f"routing did not finish ({_routing_text(pnr['routing'])}"
+                      + ("" if est is None else f"; post-placement estimate {est:.2f} MHz")
+                      + f"); {reason}")
         report["failure"] = reason
         err = BuildError(f"{board_name}: the build failed ({reason}); log: {tim}")
         err.report = report

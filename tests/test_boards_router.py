@@ -6,8 +6,11 @@ import sys
 
 import pytest
 
-from wuxing.boards.build import (ROUTER2_LINKS, board_build, build_bitstream, choose_router,
-                                 format_report, nextpnr_options)
+from pathlib import Path
+
+from wuxing.boards.build import (ROUTER2_LINKS, BuildError, board_build, build_bitstream,
+                                 choose_router, format_report, nextpnr_options,
+                                 parse_nextpnr_log)
 from wuxing.boards.top import board
 from wuxing.golden.topology import Topology, preset
 from wuxing.hdl.generate import Design
@@ -107,3 +110,58 @@ def test_cli_router_option():
                        timeout=120)
     assert r.returncode == 2 and "invalid choice: 'router3'" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+FIX = Path(__file__).parent / "fixtures" / "boards"
+
+
+def test_parse_how_far_routing_got():
+    """Excerpts of real nextpnr-ecp5 logs (the numbers read by eye from them): MODEL1 at
+    P = 16 stopped while router2 / router1 routed, and a routed build."""
+    r2 = parse_nextpnr_log((FIX / "ecp5_model1_router2_unfinished.tim").read_text())
+    assert not r2["routed"]
+    assert r2["routing"] == dict(router="router2", iteration=5, wires=903225, overused=29088,
+                                 overuse=30099)
+    assert r2["placement_fmax_mhz"] == {"$glbnet$bridge.clk": (40.90, 28.57)}
+    assert r2["resources"]["DP16KD"] == (176, 208)
+    r1 = parse_nextpnr_log((FIX / "ecp5_model1_router1_unfinished.tim").read_text())
+    assert not r1["routed"]
+    assert r1["routing"] == dict(router="router1", arcs=219150, arcs_left=197112)
+    assert r1["placement_fmax_mhz"] == {"$glbnet$bridge.clk": (31.27, 50.0)}
+    ok = parse_nextpnr_log((FIX / "ecp5_routed_router1.tim").read_text())
+    assert ok["routed"]
+    assert ok["routing"] == dict(router="router1", arcs=49510, arcs_left=0)
+    # the post-placement estimate and the routed Fmax (a "Warning:" line when it fails)
+    assert ok["placement_fmax_mhz"] == {"$glbnet$bridge.clk": (22.05, 25.0)}
+    assert ok["fmax_mhz"] == {"$glbnet$bridge.clk": (23.50, 25.0)}
+    placed_only = parse_nextpnr_log((FIX / "ulx3s_1x1.tim").read_text())
+    assert placed_only["routing"] is None and not placed_only["routed"]
+
+
+def test_a_build_stopped_while_routing_says_how_far(monkeypatch, tmp_path):
+    """nextpnr stopped in router2 (the log of the MODEL1 build): the build fails with how far
+    the router got and the post-placement estimate, which is not reported as the Fmax."""
+    cls = type(board("ulx3s"))
+    make = cls.platform
+
+    def platform(self):
+        p = make(self)
+
+        def build(top, build_dir, **kw):
+            Path(build_dir).mkdir(parents=True, exist_ok=True)
+            log = (FIX / "ecp5_model1_router2_unfinished.tim").read_text()
+            (Path(build_dir) / "wuxing.tim").write_text(log)
+            raise subprocess.CalledProcessError(-15, ["sh", "build_wuxing.sh"])
+        p.build = build
+        return p
+    monkeypatch.setattr(cls, "platform", platform)
+    d = Design(topology=Topology(layers=(2, 2)), arch="serial", training=False)
+    with pytest.raises(BuildError) as e:
+        build_bitstream("ulx3s", d, tmp_path)
+    msg = str(e.value)
+    assert ("routing did not finish (router2 iteration 5: 29,088 of 903,225 wires overused; "
+            "post-placement estimate 40.90 MHz)") in msg, msg
+    r = e.value.report
+    assert r["fmax_mhz"] is None and r["fmax_by_clock"] == {}
+    assert r["fmax_placement_mhz"] == 40.90 and r["routed"] is False
+    assert r["routing"]["overused"] == 29088 and r["router"] == "router1"   # 8 links: auto
