@@ -191,7 +191,7 @@ def main(argv=None):
         return
     for f in sorted(folder.glob("*.json")):
         r = json.loads(f.read_text())
-        fn = TABLES.get(r["experiment"])
+        fn = TABLES.get(r.get("experiment"))    # the training runs' files have tables of their own
         if not fn:
             continue
         print(f"### {f.name} ({r['quick']} run, {r['dataset']}, {r['elapsed_s']:.0f} s, "

@@ -117,6 +117,8 @@ def test_bsp_experiments_smoke(tmp_path, name):
         from experiments import summarize
         (tmp_path / "model_compare_full.json").write_text(
             (tmp_path / "model_compare.json").read_text())
+        # a training run's result file (no "experiment" key) sits beside them
+        (tmp_path / "train_demo_fixed_s0.json").write_text('{"recipe": "demo"}')
         summarize.main(["--out", str(tmp_path)])
         assert (tmp_path / "model_compare_steps.png").stat().st_size > 1000
     if name == "adder":

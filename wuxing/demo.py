@@ -10,7 +10,8 @@
 5. train on the simulated chip (``wuxing train --on-chip --sim``: one TRAIN_SAMPLE frame per
    sample through a pseudo-terminal, the error formed on the chip, batch BSP), compared with
    the golden model after every batch, the held-out accuracy measured on the chip;
-6. build a board's bitstream with the YoWASP tools (default ULX3S);
+6. build a board's bitstream with the YoWASP tools (default ULX3S), in a process of its own
+   started after stage 2, so that the place-and-route (one core) runs beside stages 3-5;
 7. print one summary (and write it as JSON).
 
 A stage whose tools are missing is reported as skipped with the reason; a stage that fails
@@ -18,6 +19,7 @@ makes the demo exit non-zero, after the summary.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 import traceback
@@ -136,6 +138,11 @@ def run_demo(out="runs/demo", epochs=None, simulator="auto", board="ulx3s",
                    arch=design.arch)
         print(f"wrote {v} ({rec['lines']} lines, {design.arch} architecture) and its manifest")
 
+    # 6. (started here) bitstream, beside stages 3-5 --------------------------------------
+    bitstream_job = None
+    if not skip_bitstream and design is not None:
+        bitstream_job = _start_bitstream(ckpt_path, board, out)
+
     # 3. co-simulation ------------------------------------------------------------------
     with _Stage(summary, "3. co-simulate RTL against the golden model") as rec:
         from wuxing.sim.commands import compare_design
@@ -173,8 +180,10 @@ def run_demo(out="runs/demo", epochs=None, simulator="auto", board="ulx3s",
         if skip_bitstream:
             rec.update(status="skipped", reason="--skip-bitstream")
             print("skipped (--skip-bitstream)")
-        else:
+        elif bitstream_job is None:
             rec.update(_bitstream(design, board, out))
+        else:
+            rec.update(_join_bitstream(*bitstream_job))
 
     return _finish(summary, out, t_start)
 
@@ -255,6 +264,60 @@ def _on_chip(recipe, simulator, out, quiet, golden_history, max_samples):
                 train_samples_per_s=r["train_samples_per_s"], checkpoint=r["checkpoint"])
 
 
+def _bitstream_log(out, board) -> Path:
+    return Path(out) / "bitstream" / f"{board}.log"
+
+
+def _bitstream_job(ckpt_path, board, out):
+    """Stage 6 in a process of its own: the design of stage 2 (made again from the same
+    checkpoint) built for ``board``; everything it prints (the tools' output, too) goes to
+    OUT/bitstream/BOARD.log. Returns the stage's record."""
+    from wuxing.hdl.generate import design_from_checkpoint
+    log = _bitstream_log(out, board)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with open(log, "w") as f:
+        os.dup2(f.fileno(), 1)     # the tools run as subprocesses: redirect the descriptors
+        os.dup2(f.fileno(), 2)
+        sys.stdout = sys.stderr = os.fdopen(1, "w", buffering=1)
+        try:
+            rec = _bitstream(design_from_checkpoint(ckpt_path, arch="serial"), board, Path(out))
+        except Exception as e:        # reported in the summary; the traceback is in the log
+            traceback.print_exc()
+            rec = dict(status="failed", error=f"{type(e).__name__}: {e}")
+        sys.stdout.flush()
+    rec["build_seconds"] = round(time.perf_counter() - t0, 1)
+    return rec
+
+
+def _start_bitstream(ckpt_path, board, out):
+    """Start stage 6 in a spawned process (place and route take one core for minutes; the
+    co-simulations of stages 3-5 take the other). Returns (executor, future, board, out)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    ex = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    fut = ex.submit(_bitstream_job, str(ckpt_path), board, str(out))
+    print(f"(stage 6, the {board} bitstream, is being built meanwhile in a process of its own; "
+          f"its log: {_bitstream_log(out, board)})", flush=True)
+    return ex, fut, board, out
+
+
+def _join_bitstream(ex, fut, board, out) -> dict:
+    """Wait for stage 6, print the end of its log, return its record."""
+    t0 = time.perf_counter()
+    try:
+        rec = fut.result()
+    finally:
+        ex.shutdown(cancel_futures=True)
+    log = _bitstream_log(out, board)
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    print("\n".join(lines[-30:]))
+    print(f"built beside stages 3-5 in {rec.get('build_seconds', 0):.0f} s; waited "
+          f"{time.perf_counter() - t0:.0f} s for it here; whole log: {log}")
+    rec["log"] = str(log)
+    return rec
+
+
 def _bitstream(design, board, out):
     """The trained network's bitstream (its learning format and on-chip training units) at
     the clock it meets (``--clock auto``)."""
@@ -282,6 +345,8 @@ def _finish(summary, out, t_start):
     print("\n== summary ==")
     for s in summary["stages"]:
         line = f"{s['stage']:<48} {s['status']:<8} {s['seconds']:7.1f} s"
+        if "build_seconds" in s:
+            line += f"  (waited; built in {s['build_seconds']:.0f} s beside stages 3-5)"
         print(line)
     st = {s["stage"][:2]: s for s in summary["stages"]}
     if "1." in st and st["1."]["status"] == "ok":
@@ -343,7 +408,8 @@ def add_demo_command(sub):
                        "chip (one TRAIN_SAMPLE frame per sample through a pseudo-terminal, "
                        "compared with the golden model after every batch, the held-out "
                        "accuracy measured on the chip; OUT/onchip/), build a board's bitstream "
-                       "(--board, default ulx3s), and print one summary (also written as OUT/summary.json).")
+                       "(--board, default ulx3s; in a process of its own beside the "
+                       "co-simulations, log in OUT/bitstream/BOARD.log), and print one summary (also written as OUT/summary.json).")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument("--epochs", type=int, help="override the recipe's epochs")
     p.add_argument("--simulator", choices=("auto", "icarus", "verilator"), default="auto")
@@ -353,6 +419,6 @@ def add_demo_command(sub):
     p.add_argument("--skip-bitstream", action="store_true")
     p.add_argument("--onchip-samples", type=int, metavar="N",
                    help="stage 5: train on the simulated chip on N samples (default: one whole "
-                        "epoch, 1,432 samples)")
+                        "epoch, 1,424 samples at batch 16)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_demo)
