@@ -166,7 +166,9 @@ def board_bridge(board_name: str, design):
 
 
 # nextpnr's routers: router1 (its default) did not converge on MODEL1 at P = 16 on the ECP5-85F
-# (197,112 of 219,150 arcs still queued after 27 minutes); router2 is the one for large designs
+# (197,112 of 219,150 arcs still queued after 27 minutes); router2, nextpnr's router for large
+# designs, got further (23,765 wires still overused after 9 iterations, 50 minutes on a
+# loaded machine: docs/BOARDS.md)
 ROUTERS = ("router1", "router2")
 # --router auto: router2 on an ECP5 for a network of at least this many links (the size that
 # drives both the engine's memories and the unrolled network's logic: MODEL1 4,711; the tiny
@@ -261,9 +263,10 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     if failure is not None:
         reason = ("does not fit: " + ", ".join(over)) if over else _failure_reason(log)
         if not over and pnr["routing"] and not pnr["routed"]:
-            est = report["fmax_placement_mhz"]
+            placed = report["fmax_placement_mhz"]
             reason = (f"routing did not finish ({_routing_text(pnr['routing'])}"
-                      + ("" if est is None else f"; post-placement estimate {est:.2f} MHz")
+                      + ("" if placed is None else
+                         f"; post-placement estimate {placed:.2f} MHz")
                       + f"); {reason}")
         report["failure"] = reason
         err = BuildError(f"{board_name}: the build failed ({reason}); log: {tim}")
@@ -353,8 +356,9 @@ def board_build(board_name: str, design, lanes, out, clock_mhz=None,
     and ``clock_mhz`` (None: the board's default for the architecture; ``"auto"``: that
     default, and while no build meets it, again at ``CLOCK_AUTO_MARGIN`` x the Fmax reached,
     at most ``CLOCK_AUTO_ROUNDS`` times), routed by nextpnr's ``router`` (None: the
-    automatic choice, :func:`choose_router`), then the clocks of a training sample measured in co-simulation of the same
-    network (``simulator``; None: not measured, predicted only), and the speed fields of the
+    automatic choice, :func:`choose_router`), then the clocks of a training sample measured
+    in co-simulation of the same network (``simulator``; None: not measured, predicted
+    only), and the speed fields of the
     report (:func:`boards.speed.speed_fields`). Raises :class:`BuildError` (with
     ``.report``)."""
     from .speed import measure_cycles, speed_fields
