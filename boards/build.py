@@ -22,7 +22,7 @@ from .protocol import CRC_BYTES, MAX_PAYLOAD
 from .top import DEFAULT_BAUD, BoardTop, board, plan_clock, setup_toolchain_env
 
 __all__ = ["BuildError", "build_bitstream", "board_build", "board_bridge", "fit_to_board",
-           "design_lanes",
+           "design_lanes", "choose_router", "nextpnr_options", "ROUTERS", "ROUTER2_LINKS",
            "parse_nextpnr_log", "parse_yosys_report", "format_report", "NAME"]
 
 NAME = "wuxing"
@@ -40,17 +40,47 @@ class BuildError(Exception):
     """The bitstream could not be built (tool failure, does not fit, misses timing)."""
 
 
+# where nextpnr's log leaves placement for routing (ECP5: the globals first; iCE40 router1:
+# the queue; router2 on either)
+_ROUTING_STARTS = re.compile(r"Info: (Routing globals|Routing\.\.|Running router2|"
+                             r"Setting up routing queue)")
+_FMAX = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz "
+                   r"\((PASS|FAIL) at ([\d.]+) MHz\)")
+
+
 def parse_nextpnr_log(text: str) -> dict:
-    """``{"resources": {cell: (used, available)}, "fmax_mhz": {clock: (achieved, target)}}``
-    from a nextpnr log (the last utilisation block and the last Fmax line per clock)."""
+    """From a nextpnr log: ``resources`` ``{cell: (used, available)}`` (the last utilisation
+    block), ``fmax_mhz`` ``{clock: (achieved, target)}`` (the last Fmax line per clock),
+    ``placement_fmax_mhz`` (the same, of the lines before routing began: the post-placement
+    estimate), ``routed`` (the log says "Routing complete.") and ``routing`` (how far the
+    router got, or None before routing: ``router``, for router1 ``arcs`` and the
+    ``arcs_left`` of its last progress line, for router2 its last ``iteration`` with the
+    ``wires``, ``overused`` wires and ``overuse``)."""
     res = {}
     for m in re.finditer(r"Info:\s+([A-Z0-9_]+):\s+(\d+)/\s*(\d+)\s+\d+%", text):
         res[m.group(1)] = (int(m.group(2)), int(m.group(3)))
-    fmax = {}
-    for m in re.finditer(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz "
-                         r"\((PASS|FAIL) at ([\d.]+) MHz\)", text):
+    start = _ROUTING_STARTS.search(text)
+    placed = text if start is None else text[:start.start()]
+    fmax, fmax_placed = {}, {}
+    for m in _FMAX.finditer(text):
         fmax[m.group(1)] = (float(m.group(2)), float(m.group(4)))
-    return dict(resources=res, fmax_mhz=fmax)
+        if m.end() <= len(placed):
+            fmax_placed[m.group(1)] = (float(m.group(2)), float(m.group(4)))
+    routing = None
+    if start is not None:
+        r2 = re.findall(r"iter=(\d+) wires=(\d+) overused=(\d+) overuse=(\d+)", text)
+        r1 = re.findall(r"Info:\s+\d+ \|\s+\d+\s+\d+ \|\s+\d+\s+\d+ \|\s+(\d+)\|", text)
+        arcs = re.search(r"Info: Routing (\d+) arcs\.", text)
+        if "Running router2" in text:
+            routing = dict(router="router2")
+            if r2:
+                it, wires, used, over = map(int, r2[-1])
+                routing.update(iteration=it, wires=wires, overused=used, overuse=over)
+        else:
+            routing = dict(router="router1", arcs=int(arcs.group(1)) if arcs else None,
+                           arcs_left=int(r1[-1]) if r1 else None)
+    return dict(resources=res, fmax_mhz=fmax, placement_fmax_mhz=fmax_placed,
+                routed="Info: Routing complete." in text, routing=routing)
 
 
 def parse_yosys_report(text: str) -> dict:
@@ -81,6 +111,18 @@ def _failure_reason(log: str) -> str:
         if m:
             return m.group(0).strip()
     return "see the log"
+
+
+def _routing_text(r: dict) -> str:
+    """How far nextpnr's router got, in words (:func:`parse_nextpnr_log`'s ``routing``)."""
+    if r["router"] == "router2":
+        if "iteration" not in r:
+            return "router2 before its first iteration"
+        return (f"router2 iteration {r['iteration']}: {r['overused']:,} of {r['wires']:,} "
+                f"wires overused")
+    if r.get("arcs_left") is None:
+        return "router1 before its first progress line"
+    return f"router1: {r['arcs_left']:,} of {r['arcs']:,} arcs left"
 
 
 def design_lanes(design) -> int | None:
@@ -123,11 +165,43 @@ def board_bridge(board_name: str, design):
     return HostBridge.for_design(design), design
 
 
+# nextpnr's routers: router1 (its default) did not converge on MODEL1 at P = 16 on the ECP5-85F
+# (197,112 of 219,150 arcs still queued after 27 minutes); router2, nextpnr's router for large
+# designs, got further (23,765 wires still overused after 9 iterations, 50 minutes on a
+# loaded machine: docs/BOARDS.md)
+ROUTERS = ("router1", "router2")
+# --router auto: router2 on an ECP5 for a network of at least this many links (the size that
+# drives both the engine's memories and the unrolled network's logic: MODEL1 4,711; the tiny
+# network 80 and the demo 512 keep router1, with which their rows in docs/BOARDS.md were built)
+ROUTER2_LINKS = 1000
+
+
+def choose_router(family: str, n_links: int, router: str | None = None) -> str:
+    """The nextpnr router of a build: ``router`` ("router1"/"router2") as given; None or
+    "auto": router2 on an ECP5 (``family`` "ecp5") for a network of at least
+    ``ROUTER2_LINKS`` links, router1 otherwise."""
+    if router in (None, "auto"):
+        return "router2" if family == "ecp5" and n_links >= ROUTER2_LINKS else "router1"
+    if router not in ROUTERS:
+        raise ValueError(f"the router must be auto, router1 or router2, not {router!r}")
+    return router
+
+
+def nextpnr_options(router: str) -> str:
+    """nextpnr's options of a build: timing failures reported (not fatal), the router, and
+    its JSON report (``<name>.nextpnr.json``: utilisation and the critical paths, cell by
+    cell, of the routed design)."""
+    if router not in ROUTERS:
+        raise ValueError(f"the router must be router1 or router2, not {router!r}")
+    return f"--timing-allow-fail --router {router} --report {NAME}.nextpnr.json"
+
+
 def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT_BAUD,
-                    clock_mhz: float | None = None) -> dict:
+                    clock_mhz: float | None = None, router: str | None = None) -> dict:
     """Build the bitstream of ``design`` (an :class:`hdl.generate.Design`) for a board, the
     design clocked from the board's PLL at ``clock_mhz`` (default: the board's measured
-    default for the architecture, :meth:`boards.top.Board.default_clock`).
+    default for the architecture, :meth:`boards.top.Board.default_clock`), routed by
+    nextpnr's ``router`` (:func:`choose_router`; None: the automatic choice).
 
     Returns the report: resources used/available, LUTs/FFs/DSPs, the requested and achieved
     clock, Fmax, the resource estimate made before the build, the bitstream path and the
@@ -136,6 +210,7 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     b = board(board_name)
     plan = plan_clock(board_name, b.default_clock(design.arch) if clock_mhz is None
                       else clock_mhz)
+    router = choose_router(b.family, design.topology.n_links, router)
     setup_toolchain_env()
     platform = b.platform()
     build_dir = Path(build_dir or Path("build") / "bitstream" / board_name)
@@ -149,7 +224,7 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     failure = None
     try:
         platform.build(top, name=NAME, build_dir=str(build_dir), do_program=False,
-                       nextpnr_opts="--timing-allow-fail", **opts)
+                       nextpnr_opts=nextpnr_options(router), **opts)
     except subprocess.CalledProcessError as e:
         failure = e
     seconds = time.perf_counter() - t0
@@ -161,7 +236,7 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     report = dict(board=board_name, fpga=b.fpga, oscillator_mhz=b.osc_mhz,
                   clock_requested_mhz=plan.requested_mhz, clock_mhz=plan.mhz,
                   pll=None if plan.pll is None else plan.pll.as_dict(),
-                  baud=baud, baud_divisor=top.divisor,
+                  baud=baud, baud_divisor=top.divisor, router=router,
                   topology=design.topology.spec(), n_neurons=design.topology.n_neurons,
                   n_links=design.topology.n_links, mult=design.mult, arch=design.arch,
                   lanes=design_lanes(design),
@@ -172,16 +247,27 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
                   luts=ys.get("luts"), ffs=ys.get("ffs"), dsps=ys.get("dsps"),
                   fmax_mhz=None,
                   fmax_by_clock={k: v[0] for k, v in pnr["fmax_mhz"].items()},
+                  fmax_placement_mhz=min((v[0] for v in pnr["placement_fmax_mhz"].values()),
+                                         default=None),
+                  routed=pnr["routed"], routing=pnr["routing"],
                   estimate=est.as_dict(),
                   seconds=round(seconds, 1), build_dir=str(build_dir),
                   bitstream=None, ok=False)
-    if pnr["fmax_mhz"]:
+    if failure is not None and not pnr["routed"]:
+        report["fmax_by_clock"] = {}        # the post-placement estimate only: not an Fmax
+    elif pnr["fmax_mhz"]:
         report["fmax_mhz"] = min(v[0] for v in pnr["fmax_mhz"].values())
         report["timed_at_mhz"] = max(v[1] for v in pnr["fmax_mhz"].values())
     report["usage_vs_estimate"] = usage_vs_estimate(report, b.device)
     over = [f"{k}: {u}/{a}" for k, (u, a) in pnr["resources"].items() if u > a]
     if failure is not None:
         reason = ("does not fit: " + ", ".join(over)) if over else _failure_reason(log)
+        if not over and pnr["routing"] and not pnr["routed"]:
+            placed = report["fmax_placement_mhz"]
+            reason = (f"routing did not finish ({_routing_text(pnr['routing'])}"
+                      + ("" if placed is None else
+                         f"; post-placement estimate {placed:.2f} MHz")
+                      + f"); {reason}")
         report["failure"] = reason
         err = BuildError(f"{board_name}: the build failed ({reason}); log: {tim}")
         err.report = report
@@ -213,7 +299,7 @@ CLOCK_AUTO_MARGIN = 0.95
 CLOCK_AUTO_ROUNDS = 3
 
 
-def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say):
+def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say, router=None):
     """The bitstream at one clock: ``(report, design with its lanes (fitted to the board),
     lanes_tried)``."""
     from .lanes import LaneSearchError, lane_limit, search_lanes, with_lanes
@@ -228,7 +314,7 @@ def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say):
                                  f"{b.device.multipliers} multipliers; the generator may "
                                  f"allow fewer)")
         design = fit_to_board(board_name, design)
-        return build_bitstream(board_name, design, out, baud, clock), design, []
+        return build_bitstream(board_name, design, out, baud, clock, router), design, []
     p_max = lane_limit(design, b.device)
 
     def est(p, scale):
@@ -237,7 +323,7 @@ def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say):
 
     def build(p):
         return build_bitstream(board_name, with_lanes(design, p),
-                               out if p_max == 1 else out / f"lanes-{p}", baud, clock)
+                               out if p_max == 1 else out / f"lanes-{p}", baud, clock, router)
     try:
         report, attempts = search_lanes(p_max, est, build, max_builds, say)
     except LaneSearchError as e:
@@ -264,26 +350,29 @@ def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say):
 
 def board_build(board_name: str, design, lanes, out, clock_mhz=None,
                 baud: int = DEFAULT_BAUD, max_builds: int = 4, simulator: str | None = None,
-                log=None) -> dict:
+                log=None, router: str | None = None) -> dict:
     """The whole ``wuxing build``: the bitstream at ``lanes`` lanes (an int; ``"auto"``: the
     :func:`boards.lanes.search_lanes` over estimates and builds; None: the unrolled network)
     and ``clock_mhz`` (None: the board's default for the architecture; ``"auto"``: that
     default, and while no build meets it, again at ``CLOCK_AUTO_MARGIN`` x the Fmax reached,
-    at most ``CLOCK_AUTO_ROUNDS`` times), then the clocks of a training sample measured in co-simulation of the same
-    network (``simulator``; None: not measured, predicted only), and the speed fields of the
+    at most ``CLOCK_AUTO_ROUNDS`` times), routed by nextpnr's ``router`` (None: the
+    automatic choice, :func:`choose_router`), then the clocks of a training sample measured
+    in co-simulation of the same network (``simulator``; None: not measured, predicted
+    only), and the speed fields of the
     report (:func:`boards.speed.speed_fields`). Raises :class:`BuildError` (with
     ``.report``)."""
     from .speed import measure_cycles, speed_fields
     say = log or (lambda msg: None)
     b = board(board_name)
     out = Path(out)
+    router = choose_router(b.family, design.topology.n_links, router)  # checked before a build
     auto = clock_mhz == "auto"
     clock = b.default_clock(design.arch) if clock_mhz is None or auto else clock_mhz
     lowered = []
     while True:
         try:
             report, design_p, tried = _bitstream_at(board_name, design, lanes, out, clock,
-                                                    baud, max_builds, say)
+                                                    baud, max_builds, say, router)
             break
         except BuildError as e:
             rep = getattr(e, "report", None) or {}
@@ -340,7 +429,8 @@ def format_report(r: dict) -> str:
     for t in r.get("lanes_tried") or []:
         lines.append(f"  lanes {t['lanes']}: {t['outcome']}" +
                      (f" ({t['reason']})" if t.get("reason") else ""))
-    lines.append(f"  build time {r['seconds']} s; bitstream {r['bitstream']}")
+    lines.append(f"  build time {r['seconds']} s (nextpnr {r.get('router') or 'router1'}); "
+                 f"bitstream {r['bitstream']}")
     return "\n".join(lines)
 
 

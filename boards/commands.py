@@ -12,6 +12,7 @@ import numpy as np
 
 from wuxing.golden.errors import UserError
 
+from .build import ROUTER2_LINKS, ROUTERS
 from .top import BOARDS, board, openfpgaloader_path
 
 SIM_LAYERS = (2, 2)     # the default network of `wuxing run --sim`
@@ -165,7 +166,7 @@ def cmd_build(args) -> int:
         r = board_build(args.board, design, lanes, out, clock_mhz=clock,
                         max_builds=args.max_builds,
                         simulator=None if args.no_cosim else args.simulator,
-                        log=lambda msg: print(f"  {msg}", flush=True))
+                        log=lambda msg: print(f"  {msg}", flush=True), router=args.router)
     except BuildError as e:
         if args.json and getattr(e, "report", None):
             _write_json(args.json, e.report)
@@ -444,6 +445,10 @@ def add_commands(sub):
                         "then gives the predicted clocks)")
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
                    help="simulator of the clocks-per-sample measurement (default verilator)")
+    p.add_argument("--router", choices=("auto",) + ROUTERS, default="auto",
+                   help="nextpnr's router; auto (default): router2 on an ECP5 for a network "
+                        f"of at least {ROUTER2_LINKS:,} links (MODEL1: router1 does not "
+                        "converge on it), router1 otherwise")
     p.add_argument("--out", help="build folder (default build/bitstream/BOARD)")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     p.set_defaults(func=cmd_build)

@@ -1,0 +1,167 @@
+"""nextpnr's router of a build (``wuxing build --router``): the automatic choice (router2 for
+a large network on an ECP5, where router1 did not converge on MODEL1) and that the choice
+reaches the nextpnr command of the build script. Fast: the build is planned, not run."""
+import subprocess
+import sys
+
+import pytest
+
+from pathlib import Path
+
+from wuxing.boards.build import (ROUTER2_LINKS, BuildError, board_build, build_bitstream,
+                                 choose_router, format_report, nextpnr_options,
+                                 parse_nextpnr_log)
+from wuxing.boards.top import board
+from wuxing.golden.topology import Topology, preset
+from wuxing.hdl.generate import Design
+
+
+def test_choose_router_automatic_and_explicit():
+    model1 = preset("model1").n_links
+    tiny = preset("tiny").n_links
+    assert model1 == 4711 and tiny == 80
+    for auto in (None, "auto"):
+        assert choose_router("ecp5", model1, auto) == "router2"
+        assert choose_router("ecp5", ROUTER2_LINKS, auto) == "router2"
+        assert choose_router("ecp5", ROUTER2_LINKS - 1, auto) == "router1"
+        assert choose_router("ecp5", tiny, auto) == "router1"
+        assert choose_router("ice40", model1, auto) == "router1"
+    assert choose_router("ecp5", model1, "router1") == "router1"
+    assert choose_router("ice40", tiny, "router2") == "router2"
+    with pytest.raises(ValueError, match="auto, router1 or router2, not 'router3'"):
+        choose_router("ecp5", tiny, "router3")
+    assert nextpnr_options("router2").split()[:3] == ["--timing-allow-fail", "--router",
+                                                       "router2"]
+    with pytest.raises(ValueError, match="router1 or router2, not 'auto'"):
+        nextpnr_options("auto")
+
+
+def _planned(monkeypatch):
+    """Boards whose ``platform().build`` plans the build (no tools run); the plans made."""
+    plans = []
+    cls = type(board("ulx3s"))
+    assert type(board("icebreaker")) is cls
+    make = cls.platform
+
+    def platform(self):
+        p = make(self)
+        real = p.build
+
+        def build(top, **kw):
+            kw.pop("do_program", None)
+            plans.append(real(top, do_build=False, **kw))
+        p.build = build
+        return p
+    monkeypatch.setattr(cls, "platform", platform)
+    return plans
+
+
+def _nextpnr_line(plan, name="wuxing"):
+    script = plan.files[f"build_{name}.sh"]
+    script = script.decode() if isinstance(script, bytes) else script
+    return next(line for line in script.splitlines() if "NEXTPNR" in line and "--json" in line)
+
+
+@pytest.mark.parametrize("board_name, threshold, router, expect", [
+    ("ulx3s", 8, None, "router2"),            # the 8 links at the threshold: auto, router2
+    ("ulx3s", 9, None, "router1"),
+    ("ulx3s", ROUTER2_LINKS, None, "router1"),
+    ("ulx3s", 8, "router1", "router1"),
+    ("icebreaker", 8, None, "router1"),
+    ("icebreaker", ROUTER2_LINKS, "router2", "router2"),
+])
+def test_the_router_reaches_the_nextpnr_command(board_name, threshold, router, expect,
+                                                monkeypatch, tmp_path):
+    """A small network (8 links) with the auto threshold moved to it, or the router given."""
+    import wuxing.boards.build as build
+    monkeypatch.setattr(build, "ROUTER2_LINKS", threshold)
+    plans = _planned(monkeypatch)
+    d = Design(topology=Topology(layers=(2, 2)), arch="serial", training=False)
+    assert d.topology.n_links == 8
+    r = build_bitstream(board_name, d, tmp_path, router=router)
+    assert len(plans) == 1
+    line = _nextpnr_line(plans[0])
+    assert f"--router {expect}" in line, line
+    assert line.count("--router") == 1 and "--timing-allow-fail" in line, line
+    assert r["router"] == expect
+
+
+def test_board_build_refuses_a_bad_router_before_building(monkeypatch, tmp_path):
+    plans = _planned(monkeypatch)
+    d = Design(topology=Topology(layers=(2, 2)), arch="serial", training=False)
+    with pytest.raises(ValueError, match="not 'fast'"):
+        board_build("ulx3s", d, 1, tmp_path, router="fast")
+    assert plans == []
+
+
+def test_format_report_names_the_router():
+    r = dict(board="ulx3s", fpga="ECP5", n_neurons=4, n_links=4, arch="serial", lanes=1,
+             resources={}, luts=1, ffs=1, dsps=1, pll=None, clock_mhz=25.0,
+             clock_requested_mhz=25.0, oscillator_mhz=25.0, fmax_mhz=None, seconds=1.0,
+             bitstream=None, router="router2")
+    assert "(nextpnr router2)" in format_report(r)
+
+
+def test_cli_router_option():
+    run = [sys.executable, "-m", "wuxing.cli", "build", "--board", "ulx3s"]
+    r = subprocess.run(run + ["--help"], capture_output=True, text=True, timeout=120)
+    assert "--router {auto,router1,router2}" in r.stdout, r.stdout
+    r = subprocess.run(run + ["--router", "router3"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and "invalid choice: 'router3'" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+FIX = Path(__file__).parent / "fixtures" / "boards"
+
+
+def test_parse_how_far_routing_got():
+    """Excerpts of real nextpnr-ecp5 logs (the numbers read by eye from them): MODEL1 at
+    P = 16 stopped while router2 / router1 routed, and a routed build."""
+    r2 = parse_nextpnr_log((FIX / "ecp5_model1_router2_unfinished.tim").read_text())
+    assert not r2["routed"]
+    assert r2["routing"] == dict(router="router2", iteration=5, wires=903225, overused=29088,
+                                 overuse=30099)
+    assert r2["placement_fmax_mhz"] == {"$glbnet$bridge.clk": (40.90, 28.57)}
+    assert r2["resources"]["DP16KD"] == (176, 208)
+    r1 = parse_nextpnr_log((FIX / "ecp5_model1_router1_unfinished.tim").read_text())
+    assert not r1["routed"]
+    assert r1["routing"] == dict(router="router1", arcs=219150, arcs_left=197112)
+    assert r1["placement_fmax_mhz"] == {"$glbnet$bridge.clk": (31.27, 50.0)}
+    ok = parse_nextpnr_log((FIX / "ecp5_routed_router1.tim").read_text())
+    assert ok["routed"]
+    assert ok["routing"] == dict(router="router1", arcs=49510, arcs_left=0)
+    # the post-placement estimate and the routed Fmax (a "Warning:" line when it fails)
+    assert ok["placement_fmax_mhz"] == {"$glbnet$bridge.clk": (22.05, 25.0)}
+    assert ok["fmax_mhz"] == {"$glbnet$bridge.clk": (23.50, 25.0)}
+    placed_only = parse_nextpnr_log((FIX / "ulx3s_1x1.tim").read_text())
+    assert placed_only["routing"] is None and not placed_only["routed"]
+
+
+def test_a_build_stopped_while_routing_says_how_far(monkeypatch, tmp_path):
+    """nextpnr stopped in router2 (the log of the MODEL1 build): the build fails with how far
+    the router got and the post-placement estimate, which is not reported as the Fmax."""
+    cls = type(board("ulx3s"))
+    make = cls.platform
+
+    def platform(self):
+        p = make(self)
+
+        def build(top, build_dir, **kw):
+            Path(build_dir).mkdir(parents=True, exist_ok=True)
+            log = (FIX / "ecp5_model1_router2_unfinished.tim").read_text()
+            (Path(build_dir) / "wuxing.tim").write_text(log)
+            raise subprocess.CalledProcessError(-15, ["sh", "build_wuxing.sh"])
+        p.build = build
+        return p
+    monkeypatch.setattr(cls, "platform", platform)
+    d = Design(topology=Topology(layers=(2, 2)), arch="serial", training=False)
+    with pytest.raises(BuildError) as e:
+        build_bitstream("ulx3s", d, tmp_path)
+    msg = str(e.value)
+    assert ("routing did not finish (router2 iteration 5: 29,088 of 903,225 wires overused; "
+            "post-placement estimate 40.90 MHz)") in msg, msg
+    r = e.value.report
+    assert r["fmax_mhz"] is None and r["fmax_by_clock"] == {}
+    assert r["fmax_placement_mhz"] == 40.90 and r["routed"] is False
+    assert r["routing"]["overused"] == 29088 and r["router"] == "router1"   # 8 links: auto
