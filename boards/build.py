@@ -380,6 +380,8 @@ def board_build(board_name: str, design, lanes, out, clock_mhz=None,
                 "misses timing"))
             if (not auto or len(lowered) >= CLOCK_AUTO_ROUNDS or not timing
                     or not rep.get("fmax_mhz")):
+                if rep:
+                    _predicted_speed(rep, board_name, design, clock, baud)
                 raise
             new = math.floor(rep["fmax_mhz"] * CLOCK_AUTO_MARGIN * 10) / 10
             lowered.append(dict(clock_mhz=clock, fmax_mhz=rep["fmax_mhz"], failure=str(e)))
@@ -396,6 +398,25 @@ def board_build(board_name: str, design, lanes, out, clock_mhz=None,
     report.update(speed_fields(design_p, network, b.device, report["clock_mhz"], baud,
                                measured))
     return report
+
+
+def _predicted_speed(report: dict, board_name: str, design, clock_mhz, baud: int) -> None:
+    """Add the speed fields (the scheduler's clocks, no co-simulation) to the report of a
+    build that failed, at the lanes it tried and the clock it asked for: what the design
+    would do had it routed and met that clock (``samples_per_s_from`` says so)."""
+    from .lanes import with_lanes
+    from .speed import speed_fields
+    lanes = report.get("lanes")
+    if "cycles_per_sample_predicted" in report or clock_mhz in (None, "auto"):
+        return
+    if design.arch != "unrolled":
+        design = with_lanes(design, lanes or 1)
+    design = fit_to_board(board_name, design)
+    network = silence(silence(board_bridge(board_name, design)[0]).network)
+    report.update(speed_fields(design, network, board(board_name).device, clock_mhz, baud,
+                               None))
+    if report.get("samples_per_s_from"):
+        report["samples_per_s_from"] = "prediction, at the asked clock (not built)"
 
 
 def _arch_text(r: dict) -> str:

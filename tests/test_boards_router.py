@@ -165,3 +165,35 @@ def test_a_build_stopped_while_routing_says_how_far(monkeypatch, tmp_path):
     assert r["fmax_mhz"] is None and r["fmax_by_clock"] == {}
     assert r["fmax_placement_mhz"] == 40.90 and r["routed"] is False
     assert r["routing"]["overused"] == 29088 and r["router"] == "router1"   # 8 links: auto
+
+
+def test_a_failed_board_build_reports_the_predicted_speed(monkeypatch, tmp_path):
+    """`wuxing build` of a design that did not route still says what it would do: the
+    scheduler's clocks of a sample and the samples/s at the asked clock, marked as such."""
+    from wuxing.boards.build import board_build
+    cls = type(board("ulx3s"))
+    make = cls.platform
+
+    def platform(self):
+        p = make(self)
+
+        def build(top, build_dir, **kw):
+            Path(build_dir).mkdir(parents=True, exist_ok=True)
+            log = (FIX / "ecp5_model1_router2_unfinished.tim").read_text()
+            (Path(build_dir) / "wuxing.tim").write_text(log)
+            raise subprocess.CalledProcessError(-15, ["sh", "build_wuxing.sh"])
+        p.build = build
+        return p
+    monkeypatch.setattr(cls, "platform", platform)
+    d = Design(topology=Topology(layers=(3, 2, 2)), arch="engine", training=False)
+    with pytest.raises(BuildError) as e:
+        board_build("ulx3s", d, 2, tmp_path, clock_mhz=40)
+    r = e.value.report
+    assert r["lanes"] == 2 and r["routed"] is False
+    from wuxing.boards.build import fit_to_board
+    from wuxing.boards.lanes import with_lanes
+    cyc = fit_to_board("ulx3s", with_lanes(d, 2)).resources().cycles
+    assert r["cycles_per_sample_predicted"] == cyc["sample"] > 0
+    assert r["cycles_per_sample"] is None                     # nothing measured
+    assert r["samples_per_s"] == pytest.approx(r["clock_mhz"] * 1e6 / cyc["sample"])
+    assert r["samples_per_s_from"] == "prediction, at the asked clock (not built)"
