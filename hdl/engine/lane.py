@@ -263,7 +263,9 @@ class Lane(wiring.Component):
                 and LINK["crossbar"] == LINK["serve_out"] + 1
                 and LINK["multiply"] == LINK["crossbar"] + 1
                 and LINK["u_write"] == LINK["multiply"] + MUL_LATENCY
-                and LINK["u_read"] == LINK["u_write"] - 1)
+                and LINK["u_data"] == LINK["u_read"] + 1          # synchronous read
+                and LINK["u_write"] == LINK["u_data"] + 1         # its word registered
+                and LINK["u_read"] >= LINK["serve_read"])         # the row is known
         lk = _Stages(m, "link", LINK["u_write"])
         lk.add("on", link0, 0)
         tab = tab_rd.data
@@ -285,6 +287,11 @@ class Lane(wiring.Component):
         link_mul = lk.at("on", LINK["multiply"])
         link_u_read = lk.at("on", LINK["u_read"])
         link_u_write = lk.at("on", LINK["u_write"]) & lk.at("valid", LINK["u_write"])
+        # U of the link's row, registered (0 on the row's first link): the add and the write
+        # a clock after the block RAM's output, not in its clock
+        u_old = Signal(signed(wd.u), name="link_u_old", reset_less=True)
+        with m.If(lk.at("on", LINK["u_data"])):
+            m.d.sync += u_old.eq(Mux(lk.at("first", LINK["u_data"]), 0, u_rd.data))
 
         # BSP: per slot, at the offsets of timing.bsp_stages -----------------------------
         st = bsp_stages(aw, W, self.table_member, self.lanes_per_table)
@@ -483,8 +490,7 @@ class Lane(wiring.Component):
                          u_wr.data.eq(Mux(ld.at("ext", 1), e_rd.data[:W].as_signed() << F, 0))]
         with m.Elif(link_u_write):
             m.d.comb += [u_wr.addr.eq(lk.at("row", LINK["u_write"])), u_wr.en.eq(1),
-                         u_wr.data.eq(Mux(lk.at("first", LINK["u_write"]), 0, u_rd.data)
-                                      + prod)]
+                         u_wr.data.eq(u_old + prod)]
         # C read: LINK and BSP at the slot, host; C write: BSP, host
         with m.If(link0 | bsp0):
             m.d.comb += c_rd.addr.eq(c.k)

@@ -18,9 +18,10 @@ can be checked without it.
   (lane of bank(dst) reads S of the src row from bank(src)).
 * **Hazards.** Several links into one row (fan-in, forward) or out of one row (fan-out,
   reverse) accumulate into one word of the lane's U memory: a read-modify-write that takes
-  ``rmw_gap`` clocks. The colours are put in an order where no two colours that share a row
-  are closer than ``rmw_gap`` slots; where no colour fits, an idle slot is inserted (and
-  counted in ``T``).
+  ``rmw_gap`` clocks (RMW_GAP: read, data registered, add and write). The colours are put in an order where no two colours that share a row
+  are closer than ``rmw_gap`` slots; where no colour fits at the end, a remaining one is put
+  between two placed ones where it fits, and where none fits anywhere, an idle slot is
+  inserted (and counted in ``T``).
 * **Clocks.** :meth:`Schedule.cycles` gives the clocks of a run, a BSP update and a training
   sample from ``T``, ``nb`` and the gateware's pipeline depths (:class:`EngineTiming`).
 """
@@ -36,7 +37,8 @@ from wuxing.golden.topology import Topology
 __all__ = ["Schedule", "EngineTiming", "output_pass_clocks", "RMW_GAP", "compile_schedule", "assign_banks",
            "colour_links"]
 
-RMW_GAP = 2   # the lane's U read-modify-write: a row's next link at least 2 slots later
+RMW_GAP = 3   # the lane's U read-modify-write (read, data registered, add and write; timing.LINK):
+#               a row's next link at least 3 slots later
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,8 @@ def _order_colours(colour, n_colours: int, recv_fwd, recv_rev, gap: int) -> list
     """Colours in slot order, ``None`` for an idle slot: two colours whose links accumulate
     into one row (the same target row forward, the same source row in reverse) are at least
     ``gap`` slots apart. Greedy: the colours with the most conflicts first, each slot the first
-    one the previous ``gap - 1`` slots allow."""
+    one the previous ``gap - 1`` slots allow; when none does, a remaining colour inserted
+    between two placed ones where it fits (:func:`_insertion`), else an idle slot."""
     adj = [set() for _ in range(n_colours)]
     for rows in (recv_fwd, recv_rev):
         order = np.argsort(rows, kind="stable")
@@ -182,12 +185,35 @@ def _order_colours(colour, n_colours: int, recv_fwd, recv_rev, gap: int) -> list
                 pick = c
                 break
         if pick is None:
-            slots.append(None)
+            # no colour fits at the end: put one of the remaining colours between two placed
+            # ones where none of its neighbours is within gap - 1 slots (an insertion only
+            # moves the placed colours apart), else an idle slot
+            pick, at = _insertion(slots, cand[head:], used, adj, gap)
+            if pick is None:
+                slots.append(None)
+                continue
+            slots.insert(at, pick)
+            used[pick] = True
+            left -= 1
             continue
         slots.append(pick)
         used[pick] = True
         left -= 1
     return slots
+
+
+def _insertion(slots: list, candidates, used, adj, gap: int):
+    """(colour, position): the first unused colour of ``candidates`` and the first position
+    in ``slots`` where it may be inserted (no neighbour within gap - 1 slots on either side),
+    or (None, None)."""
+    for c in candidates:
+        if used[c]:
+            continue
+        for at in range(len(slots) + 1):
+            near = slots[max(0, at - gap + 1):at + gap - 1]
+            if not any(r is not None and r in adj[c] for r in near):
+                return c, at
+    return None, None
 
 
 @dataclass

@@ -10,7 +10,7 @@ sequencer's control, one clock after the sequencer).
 """
 from __future__ import annotations
 
-from .schedule import EngineTiming
+from .schedule import RMW_GAP, EngineTiming
 
 __all__ = ["LINK", "NEURON", "LOAD", "DITHER", "bsp_stages", "engine_timing", "CONTROL_DELAY", "MUL_LATENCY",
            "READ_LATENCY", "port_uses", "port_conflicts"]
@@ -30,9 +30,14 @@ LINK = dict(
     serve_out=2,      # bank side: D = E - B0 into the bank's crossbar register
     crossbar=3,       # lane side: the crossbar register takes the bank it selects
     multiply=4,       # C and D into the multiplier
-    u_read=5,         # U of the row addressed
-    u_write=6,        # U := (first ? 0 : U) + C * D
+    u_read=4,         # U of the row addressed
+    u_data=5,         # U read, registered (0 on the row's first link): no adder on the
+    #                   block RAM's output
+    u_write=6,        # U := U (registered) + C * D
 )
+# a row's read-modify-write: its next link reads U (u_read) after this write has landed
+# (u_write + 1), schedule.RMW_GAP slots later
+assert RMW_GAP == LINK["u_write"] + 1 - LINK["u_read"]
 # neuron phase: row (neuron j, element e) issued at clock 0, neurons one after another
 NEURON = dict(
     e_read=0,         # E of the row addressed (collects the neuron's five values)
