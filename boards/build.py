@@ -22,7 +22,7 @@ from .protocol import CRC_BYTES, MAX_PAYLOAD
 from .top import DEFAULT_BAUD, BoardTop, board, plan_clock, setup_toolchain_env
 
 __all__ = ["BuildError", "build_bitstream", "board_build", "board_bridge", "fit_to_board",
-           "design_lanes", "choose_router", "nextpnr_options", "ROUTERS", "ROUTER2_LINKS",
+           "design_lanes", "choose_router", "nextpnr_options", "check_seed", "ROUTERS", "ROUTER2_LINKS",
            "parse_nextpnr_log", "parse_yosys_report", "format_report", "NAME"]
 
 NAME = "wuxing"
@@ -187,21 +187,35 @@ def choose_router(family: str, n_links: int, router: str | None = None) -> str:
     return router
 
 
-def nextpnr_options(router: str) -> str:
-    """nextpnr's options of a build: timing failures reported (not fatal), the router, and
-    its JSON report (``<name>.nextpnr.json``: utilisation and the critical paths, cell by
-    cell, of the routed design)."""
+def nextpnr_options(router: str, seed: int | None = None) -> str:
+    """nextpnr's options of a build: timing failures reported (not fatal), the router, its
+    JSON report (``<name>.nextpnr.json``: utilisation and the critical paths, cell by cell,
+    of the routed design) and, if given, the placer's random ``seed`` (another placement of
+    the same netlist: a congested design that one placement leaves unroutable may route with
+    another)."""
     if router not in ROUTERS:
         raise ValueError(f"the router must be router1 or router2, not {router!r}")
-    return f"--timing-allow-fail --router {router} --report {NAME}.nextpnr.json"
+    check_seed(seed)
+    return (f"--timing-allow-fail --router {router} --report {NAME}.nextpnr.json"
+            + ("" if seed is None else f" --seed {seed}"))
+
+
+def check_seed(seed) -> None:
+    """nextpnr's ``--seed``: None (its default) or an int from 0 to 2**31 - 1."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                             or not 0 <= seed < 2 ** 31):
+        raise ValueError(f"the placer seed must be an integer from 0 to {2 ** 31 - 1}, "
+                         f"not {seed!r}")
 
 
 def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT_BAUD,
-                    clock_mhz: float | None = None, router: str | None = None) -> dict:
+                    clock_mhz: float | None = None, router: str | None = None,
+                    seed: int | None = None) -> dict:
     """Build the bitstream of ``design`` (an :class:`hdl.generate.Design`) for a board, the
     design clocked from the board's PLL at ``clock_mhz`` (default: the board's measured
     default for the architecture, :meth:`boards.top.Board.default_clock`), routed by
-    nextpnr's ``router`` (:func:`choose_router`; None: the automatic choice).
+    nextpnr's ``router`` (:func:`choose_router`; None: the automatic choice), placed with
+    nextpnr's ``seed`` (None: its default).
 
     Returns the report: resources used/available, LUTs/FFs/DSPs, the requested and achieved
     clock, Fmax, the resource estimate made before the build, the bitstream path and the
@@ -224,7 +238,7 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     failure = None
     try:
         platform.build(top, name=NAME, build_dir=str(build_dir), do_program=False,
-                       nextpnr_opts=nextpnr_options(router), **opts)
+                       nextpnr_opts=nextpnr_options(router, seed), **opts)
     except subprocess.CalledProcessError as e:
         failure = e
     seconds = time.perf_counter() - t0
@@ -236,7 +250,7 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     report = dict(board=board_name, fpga=b.fpga, oscillator_mhz=b.osc_mhz,
                   clock_requested_mhz=plan.requested_mhz, clock_mhz=plan.mhz,
                   pll=None if plan.pll is None else plan.pll.as_dict(),
-                  baud=baud, baud_divisor=top.divisor, router=router,
+                  baud=baud, baud_divisor=top.divisor, router=router, seed=seed,
                   topology=design.topology.spec(), n_neurons=design.topology.n_neurons,
                   n_links=design.topology.n_links, mult=design.mult, arch=design.arch,
                   lanes=design_lanes(design),
@@ -299,7 +313,8 @@ CLOCK_AUTO_MARGIN = 0.95
 CLOCK_AUTO_ROUNDS = 3
 
 
-def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say, router=None):
+def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say, router=None,
+                  seed=None):
     """The bitstream at one clock: ``(report, design with its lanes (fitted to the board),
     lanes_tried)``."""
     from .lanes import LaneSearchError, lane_limit, search_lanes, with_lanes
@@ -314,7 +329,7 @@ def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say, 
                                  f"{b.device.multipliers} multipliers; the generator may "
                                  f"allow fewer)")
         design = fit_to_board(board_name, design)
-        return build_bitstream(board_name, design, out, baud, clock, router), design, []
+        return build_bitstream(board_name, design, out, baud, clock, router, seed), design, []
     p_max = lane_limit(design, b.device)
 
     def est(p, scale):
@@ -323,7 +338,8 @@ def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say, 
 
     def build(p):
         return build_bitstream(board_name, with_lanes(design, p),
-                               out if p_max == 1 else out / f"lanes-{p}", baud, clock, router)
+                               out if p_max == 1 else out / f"lanes-{p}", baud, clock, router,
+                               seed)
     try:
         report, attempts = search_lanes(p_max, est, build, max_builds, say)
     except LaneSearchError as e:
@@ -350,13 +366,14 @@ def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say, 
 
 def board_build(board_name: str, design, lanes, out, clock_mhz=None,
                 baud: int = DEFAULT_BAUD, max_builds: int = 4, simulator: str | None = None,
-                log=None, router: str | None = None) -> dict:
+                log=None, router: str | None = None, seed: int | None = None) -> dict:
     """The whole ``wuxing build``: the bitstream at ``lanes`` lanes (an int; ``"auto"``: the
     :func:`boards.lanes.search_lanes` over estimates and builds; None: the unrolled network)
     and ``clock_mhz`` (None: the board's default for the architecture; ``"auto"``: that
     default, and while no build meets it, again at ``CLOCK_AUTO_MARGIN`` x the Fmax reached,
     at most ``CLOCK_AUTO_ROUNDS`` times), routed by nextpnr's ``router`` (None: the
-    automatic choice, :func:`choose_router`), then the clocks of a training sample measured
+    automatic choice, :func:`choose_router`) after placement with nextpnr's ``seed``, then
+    the clocks of a training sample measured
     in co-simulation of the same network (``simulator``; None: not measured, predicted
     only), and the speed fields of the
     report (:func:`boards.speed.speed_fields`). Raises :class:`BuildError` (with
@@ -366,13 +383,14 @@ def board_build(board_name: str, design, lanes, out, clock_mhz=None,
     b = board(board_name)
     out = Path(out)
     router = choose_router(b.family, design.topology.n_links, router)  # checked before a build
+    check_seed(seed)
     auto = clock_mhz == "auto"
     clock = b.default_clock(design.arch) if clock_mhz is None or auto else clock_mhz
     lowered = []
     while True:
         try:
             report, design_p, tried = _bitstream_at(board_name, design, lanes, out, clock,
-                                                    baud, max_builds, say, router)
+                                                    baud, max_builds, say, router, seed)
             break
         except BuildError as e:
             rep = getattr(e, "report", None) or {}
@@ -450,7 +468,8 @@ def format_report(r: dict) -> str:
     for t in r.get("lanes_tried") or []:
         lines.append(f"  lanes {t['lanes']}: {t['outcome']}" +
                      (f" ({t['reason']})" if t.get("reason") else ""))
-    lines.append(f"  build time {r['seconds']} s (nextpnr {r.get('router') or 'router1'}); "
+    seed = "" if r.get("seed") is None else f", seed {r['seed']}"
+    lines.append(f"  build time {r['seconds']} s (nextpnr {r.get('router') or 'router1'}{seed}); "
                  f"bitstream {r['bitstream']}")
     return "\n".join(lines)
 

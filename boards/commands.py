@@ -154,6 +154,8 @@ def cmd_build(args) -> int:
     lanes = _lanes(args, design.arch)
     if args.max_builds < 1:
         raise UserError(f"--max-builds must be at least 1, not {args.max_builds}")
+    if args.seed is not None and not 0 <= args.seed < 2 ** 31:
+        raise UserError(f"--seed must be from 0 to {2 ** 31 - 1}, not {args.seed}")
     b = board(args.board)
     clock = _clock(args.clock, b.default_clock(design.arch))
     print(f"building {args.board}: {design.topology.n_neurons} neurons, "
@@ -166,7 +168,8 @@ def cmd_build(args) -> int:
         r = board_build(args.board, design, lanes, out, clock_mhz=clock,
                         max_builds=args.max_builds,
                         simulator=None if args.no_cosim else args.simulator,
-                        log=lambda msg: print(f"  {msg}", flush=True), router=args.router)
+                        log=lambda msg: print(f"  {msg}", flush=True), router=args.router,
+                        seed=args.seed)
     except BuildError as e:
         if args.json and getattr(e, "report", None):
             _write_json(args.json, e.report)
@@ -449,6 +452,9 @@ def add_commands(sub):
                    help="nextpnr's router; auto (default): router2 on an ECP5 for a network "
                         f"of at least {ROUTER2_LINKS:,} links (MODEL1: router1 does not "
                         "converge on it), router1 otherwise")
+    p.add_argument("--seed", type=int, metavar="N",
+                   help="nextpnr's placer seed (default: nextpnr's own): another placement of "
+                        "the same netlist, for a design that did not route")
     p.add_argument("--out", help="build folder (default build/bitstream/BOARD)")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     p.set_defaults(func=cmd_build)

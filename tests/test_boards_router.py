@@ -197,3 +197,36 @@ def test_a_failed_board_build_reports_the_predicted_speed(monkeypatch, tmp_path)
     assert r["cycles_per_sample"] is None                     # nothing measured
     assert r["samples_per_s"] == pytest.approx(r["clock_mhz"] * 1e6 / cyc["sample"])
     assert r["samples_per_s_from"] == "prediction, at the asked clock (not built)"
+
+
+@pytest.mark.parametrize("seed", [None, 0, 7, 2 ** 31 - 1])
+def test_the_placer_seed_reaches_the_nextpnr_command(seed, monkeypatch, tmp_path):
+    plans = _planned(monkeypatch)
+    d = Design(topology=Topology(layers=(2, 2)), arch="serial", training=False)
+    r = build_bitstream("ulx3s", d, tmp_path, seed=seed)
+    line = _nextpnr_line(plans[0])
+    if seed is None:
+        assert "--seed" not in line, line
+    else:
+        assert f" --seed {seed} " in line + " ", line
+        assert line.count("--seed") == 1
+    assert r["seed"] == seed
+    assert (f", seed {seed})" in format_report(dict(r, seconds=1.0))) == (seed is not None)
+
+
+@pytest.mark.parametrize("seed", [-1, 2 ** 31, 1.5, True, "3"])
+def test_a_bad_placer_seed_is_refused_before_building(seed, monkeypatch, tmp_path):
+    plans = _planned(monkeypatch)
+    d = Design(topology=Topology(layers=(2, 2)), arch="serial", training=False)
+    with pytest.raises(ValueError, match="placer seed must be an integer"):
+        board_build("ulx3s", d, 1, tmp_path, seed=seed)
+    assert plans == []
+
+
+def test_cli_seed_option():
+    run = [sys.executable, "-m", "wuxing.cli", "build", "--board", "ulx3s"]
+    r = subprocess.run(run + ["--help"], capture_output=True, text=True, timeout=120)
+    assert "--seed N" in r.stdout, r.stdout
+    r = subprocess.run(run + ["--seed", "-3"], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "--seed must be from 0 to 2147483647, not -3" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
