@@ -138,9 +138,9 @@ def test_parse_how_far_routing_got():
     assert placed_only["routing"] is None and not placed_only["routed"]
 
 
-def test_a_build_stopped_while_routing_says_how_far(monkeypatch, tmp_path):
-    """nextpnr stopped in router2 (the log of the MODEL1 build): the build fails with how far
-    the router got and the post-placement estimate, which is not reported as the Fmax."""
+def _stopped_in_router2(monkeypatch):
+    """The ULX3S's tools replaced by the log of the MODEL1 build that nextpnr left in
+    router2 (stopped from outside: the build script's exit status -15)."""
     cls = type(board("ulx3s"))
     make = cls.platform
 
@@ -155,6 +155,12 @@ def test_a_build_stopped_while_routing_says_how_far(monkeypatch, tmp_path):
         p.build = build
         return p
     monkeypatch.setattr(cls, "platform", platform)
+
+
+def test_a_build_stopped_while_routing_says_how_far(monkeypatch, tmp_path):
+    """nextpnr stopped in router2 (the log of the MODEL1 build): the build fails with how far
+    the router got and the post-placement estimate, which is not reported as the Fmax."""
+    _stopped_in_router2(monkeypatch)
     d = Design(topology=Topology(layers=(2, 2)), arch="serial", training=False)
     with pytest.raises(BuildError) as e:
         build_bitstream("ulx3s", d, tmp_path)
@@ -171,20 +177,7 @@ def test_a_failed_board_build_reports_the_predicted_speed(monkeypatch, tmp_path)
     """`wuxing build` of a design that did not route still says what it would do: the
     scheduler's clocks of a sample and the samples/s at the asked clock, marked as such."""
     from wuxing.boards.build import board_build
-    cls = type(board("ulx3s"))
-    make = cls.platform
-
-    def platform(self):
-        p = make(self)
-
-        def build(top, build_dir, **kw):
-            Path(build_dir).mkdir(parents=True, exist_ok=True)
-            log = (FIX / "ecp5_model1_router2_unfinished.tim").read_text()
-            (Path(build_dir) / "wuxing.tim").write_text(log)
-            raise subprocess.CalledProcessError(-15, ["sh", "build_wuxing.sh"])
-        p.build = build
-        return p
-    monkeypatch.setattr(cls, "platform", platform)
+    _stopped_in_router2(monkeypatch)
     d = Design(topology=Topology(layers=(3, 2, 2)), arch="engine", training=False)
     with pytest.raises(BuildError) as e:
         board_build("ulx3s", d, 2, tmp_path, clock_mhz=40)
