@@ -159,8 +159,8 @@ def test_clock_auto_retries_below_the_fmax_reached(monkeypatch, tmp_path):
     from wuxing.hdl.generate import Design
     clocks = []
 
-    def model(board_name, design, lanes, out, clock, baud, max_builds, say, router):
-        assert router == "router1"          # --router auto on a small network
+    def model(board_name, design, lanes, out, clock, baud, max_builds, say, router, seed):
+        assert router == "router1" and seed is None   # --router auto on a small network
         clocks.append(clock)
         if clock > 40.0:
             e = B.BuildError(f"misses timing at {clock}")
@@ -180,7 +180,7 @@ def test_clock_auto_retries_below_the_fmax_reached(monkeypatch, tmp_path):
         B.board_build("ulx3s", d, "auto", tmp_path, clock_mhz=50.0)
     assert clocks == [50.0]
 
-    def chasing(board_name, design, lanes, out, clock, baud, max_builds, say, router):
+    def chasing(board_name, design, lanes, out, clock, baud, max_builds, say, router, seed):
         clocks.append(clock)
         e = B.BuildError("misses timing")
         e.report = dict(failure="misses timing: ...", fmax_mhz=clock - 1.0)
