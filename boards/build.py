@@ -427,12 +427,15 @@ def _predicted_speed(report: dict, board_name: str, design, clock_mhz, baud: int
     lanes = report.get("lanes")
     if "cycles_per_sample_predicted" in report or clock_mhz in (None, "auto"):
         return
-    if design.arch != "unrolled":
-        design = with_lanes(design, lanes or 1)
-    design = fit_to_board(board_name, design)
-    network = silence(silence(board_bridge(board_name, design)[0]).network)
-    report.update(speed_fields(design, network, board(board_name).device, clock_mhz, baud,
-                               None))
+    try:     # best effort: the build's own error is the one to report
+        if design.arch != "unrolled":
+            design = with_lanes(design, lanes or 1)
+        design = fit_to_board(board_name, design)
+        network = silence(silence(board_bridge(board_name, design)[0]).network)
+        fields = speed_fields(design, network, board(board_name).device, clock_mhz, baud, None)
+    except (ValueError, TypeError):
+        return
+    report.update(fields)
     if report.get("samples_per_s_from"):
         report["samples_per_s_from"] = "prediction, at the asked clock (not built)"
 
