@@ -22,8 +22,8 @@ from .protocol import CRC_BYTES, MAX_PAYLOAD
 from .top import DEFAULT_BAUD, BoardTop, board, plan_clock, setup_toolchain_env
 
 __all__ = ["BuildError", "build_bitstream", "board_build", "board_bridge", "fit_to_board",
-           "design_lanes", "choose_router", "nextpnr_options", "check_seed", "ROUTERS", "ROUTER2_LINKS",
-           "parse_nextpnr_log", "parse_yosys_report", "format_report", "NAME"]
+           "design_lanes", "choose_router", "nextpnr_options", "check_seed", "SEED_MAX",
+           "ROUTERS", "ROUTER2_LINKS", "parse_nextpnr_log", "parse_yosys_report", "format_report", "NAME"]
 
 NAME = "wuxing"
 
@@ -200,11 +200,14 @@ def nextpnr_options(router: str, seed: int | None = None) -> str:
             + ("" if seed is None else f" --seed {seed}"))
 
 
+SEED_MAX = 2 ** 31 - 1      # nextpnr's --seed is a signed 32-bit int
+
+
 def check_seed(seed) -> None:
-    """nextpnr's ``--seed``: None (its default) or an int from 0 to 2**31 - 1."""
+    """nextpnr's ``--seed``: None (its default) or an int from 0 to ``SEED_MAX``."""
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
-                             or not 0 <= seed < 2 ** 31):
-        raise ValueError(f"the placer seed must be an integer from 0 to {2 ** 31 - 1}, "
+                             or not 0 <= seed <= SEED_MAX):
+        raise ValueError(f"the placer seed must be an integer from 0 to {SEED_MAX}, "
                          f"not {seed!r}")
 
 
@@ -378,7 +381,7 @@ def board_build(board_name: str, design, lanes, out, clock_mhz=None,
     only), and the speed fields of the
     report (:func:`boards.speed.speed_fields`). Raises :class:`BuildError` (with
     ``.report``)."""
-    from .speed import measure_cycles, speed_fields
+    from .speed import measure_cycles
     say = log or (lambda msg: None)
     b = board(board_name)
     out = Path(out)
@@ -412,10 +415,15 @@ def board_build(board_name: str, design, lanes, out, clock_mhz=None,
     if simulator:
         say(f"measuring the clocks of a training sample in co-simulation ({simulator}) ...")
         measured = measure_cycles(design_p, simulator)
-    network = silence(silence(board_bridge(board_name, design_p)[0]).network)
-    report.update(speed_fields(design_p, network, b.device, report["clock_mhz"], baud,
-                               measured))
+    report.update(_speed(board_name, design_p, report["clock_mhz"], baud, measured))
     return report
+
+
+def _speed(board_name: str, design, clock_mhz: float, baud: int, measured) -> dict:
+    """The report's speed fields of ``design`` (its lanes fitted to the board) at a clock."""
+    from .speed import speed_fields
+    network = silence(silence(board_bridge(board_name, design)[0]).network)
+    return speed_fields(design, network, board(board_name).device, clock_mhz, baud, measured)
 
 
 def _predicted_speed(report: dict, board_name: str, design, clock_mhz, baud: int) -> None:
@@ -423,16 +431,13 @@ def _predicted_speed(report: dict, board_name: str, design, clock_mhz, baud: int
     build that failed, at the lanes it tried and the clock it asked for: what the design
     would do had it routed and met that clock (``samples_per_s_from`` says so)."""
     from .lanes import with_lanes
-    from .speed import speed_fields
     lanes = report.get("lanes")
     if "cycles_per_sample_predicted" in report or clock_mhz in (None, "auto"):
         return
     try:     # best effort: the build's own error is the one to report
         if design.arch != "unrolled":
             design = with_lanes(design, lanes or 1)
-        design = fit_to_board(board_name, design)
-        network = silence(silence(board_bridge(board_name, design)[0]).network)
-        fields = speed_fields(design, network, board(board_name).device, clock_mhz, baud, None)
+        fields = _speed(board_name, fit_to_board(board_name, design), clock_mhz, baud, None)
     except (ValueError, TypeError):
         return
     report.update(fields)

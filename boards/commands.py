@@ -145,7 +145,7 @@ def _write_json(path, report):
 def cmd_build(args) -> int:
     from wuxing.golden.report import check_output_dir, check_output_file
 
-    from .build import BuildError, board_build, format_report
+    from .build import SEED_MAX, BuildError, board_build, check_seed, format_report
     out = Path(args.out or Path("build") / "bitstream" / args.board)
     check_output_dir(out, "--out")
     if args.json:
@@ -154,8 +154,10 @@ def cmd_build(args) -> int:
     lanes = _lanes(args, design.arch)
     if args.max_builds < 1:
         raise UserError(f"--max-builds must be at least 1, not {args.max_builds}")
-    if args.seed is not None and not 0 <= args.seed < 2 ** 31:
-        raise UserError(f"--seed must be from 0 to {2 ** 31 - 1}, not {args.seed}")
+    try:
+        check_seed(args.seed)
+    except ValueError:
+        raise UserError(f"--seed must be from 0 to {SEED_MAX}, not {args.seed}") from None
     b = board(args.board)
     clock = _clock(args.clock, b.default_clock(design.arch))
     print(f"building {args.board}: {design.topology.n_neurons} neurons, "
