@@ -258,7 +258,8 @@ class Lane(wiring.Component):
         m.d.comb += row0.eq(row_base[c.e] + c.j)
 
         # LINK: the stages of timing.LINK ----------------------------------------------------
-        assert (LINK["serve_read"] == LINK["table_read"] + 1          # synchronous reads
+        assert (LINK["table_data"] == LINK["table_read"] + 1          # synchronous reads
+                and LINK["serve_read"] == LINK["table_data"] + 1      # its word registered
                 and LINK["serve_out"] == LINK["serve_read"] + 1
                 and LINK["crossbar"] == LINK["serve_out"] + 1
                 and LINK["multiply"] == LINK["crossbar"] + 1
@@ -268,7 +269,11 @@ class Lane(wiring.Component):
                 and LINK["u_read"] >= LINK["serve_read"])         # the row is known
         lk = _Stages(m, "link", LINK["u_write"])
         lk.add("on", link0, 0)
-        tab = tab_rd.data
+        # the slot's word, registered a clock after the block RAM gives it (the slot table ->
+        # E / S read address path was the critical one): in the link phase the next slot's,
+        # in BSP (one slot held for many clocks) the same slot's
+        tab = Signal(lay.width, name="slot_word", reset_less=True)
+        m.d.sync += tab.eq(tab_rd.data)
         sr_ = LINK["serve_read"]
         serve_row = Mux(rev, field(tab, "dst_row"), field(tab, "src_row"))
         # the link this lane takes (forward: into its target row; reverse: its source row)
@@ -277,7 +282,9 @@ class Lane(wiring.Component):
         lk.add("row", Mux(rev, field(tab, "src_row"), field(tab, "dst_row")), sr_, range(R5))
         lk.add("peer", Mux(rev, field(tab, "src_peer"), field(tab, "dst_peer")), sr_,
                range(max(2, s.lanes)))
-        lk.add("cmul", c_rd.data >> fmt.coef_extra, sr_, signed(W))
+        # (C is read at the table's clock and taken a clock later: the C port reads the next
+        # slot's at the clock the slot word is registered)
+        lk.add("cmul", c_rd.data >> fmt.coef_extra, LINK["table_data"], signed(W))
         lk.add("serve_elem", elem_of(serve_row), sr_, range(N_ELEMENTS))
         d_served = Signal(signed(W + 1))
         m.d.comb += d_served.eq(e_rd.data[:W].as_signed()

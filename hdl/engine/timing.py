@@ -26,14 +26,16 @@ MUL_LATENCY = 2     # the lane's multiplier: operands registered, product regist
 # link phase, one slot issued at clock 0
 LINK = dict(
     table_read=0,     # slot table and C memory addressed by the slot index
-    serve_read=1,     # bank side: E (or, in BSP, S) of the served row addressed
-    serve_out=2,      # bank side: D = E - B0 into the bank's crossbar register
-    crossbar=3,       # lane side: the crossbar register takes the bank it selects
-    multiply=4,       # C and D into the multiplier
-    u_read=4,         # U of the row addressed
-    u_data=5,         # U read, registered (0 on the row's first link): no adder on the
+    table_data=1,     # the slot table's word registered (no address logic on the block
+    #                   RAM's output); the link's C taken
+    serve_read=2,     # bank side: E (or, in BSP, S) of the served row addressed
+    serve_out=3,      # bank side: D = E - B0 into the bank's crossbar register
+    crossbar=4,       # lane side: the crossbar register takes the bank it selects
+    multiply=5,       # C and D into the multiplier
+    u_read=5,         # U of the row addressed
+    u_data=6,         # U read, registered (0 on the row's first link): no adder on the
     #                   block RAM's output
-    u_write=6,        # U := U (registered) + C * D
+    u_write=7,        # U := U (registered) + C * D
 )
 # a row's read-modify-write: its next link reads U (u_read) after this write has landed
 # (u_write + 1), schedule.RMW_GAP slots later
@@ -74,20 +76,21 @@ def bsp_stages(acc_width: int, width: int, member: int = 0, lanes_per_table: int
     last = 2 * ((lanes_per_table - 1) // 2)
     return dict(
         table_read=0,       # slot table, C
-        serve_read=1,       # bank side: S of the source row addressed; lane: C captured
-        serve_out=2,        # S into the crossbar register; R of the target row addressed
-        crossbar=3,         # S of the source through the crossbar; R captured
-        magnitudes=4,       # |S|, |R|, sign
-        first_pass=5,       # n partial products, one a clock, summed MUL_LATENCY later
-        accumulate=5 + n + MUL_LATENCY,            # |P| complete: A' = sat32(A + p)
-        squash=6 + n + MUL_LATENCY,                # x = round_shift(|A'|, j): table index
+        table_data=1,       # the slot table's word registered (as LINK's)
+        serve_read=2,       # bank side: S of the source row addressed; lane: C captured
+        serve_out=3,        # S into the crossbar register; R of the target row addressed
+        crossbar=4,         # S of the source through the crossbar; R captured
+        magnitudes=5,       # |S|, |R|, sign
+        first_pass=6,       # n partial products, one a clock, summed MUL_LATENCY later
+        accumulate=6 + n + MUL_LATENCY,            # |P| complete: A' = sat32(A + p)
+        squash=7 + n + MUL_LATENCY,                # x = round_shift(|A'|, j): table index
         #                                            and weight; A' (or 0) written back
-        table_lo=7 + n + MUL_LATENCY + delay,      # atan table: entry i, then i + 1
-        table_hi=8 + n + MUL_LATENCY + delay,
-        interpolate=9 + n + MUL_LATENCY + delay,   # (t[i+1] - t[i]) * weight, multiplied
-        delta=9 + n + 2 * MUL_LATENCY + delay,     # dC
-        c_write=10 + n + 2 * MUL_LATENCY + delay,  # C := clamp(C + dC)
-        slot=11 + n + 2 * MUL_LATENCY + last,      # clocks a slot
+        table_lo=8 + n + MUL_LATENCY + delay,      # atan table: entry i, then i + 1
+        table_hi=9 + n + MUL_LATENCY + delay,
+        interpolate=10 + n + MUL_LATENCY + delay,  # (t[i+1] - t[i]) * weight, multiplied
+        delta=10 + n + 2 * MUL_LATENCY + delay,    # dC
+        c_write=11 + n + 2 * MUL_LATENCY + delay,  # C := clamp(C + dC)
+        slot=12 + n + 2 * MUL_LATENCY + last,      # clocks a slot
     )
 
 
