@@ -38,7 +38,7 @@ demo: setup  ## the main job (no board, no download): train, Verilog, co-simulat
 XDIST := -n auto --dist loadgroup
 
 test: setup  ## the default test run, in parallel on all cores (fast; CI runs this)
-	$(PY) -m pytest -q $(XDIST)
+	$(PY) -m pytest -q $(XDIST) --durations=15
 
 test-slow: setup  ## the slow tests too (training to accuracy, long co-simulations, bitstreams)
 	$(PY) -m pytest -q $(XDIST) -m "slow or not slow"

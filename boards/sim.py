@@ -80,7 +80,10 @@ def _board_build(design: Design, simulator: str):
     reason = simulator_missing(simulator)
     if reason:
         raise ValueError(reason)
-    key = hashlib.sha256(json.dumps(design.manifest(), sort_keys=True).encode()).hexdigest()
+    # (the gateware's own fields: two designs that differ only in where they came from share
+    # one folder and one simulator build)
+    gateware = {k: v for k, v in design.manifest().items() if k != "source"}
+    key = hashlib.sha256(json.dumps(gateware, sort_keys=True).encode()).hexdigest()
     design_dir = ROOT / "build" / "board-sim" / key[:12]
     with folder_lock(design_dir):
         write_board_design(design, design_dir)

@@ -151,8 +151,9 @@ def test_unrolled_network_with_k_registers_has_no_sample_commands():
 
 
 # -- the co-simulated board (Verilator): batch 1 and batch 4, checked after every batch, on the
-# serial engine and on the unrolled network ---------------------------------------------------
-@pytest.fixture(scope="module", params=["serial", "unrolled"])
+# serial engine and on the unrolled network (slow: the unrolled network's on-chip training is
+# checked in the default run by amaranth.sim and the cocotb train bench) ----------------------
+@pytest.fixture(scope="module", params=["serial", pytest.param("unrolled", marks=pytest.mark.slow)])
 def cosim_result(request, require_simulator):
     from wuxing.boards.sim import run_sim_session
     require_simulator("verilator")
