@@ -344,8 +344,9 @@ class Lane(wiring.Component):
 
         # NEURON: the stages of timing.NEURON ------------------------------------------------
         C_, RD, SUM, WR = NEURON["compute"], NEURON["read"], NEURON["sums"], NEURON["write"]
+        RDD = NEURON["read_data"]
         assert (C_ == NEURON["e_read"] + 1 + N_ELEMENTS and SUM == C_ + MUL_LATENCY
-                and SUM == RD + 1 and WR == SUM + 3)
+                and RDD == RD + 1 and SUM == RDD + 1 and WR == SUM + 3)
         nr = _Stages(m, "neuron", WR)
         for name, value in (("on", neu0), ("e", c.e), ("j", c.j), ("half", c.half)):
             nr.add(name, value, 0)
@@ -391,10 +392,15 @@ class Lane(wiring.Component):
         # neuron phase always issues every row, e fastest, from (0, 0)), not copies of the
         # issued row carried down the pipeline
         e_at_rd, _, row_rd = _row_counter(m, neu_read, nb, "neuron_rd")
+        e_rdd = Signal.like(e_at_rd, name="neuron_e_rdd", reset_less=True)
         e_sum = Signal.like(e_at_rd, name="neuron_e_sum", reset_less=True)
         e_sum1 = Signal.like(e_at_rd, name="neuron_e_sum1", reset_less=True)
-        assert SUM == RD + 1
-        m.d.sync += [e_sum.eq(e_at_rd), e_sum1.eq(e_sum)]
+        m.d.sync += [e_rdd.eq(e_at_rd), e_sum.eq(e_rdd), e_sum1.eq(e_sum)]
+        # U and S/R of the row, registered (loaded only when the stage holds a row)
+        u_row = Signal(signed(wd.u), name="neuron_u", reset_less=True)
+        sr_row = Signal(signed(aw), name="neuron_sr", reset_less=True)
+        with m.If(nr.at("on", RDD)):
+            m.d.sync += [u_row.eq(u_rd.data), sr_row.eq(sr_rd.data)]
         e_at_wr, j_at_wr, row_wr = _row_counter(m, nr.at("on", WR), nb, "neuron_wr")
         # SUM: q = round(E E_quad), K1 E_lin - K2 E + U, S + D
         kf, kr = hw.k_int[False], hw.k_int[True]      # (K1, K2, K3) per element
@@ -409,8 +415,8 @@ class Lane(wiring.Component):
             m.d.sync += [
                 q.eq(round_shift_expr(prod, F)),
                 part.eq(_k_times(nr.at("e_lin", SUM), kf[0], kr[0], e_s, rev, W)
-                        - _k_times(e_self_s, kf[1], kr[1], e_s, rev, W) + u_rd.data),
-                s_sum.eq(sr_rd.data + (e_self_s - b0(e_s))),
+                        - _k_times(e_self_s, kf[1], kr[1], e_s, rev, W) + u_row),
+                s_sum.eq(sr_row + (e_self_s - b0(e_s))),
             ]
         # SUM + 1: the whole sum; the integral saturated
         acc = Signal(acc_shape, reset_less=True)

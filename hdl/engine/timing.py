@@ -44,7 +44,8 @@ assert RMW_GAP == LINK["u_write"] + 1 - LINK["u_read"]
 NEURON = dict(
     e_read=0,         # E of the row addressed (collects the neuron's five values)
     compute=6,        # the neuron's five values complete: E and E_quad into the multiplier
-    read=7,           # U and S/R of the row addressed
+    read=6,           # U and S/R of the row addressed
+    read_data=7,      # U and S/R registered (no adder on the block RAMs' outputs)
     sums=8,           # q = round(E E_quad), K1 E_lin - K2 E + U, S + D
     write=11,         # E' (other half) and S/R written
 )
