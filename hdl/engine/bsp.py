@@ -143,11 +143,13 @@ class BspUnit(wiring.Component):
                          self.mul_en.eq(1)]
         # y = lo + round_shift(prod, frac_bits) = (lo << frac_bits + half + prod) >> frac_bits
         fb = tab.frac_bits
-        y = Signal(unsigned(self.tshape.width - 1))        # 0 <= y <= entries[-1]
+        y = Signal(unsigned(self.tshape.width - 1), reset_less=True)   # 0 <= y <= entries[-1]
         interp = Signal(signed(self.tshape.width + fb + 1))
         lo_half = Cat(Const((1 << (fb - 1)) if fb else 0, fb), lo) if fb else lo
-        m.d.comb += [interp.eq(lo_half.as_signed() + self.prod if fb else lo + self.prod),
-                     y.eq(Mux(sat, self.entries[-1], interp >> fb))]
+        m.d.comb += interp.eq(lo_half.as_signed() + self.prod if fb else lo + self.prod)
+        # (y registered: the interpolation's add and the shift-out below in two clocks)
+        with m.If(sub == st["table_value"]):
+            m.d.sync += y.eq(Mux(sat, self.entries[-1], interp >> fb))
         # dC = round_shift(y, shift_out) (shift_out in shift_out_limits), its magnitude capped
         # at 2**coef_width: C + dC then clamps as the exact sum does, for any C of coef_width
         # bits (golden clamps C to [c_lo, c_hi] within them)

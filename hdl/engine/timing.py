@@ -89,9 +89,10 @@ def bsp_stages(acc_width: int, width: int, member: int = 0, lanes_per_table: int
         table_lo=8 + n + MUL_LATENCY + delay,      # atan table: entry i, then i + 1
         table_hi=9 + n + MUL_LATENCY + delay,
         interpolate=10 + n + MUL_LATENCY + delay,  # (t[i+1] - t[i]) * weight, multiplied
-        delta=10 + n + 2 * MUL_LATENCY + delay,    # dC
-        c_write=11 + n + 2 * MUL_LATENCY + delay,  # C := clamp(C + dC)
-        slot=12 + n + 2 * MUL_LATENCY + last,      # clocks a slot
+        table_value=10 + n + 2 * MUL_LATENCY + delay,  # y = t[i] + the product, registered
+        delta=11 + n + 2 * MUL_LATENCY + delay,    # dC = round_shift(y, shift_out), signed
+        c_write=12 + n + 2 * MUL_LATENCY + delay,  # C := clamp(C + dC)
+        slot=13 + n + 2 * MUL_LATENCY + last,      # clocks a slot
     )
 
 
