@@ -2,11 +2,16 @@
 the default board design (serial, tiny network) for iCEBreaker (in the default run) and ULX3S
 (slow), and the smallest unrolled one (slow: it does not fit the iCE40; minutes on a shared
 machine)."""
+import os
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from wuxing.boards.build import BuildError, build_bitstream, parse_nextpnr_log, parse_yosys_report
+from wuxing.boards.build import (BuildError, build_bitstream, keep_apart_script,
+                                 parse_nextpnr_log, parse_yosys_report)
+from wuxing.boards.top import setup_toolchain_env
 
 FIX = Path(__file__).parent / "fixtures" / "boards"
 
@@ -115,3 +120,30 @@ def test_default_board_build(board_name, tmp_path):
     assert r["ok"] and Path(r["bitstream"]).stat().st_size > 1000
     assert r["fmax_mhz"] >= r["clock_mhz"]
     assert r["luts"] > 0 and r["ffs"] > 0
+
+
+def test_the_lanes_control_registers_stay_apart(tmp_path):
+    """Each lane's copy of the control word survives Yosys's opt_merge with the build's script
+    (without it the identical copies become one register driving every lane)."""
+    from amaranth.back import rtlil
+
+    from wuxing.golden.topology import Topology
+    from wuxing.hdl.engine import NetworkEngine
+    from wuxing.hdl.engine.lane import LANE_CONTROL
+    from wuxing.hdl.generate import Design
+    setup_toolchain_env()
+    d = Design(topology=Topology(layers=(6, 5, 4), fan_in=2, seed=1), arch="engine", lanes=3)
+    (tmp_path / "engine.il").write_text(
+        rtlil.convert(NetworkEngine(d.topology, d.hw(), lanes=3), name="top"))
+
+    def registers(script):
+        """The registers driving a lane's control word after proc, flatten and opt_merge."""
+        r = subprocess.run([os.environ["YOSYS"], "-p", f"read_rtlil engine.il; {script}; "
+                            f"proc; flatten; opt_merge; select -count */w:*{LANE_CONTROL} "
+                            "%ci1:+$dff[Q] */t:$dff %i"],
+                           cwd=tmp_path, capture_output=True, text=True, check=True)
+        return int(re.search(r"^(\d+) objects\.$", r.stdout, re.M).group(1))
+    assert registers(keep_apart_script(LANE_CONTROL)) == 3
+    assert registers("") == 1
+    with pytest.raises(ValueError, match="not a plain wire name"):
+        keep_apart_script("a b")

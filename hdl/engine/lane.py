@@ -38,7 +38,13 @@ from .sequencer import ISSUE_BSP, ISSUE_LINK, ISSUE_LOAD, ISSUE_NEURON, control_
 from .tables import EngineWidths, bits, slot_layout
 from .timing import DITHER, LINK, LOAD, MUL_LATENCY, NEURON, bsp_stages
 
-__all__ = ["Lane", "HOST_NONE", "HOST_E", "HOST_SR", "HOST_C", "host_addr_bits"]
+__all__ = ["Lane", "HOST_NONE", "HOST_E", "HOST_SR", "HOST_C", "host_addr_bits", "LANE_CONTROL"]
+
+# the name of each lane's copy of the sequencer's control word: the copies are identical
+# registers, which Yosys would merge into one driving every lane across the chip (the ULX3S's
+# critical path at P = 4 ran from one lane's copy through three others), so a build keeps
+# them apart (boards.build)
+LANE_CONTROL = "lane_ctl"
 
 HOST_NONE, HOST_E, HOST_SR, HOST_C = range(4)
 
@@ -230,7 +236,7 @@ class Lane(wiring.Component):
             return word[off:off + w] if w else Const(0, 1)
 
         # the control word, registered (timing.CONTROL_DELAY) ----------------------------
-        c = Signal(control_layout(s, self.timing))
+        c = Signal(control_layout(s, self.timing), name=LANE_CONTROL)
         m.d.sync += c.eq(self.ctl)
         rev = c.rev
         row_base = Array(Const(e * nb, range(R5 + 1)) for e in range(N_ELEMENTS))
