@@ -16,8 +16,9 @@ With ``reverse_dither`` (golden LEARNING_FORMAT) the reverse run rounds its Eule
 the hash dither of golden.fixedpoint (:mod:`.dither`).
 
 Reads through the control port take :attr:`read_latency` = 6 clocks (the address registered,
-the neuron or link map, its word registered, the bank memory, the word registered twice: the
-output pass interleaves reads and writes, which needs an even latency); writes
+the neuron or link map, its word registered, the bank memory, each lane's word registered, the
+target lane's word registered: the output pass interleaves reads and writes, which needs an
+even latency); writes
 land in the bank memory 3 clocks after the address. While ``busy`` the memory regions (0-6) read 0 and the status register
 reads busy; writes are ignored.
 """
@@ -391,29 +392,32 @@ class NetworkEngine(ControlPort):
         with m.Else():
             m.d.sync += info1.eq(0)
         m.d.sync += [info2.eq(info1), info3.eq(info2), info4.eq(info3)]
-        e_word = Array(lane.e_rdata for lane in lanes)[target3]
-        sr_word = Array(lane.sr_rdata for lane in lanes)[target3]
-        c_word = Array(lane.c_rdata for lane in lanes)[target3]
-        mem_word = Signal(signed(self.data_width))
-        with m.Switch(region3):
-            with m.Case(REGION["input"], REGION["error"]):
-                m.d.comb += mem_word.eq(e_word[:W].as_signed())
-            with m.Case(REGION["overflow"]):
-                m.d.comb += mem_word.eq(e_word[W])
-            with m.Case(REGION["coef"]):
-                m.d.comb += mem_word.eq(c_word)
-            with m.Case(REGION_PIXELS):                 # write only
-                m.d.comb += mem_word.eq(0)
-            with m.Default():
-                m.d.comb += mem_word.eq(sr_word)
-        # clock 5: the word registered (the lanes' block RAM outputs end in a register after
-        # the word multiplexer, not in the host bridge's logic)
-        mem_word5, info5, host5 = Signal.like(mem_word), Signal.like(info4), Signal()
-        m.d.sync += [mem_word5.eq(mem_word), info5.eq(info4), host5.eq(valid3 & ~own3)]
-        # clock 6: registered again (the output pass takes turns of reads and writes, so the
-        # latency is even)
-        mem_word6, info6, host6 = Signal.like(mem_word), Signal.like(info4), Signal()
-        m.d.sync += [mem_word6.eq(mem_word5), info6.eq(info5), host6.eq(host5)]
+        # clock 5: each lane's word for the region, registered in the lane's corner (a block
+        # RAM output crosses the chip only from a flip-flop); clock 6: the target lane's word
+        lane_words5 = []
+        for b, lane in enumerate(lanes):
+            word = Signal(signed(self.data_width), name=f"lane{b}_word")
+            with m.Switch(region3):
+                with m.Case(REGION["input"], REGION["error"]):
+                    m.d.comb += word.eq(lane.e_rdata[:W].as_signed())
+                with m.Case(REGION["overflow"]):
+                    m.d.comb += word.eq(lane.e_rdata[W])
+                with m.Case(REGION["coef"]):
+                    m.d.comb += word.eq(lane.c_rdata)
+                with m.Case(REGION_PIXELS):                 # write only
+                    m.d.comb += word.eq(0)
+                with m.Default():
+                    m.d.comb += word.eq(lane.sr_rdata)
+            word5 = Signal.like(word, name=f"lane{b}_word5", reset_less=True)
+            m.d.sync += word5.eq(word)
+            lane_words5.append(word5)
+        target5, info5, host5 = Signal.like(target3), Signal.like(info4), Signal()
+        m.d.sync += [target5.eq(target3), info5.eq(info4), host5.eq(valid3 & ~own3)]
+        # (registered again: the output pass takes turns of reads and writes, so the latency
+        # is even)
+        mem_word6, info6, host6 = Signal(signed(self.data_width)), Signal.like(info4), Signal()
+        m.d.sync += [mem_word6.eq(Array(lane_words5)[target5]), info6.eq(info5),
+                     host6.eq(host5)]
         if training:
             m.d.comb += opass.word.eq(mem_word6)
         m.d.comb += self.rdata.eq(Mux(host6, mem_word6, info6))

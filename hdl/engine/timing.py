@@ -18,8 +18,9 @@ __all__ = ["LINK", "NEURON", "LOAD", "DITHER", "bsp_stages", "engine_timing", "C
 CONTROL_DELAY = 1   # sequencer -> lane: the lane registers the control it receives
 READ_LATENCY = 6    # the control port: the address registered; decoded and the neuron or
 #                     link map read; its word registered; the translated address on the lanes'
-#                     ports (writes land); the target lane's word chosen; registered twice
-#                     (engine.py; even: the output pass takes turns of reads and writes)
+#                     ports (writes land); each lane's word registered; the target lane's
+#                     registered (engine.py; even: the output pass takes turns of reads and
+#                     writes)
 MUL_LATENCY = 2     # the lane's multiplier: operands registered, product registered (the
 #                     DSP block's own input and output registers)
 
