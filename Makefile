@@ -34,7 +34,9 @@ demo: setup  ## the main job (no board, no download): train, Verilog, co-simulat
 	.venv/bin/wuxing demo
 
 # pytest-xdist: one worker per core; a module with an expensive module fixture is one group
-# (xdist_group), so its fixture runs once. Builds shared between workers take a folder lock.
+# (xdist_group) and computes it through tests/conftest.py's run_once (under pytest 9.2 the
+# groups are not kept on one worker), so it runs once. Builds shared between workers take a
+# folder lock.
 XDIST := -n auto --dist loadgroup
 
 test: setup  ## the default test run, in parallel on all cores (fast; CI runs this)

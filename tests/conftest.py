@@ -66,3 +66,27 @@ def require_simulator():
                         f"the tests that need it")
         return name
     return require
+
+
+@pytest.fixture(scope="session")
+def run_once(tmp_path_factory):
+    """``run_once(name, compute)``: ``compute()`` once per test run, its value shared by the
+    pytest-xdist workers (pickled beside their temporary folders, under a lock: the first
+    worker computes, the others wait and read). pytest-xdist's loadgroup no longer keeps a
+    module's tests on one worker under pytest 9.2 (pytest-xdist issue #1386), so a module
+    fixture alone would run once per worker."""
+    import os
+    import pickle
+
+    from wuxing.golden.locking import folder_lock
+    if not os.environ.get("PYTEST_XDIST_WORKER"):       # one process: nothing to share
+        return lambda name, compute: compute()
+    root = tmp_path_factory.getbasetemp().parent     # this run's, shared by its workers
+
+    def run(name: str, compute):
+        path = root / f"run_once_{name}.pickle"
+        with folder_lock(root / f"run_once_{name}"):
+            if not path.exists():
+                path.write_bytes(pickle.dumps(compute()))
+            return pickle.loads(path.read_bytes())
+    return run

@@ -154,11 +154,14 @@ def test_unrolled_network_with_k_registers_has_no_sample_commands():
 # serial engine and on the unrolled network (slow: the unrolled network's on-chip training is
 # checked in the default run by amaranth.sim and the cocotb train bench) ----------------------
 @pytest.fixture(scope="module", params=["serial", pytest.param("unrolled", marks=pytest.mark.slow)])
-def cosim_result(request, require_simulator):
+def cosim_result(request, require_simulator, run_once):
     from wuxing.boards.sim import run_sim_session
     require_simulator("verilator")
-    d, spec = onchip_fixture_session(request.param)
-    return d, spec, run_sim_session(d, dict(onchip=spec), "verilator")
+
+    def session():
+        d, spec = onchip_fixture_session(request.param)
+        return d, spec, run_sim_session(d, dict(onchip=spec), "verilator")
+    return run_once(f"onchip_{request.param}", session)
 
 
 def test_training_on_the_cosimulated_chip_equals_golden(cosim_result):

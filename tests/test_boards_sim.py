@@ -16,18 +16,20 @@ from wuxing.boards.sim import FIXTURE, RECORD_COMMAND, fixture_session
 from wuxing.hdl.generate import Design
 
 # one pytest-xdist worker runs this module, so that its module fixture (a co-simulated
-# session) runs once (make test: --dist loadgroup)
+# session) runs once (make test: --dist loadgroup; run_once where that does not group)
 pytestmark = pytest.mark.xdist_group("boards_sim")
 
 
 @pytest.fixture(scope="module")
-def sim_result(tmp_path_factory, require_simulator):
+def sim_result(tmp_path_factory, require_simulator, run_once):
     from wuxing.boards.sim import run_sim_session
     require_simulator("verilator")
-    d, job = fixture_session()
-    rec = tmp_path_factory.mktemp("rec") / "session.json"
-    r = run_sim_session(d, dict(job, record=str(rec)), "verilator")
-    return d, job, r, rec
+
+    def session():
+        d, job = fixture_session()
+        rec = tmp_path_factory.mktemp("rec") / "session.json"
+        return d, job, run_sim_session(d, dict(job, record=str(rec)), "verilator"), rec
+    return run_once("boards_sim", session)
 
 
 def _golden(d, job):

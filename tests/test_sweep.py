@@ -44,16 +44,18 @@ pytestmark = pytest.mark.xdist_group("sweep")
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
+def sweep(tmp_path_factory, run_once):
     """The sweep, run once: (spec, out, first run, second run)."""
-    d = tmp_path_factory.mktemp("sweep")
-    out = d / "out"
-    (d / "quick.toml").write_text(SPEC.replace("OUT", str(d / "exp")))
-    spec = load_spec(d / "quick.toml")
-    lines = []
-    first = run_sweep(spec, out, workers=2, log=lines.append)
-    second = run_sweep(spec, out, workers=2, log=lines.append)
-    return spec, out, first, second, lines
+    def run():
+        d = tmp_path_factory.mktemp("sweep")
+        out = d / "out"
+        (d / "quick.toml").write_text(SPEC.replace("OUT", str(d / "exp")))
+        spec = load_spec(d / "quick.toml")
+        lines = []
+        first = run_sweep(spec, out, workers=2, log=lines.append)
+        second = run_sweep(spec, out, workers=2, log=lines.append)
+        return spec, out, first, second, lines
+    return run_once("sweep", run)
 
 
 def test_sweep_runs_reports_failure_and_writes_results(sweep, tmp_path):
