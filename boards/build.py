@@ -24,8 +24,9 @@ from .protocol import CRC_BYTES, MAX_PAYLOAD
 from .top import DEFAULT_BAUD, BoardTop, board, plan_clock, setup_toolchain_env
 
 __all__ = ["BuildError", "build_bitstream", "board_build", "board_bridge", "fit_to_board",
-           "design_lanes", "choose_router", "nextpnr_options", "check_seed", "SEED_MAX",
-           "ROUTERS", "ROUTER2_LINKS", "parse_nextpnr_log", "parse_yosys_report", "format_report", "NAME"]
+           "design_lanes", "choose_router", "nextpnr_options", "keep_apart_script",
+           "check_seed", "SEED_MAX", "ROUTERS", "ROUTER2_LINKS", "parse_nextpnr_log",
+           "parse_yosys_report", "format_report", "NAME"]
 
 NAME = "wuxing"
 

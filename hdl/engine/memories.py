@@ -90,7 +90,7 @@ def engine_memories(s: Schedule, widths: EngineWidths, table_entries: int,
 
 # the RAMs (one read and one write port) whose read in the clock of a write to the same word
 # is never used: the engine's phases never read a word in the clock it is written and then use
-# what they read (timing.py, schedule.RMW_GAP: a row's next link is 3 slots later; E is read
+# what they read (timing.py: a row's next link is schedule.RMW_GAP slots later; E is read
 # from one half and written to the other; the BSP slot reads its C and accumulator before it
 # writes them; the control port reads and writes in different clocks). Their reads are
 # :func:`registered_read` ports and the memories carry Yosys's no_rw_check: Yosys then maps

@@ -18,10 +18,10 @@ can be checked without it.
   (lane of bank(dst) reads S of the src row from bank(src)).
 * **Hazards.** Several links into one row (fan-in, forward) or out of one row (fan-out,
   reverse) accumulate into one word of the lane's U memory: a read-modify-write that takes
-  ``rmw_gap`` clocks (RMW_GAP: read, data registered, add and write). The colours are put in an order where no two colours that share a row
-  are closer than ``rmw_gap`` slots; where no colour fits at the end, a remaining one is put
-  between two placed ones where it fits, and where none fits anywhere, an idle slot is
-  inserted (and counted in ``T``).
+  ``rmw_gap`` clocks (RMW_GAP: read, data registered, add and write). The colours are put in
+  an order where no two colours that share a row are closer than ``rmw_gap`` slots; where no
+  colour fits at the end, a remaining one is put between two placed ones where it fits, and
+  where none fits anywhere, an idle slot is inserted (and counted in ``T``).
 * **Clocks.** :meth:`Schedule.cycles` gives the clocks of a run, a BSP update and a training
   sample from ``T``, ``nb`` and the gateware's pipeline depths (:class:`EngineTiming`).
 """
