@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from wuxing.hdl.engine.lane import LANE_CONTROL
+from wuxing.hdl.engine.lane import LANE_CONTROL, LANE_HOST
 
 from .budget import estimate, map_memory, silence, usage_vs_estimate
 from .host import HostBridge
@@ -203,12 +203,14 @@ def nextpnr_options(router: str, seed: int | None = None) -> str:
             + ("" if seed is None else f" --seed {seed}"))
 
 
-def keep_apart_script(wire: str) -> str:
+def keep_apart_script(*wires: str) -> str:
     """Yosys commands (after reading the design) that mark the registers driving the wires
-    named ``wire`` in any module ``keep``, so that opt_merge leaves identical ones apart."""
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", wire):
-        raise ValueError(f"not a plain wire name: {wire!r}")
-    return f"setattr -set keep 1 */w:{wire} %ci1:+$dff[Q] */t:$dff %i"
+    named ``wires`` in any module ``keep``, so that opt_merge leaves identical ones apart."""
+    for wire in wires:
+        if not isinstance(wire, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", wire):
+            raise ValueError(f"not a plain wire name: {wire!r}")
+    return "; ".join(f"setattr -set keep 1 */w:{wire} %ci1:+$dff[Q] */t:$dff %i"
+                     for wire in wires)
 
 
 SEED_MAX = 2 ** 31 - 1      # nextpnr's --seed is a signed 32-bit int
@@ -245,7 +247,7 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     bridge, design = board_bridge(board_name, design)
     est = estimate(bridge, b.device)
     top = BoardTop(bridge, plan, baud=baud)
-    opts = {"script_after_read": keep_apart_script(LANE_CONTROL)}
+    opts = {"script_after_read": keep_apart_script(LANE_CONTROL, LANE_HOST)}
     if b.family == "ice40":   # the UltraPlus DSPs (16x16) for the multipliers, not logic cells
         opts["synth_opts"] = "-dsp"
     t0 = time.perf_counter()

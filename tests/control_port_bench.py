@@ -50,10 +50,11 @@ def run_network(dut, c_int, x_int, err_int, steps):
         await write(address("info", INFO["steps"]), steps)
         for l, c in enumerate(c_int):
             await write(address("coef", l), c)
-        for i, v in enumerate(x_int):
-            await write(address("input", i), v)
         for k, v in enumerate(err_int):
             await write(address("error", k), v)
+        # input 0 last, in the clock before the start: the first input the run loads
+        for i in reversed(range(len(x_int))):
+            await write(address("input", i), x_int[i])
         got["fwd_cycles"] = await command(0)
         got["S"] = [await read(address("fwd_integral", k)) for k in range(5 * N)]
         got["out"] = [await read(address("output", k)) for k in range(len(err_int))]

@@ -123,27 +123,32 @@ def test_default_board_build(board_name, tmp_path):
 
 
 def test_the_lanes_control_registers_stay_apart(tmp_path):
-    """Each lane's copy of the control word survives Yosys's opt_merge with the build's script
-    (without it the identical copies become one register driving every lane)."""
+    """Each lane's copies of the control word and of the host access survive Yosys's opt_merge
+    with the build's script, marked keep (without it the identical copies of the control word
+    become one register driving every lane)."""
     from amaranth.back import rtlil
 
     from wuxing.golden.topology import Topology
     from wuxing.hdl.engine import NetworkEngine
-    from wuxing.hdl.engine.lane import LANE_CONTROL
+    from wuxing.hdl.engine.lane import LANE_CONTROL, LANE_HOST
     from wuxing.hdl.generate import Design
     setup_toolchain_env()
     d = Design(topology=Topology(layers=(6, 5, 4), fan_in=2, seed=1), arch="engine", lanes=3)
     (tmp_path / "engine.il").write_text(
         rtlil.convert(NetworkEngine(d.topology, d.hw(), lanes=3), name="top"))
 
-    def registers(script):
-        """The registers driving a lane's control word after proc, flatten and opt_merge."""
+    def registers(script, wire, kept=False):
+        """The registers driving each lane's ``wire`` after proc, flatten and opt_merge (only
+        those marked keep if ``kept``)."""
         r = subprocess.run([os.environ["YOSYS"], "-p", f"read_rtlil engine.il; {script}; "
-                            f"proc; flatten; opt_merge; select -count */w:*{LANE_CONTROL} "
-                            "%ci1:+$dff[Q] */t:$dff %i"],
+                            f"proc; flatten; opt_merge; select -count */w:*{wire} "
+                            "%ci1:+$dff[Q] */t:$dff %i" + (" */a:keep %i" if kept else "")],
                            cwd=tmp_path, capture_output=True, text=True, check=True)
         return int(re.search(r"^(\d+) objects\.$", r.stdout, re.M).group(1))
-    assert registers(keep_apart_script(LANE_CONTROL)) == 3
-    assert registers("") == 1
+    script = keep_apart_script(LANE_CONTROL, LANE_HOST)
+    assert registers(script, LANE_CONTROL, kept=True) == 3
+    assert registers(script, LANE_HOST, kept=True) == 3
+    assert registers("", LANE_CONTROL) == 1
+    assert registers("", LANE_HOST, kept=True) == 0
     with pytest.raises(ValueError, match="not a plain wire name"):
         keep_apart_script("a b")

@@ -178,6 +178,49 @@ def test_engine_control_port_while_busy():
     assert seen["s_nonzero"]
 
 
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_engine_sees_a_write_in_the_clock_of_start(lanes):
+    """A control-port write in the same clock as ``start`` (input 0, the first row the run
+    loads in its lane) lands before the run reads it: the integrals equal FixedModel's."""
+    topo = Topology(layers=(4, 3, 2), seed=3)
+    cfg = RunConfig(steps=3)
+    hw = hw_constants(cfg)
+    model = FixedModel(topo, cfg)
+    rng = np.random.default_rng(5)
+    c_int = rng.integers(hw.c_lo, hw.c_hi + 1, topo.n_links)
+    x_int = hw.fmt.to_int(rng.uniform(0.5, 2, topo.layers[0]))
+    dut = NetworkEngine(topo, hw, lanes=lanes, c_init=c_int)
+    got = {}
+
+    async def bench(ctx):
+        write, read = port_access(ctx, dut)
+        for i in range(1, len(x_int)):
+            await write(address("input", i), x_int[i])
+        ctx.set(dut.addr, address("input", 0))
+        ctx.set(dut.wdata, int(x_int[0]))
+        ctx.set(dut.we, 1)
+        ctx.set(dut.op, 0)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.we, 0)
+        ctx.set(dut.start, 0)
+        while not ctx.get(dut.done):
+            await ctx.tick()
+        got["S"] = [await read(address("fwd_integral", k))
+                    for k in range(5 * topo.n_neurons)]
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    want = model.forward(c_int, x_int).S.reshape(-1).tolist()
+    without_input0 = model.forward(c_int, np.concatenate([[0], x_int[1:]])).S.reshape(-1)
+    assert want != without_input0.tolist()      # input 0 changes the integrals
+    mismatches = sum(int(a != b) for a, b in zip(got["S"], want))
+    print(f"P={lanes}: {len(want)} integrals compared, {mismatches} mismatches")
+    assert len(got["S"]) == len(want) and mismatches == 0
+
+
 def bsp_unit_with_multiplier(hw):
     """A BspUnit on its own W x W multiplier, registered as the lane's (MUL_LATENCY)."""
     W = hw.fmt.width

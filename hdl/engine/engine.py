@@ -15,12 +15,12 @@ The same control port, address map, info registers and commands as
 With ``reverse_dither`` (golden LEARNING_FORMAT) the reverse run rounds its Euler increments with
 the hash dither of golden.fixedpoint (:mod:`.dither`).
 
-Reads through the control port take :attr:`read_latency` = 6 clocks (the address registered,
-the neuron or link map, its word registered, the bank memory, each lane's word registered, the
-target lane's word registered: the output pass interleaves reads and writes, which needs an
-even latency); writes
-land in the bank memory 3 clocks after the address. While ``busy`` the memory regions (0-6) read 0 and the status register
-reads busy; writes are ignored.
+Reads through the control port take :attr:`read_latency` = 8 clocks (the address registered,
+the neuron or link map, its word registered, the local address registered, each lane's copy
+registered, the bank memory, each lane's word registered, the target lane's word registered:
+the output pass interleaves reads and writes, which needs an even latency); writes land in the
+bank memory 6 clocks after the address (timing.HOST_PORT). While ``busy`` the memory regions
+(0-6) read 0 and the status register reads busy; writes are ignored.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ from .schedule import compile_schedule
 from .sequencer import Sequencer
 from .tables import (c_words, engine_widths, lmap_layout, lmap_words, nmap_layout, nmap_words,
                      slot_words)
-from .timing import READ_LATENCY, engine_timing
+from .timing import HOST_PORT, READ_LATENCY, engine_timing
 from .train import OutputPass
 
 __all__ = ["NetworkEngine", "ENGINE_MAX_NEURONS", "ENGINE_MAX_LINKS"]
@@ -359,29 +359,39 @@ class NetworkEngine(ControlPort):
                      valid2.eq(valid1), we2.eq(we1 & writable), own2.eq(own1),
                      wdata2.eq(wdata1)]
 
-        # clock 3: the local address, on every lane's port; writes land here ---------------
-        local_addr = Signal(host_addr_bits(s))
-        target2 = Signal(range(max(2, P)))
-        m.d.comb += [local_addr.eq(Mux(coef2, slot2, base2 + local2)),
-                     target2.eq(Mux(coef2, lane2, bank2))]
+        # clock 3: the local address and the target lane, registered; clock 4: each lane
+        # registers its own copy (Lane, LANE_HOST); clock 5: on the lane's memory ports, where
+        # writes land (timing.HOST_PORT) -----------------------------------------------------
+        local3 = Signal(host_addr_bits(s))
+        target3 = Signal(range(max(2, P)))
+        kind3, we3, wdata3 = Signal.like(kind2, init=HOST_NONE), Signal(), Signal.like(wdata2)
+        m.d.sync += [local3.eq(Mux(coef2, slot2, base2 + local2)),
+                     target3.eq(Mux(coef2, lane2, bank2)),
+                     kind3.eq(kind2), we3.eq(we2), wdata3.eq(wdata2)]
         for b, lane in enumerate(lanes):
-            m.d.comb += [lane.host_kind.eq(kind2), lane.host_addr.eq(local_addr),
-                         lane.host_wdata.eq(wdata2), lane.host_we.eq(we2 & (target2 == b))]
+            m.d.comb += [lane.host_kind.eq(kind3), lane.host_addr.eq(local3),
+                         lane.host_wdata.eq(wdata3), lane.host_we.eq(we3 & (target3 == b))]
 
-        # clock 4: the memory word of the target lane, or an info register ----------------
-        region3 = Signal.like(region)
-        valid3, own3 = Signal(), Signal()
-        target3 = Signal.like(target2)
-        m.d.sync += [region3.eq(region2), valid3.eq(valid2), target3.eq(target2),
-                     own3.eq(own2)]
+        # clock 6: the memory word of the target lane, or an info register ----------------
+        def delayed(value, clocks, name):
+            """``value`` registered ``clocks`` times."""
+            for i in range(clocks):
+                r = Signal.like(value, name=f"{name}_d{i + 1}")
+                m.d.sync += r.eq(value)
+                value = r
+            return value
+        # region2 .. is of clock 3, target3 of clock 4; the lanes' read data of clock 6
+        word_at = HOST_PORT + 1
+        region6 = delayed(region2, word_at - 3, "region")
+        valid6, own6 = delayed(valid2, word_at - 3, "valid"), delayed(own2, word_at - 3, "own")
+        target6 = delayed(target3, word_at - 4, "target")
         info = {INFO["n_inputs"]: n_in, INFO["n_outputs"]: n_out, INFO["n_neurons"]: N,
                 INFO["n_links"]: L, INFO["steps"]: steps,
                 INFO["status"]: busy | (any_over << 1),
                 INFO["width"]: fmt.width, INFO["frac"]: fmt.frac,
                 INFO["coef_extra"]: fmt.coef_extra, INFO["acc_width"]: fmt.acc_width,
                 INFO["h_shift"]: hw.h_shift, INFO["magic"]: MAGIC, **train_info}
-        info1, info2, info3, info4 = (Signal(signed(self.data_width), name=f"info{i}")
-                                      for i in (1, 2, 3, 4))
+        info1 = Signal(signed(self.data_width), name="info1")
         with m.If(ext_region == REGION["info"]):    # the host's address, even in a pass
             with m.Switch(ext_index):
                 for key, v in info.items():
@@ -391,13 +401,12 @@ class NetworkEngine(ControlPort):
                     m.d.sync += info1.eq(0)
         with m.Else():
             m.d.sync += info1.eq(0)
-        m.d.sync += [info2.eq(info1), info3.eq(info2), info4.eq(info3)]
-        # clock 5: each lane's word for the region, registered in the lane's corner (a block
-        # RAM output crosses the chip only from a flip-flop); clock 6: the target lane's word
-        lane_words5 = []
+        # clock 7: each lane's word for the region, registered in the lane's corner (a block
+        # RAM output crosses the chip only from a flip-flop); clock 8: the target lane's word
+        lane_words7 = []
         for b, lane in enumerate(lanes):
             word = Signal(signed(self.data_width), name=f"lane{b}_word")
-            with m.Switch(region3):
+            with m.Switch(region6):
                 with m.Case(REGION["input"], REGION["error"]):
                     m.d.comb += word.eq(lane.e_rdata[:W].as_signed())
                 with m.Case(REGION["overflow"]):
@@ -408,17 +417,17 @@ class NetworkEngine(ControlPort):
                     m.d.comb += word.eq(0)
                 with m.Default():
                     m.d.comb += word.eq(lane.sr_rdata)
-            word5 = Signal.like(word, name=f"lane{b}_word5", reset_less=True)
-            m.d.sync += word5.eq(word)
-            lane_words5.append(word5)
-        target5, info5, host5 = Signal.like(target3), Signal.like(info4), Signal()
-        m.d.sync += [target5.eq(target3), info5.eq(info4), host5.eq(valid3 & ~own3)]
+            word7 = Signal.like(word, name=f"lane{b}_word7", reset_less=True)
+            m.d.sync += word7.eq(word)
+            lane_words7.append(word7)
+        target7, host7 = Signal.like(target6), Signal()
+        m.d.sync += [target7.eq(target6), host7.eq(valid6 & ~own6)]
         # (registered again: the output pass takes turns of reads and writes, so the latency
         # is even)
-        mem_word6, info6, host6 = Signal(signed(self.data_width)), Signal.like(info4), Signal()
-        m.d.sync += [mem_word6.eq(Array(lane_words5)[target5]), info6.eq(info5),
-                     host6.eq(host5)]
+        mem_word8, host8 = Signal(signed(self.data_width)), Signal()
+        m.d.sync += [mem_word8.eq(Array(lane_words7)[target7]), host8.eq(host7)]
+        info8 = delayed(info1, self.read_latency - 1, "info")
         if training:
-            m.d.comb += opass.word.eq(mem_word6)
-        m.d.comb += self.rdata.eq(Mux(host6, mem_word6, info6))
+            m.d.comb += opass.word.eq(mem_word8)
+        m.d.comb += self.rdata.eq(Mux(host8, mem_word8, info8))
         return m

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -38,13 +38,17 @@ from .sequencer import ISSUE_BSP, ISSUE_LINK, ISSUE_LOAD, ISSUE_NEURON, control_
 from .tables import EngineWidths, bits, slot_layout
 from .timing import DITHER, LINK, LOAD, MUL_LATENCY, NEURON, bsp_stages
 
-__all__ = ["Lane", "HOST_NONE", "HOST_E", "HOST_SR", "HOST_C", "host_addr_bits", "LANE_CONTROL"]
+__all__ = ["Lane", "HOST_NONE", "HOST_E", "HOST_SR", "HOST_C", "host_addr_bits", "LANE_CONTROL",
+           "LANE_HOST"]
 
 # the name of each lane's copy of the sequencer's control word: the copies are identical
 # registers, which Yosys would merge into one driving every lane across the chip (the ULX3S's
 # critical path at P = 4 ran from one lane's copy through three others), so a build keeps
 # them apart (boards.build)
 LANE_CONTROL = "lane_ctl"
+# the same for each lane's copy of the host access (the ULX3S's critical path at P = 4 ran
+# from the control port's address adder into every lane's memory address multiplexers)
+LANE_HOST = "lane_host"
 
 HOST_NONE, HOST_E, HOST_SR, HOST_C = range(4)
 
@@ -144,8 +148,8 @@ class Lane(wiring.Component):
     when this lane does not read it, so lanes sharing a port can OR theirs), ``clamp`` (out: a
     state of one of this bank's neurons was clamped), and the host access: ``host_kind``
     (HOST_E, HOST_SR, HOST_C or HOST_NONE), ``host_addr``, ``host_we`` (this lane),
-    ``host_wdata``; ``e_rdata``, ``sr_rdata``, ``c_rdata`` (the memories' read data, one
-    clock after the address); ``step_hash`` (in, with ``reverse_dither`` only: the dither hash
+    ``host_wdata``, registered here before they address a memory; ``e_rdata``, ``sr_rdata``,
+    ``c_rdata`` (the memories' read data, one clock after the address); ``step_hash`` (in, with ``reverse_dither`` only: the dither hash
     of the step, dither.DitherSeed).
     """
 
@@ -239,6 +243,12 @@ class Lane(wiring.Component):
         c = Signal(control_layout(s, self.timing), name=LANE_CONTROL)
         m.d.sync += c.eq(self.ctl)
         rev = c.rev
+        # the host access, registered (the last clock of timing.HOST_PORT) --------------------
+        h = Signal(data.StructLayout({"kind": 2, "addr": host_addr_bits(s), "we": 1,
+                                      "wdata": self.host_wdata.shape()}),
+                   name=LANE_HOST, init={"kind": HOST_NONE})
+        m.d.sync += [h.kind.eq(self.host_kind), h.addr.eq(self.host_addr),
+                     h.we.eq(self.host_we), h.wdata.eq(self.host_wdata)]
         row_base = Array(Const(e * nb, range(R5 + 1)) for e in range(N_ELEMENTS))
 
         def b0(e, d=rev):
@@ -462,7 +472,7 @@ class Lane(wiring.Component):
         # memory ports: the phase that uses each, else the host ------------------------------
         half_base = Mux(c.half, R5, 0)
         mode_base = Mux(rev, R5, 0)
-        host = self.host_kind
+        host = h.kind
         m.d.comb += tab_rd.addr.eq(c.k)
         # E read: LOAD (input), LINK serve, NEURON, host
         with m.If(load0):
@@ -472,7 +482,7 @@ class Lane(wiring.Component):
         with m.Elif(neu0):
             m.d.comb += e_rd.addr.eq(half_base + row0)
         with m.Elif(host == HOST_E):
-            m.d.comb += e_rd.addr.eq(self.host_addr)
+            m.d.comb += e_rd.addr.eq(h.addr)
         # E write: LOAD (B0, flag 0), NEURON (E', flag), host (inputs, errors)
         with m.If(load0):
             m.d.comb += [e_wr.addr.eq(row0), e_wr.data.eq(b0(c.e)[:W]), e_wr.en.eq(1)]
@@ -480,8 +490,8 @@ class Lane(wiring.Component):
             m.d.comb += [e_wr.addr.eq(Mux(nr.at("half", WR), 0, R5) + row_wr),
                          e_wr.data.eq(Cat(e_new[:W], nr.at("flag", WR) | run_now)),
                          e_wr.en.eq(1)]
-        with m.Elif((host == HOST_E) & self.host_we):
-            m.d.comb += [e_wr.addr.eq(self.host_addr), e_wr.data.eq(self.host_wdata[:W]),
+        with m.Elif((host == HOST_E) & h.we):
+            m.d.comb += [e_wr.addr.eq(h.addr), e_wr.data.eq(h.wdata[:W]),
                          e_wr.en.eq(1)]
         # S/R read: NEURON, BSP (S served, then R), host
         with m.If(neu_read):
@@ -491,7 +501,7 @@ class Lane(wiring.Component):
         with m.Elif(at("serve_out")):
             m.d.comb += sr_rd.addr.eq(R5 + b_dst_row)
         with m.Elif(host == HOST_SR):
-            m.d.comb += sr_rd.addr.eq(self.host_addr)
+            m.d.comb += sr_rd.addr.eq(h.addr)
         # S/R write: LOAD (0), NEURON
         with m.If(load0):
             m.d.comb += [sr_wr.addr.eq(mode_base + row0), sr_wr.data.eq(0), sr_wr.en.eq(1)]
@@ -514,12 +524,12 @@ class Lane(wiring.Component):
         with m.If(link0 | bsp0):
             m.d.comb += c_rd.addr.eq(c.k)
         with m.Elif(host == HOST_C):
-            m.d.comb += c_rd.addr.eq(self.host_addr)
+            m.d.comb += c_rd.addr.eq(h.addr)
         with m.If(at("c_write")):
             m.d.comb += [c_wr.addr.eq(c.k), c_wr.data.eq(bsp.c_new),
                          c_wr.en.eq(b_dst_valid & c.upd)]
-        with m.Elif((host == HOST_C) & self.host_we):
-            m.d.comb += [c_wr.addr.eq(self.host_addr), c_wr.data.eq(self.host_wdata),
+        with m.Elif((host == HOST_C) & h.we):
+            m.d.comb += [c_wr.addr.eq(h.addr), c_wr.data.eq(h.wdata),
                          c_wr.en.eq(1)]
         # the multiplier: LINK, NEURON, BSP
         with m.If(link_mul):

@@ -64,7 +64,7 @@ class EngineTiming:
     bsp_drain: int
     finish: int
     seed: int = 0
-    read_latency: int = 6
+    read_latency: int = 8
 
 
 def output_pass_clocks(n_outputs: int, read_latency: int) -> int:

@@ -13,14 +13,16 @@ from __future__ import annotations
 from .schedule import RMW_GAP, EngineTiming
 
 __all__ = ["LINK", "NEURON", "LOAD", "DITHER", "bsp_stages", "engine_timing", "CONTROL_DELAY", "MUL_LATENCY",
-           "READ_LATENCY", "port_uses", "port_conflicts"]
+           "READ_LATENCY", "HOST_PORT", "port_uses", "port_conflicts"]
 
 CONTROL_DELAY = 1   # sequencer -> lane: the lane registers the control it receives
-READ_LATENCY = 6    # the control port: the address registered; decoded and the neuron or
-#                     link map read; its word registered; the translated address on the lanes'
-#                     ports (writes land); each lane's word registered; the target lane's
-#                     registered (engine.py; even: the output pass takes turns of reads and
-#                     writes)
+HOST_PORT = 5       # the control port, clocks from an address to the lanes' memory ports
+#                     (engine.py): the address registered; decoded and the neuron or link map
+#                     read; its word registered; the local address registered; each lane's
+#                     copy registered (no adder or broadcast before a memory's address
+#                     multiplexer). A write is on the ports then and lands a clock later.
+READ_LATENCY = HOST_PORT + 3   # the memory's word, each lane's word registered, the target
+#                     lane's registered (even: the output pass takes turns of reads and writes)
 MUL_LATENCY = 2     # the lane's multiplier: operands registered, product registered (the
 #                     DSP block's own input and output registers)
 
@@ -109,8 +111,10 @@ def engine_timing(acc_width: int, width: int, seed: int = 0,
     neuron_drain = NEURON["write"] - LINK["serve_read"]
     # load -> link: the first served E read after the last E := B0 write
     load_drain = max(0, LOAD["e_write"] - LINK["serve_read"] + 1)
+    # start: a host write in the clock of the command's strobe (or the output pass's last
+    # write, a clock before ``pass_done``) lands before the lanes' first issue reads it
     # finish: done after the last lane write (and overflow event) has been registered
-    return EngineTiming(start=2 + CONTROL_DELAY, load_drain=load_drain,
+    return EngineTiming(start=HOST_PORT + 1 - CONTROL_DELAY, load_drain=load_drain,
                         link_drain=link_drain, neuron_drain=neuron_drain,
                         bsp_slot=bsp["slot"], bsp_drain=0, finish=1 + CONTROL_DELAY,
                         seed=seed, read_latency=READ_LATENCY)
