@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from wuxing.hdl.engine.lane import LANE_CONTROL, LANE_HOST
+from wuxing.hdl.engine.lane import KEEP_APART
 
 from .budget import estimate, map_memory, silence, usage_vs_estimate
 from .host import HostBridge
@@ -247,7 +247,7 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     bridge, design = board_bridge(board_name, design)
     est = estimate(bridge, b.device)
     top = BoardTop(bridge, plan, baud=baud)
-    opts = {"script_after_read": keep_apart_script(LANE_CONTROL, LANE_HOST)}
+    opts = {"script_after_read": keep_apart_script(*KEEP_APART)}
     if b.family == "ice40":   # the UltraPlus DSPs (16x16) for the multipliers, not logic cells
         opts["synth_opts"] = "-dsp"
     t0 = time.perf_counter()

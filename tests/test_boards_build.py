@@ -123,14 +123,14 @@ def test_default_board_build(board_name, tmp_path):
 
 
 def test_the_lanes_control_registers_stay_apart(tmp_path):
-    """Each lane's copies of the control word and of the host access survive Yosys's opt_merge
-    with the build's script, marked keep (without it the identical copies of the control word
-    become one register driving every lane)."""
+    """Each lane's copies of the control word, the host access and the learning settings
+    survive Yosys's opt_merge with the build's script, marked keep (without it the identical
+    copies of the control word and of the settings become one register driving every lane)."""
     from amaranth.back import rtlil
 
     from wuxing.golden.topology import Topology
     from wuxing.hdl.engine import NetworkEngine
-    from wuxing.hdl.engine.lane import LANE_CONTROL, LANE_HOST
+    from wuxing.hdl.engine.lane import KEEP_APART, LANE_CONTROL, LANE_SETTINGS
     from wuxing.hdl.generate import Design
     setup_toolchain_env()
     d = Design(topology=Topology(layers=(6, 5, 4), fan_in=2, seed=1), arch="engine", lanes=3)
@@ -145,10 +145,11 @@ def test_the_lanes_control_registers_stay_apart(tmp_path):
                             "%ci1:+$dff[Q] */t:$dff %i" + (" */a:keep %i" if kept else "")],
                            cwd=tmp_path, capture_output=True, text=True, check=True)
         return int(re.search(r"^(\d+) objects\.$", r.stdout, re.M).group(1))
-    script = keep_apart_script(LANE_CONTROL, LANE_HOST)
-    assert registers(script, LANE_CONTROL, kept=True) == 3
-    assert registers(script, LANE_HOST, kept=True) == 3
+    script = keep_apart_script(*KEEP_APART)
+    for wire in KEEP_APART:
+        assert registers(script, wire, kept=True) == 3, wire
+        assert registers("", wire, kept=True) == 0, wire
     assert registers("", LANE_CONTROL) == 1
-    assert registers("", LANE_HOST, kept=True) == 0
+    assert registers("", LANE_SETTINGS) == 1
     with pytest.raises(ValueError, match="not a plain wire name"):
         keep_apart_script("a b")

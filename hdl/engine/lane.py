@@ -39,7 +39,7 @@ from .tables import EngineWidths, bits, slot_layout
 from .timing import DITHER, LINK, LOAD, MUL_LATENCY, NEURON, bsp_stages
 
 __all__ = ["Lane", "HOST_NONE", "HOST_E", "HOST_SR", "HOST_C", "host_addr_bits", "LANE_CONTROL",
-           "LANE_HOST"]
+           "LANE_HOST", "LANE_SETTINGS", "KEEP_APART"]
 
 # the name of each lane's copy of the sequencer's control word: the copies are identical
 # registers, which Yosys would merge into one driving every lane across the chip (the ULX3S's
@@ -49,6 +49,11 @@ LANE_CONTROL = "lane_ctl"
 # the same for each lane's copy of the host access (the ULX3S's critical path at P = 4 ran
 # from the control port's address adder into every lane's memory address multiplexers)
 LANE_HOST = "lane_host"
+# ... and of the learning settings (batch_log2, shift_out): the BSP unit's shift logic decodes
+# them, and Yosys had merged that logic of every lane into lane 0's, the most congested nets of
+# the OrangeCrab's P = 8 route
+LANE_SETTINGS = "lane_set"
+KEEP_APART = (LANE_CONTROL, LANE_HOST, LANE_SETTINGS)
 
 HOST_NONE, HOST_E, HOST_SR, HOST_C = range(4)
 
@@ -338,8 +343,15 @@ class Lane(wiring.Component):
         m.d.comb += [bsp.sub.eq(c.sub), bsp.s.eq(self.xbar_in[:aw].as_signed()),
                      bsp.r.eq(r_val), bsp.c_old.eq(c_old), bsp.prod.eq(prod),
                      bsp.tab_data.eq(self.atan_data), self.atan_addr.eq(bsp.tab_addr),
-                     bsp.update.eq(c.upd),
-                     bsp.batch_log2.eq(self.batch_log2), bsp.shift_out.eq(self.shift_out)]
+                     bsp.update.eq(c.upd)]
+        # the settings, registered here (the host writes them between commands)
+        settings = Signal(data.StructLayout({"batch_log2": len(self.batch_log2),
+                                             "shift_out": self.shift_out.shape()}),
+                          name=LANE_SETTINGS)
+        m.d.sync += [settings.batch_log2.eq(self.batch_log2),
+                     settings.shift_out.eq(self.shift_out)]
+        m.d.comb += [bsp.batch_log2.eq(settings.batch_log2),
+                     bsp.shift_out.eq(settings.shift_out)]
         if self.training:
             # the accumulator of the slot's link (per slot): read for the whole slot (c.k),
             # written at squash
