@@ -479,7 +479,10 @@ class Lane(wiring.Component):
         ld.add("ext", Mux(rev, (c.e == t.out_elem) & (c.j >= out_start) & (c.j < count),
                           (c.e == t.in_elem) & (c.j < n_in_local)), 0)
         load_u = ld.at("on", LOAD["u_write"])
-        assert LOAD["e_write"] == LOAD["sr_write"] == 0 and LOAD["u_write"] == 1
+        assert LOAD["e_write"] == LOAD["sr_write"] == 0 and LOAD["x_data"] == 1
+        assert LOAD["u_write"] == 2
+        load_x = Signal(signed(W), name="load_x", reset_less=True)
+        m.d.sync += load_x.eq(Mux(ld.at("ext", LOAD["x_data"]), e_rd.data[:W].as_signed(), 0))
 
         # memory ports: the phase that uses each, else the host ------------------------------
         half_base = Mux(c.half, R5, 0)
@@ -527,8 +530,8 @@ class Lane(wiring.Component):
             m.d.comb += u_rd.addr.eq(row_rd)
         # U write: LOAD (input << F or 0), LINK (accumulate)
         with m.If(load_u):
-            m.d.comb += [u_wr.addr.eq(ld.at("row", 1)), u_wr.en.eq(1),
-                         u_wr.data.eq(Mux(ld.at("ext", 1), e_rd.data[:W].as_signed() << F, 0))]
+            m.d.comb += [u_wr.addr.eq(ld.at("row", LOAD["u_write"])), u_wr.en.eq(1),
+                         u_wr.data.eq(load_x << F)]
         with m.Elif(link_u_write):
             m.d.comb += [u_wr.addr.eq(lk.at("row", LINK["u_write"])), u_wr.en.eq(1),
                          u_wr.data.eq(u_old + prod)]

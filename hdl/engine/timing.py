@@ -59,7 +59,9 @@ DITHER = dict(
 LOAD = dict(
     e_write=0,        # E := B0 (half 0); the input of the neuron addressed
     sr_write=0,       # the integral of the direction cleared
-    u_write=1,        # U := input << F on an external row, else 0
+    x_data=1,         # the input (an external row's, else 0) registered: no shift or
+    #                   multiplexer between the E block RAM's output and U's write port
+    u_write=2,        # U := input << F
 )
 
 
