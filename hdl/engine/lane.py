@@ -357,7 +357,12 @@ class Lane(wiring.Component):
             # written at squash
             bsp_acc = memory("bsp_acc", signed(BSP_ACC_BITS))
             a_rd, a_wr = registered_read(m, bsp_acc, "a"), bsp_acc.write_port()
-            m.d.comb += [bsp.acc_mode.eq(c.acc), bsp.a_old.eq(a_rd.data),
+            # its word registered (no adder on the block RAM's output): the address holds
+            # for the whole slot, so the register has it from the slot's clock 2 on
+            assert bsp_stages(hw.fmt.acc_width, W)["accumulate"] > 2
+            a_old = Signal.like(a_rd.data, name="bsp_a_old", reset_less=True)
+            m.d.sync += a_old.eq(a_rd.data)
+            m.d.comb += [bsp.acc_mode.eq(c.acc), bsp.a_old.eq(a_old),
                          a_rd.addr.eq(c.k), a_wr.addr.eq(c.k), a_wr.data.eq(bsp.a_write),
                          a_wr.en.eq(at("squash") & c.acc & b_dst_valid)]
 
