@@ -281,7 +281,8 @@ class Lane(wiring.Component):
         # LINK: the stages of timing.LINK ----------------------------------------------------
         assert (LINK["table_data"] == LINK["table_read"] + 1          # synchronous reads
                 and LINK["serve_read"] == LINK["table_data"] + 1      # its word registered
-                and LINK["serve_out"] == LINK["serve_read"] + 1
+                and LINK["serve_data"] == LINK["serve_read"] + 1     # synchronous read
+                and LINK["serve_out"] == LINK["serve_data"] + 1      # its word registered
                 and LINK["crossbar"] == LINK["serve_out"] + 1
                 and LINK["multiply"] == LINK["crossbar"] + 1
                 and LINK["u_write"] == LINK["multiply"] + MUL_LATENCY
@@ -307,9 +308,13 @@ class Lane(wiring.Component):
         # slot's at the clock the slot word is registered)
         lk.add("cmul", c_rd.data >> fmt.coef_extra, LINK["table_data"], signed(W))
         lk.add("serve_elem", elem_of(serve_row), sr_, range(N_ELEMENTS))
+        # the served row's E, registered in the bank before the subtraction: a block RAM
+        # output reaches the crossbar only through a flip-flop
+        e_served = Signal(signed(W), name="e_served", reset_less=True)
+        with m.If(lk.at("on", LINK["serve_data"])):
+            m.d.sync += e_served.eq(e_rd.data[:W].as_signed())
         d_served = Signal(signed(W + 1))
-        m.d.comb += d_served.eq(e_rd.data[:W].as_signed()
-                                - b0(lk.at("serve_elem", LINK["serve_out"])))
+        m.d.comb += d_served.eq(e_served - b0(lk.at("serve_elem", LINK["serve_out"])))
         xin_d = self.xbar_in[:W].as_signed()
         xin_c = self.xbar_in[W:2 * W].as_signed()
         link_mul = lk.at("on", LINK["multiply"])
@@ -334,11 +339,14 @@ class Lane(wiring.Component):
         b_dst_peer = Signal(range(max(2, s.lanes)), reset_less=True)
         c_old = Signal(signed(wd.coef), reset_less=True)
         r_val = Signal(signed(aw), reset_less=True)
+        s_served = Signal(signed(aw), name="s_served", reset_less=True)   # as e_served
         with m.If(at("serve_read")):
             m.d.sync += [b_dst_valid.eq(field(tab, "dst_valid")),
                          b_dst_row.eq(field(tab, "dst_row")),
                          b_dst_peer.eq(field(tab, "dst_peer")), c_old.eq(c_rd.data)]
-        with m.If(at("crossbar")):
+        with m.If(at("serve_data")):
+            m.d.sync += s_served.eq(sr_rd.data)
+        with m.If(at("serve_out")):
             m.d.sync += r_val.eq(sr_rd.data)
         m.d.comb += [bsp.sub.eq(c.sub), bsp.s.eq(self.xbar_in[:aw].as_signed()),
                      bsp.r.eq(r_val), bsp.c_old.eq(c_old), bsp.prod.eq(prod),
@@ -372,7 +380,7 @@ class Lane(wiring.Component):
         with m.If(lk.at("on", LINK["serve_out"])):
             m.d.sync += served.eq(Cat(d_served[:W], lk.at("cmul", LINK["serve_out"])))
         with m.Elif(at("serve_out")):
-            m.d.sync += served.eq(sr_rd.data)
+            m.d.sync += served.eq(s_served)
         m.d.comb += self.xbar_sel.eq(Mux(bsp0, b_dst_peer, lk.at("peer", LINK["crossbar"])))
 
         # NEURON: the stages of timing.NEURON ------------------------------------------------
@@ -518,7 +526,7 @@ class Lane(wiring.Component):
             m.d.comb += sr_rd.addr.eq(mode_base + row_rd)
         with m.Elif(at("serve_read")):
             m.d.comb += sr_rd.addr.eq(field(tab, "src_row"))
-        with m.Elif(at("serve_out")):
+        with m.Elif(at("serve_data")):
             m.d.comb += sr_rd.addr.eq(R5 + b_dst_row)
         with m.Elif(host == HOST_SR):
             m.d.comb += sr_rd.addr.eq(h.addr)

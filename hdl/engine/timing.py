@@ -32,13 +32,15 @@ LINK = dict(
     table_data=1,     # the slot table's word registered (no address logic on the block
     #                   RAM's output); the link's C taken
     serve_read=2,     # bank side: E (or, in BSP, S) of the served row addressed
-    serve_out=3,      # bank side: D = E - B0 into the bank's crossbar register
-    crossbar=4,       # lane side: the crossbar register takes the bank it selects
-    multiply=5,       # C and D into the multiplier
-    u_read=5,         # U of the row addressed
-    u_data=6,         # U read, registered (0 on the row's first link): no adder on the
+    serve_data=3,     # bank side: its word registered (no subtraction or multiplexer on the
+    #                   block RAM's output)
+    serve_out=4,      # bank side: D = E - B0 into the bank's crossbar register
+    crossbar=5,       # lane side: the crossbar register takes the bank it selects
+    multiply=6,       # C and D into the multiplier
+    u_read=6,         # U of the row addressed
+    u_data=7,         # U read, registered (0 on the row's first link): no adder on the
     #                   block RAM's output
-    u_write=7,        # U := U (registered) + C * D
+    u_write=8,        # U := U (registered) + C * D
 )
 # a row's read-modify-write: its next link reads U (u_read) after this write has landed
 # (u_write + 1), schedule.RMW_GAP slots later
@@ -84,20 +86,22 @@ def bsp_stages(acc_width: int, width: int, member: int = 0, lanes_per_table: int
         table_read=0,       # slot table, C
         table_data=1,       # the slot table's word registered (as LINK's)
         serve_read=2,       # bank side: S of the source row addressed; lane: C captured
-        serve_out=3,        # S into the crossbar register; R of the target row addressed
-        crossbar=4,         # S of the source through the crossbar; R captured
-        magnitudes=5,       # |S|, |R|, sign
-        first_pass=6,       # n partial products, one a clock, summed MUL_LATENCY later
-        accumulate=6 + n + MUL_LATENCY,            # |P| complete: A' = sat32(A + p)
-        squash=7 + n + MUL_LATENCY,                # x = round_shift(|A'|, j): table index
+        serve_data=3,       # S registered in the bank (as LINK's); R of the target row
+        #                     addressed
+        serve_out=4,        # S into the crossbar register; R captured
+        crossbar=5,         # S of the source through the crossbar
+        magnitudes=6,       # |S|, |R|, sign
+        first_pass=7,       # n partial products, one a clock, summed MUL_LATENCY later
+        accumulate=7 + n + MUL_LATENCY,            # |P| complete: A' = sat32(A + p)
+        squash=8 + n + MUL_LATENCY,                # x = round_shift(|A'|, j): table index
         #                                            and weight; A' (or 0) written back
-        table_lo=8 + n + MUL_LATENCY + delay,      # atan table: entry i, then i + 1
-        table_hi=9 + n + MUL_LATENCY + delay,
-        interpolate=10 + n + MUL_LATENCY + delay,  # (t[i+1] - t[i]) * weight, multiplied
-        table_value=10 + n + 2 * MUL_LATENCY + delay,  # y = t[i] + the product, registered
-        delta=11 + n + 2 * MUL_LATENCY + delay,    # dC = round_shift(y, shift_out), signed
-        c_write=12 + n + 2 * MUL_LATENCY + delay,  # C := clamp(C + dC)
-        slot=13 + n + 2 * MUL_LATENCY + last,      # clocks a slot
+        table_lo=9 + n + MUL_LATENCY + delay,      # atan table: entry i, then i + 1
+        table_hi=10 + n + MUL_LATENCY + delay,
+        interpolate=11 + n + MUL_LATENCY + delay,  # (t[i+1] - t[i]) * weight, multiplied
+        table_value=11 + n + 2 * MUL_LATENCY + delay,  # y = t[i] + the product, registered
+        delta=12 + n + 2 * MUL_LATENCY + delay,    # dC = round_shift(y, shift_out), signed
+        c_write=13 + n + 2 * MUL_LATENCY + delay,  # C := clamp(C + dC)
+        slot=14 + n + 2 * MUL_LATENCY + last,      # clocks a slot
     )
 
 
