@@ -25,7 +25,7 @@ from .top import DEFAULT_BAUD, BoardTop, board, plan_clock, setup_toolchain_env
 
 __all__ = ["BuildError", "build_bitstream", "board_build", "board_bridge", "fit_to_board",
            "design_lanes", "choose_router", "nextpnr_options", "keep_apart_script",
-           "check_seed", "SEED_MAX", "ROUTERS", "ROUTER2_LINKS", "parse_nextpnr_log",
+           "check_seed", "SEED_MAX", "ROUTERS", "AUTO_ROUTER", "parse_nextpnr_log",
            "parse_yosys_report", "format_report", "NAME"]
 
 NAME = "wuxing"
@@ -168,23 +168,20 @@ def board_bridge(board_name: str, design):
     return HostBridge.for_design(design), design
 
 
-# nextpnr's routers: router1 (its default) did not converge on MODEL1 at P = 16 on the ECP5-85F
-# (197,112 of 219,150 arcs still queued after 27 minutes); router2, nextpnr's router for large
-# designs, got further (23,765 wires still overused after 9 iterations, 50 minutes on a
-# loaded machine: docs/BOARDS.md)
+# nextpnr's routers. --router auto takes router1 (nextpnr's default) on both families: on the
+# ECP5-85F it routed MODEL1's engine at P = 4 (ULX3S, 66.67 MHz, where router2 reached 57.56
+# with the same netlist) and at P = 8 (OrangeCrab 87.44 MHz, ULX3S 66.50), where router2
+# plateaued at about 2,000 overused wires in five builds (docs/BOARDS.md). router2 stays
+# selectable (--router router2): it routed the earlier P = 8 netlist and fan-in-4 MODEL1.
 ROUTERS = ("router1", "router2")
-# --router auto: router2 on an ECP5 for a network of at least this many links (the size that
-# drives both the engine's memories and the unrolled network's logic: MODEL1 4,711; the tiny
-# network 80 and the demo 512 keep router1, with which their rows in docs/BOARDS.md were built)
-ROUTER2_LINKS = 1000
+AUTO_ROUTER = "router1"
 
 
-def choose_router(family: str, n_links: int, router: str | None = None) -> str:
+def choose_router(router: str | None = None) -> str:
     """The nextpnr router of a build: ``router`` ("router1"/"router2") as given; None or
-    "auto": router2 on an ECP5 (``family`` "ecp5") for a network of at least
-    ``ROUTER2_LINKS`` links, router1 otherwise."""
+    "auto": ``AUTO_ROUTER``."""
     if router in (None, "auto"):
-        return "router2" if family == "ecp5" and n_links >= ROUTER2_LINKS else "router1"
+        return AUTO_ROUTER
     if router not in ROUTERS:
         raise ValueError(f"the router must be auto, router1 or router2, not {router!r}")
     return router
@@ -240,7 +237,7 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     b = board(board_name)
     plan = plan_clock(board_name, b.default_clock(design.arch) if clock_mhz is None
                       else clock_mhz)
-    router = choose_router(b.family, design.topology.n_links, router)
+    router = choose_router(router)
     setup_toolchain_env()
     platform = b.platform()
     build_dir = Path(build_dir or Path("build") / "bitstream" / board_name)
@@ -398,7 +395,7 @@ def board_build(board_name: str, design, lanes, out, clock_mhz=None,
     say = log or (lambda msg: None)
     b = board(board_name)
     out = Path(out)
-    router = choose_router(b.family, design.topology.n_links, router)  # checked before a build
+    router = choose_router(router)  # checked before a build
     check_seed(seed)
     auto = clock_mhz == "auto"
     clock = b.default_clock(design.arch) if clock_mhz is None or auto else clock_mhz

@@ -12,7 +12,7 @@ import numpy as np
 
 from wuxing.golden.errors import UserError
 
-from .build import ROUTER2_LINKS, ROUTERS
+from .build import AUTO_ROUTER, ROUTERS
 from .top import BOARDS, board, openfpgaloader_path
 
 SIM_LAYERS = (2, 2)     # the default network of `wuxing run --sim`
@@ -451,9 +451,9 @@ def add_commands(sub):
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
                    help="simulator of the clocks-per-sample measurement (default verilator)")
     p.add_argument("--router", choices=("auto",) + ROUTERS, default="auto",
-                   help="nextpnr's router; auto (default): router2 on an ECP5 for a network "
-                        f"of at least {ROUTER2_LINKS:,} links (MODEL1: router1 does not "
-                        "converge on it), router1 otherwise")
+                   help=f"nextpnr's router; auto (default): {AUTO_ROUTER}, nextpnr's own "
+                        "default (it routed MODEL1 at P = 4 and 8 on the ECP5-85F, where "
+                        "router2 did not converge at P = 8)")
     p.add_argument("--seed", type=int, metavar="N",
                    help="nextpnr's placer seed (default: nextpnr's own): another placement of "
                         "the same netlist, for a design that did not route")

@@ -1,6 +1,7 @@
-"""nextpnr's router of a build (``wuxing build --router``): the automatic choice (router2 for
-a large network on an ECP5, where router1 did not converge on MODEL1) and that the choice
-reaches the nextpnr command of the build script. Fast: the build is planned, not run."""
+"""nextpnr's router of a build (``wuxing build --router``): the automatic choice (router1,
+which routed MODEL1's engine at P = 4 and 8 on the ECP5-85F where router2 did not converge at
+P = 8) and that the choice reaches the nextpnr command of the build script. Fast: the build
+is planned, not run."""
 import subprocess
 import sys
 
@@ -8,28 +9,21 @@ import pytest
 
 from pathlib import Path
 
-from wuxing.boards.build import (ROUTER2_LINKS, BuildError, board_build, build_bitstream,
+from wuxing.boards.build import (AUTO_ROUTER, BuildError, board_build, build_bitstream,
                                  choose_router, format_report, nextpnr_options,
                                  parse_nextpnr_log)
 from wuxing.boards.top import board
-from wuxing.golden.topology import Topology, preset
+from wuxing.golden.topology import Topology
 from wuxing.hdl.generate import Design
 
 
 def test_choose_router_automatic_and_explicit():
-    model1 = preset("model1").n_links
-    tiny = preset("tiny").n_links
-    assert model1 == 4711 and tiny == 80
     for auto in (None, "auto"):
-        assert choose_router("ecp5", model1, auto) == "router2"
-        assert choose_router("ecp5", ROUTER2_LINKS, auto) == "router2"
-        assert choose_router("ecp5", ROUTER2_LINKS - 1, auto) == "router1"
-        assert choose_router("ecp5", tiny, auto) == "router1"
-        assert choose_router("ice40", model1, auto) == "router1"
-    assert choose_router("ecp5", model1, "router1") == "router1"
-    assert choose_router("ice40", tiny, "router2") == "router2"
+        assert choose_router(auto) == AUTO_ROUTER == "router1"
+    assert choose_router("router1") == "router1"
+    assert choose_router("router2") == "router2"
     with pytest.raises(ValueError, match="auto, router1 or router2, not 'router3'"):
-        choose_router("ecp5", tiny, "router3")
+        choose_router("router3")
     assert nextpnr_options("router2").split()[:3] == ["--timing-allow-fail", "--router",
                                                        "router2"]
     with pytest.raises(ValueError, match="router1 or router2, not 'auto'"):
@@ -62,19 +56,20 @@ def _nextpnr_line(plan, name="wuxing"):
     return next(line for line in script.splitlines() if "NEXTPNR" in line and "--json" in line)
 
 
-@pytest.mark.parametrize("board_name, threshold, router, expect", [
-    ("ulx3s", 8, None, "router2"),            # the 8 links at the threshold: auto, router2
-    ("ulx3s", 9, None, "router1"),
-    ("ulx3s", ROUTER2_LINKS, None, "router1"),
-    ("ulx3s", 8, "router1", "router1"),
-    ("icebreaker", 8, None, "router1"),
-    ("icebreaker", ROUTER2_LINKS, "router2", "router2"),
+@pytest.mark.parametrize("board_name, auto, router, expect", [
+    ("ulx3s", "router1", None, "router1"),
+    ("ulx3s", "router2", None, "router2"),       # auto follows AUTO_ROUTER
+    ("ulx3s", "router2", "auto", "router2"),
+    ("ulx3s", "router2", "router1", "router1"),  # a router given wins
+    ("icebreaker", "router1", None, "router1"),
+    ("icebreaker", "router1", "router2", "router2"),
 ])
-def test_the_router_reaches_the_nextpnr_command(board_name, threshold, router, expect,
+def test_the_router_reaches_the_nextpnr_command(board_name, auto, router, expect,
                                                 monkeypatch, tmp_path):
-    """A small network (8 links) with the auto threshold moved to it, or the router given."""
+    """A small network (8 links) with the automatic router set to ``auto``, or the router
+    given."""
     import wuxing.boards.build as build
-    monkeypatch.setattr(build, "ROUTER2_LINKS", threshold)
+    monkeypatch.setattr(build, "AUTO_ROUTER", auto)
     plans = _planned(monkeypatch)
     d = Design(topology=Topology(layers=(2, 2)), arch="serial", training=False)
     assert d.topology.n_links == 8
