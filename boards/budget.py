@@ -7,8 +7,8 @@
 * :func:`estimate`: block RAM / SPRAM blocks those memories need on a device (the cheapest
   block shape per memory, as Yosys' memory mapping chooses), multipliers, logic; and the
   network's predicted clocks per command. The engine's own estimate (its ``resources()``:
-  ``multipliers``) gives the multipliers; the serial network has one; the logic of the serial
-  board top is a measured constant (the engine's is not estimated: builds decide).
+  ``multipliers``) gives the multipliers; the logic of the board top with the engine on the
+  ECP5 is a fit of measured builds (:func:`engine_logic`; on the iCE40 builds decide).
 * :func:`multiplies_per_sample`: the multiplications of one training sample (forward run,
   reverse run, BSP update) of a design, from the golden model's constants, and
   :func:`multiplier_bound`: multipliers x clock / multiplies: the samples per second no
@@ -26,7 +26,7 @@ from ..hdl.devices import ECP5_85F, UP5K, Device
 
 __all__ = ["silence", "Device", "UP5K", "ECP5_85F", "MemoryUse", "memory_inventory", "estimate",
            "Estimate", "multiplies_per_sample", "multiplier_bound", "predicted_cycles",
-           "usage_vs_estimate"]
+           "usage_vs_estimate", "engine_logic", "ENGINE_LOGIC"]
 
 
 @dataclass(frozen=True)
@@ -152,10 +152,23 @@ class Estimate:
                                    blocks=m.blocks) for m in self.memories if m.blocks])
 
 
-# logic of the board top with a SerialNetwork (host bridge with protocol 2, UART, PLL reset),
-# measured: 3886 iCE40 logic cells / 4050 ECP5 LUT4 for tiny; MODEL1's wider addresses add
-# about 600 (3915-4617 LUT4 with protocol 1)
-SERIAL_LOGIC = {"iCE40 UP5K": 4000, "ECP5 LFE5U-85F": 4300}
+# logic of the board top with the network engine, LUT cells after packing: a fit through the
+# three MODEL1 builds with on-chip training on the ECP5-85F (docs/BOARDS.md: P = 4 16,797,
+# P = 8 26,600, P = 16 51,339 cells): a base, each lane's datapath and BSP unit, and the
+# crossbar's P x P words. A lane's logic hardly depends on the topology (its tables are block
+# RAM; the demo network at P = 8 took 28,633); without the learning units it is less. No fit
+# for the iCE40: its block RAMs bound the engine first (docs/BOARDS.md, the UP5K budget).
+ENGINE_LOGIC = {"ECP5 LFE5U-85F": (8705.0, 1809.125, 53.46875)}
+
+
+def engine_logic(device: Device, lanes: int) -> int | None:
+    """The LUT cells the board top with a ``lanes``-lane engine takes on ``device`` (None
+    where :data:`ENGINE_LOGIC` has no fit)."""
+    fit = ENGINE_LOGIC.get(device.name)
+    if fit is None:
+        return None
+    base, lane, crossbar = fit
+    return round(base + lane * lanes + crossbar * lanes * lanes)
 
 
 def predicted_cycles(network) -> dict | None:
@@ -179,8 +192,7 @@ def estimate(bridge, device: Device) -> Estimate:
     mult = logic = None
     if callable(getattr(net, "resources", None)):          # the engine's estimate
         mult = int(net.resources().multipliers)
-    elif type(net).__name__ == "SerialNetwork":
-        mult, logic = 1, SERIAL_LOGIC.get(device.name)
+        logic = engine_logic(device, net.lanes)
     return Estimate(device, mems, mult, logic, predicted_cycles(net))
 
 

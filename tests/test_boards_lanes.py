@@ -236,3 +236,39 @@ def test_board_builds_fit_the_engine_to_block_ram():
     assert fit_to_board("ulx3s", own) is own
     small = Design(topology=preset("tiny"), arch="engine", lanes=4)
     assert fit_to_board("ulx3s", small) is small            # fits as it is
+
+
+# LUT cells nextpnr packed for board tops with the engine on the ECP5-85F (docs/BOARDS.md):
+# (what, P, on-chip training) -> cells. The first three are the fit of budget.ENGINE_LOGIC; the
+# others were not used for it.
+MEASURED_ENGINE_LOGIC = {("model1", 4, True): 16_797, ("model1", 8, True): 26_600,
+                         ("model1", 16, True): 51_339, ("demo", 8, True): 28_633,
+                         ("model1-fan4", 2, True): 10_664, ("model1-fan4", 4, False): 13_943}
+
+
+def test_engine_logic_estimate_follows_the_builds():
+    """The engine's logic estimate is the fit's on its three builds and within 25 % of the
+    builds outside it (over for the one without the learning units, 20 %); the estimate of an
+    engine design carries it; no fit for the iCE40."""
+    import warnings
+
+    from wuxing.boards.budget import engine_logic, estimate
+    from wuxing.boards.build import board_bridge
+    from wuxing.boards.top import board
+    from wuxing.golden.topology import Topology
+    from wuxing.hdl.generate import Design
+    ecp5, ice40 = board("ulx3s").device, board("icebreaker").device
+    for (what, p, _), cells in MEASURED_ENGINE_LOGIC.items():
+        est = engine_logic(ecp5, p)
+        if what == "model1":
+            assert abs(est - cells) <= 1, (p, est, cells)
+        else:
+            assert abs(est / cells - 1) <= 0.25, (what, p, est, cells)
+    grows = [engine_logic(ecp5, p) for p in range(1, 40)]
+    assert grows == sorted(grows) and engine_logic(ecp5, 26) > ecp5.logic
+    assert engine_logic(ice40, 2) is None
+    warnings.simplefilter("ignore")
+    d = Design(topology=Topology(layers=(3, 3, 2)), arch="engine", lanes=2)
+    e = estimate(board_bridge("ulx3s", d)[0], ecp5)
+    assert e.logic == engine_logic(ecp5, 2) and e.usage()["logic"] == (e.logic, 83_640)
+    assert estimate(board_bridge("icebreaker", d)[0], ice40).logic is None
