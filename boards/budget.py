@@ -155,20 +155,23 @@ class Estimate:
 # logic of the board top with the network engine, LUT cells after packing: a fit through the
 # three MODEL1 builds with on-chip training on the ECP5-85F (docs/BOARDS.md: P = 4 16,797,
 # P = 8 26,600, P = 16 51,339 cells): a base, each lane's datapath and BSP unit, and the
-# crossbar's P x P words. A lane's logic hardly depends on the topology (its tables are block
-# RAM; the demo network at P = 8 took 28,633); without the learning units it is less. No fit
-# for the iCE40: its block RAMs bound the engine first (docs/BOARDS.md, the UP5K budget).
-ENGINE_LOGIC = {"ECP5 LFE5U-85F": (8705.0, 1809.125, 53.46875)}
+# crossbar's P x P words; plus the memories kept out of block RAM (``lut_memories``: ROMs as
+# logic, RAMs as LUT RAM), per bit, from the P = 20 build whose slot tables and C went to logic
+# (276,080 bits: 102,321 cells). A lane's logic hardly depends on the topology (its tables are
+# block RAM; the demo network at P = 8 took 28,633); without the learning units it is less. No
+# fit for the iCE40: its block RAMs bound the engine first (docs/BOARDS.md, the UP5K budget).
+ENGINE_LOGIC = {"ECP5 LFE5U-85F": (8705.0, 1809.125, 53.46875, 0.13056)}
 
 
-def engine_logic(device: Device, lanes: int) -> int | None:
-    """The LUT cells the board top with a ``lanes``-lane engine takes on ``device`` (None
-    where :data:`ENGINE_LOGIC` has no fit)."""
+def engine_logic(device: Device, lanes: int, lut_memory_bits: int = 0) -> int | None:
+    """The LUT cells the board top with a ``lanes``-lane engine, ``lut_memory_bits`` of its
+    memories out of block RAM, takes on ``device`` (None where :data:`ENGINE_LOGIC` has no
+    fit)."""
     fit = ENGINE_LOGIC.get(device.name)
     if fit is None:
         return None
-    base, lane, crossbar = fit
-    return round(base + lane * lanes + crossbar * lanes * lanes)
+    base, lane, crossbar, per_bit = fit
+    return round(base + lane * lanes + crossbar * lanes * lanes + per_bit * lut_memory_bits)
 
 
 def predicted_cycles(network) -> dict | None:
@@ -191,8 +194,9 @@ def estimate(bridge, device: Device) -> Estimate:
     mems = [map_memory(p, w, d, a, device) for p, w, d, a in memory_inventory(bridge)]
     mult = logic = None
     if callable(getattr(net, "resources", None)):          # the engine's estimate
-        mult = int(net.resources().multipliers)
-        logic = engine_logic(device, net.lanes)
+        res = net.resources()
+        mult = int(res.multipliers)
+        logic = engine_logic(device, net.lanes, int(res.lut_memory_bits))
     return Estimate(device, mems, mult, logic, predicted_cycles(net))
 
 

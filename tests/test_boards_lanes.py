@@ -239,11 +239,12 @@ def test_board_builds_fit_the_engine_to_block_ram():
 
 
 # LUT cells nextpnr packed for board tops with the engine on the ECP5-85F (docs/BOARDS.md):
-# (what, P, on-chip training) -> cells. The first three are the fit of budget.ENGINE_LOGIC; the
-# others were not used for it.
+# (what, P, on-chip training) -> cells. The MODEL1 ones are the fit of budget.ENGINE_LOGIC (P =
+# 20 with its slot tables and C out of block RAM: 276,080 bits); the others were not used for it.
 MEASURED_ENGINE_LOGIC = {("model1", 4, True): 16_797, ("model1", 8, True): 26_600,
                          ("model1", 16, True): 51_339, ("demo", 8, True): 28_633,
                          ("model1-fan4", 2, True): 10_664, ("model1-fan4", 4, False): 13_943}
+MODEL1_P20_LUT_MEMORIES = (276_080, 102_321)
 
 
 def test_engine_logic_estimate_follows_the_builds():
@@ -264,6 +265,9 @@ def test_engine_logic_estimate_follows_the_builds():
             assert abs(est - cells) <= 1, (p, est, cells)
         else:
             assert abs(est / cells - 1) <= 0.25, (what, p, est, cells)
+    bits, cells = MODEL1_P20_LUT_MEMORIES
+    assert abs(engine_logic(ecp5, 20, bits) - cells) <= 1
+    assert engine_logic(ecp5, 20, bits) > engine_logic(ecp5, 20) + 30_000
     grows = [engine_logic(ecp5, p) for p in range(1, 40)]
     assert grows == sorted(grows) and engine_logic(ecp5, 26) > ecp5.logic
     assert engine_logic(ice40, 2) is None
@@ -271,4 +275,9 @@ def test_engine_logic_estimate_follows_the_builds():
     d = Design(topology=Topology(layers=(3, 3, 2)), arch="engine", lanes=2)
     e = estimate(board_bridge("ulx3s", d)[0], ecp5)
     assert e.logic == engine_logic(ecp5, 2) and e.usage()["logic"] == (e.logic, 83_640)
+    rom = Design(topology=Topology(layers=(3, 3, 2)), arch="engine", lanes=2,
+                 lut_memories=("slot_rom",))
+    bits = rom.resources().lut_memory_bits
+    assert bits > 0
+    assert estimate(board_bridge("ulx3s", rom)[0], ecp5).logic == engine_logic(ecp5, 2, bits)
     assert estimate(board_bridge("icebreaker", d)[0], ice40).logic is None
