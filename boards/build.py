@@ -170,8 +170,9 @@ def board_bridge(board_name: str, design):
 
 # nextpnr's routers. --router auto takes router1 (nextpnr's default) on both families: on the
 # ECP5-85F it routed MODEL1's engine at P = 4 (ULX3S, 66.67 MHz, where router2 reached 57.56
-# with the same netlist) and at P = 8 (OrangeCrab 87.44 MHz, ULX3S 66.50), where router2
-# plateaued at about 2,000 overused wires in five builds (docs/BOARDS.md). router2 stays
+# with the same netlist), at P = 8 (OrangeCrab 87.44 MHz, ULX3S 66.50), where router2
+# plateaued at about 2,000 overused wires in five builds, and at P = 16 (OrangeCrab 88.68 MHz;
+# docs/BOARDS.md). router2 stays
 # selectable (--router router2): it routed the earlier P = 8 netlist and fan-in-4 MODEL1.
 ROUTERS = ("router1", "router2")
 AUTO_ROUTER = "router1"

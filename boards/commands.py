@@ -452,7 +452,7 @@ def add_commands(sub):
                    help="simulator of the clocks-per-sample measurement (default verilator)")
     p.add_argument("--router", choices=("auto",) + ROUTERS, default="auto",
                    help=f"nextpnr's router; auto (default): {AUTO_ROUTER}, nextpnr's own "
-                        "default (it routed MODEL1 at P = 4 and 8 on the ECP5-85F, where "
+                        "default (it routed MODEL1 at P = 4, 8 and 16 on the ECP5-85F; "
                         "router2 did not converge at P = 8)")
     p.add_argument("--seed", type=int, metavar="N",
                    help="nextpnr's placer seed (default: nextpnr's own): another placement of "

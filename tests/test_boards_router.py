@@ -1,5 +1,5 @@
 """nextpnr's router of a build (``wuxing build --router``): the automatic choice (router1,
-which routed MODEL1's engine at P = 4 and 8 on the ECP5-85F where router2 did not converge at
+which routed MODEL1's engine at P = 4, 8 and 16 on the ECP5-85F; router2 did not converge at
 P = 8) and that the choice reaches the nextpnr command of the build script. Fast: the build
 is planned, not run."""
 import subprocess
