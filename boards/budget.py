@@ -26,7 +26,7 @@ from ..hdl.devices import ECP5_85F, UP5K, Device
 
 __all__ = ["silence", "Device", "UP5K", "ECP5_85F", "MemoryUse", "memory_inventory", "estimate",
            "Estimate", "multiplies_per_sample", "multiplier_bound", "predicted_cycles",
-           "usage_vs_estimate", "engine_logic", "ENGINE_LOGIC"]
+           "usage_vs_estimate", "engine_logic", "ENGINE_LOGIC", "ENGINE_LOGIC_BUILDS"]
 
 
 @dataclass(frozen=True)
@@ -152,26 +152,44 @@ class Estimate:
                                    blocks=m.blocks) for m in self.memories if m.blocks])
 
 
-# logic of the board top with the network engine, LUT cells after packing: a fit through the
-# three MODEL1 builds with on-chip training on the ECP5-85F (docs/BOARDS.md: P = 4 16,797,
-# P = 8 26,600, P = 16 51,339 cells): a base, each lane's datapath and BSP unit, and the
-# crossbar's P x P words; plus the memories kept out of block RAM (``lut_memories``: ROMs as
-# logic, RAMs as LUT RAM), per bit, from the P = 20 build whose slot tables and C went to logic
-# (276,080 bits: 102,321 cells). A lane's logic hardly depends on the topology (its tables are
-# block RAM; the demo network at P = 8 took 28,633); without the learning units it is less. No
-# fit for the iCE40: its block RAMs bound the engine first (docs/BOARDS.md, the UP5K budget).
-ENGINE_LOGIC = {"ECP5 LFE5U-85F": (8705.0, 1809.125, 53.46875, 0.13056)}
+# logic of the board top with the network engine, LUT cells after packing, as measured on the
+# ECP5-85F (docs/BOARDS.md): three MODEL1 builds with on-chip training, (lanes, cells), fitted
+# exactly by a base, each lane's datapath and BSP unit, and the crossbar's P x P words; and
+# one build whose memories partly left block RAM (``lut_memories``: ROMs as logic, RAMs as LUT
+# RAM), (lanes, bits out of block RAM, cells), which gives their cost a bit. A lane's logic
+# hardly depends on the topology (its tables are block RAM; the demo network at P = 8 took
+# 28,633); without the learning units it is less. No builds for the iCE40: its block RAMs
+# bound the engine first (docs/BOARDS.md, the UP5K budget).
+ENGINE_LOGIC_BUILDS = {"ECP5 LFE5U-85F": dict(lanes=((4, 16_797), (8, 26_600), (16, 51_339)),
+                                              lut_memories=(20, 276_080, 102_321))}
+
+
+def _logic_fit(builds: dict) -> tuple:
+    """(base, a lane, a lane squared, a bit out of block RAM) through ``builds``."""
+    from fractions import Fraction
+    (p1, y1), (p2, y2), (p3, y3) = builds["lanes"]
+    d12 = Fraction(y2 - y1, p2 - p1)            # divided differences of the quadratic
+    d23 = Fraction(y3 - y2, p3 - p2)
+    sq = (d23 - d12) / (p3 - p1)
+    lane = d12 - sq * (p1 + p2)
+    base = y1 - lane * p1 - sq * p1 * p1
+    p, bits, cells = builds["lut_memories"]
+    per_bit = (cells - (base + lane * p + sq * p * p)) / bits
+    return base, lane, sq, per_bit
+
+
+ENGINE_LOGIC = {name: _logic_fit(b) for name, b in ENGINE_LOGIC_BUILDS.items()}
 
 
 def engine_logic(device: Device, lanes: int, lut_memory_bits: int = 0) -> int | None:
     """The LUT cells the board top with a ``lanes``-lane engine, ``lut_memory_bits`` of its
-    memories out of block RAM, takes on ``device`` (None where :data:`ENGINE_LOGIC` has no
-    fit)."""
+    memories out of block RAM, takes on ``device`` (None where :data:`ENGINE_LOGIC_BUILDS`
+    has no builds)."""
     fit = ENGINE_LOGIC.get(device.name)
     if fit is None:
         return None
-    base, lane, crossbar, per_bit = fit
-    return round(base + lane * lanes + crossbar * lanes * lanes + per_bit * lut_memory_bits)
+    base, lane, sq, per_bit = fit
+    return round(base + lane * lanes + sq * lanes * lanes + per_bit * lut_memory_bits)
 
 
 def predicted_cycles(network) -> dict | None:
