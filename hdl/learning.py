@@ -24,6 +24,8 @@ Both networks (:class:`hdl.network.Network`, the unrolled one, and
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -36,7 +38,8 @@ from .fixed import HwConstants, check_types, round_shift_expr, saturate_expr
 __all__ = ["ErrorUnit", "ArgmaxCounter", "LearningRegisters", "TRAIN_REGISTERS",
            "shift_out_bits", "default_shift_out", "wang32_stage",
            "wang32_expr", "WANG32_STAGES", "sext32", "accumulate_expr", "squash_expr",
-           "shift_out_expr"]
+           "squash_half", "squash_round_expr", "squash_index_expr", "ShiftOutDecode",
+           "shift_out_decode", "shift_out_round_expr", "shift_out_expr", "add_carry_in"]
 
 TRAIN_REGISTERS = dict(batch_log2=13, step_exp=14, label=15, predicted=16, correct=17,
                        samples=18, batch_fill=19)
@@ -112,7 +115,7 @@ def accumulate_expr(m: Module, hw: HwConstants, mag, neg, a_old, acc_mode, *,
     m.d.comb += [base.eq(Mux(acc_mode, a_old, 0)), p_s.eq(p_mag),
                  addend.eq(Mux(neg, ~p_s, p_s))]
     a_sum = Signal(signed(A + 1))
-    m.d.comb += a_sum.eq(_add_carry_in(base, addend, neg))
+    m.d.comb += a_sum.eq(add_carry_in(base, addend, neg))
     return Mux(a_sum[A] != a_sum[A - 1],     # beyond 32 bits: saturate
                Mux(a_sum[A], BSP_ACC_MIN, BSP_ACC_MAX), a_sum[:A])
 
@@ -120,19 +123,35 @@ def accumulate_expr(m: Module, hw: HwConstants, mag, neg, a_old, acc_mode, *,
 def squash_expr(m: Module, hw: HwConstants, a, j):
     """The table input of an accumulator ``a`` over 2**j samples, ``x = round_shift(|a|, j)``,
     as ``(saturated, segment, weight)``: the table's last entry beyond ``x_limit``, else
-    segment ``x >> frac_bits`` interpolated with weight ``x & (2**frac_bits - 1)``.
+    segment ``x >> frac_bits`` interpolated with weight ``x & (2**frac_bits - 1)``. In two
+    parts for a pipeline: :func:`squash_round_expr` (the adder), :func:`squash_index_expr`
+    (the shift by j)."""
+    return squash_index_expr(m, hw, squash_round_expr(m, hw, a, squash_half(m, j)), j)
 
-    x = (|a| + half) >> j, |a| = (a ^ sign) + sign on the same adder; the segment and weight
-    are bits of x, and x >= x_limit (a power of two, 2**L) when a bit of |a| + half at L + j
-    or above is set."""
-    tab = hw.table
+
+def squash_half(m: Module, j):
+    """round_shift's half LSB of a shift by ``j``: ``2**j >> 1``."""
+    half = Signal(unsigned(1 << len(j)))
+    m.d.comb += half.eq(Const(1, len(half)) << j >> 1)
+    return half
+
+
+def squash_round_expr(m: Module, hw: HwConstants, a, half):
+    """``|a| + half`` (``half``: :func:`squash_half`), ``|a| = (a ^ sign) + sign`` on the same
+    adder: BSP_ACC_BITS + 1 bits."""
     A = BSP_ACC_BITS
     a_neg = Signal()
     m.d.comb += a_neg.eq(a[A - 1])
-    half = Signal(unsigned(1 << len(j)))
-    m.d.comb += half.eq(Const(1, len(half)) << j >> 1)
     rounded = Signal(unsigned(A + 1))
-    m.d.comb += rounded.eq(_add_carry_in(a.as_unsigned() ^ a_neg.replicate(A), half, a_neg))
+    m.d.comb += rounded.eq(add_carry_in(a.as_unsigned() ^ a_neg.replicate(A), half, a_neg))
+    return rounded
+
+
+def squash_index_expr(m: Module, hw: HwConstants, rounded, j):
+    """``(saturated, segment, weight)`` of ``x = rounded >> j`` (``rounded`` from
+    :func:`squash_round_expr`): the segment and weight are bits of x, and x >= x_limit (a
+    power of two, 2**L) when a bit of ``rounded`` at L + j or above is set."""
+    tab = hw.table
     L = tab.x_limit.bit_length() - 1
     assert tab.x_limit == 1 << L
     x = Signal(unsigned(L))
@@ -145,45 +164,77 @@ def squash_expr(m: Module, hw: HwConstants, a, j):
             Mux(over, 0, x[:tab.frac_bits]) if tab.frac_bits else 0)
 
 
-def shift_out_expr(m: Module, hw: HwConstants, y, sh, y_width: int, *, capped: bool = False):
+class ShiftOutDecode(NamedTuple):
+    """A signed shift ``sh`` decoded for :func:`shift_out_expr`: ``left`` (sh < 0), the
+    distances right and left, round_shift's half LSB of the right shift."""
+    left: object
+    right: object
+    left_by: object
+    r_half: object
+
+
+def shift_out_decode(m: Module, hw: HwConstants, sh, *, domain: str = "comb") -> ShiftOutDecode:
+    """The decoding of a shift ``sh`` within ``hw.shift_out_limits``; ``domain="sync"``:
+    registered (the BSP unit: the step register changes only between commands)."""
+    lo_s, hi_s = hw.shift_out_limits
+    dec = ShiftOutDecode(Signal(name="so_left", reset_less=True),
+                         Signal(range(hi_s + 1), name="so_right", reset_less=True),
+                         Signal(range(-lo_s + 1), name="so_left_by", reset_less=True),
+                         Signal(unsigned(hi_s + 1), name="so_half", reset_less=True))
+    sh_neg = sh[len(sh) - 1]
+    right = Mux(sh_neg, 0, sh)
+    m.d[domain] += [dec.left.eq(sh_neg), dec.right.eq(right), dec.left_by.eq(Mux(sh_neg, -sh, 0)),
+                    dec.r_half.eq(Const(1, hi_s + 1) << right.as_unsigned()[:len(dec.right)] >> 1)]
+    return dec
+
+
+def shift_out_round_expr(m: Module, hw: HwConstants, y, dec: ShiftOutDecode):
+    """``y + half`` of the right shift (``y >= 0``)."""
+    _, hi_s = hw.shift_out_limits
+    yu = y.as_unsigned() if y.shape().signed else y
+    y_r = Signal(unsigned(max(len(yu), hi_s + 1) + 1))
+    m.d.comb += y_r.eq(yu + dec.r_half)
+    return y_r
+
+
+def shift_out_expr(m: Module, hw: HwConstants, y, sh, y_width: int, *, capped: bool = False,
+                   dec: ShiftOutDecode | None = None, y_r=None):
     """``round_shift(y, sh)`` of a table output ``y >= 0`` (``y_width`` bits) by a signed
     shift signal ``sh`` within ``hw.shift_out_limits`` (golden ``FixedModel.bsp_shift_out_limits``) (left for ``sh < 0``): the magnitude
     of dC, signed, ``y_width - lo + 1`` bits. ``capped`` (the BSP unit): unsigned,
     ``coef_width + 1`` bits, capped at 2**coef_width: C + dC then clamps as the exact sum
-    does, for any C of coef_width bits (golden clamps C to [c_lo, c_hi] within them)."""
+    does, for any C of coef_width bits (golden clamps C to [c_lo, c_hi] within them).
+    ``dec`` and ``y_r`` (a pipeline): ``sh`` decoded (:func:`shift_out_decode`) and
+    ``y + half`` (:func:`shift_out_round_expr`) from earlier clocks; ``sh`` is then unused."""
     fmt = hw.fmt
     lo_s, hi_s = hw.shift_out_limits
     yu = y.as_unsigned() if y.shape().signed else y      # y >= 0
-    right = Signal(range(hi_s + 1))
-    left = Signal(range(-lo_s + 1))
-    sh_neg = sh[len(sh) - 1]
-    m.d.comb += [right.eq(Mux(sh_neg, 0, sh)), left.eq(Mux(sh_neg, -sh, 0))]
-    r_half = Signal(unsigned(hi_s + 1))
-    m.d.comb += r_half.eq(Const(1, hi_s + 1) << right >> 1)
-    y_r = Signal(unsigned(max(len(yu), hi_s + 1) + 1))
-    m.d.comb += y_r.eq(yu + r_half)
+    if dec is None:
+        dec = shift_out_decode(m, hw, sh)
+    if y_r is None:
+        y_r = shift_out_round_expr(m, hw, yu, dec)
     if not capped:
         dC = Signal(signed(y_width - lo_s + 1))
-        m.d.comb += dC.eq(Mux(sh_neg, yu << left, y_r >> right))
+        m.d.comb += dC.eq(Mux(dec.left, yu << dec.left_by, y_r >> dec.right))
         return dC
     D = fmt.coef_width + 1                 # bits of the capped magnitude
     cap = 1 << fmt.coef_width
     shifted_r = Signal(unsigned(D))
-    m.d.comb += shifted_r.eq(y_r >> right)
+    m.d.comb += shifted_r.eq(y_r >> dec.right)
     shifted_l = Signal(unsigned(D))
-    m.d.comb += shifted_l.eq(yu << left)
+    m.d.comb += shifted_l.eq(yu << dec.left_by)
     # y << left >= cap: a bit i of y with i + left >= coef_width (the mask: constant bits
     # coef_width.. shifted right by left)
     l_over = Signal()
     span = len(yu) + fmt.coef_width - lo_s
-    over_mask = Const(((1 << span) - 1) ^ ((1 << fmt.coef_width) - 1), span) >> left
+    over_mask = Const(((1 << span) - 1) ^ ((1 << fmt.coef_width) - 1), span) >> dec.left_by
     m.d.comb += l_over.eq((yu & over_mask[:len(yu)]).any())
     mag_d = Signal(unsigned(D))
-    m.d.comb += mag_d.eq(Mux(sh_neg, Mux(l_over, cap, shifted_l), shifted_r))
+    m.d.comb += mag_d.eq(Mux(dec.left, Mux(l_over, cap, shifted_l), shifted_r))
     return mag_d
 
 
-def _add_carry_in(a, b, cin):
+def add_carry_in(a, b, cin):
     """``a + b + cin`` (``cin`` one bit) on one adder: ``(2a + cin) + (2b + cin)``, halved;
     the sum modulo 2**(the wider operand's width + 1), as unsigned bits."""
     w = max(len(a), len(b)) + 1

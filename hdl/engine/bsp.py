@@ -26,7 +26,9 @@ from amaranth.lib.wiring import In, Out
 from wuxing.golden.network import BSP_ACC_BITS
 
 from ..fixed import HwConstants, check_types, saturate_expr
-from ..learning import accumulate_expr, shift_out_bits, shift_out_expr, squash_expr
+from ..learning import (accumulate_expr, add_carry_in, shift_out_bits, shift_out_decode,
+                        shift_out_expr, shift_out_round_expr, squash_half, squash_index_expr,
+                        squash_round_expr)
 from ..synapse import _table_shapes
 from .timing import MUL_LATENCY, bsp_stages
 
@@ -119,19 +121,24 @@ class BspUnit(wiring.Component):
         with m.If(sub == st["accumulate"]):
             m.d.sync += a_new.eq(a_sat)
         m.d.comb += self.a_write.eq(Mux(self.update, 0, a_new))
-        # the squash: x = round_shift(|A'|, j) = (|A'| + half) >> j, |A'| = (A' ^ sign) + sign
-        # on the same adder; the table segment and weight are bits of x, and x >= x_limit
-        # (a power of two, 2**L) when a bit of |A'| + half at L + j or above is set
-        j = Signal.like(self.batch_log2)
-        m.d.comb += j.eq(Mux(self.acc_mode, self.batch_log2, 0))
+        # the squash: x = round_shift(|A'|, j) = (|A'| + half) >> j, in two clocks (the adder,
+        # then the shift by j; each was the critical path of a routed P = 16 build). j and its
+        # half are registered every clock: they change only between commands
+        j = Signal.like(self.batch_log2, reset_less=True)
+        m.d.sync += j.eq(Mux(self.acc_mode, self.batch_log2, 0))
+        half = Signal(unsigned(1 << len(j)), reset_less=True)
+        m.d.sync += half.eq(squash_half(m, j))
+        rounded = Signal(unsigned(A + 1), reset_less=True)
+        m_neg = Signal(reset_less=True)
+        with m.If(sub == st["squash"]):
+            m.d.sync += [rounded.eq(squash_round_expr(m, hw, a_new, half)),
+                         m_neg.eq(a_new[A - 1])]
         sat = Signal(reset_less=True)
         idx = Signal(range(tab.segments), reset_less=True)
         frac = Signal(unsigned(max(1, tab.frac_bits)), reset_less=True)
-        m_neg = Signal(reset_less=True)
-        with m.If(sub == st["squash"]):
-            x_sat, x_idx, x_frac = squash_expr(m, hw, a_new, j)
-            m.d.sync += [sat.eq(x_sat), idx.eq(x_idx), frac.eq(x_frac),
-                         m_neg.eq(a_new[A - 1])]
+        with m.If(sub == st["index"]):
+            x_sat, x_idx, x_frac = squash_index_expr(m, hw, rounded, j)
+            m.d.sync += [sat.eq(x_sat), idx.eq(x_idx), frac.eq(x_frac)]
         lo = Signal(self.tshape, reset_less=True)
         with m.If(sub == st["table_lo"]):
             m.d.comb += self.tab_addr.eq(idx)
@@ -152,14 +159,23 @@ class BspUnit(wiring.Component):
             m.d.sync += y.eq(Mux(sat, self.entries[-1], interp >> fb))
         # dC = round_shift(y, shift_out) (shift_out in shift_out_limits), its magnitude capped
         # at 2**coef_width: C + dC then clamps as the exact sum does, for any C of coef_width
-        # bits (golden clamps C to [c_lo, c_hi] within them)
-        mag_d = shift_out_expr(m, hw, y, self.shift_out, len(y), capped=True)
+        # bits (golden clamps C to [c_lo, c_hi] within them). Three clocks: y + half, the
+        # shift, C + sign * |dC| (the sign as the adder's carry-in); the shift's decoding is
+        # registered (the step register changes only between commands)
+        dec = shift_out_decode(m, hw, self.shift_out, domain="sync")
+        y_r = Signal(unsigned(max(len(y), hw.shift_out_limits[1] + 1) + 1), reset_less=True)
+        with m.If(sub == st["rounding"]):
+            m.d.sync += y_r.eq(shift_out_round_expr(m, hw, y, dec))
+        mag_d = shift_out_expr(m, hw, y, None, len(y), capped=True, dec=dec, y_r=y_r)
         D = len(mag_d)                         # bits of the capped magnitude
-        dC_signed = Signal(signed(D + 1), reset_less=True)
+        dC_mag = Signal(unsigned(D), reset_less=True)
         with m.If(sub == st["delta"]):
-            m.d.sync += dC_signed.eq(Mux(m_neg, -mag_d, mag_d))
-        c_sum = Signal(signed(max(D + 1, fmt.coef_width) + 1))
-        m.d.comb += c_sum.eq(self.c_old + dC_signed)
+            m.d.sync += dC_mag.eq(mag_d)
+        cs = max(D + 1, fmt.coef_width) + 1
+        c_ext, d_ext = Signal(signed(cs)), Signal(unsigned(cs))
+        m.d.comb += [c_ext.eq(self.c_old), d_ext.eq(dC_mag)]
+        c_sum = Signal(signed(cs))
+        m.d.comb += c_sum.eq(add_carry_in(c_ext, d_ext ^ m_neg.replicate(cs), m_neg)[:cs])
         c_new, _ = saturate_expr(c_sum, hw.c_lo, hw.c_hi)
         m.d.comb += self.c_new.eq(c_new)
         return m

@@ -93,15 +93,17 @@ def bsp_stages(acc_width: int, width: int, member: int = 0, lanes_per_table: int
         magnitudes=6,       # |S|, |R|, sign
         first_pass=7,       # n partial products, one a clock, summed MUL_LATENCY later
         accumulate=7 + n + MUL_LATENCY,            # |P| complete: A' = sat32(A + p)
-        squash=8 + n + MUL_LATENCY,                # x = round_shift(|A'|, j): table index
-        #                                            and weight; A' (or 0) written back
-        table_lo=9 + n + MUL_LATENCY + delay,      # atan table: entry i, then i + 1
-        table_hi=10 + n + MUL_LATENCY + delay,
-        interpolate=11 + n + MUL_LATENCY + delay,  # (t[i+1] - t[i]) * weight, multiplied
-        table_value=11 + n + 2 * MUL_LATENCY + delay,  # y = t[i] + the product, registered
-        delta=12 + n + 2 * MUL_LATENCY + delay,    # dC = round_shift(y, shift_out), signed
-        c_write=13 + n + 2 * MUL_LATENCY + delay,  # C := clamp(C + dC)
-        slot=14 + n + 2 * MUL_LATENCY + last,      # clocks a slot
+        squash=8 + n + MUL_LATENCY,                # |A'| + half of round_shift(|A'|, j);
+        #                                            A' (or 0) written back
+        index=9 + n + MUL_LATENCY,                 # x = that >> j: table index and weight
+        table_lo=10 + n + MUL_LATENCY + delay,     # atan table: entry i, then i + 1
+        table_hi=11 + n + MUL_LATENCY + delay,
+        interpolate=12 + n + MUL_LATENCY + delay,  # (t[i+1] - t[i]) * weight, multiplied
+        table_value=12 + n + 2 * MUL_LATENCY + delay,  # y = t[i] + the product, registered
+        rounding=13 + n + 2 * MUL_LATENCY + delay,  # y + half of round_shift(y, shift_out)
+        delta=14 + n + 2 * MUL_LATENCY + delay,    # |dC| = that >> shift_out (or y <<), capped
+        c_write=15 + n + 2 * MUL_LATENCY + delay,  # C := clamp(C + sign * |dC|)
+        slot=16 + n + 2 * MUL_LATENCY + last,      # clocks a slot
     )
 
 
