@@ -301,7 +301,9 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
         err.report = report
         raise err
     timed = report.get("timed_at_mhz")
-    if timed is not None and abs(timed - plan.mhz) > 0.01:
+    # (nextpnr prints the target with two decimals: 90 MHz as "90.01", 0.01 plus a float's
+    # last bit away, which failed a routed P = 16 build at 90 MHz)
+    if timed is not None and abs(timed - plan.mhz) > 0.02:
         report["failure"] = f"timed at {timed:g} MHz, not at the {plan.mhz:.4g} MHz clock"
         err = BuildError(f"{board_name}: nextpnr timed the design at {timed:g} MHz, not at "
                          f"the PLL's {plan.mhz:.4g} MHz; log: {tim}")
