@@ -198,19 +198,18 @@ def shift_out_round_expr(m: Module, hw: HwConstants, y, dec: ShiftOutDecode):
 
 
 def shift_out_expr(m: Module, hw: HwConstants, y, sh, y_width: int, *, capped: bool = False,
-                   dec: ShiftOutDecode | None = None, y_r=None):
+                   y_r=None):
     """``round_shift(y, sh)`` of a table output ``y >= 0`` (``y_width`` bits) by a signed
     shift signal ``sh`` within ``hw.shift_out_limits`` (golden ``FixedModel.bsp_shift_out_limits``) (left for ``sh < 0``): the magnitude
     of dC, signed, ``y_width - lo + 1`` bits. ``capped`` (the BSP unit): unsigned,
     ``coef_width + 1`` bits, capped at 2**coef_width: C + dC then clamps as the exact sum
     does, for any C of coef_width bits (golden clamps C to [c_lo, c_hi] within them).
-    ``dec`` and ``y_r`` (a pipeline): ``sh`` decoded (:func:`shift_out_decode`) and
-    ``y + half`` (:func:`shift_out_round_expr`) from earlier clocks; ``sh`` is then unused."""
+    In a pipeline ``sh`` may be its :class:`ShiftOutDecode` (:func:`shift_out_decode`) and
+    ``y_r`` the ``y + half`` of :func:`shift_out_round_expr`, both from earlier clocks."""
     fmt = hw.fmt
     lo_s, hi_s = hw.shift_out_limits
     yu = y.as_unsigned() if y.shape().signed else y      # y >= 0
-    if dec is None:
-        dec = shift_out_decode(m, hw, sh)
+    dec = sh if isinstance(sh, ShiftOutDecode) else shift_out_decode(m, hw, sh)
     if y_r is None:
         y_r = shift_out_round_expr(m, hw, yu, dec)
     if not capped:

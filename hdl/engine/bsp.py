@@ -126,13 +126,14 @@ class BspUnit(wiring.Component):
         # half are registered every clock: they change only between commands
         j = Signal.like(self.batch_log2, reset_less=True)
         m.d.sync += j.eq(Mux(self.acc_mode, self.batch_log2, 0))
-        half = Signal(unsigned(1 << len(j)), reset_less=True)
-        m.d.sync += half.eq(squash_half(m, j))
-        rounded = Signal(unsigned(A + 1), reset_less=True)
+        half_next = squash_half(m, j)
+        half = Signal.like(half_next, name="half", reset_less=True)
+        m.d.sync += half.eq(half_next)
+        rounded_next = squash_round_expr(m, hw, a_new, half)
+        rounded = Signal.like(rounded_next, name="rounded", reset_less=True)
         m_neg = Signal(reset_less=True)
         with m.If(sub == st["squash"]):
-            m.d.sync += [rounded.eq(squash_round_expr(m, hw, a_new, half)),
-                         m_neg.eq(a_new[A - 1])]
+            m.d.sync += [rounded.eq(rounded_next), m_neg.eq(a_new[A - 1])]
         sat = Signal(reset_less=True)
         idx = Signal(range(tab.segments), reset_less=True)
         frac = Signal(unsigned(max(1, tab.frac_bits)), reset_less=True)
@@ -163,10 +164,11 @@ class BspUnit(wiring.Component):
         # shift, C + sign * |dC| (the sign as the adder's carry-in); the shift's decoding is
         # registered (the step register changes only between commands)
         dec = shift_out_decode(m, hw, self.shift_out, domain="sync")
-        y_r = Signal(unsigned(max(len(y), hw.shift_out_limits[1] + 1) + 1), reset_less=True)
+        y_r_next = shift_out_round_expr(m, hw, y, dec)
+        y_r = Signal.like(y_r_next, name="y_r", reset_less=True)
         with m.If(sub == st["rounding"]):
-            m.d.sync += y_r.eq(shift_out_round_expr(m, hw, y, dec))
-        mag_d = shift_out_expr(m, hw, y, None, len(y), capped=True, dec=dec, y_r=y_r)
+            m.d.sync += y_r.eq(y_r_next)
+        mag_d = shift_out_expr(m, hw, y, dec, len(y), capped=True, y_r=y_r)
         D = len(mag_d)                         # bits of the capped magnitude
         dC_mag = Signal(unsigned(D), reset_less=True)
         with m.If(sub == st["delta"]):
