@@ -22,6 +22,9 @@ __all__ = ["ROWS", "load_runs", "row_summary", "table"]
 
 NAME = re.compile(r"train_(?P<recipe>[a-z0-9-]+)_(?P<mode>float|fixed)_s(?P<seed>\d+)\.json$")
 MAX_FALL = 0.02      # "no epoch below the one before by more than 2 points"
+# accuracies are whole samples over the held-out count; a bound met exactly (a fall of 40 of
+# 2,000 samples) must not fail on the last bit of a float difference
+EPS = 1e-9
 
 # (recipe, mode, the row, the target: minimum final accuracy or None, within 2 points
 # of float, no epoch more than 2 points below the one before)
@@ -75,17 +78,17 @@ def verdict(s, minimum, vs_float, float_s, needs_stable=True) -> str:
     parts, ok = [], True
     done = all(e == a for e, a in zip(s["epochs"], s["epochs_asked"]))
     if minimum is not None:
-        ok &= s["final_mean"] >= minimum
+        ok &= s["final_mean"] >= minimum - EPS
         parts.append(f">= {100 * minimum:.0f} %")
     if vs_float:
         if float_s is None:
             return "no finished float run of these seeds to compare with"
         gap = s["final_mean"] - float_s["final_mean"]
-        ok &= gap >= -0.02
+        ok &= gap >= -0.02 - EPS
         parts.append(f"{100 * gap:+.1f} points against float (seeds "
                      f"{', '.join(map(str, float_s['seeds']))})")
     if needs_stable:
-        stable = s["max_fall"] <= MAX_FALL
+        stable = s["max_fall"] <= MAX_FALL + EPS
         ok &= stable
         parts.append("stable" if stable else f"falls {100 * s['max_fall']:.1f} points")
     if not parts:

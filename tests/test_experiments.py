@@ -192,3 +192,28 @@ def test_train_table_verdicts(tmp_path):
     assert out["fashion-fan4 fixed"]["verdict"].endswith("runs not finished")
     assert any("not run" in r for r in rows)      # the demo rows
     assert "65.0 % (64.0 % .. 66.0 %)" in "\n".join(rows)
+
+
+def test_train_table_bounds_met_exactly_count(tmp_path):
+    """A fall of exactly 2 points (40 of 2,000 held-out samples) is stable and a mean of
+    exactly 88 % reaches 88 %, whatever the last bit of the float arithmetic; one sample more
+    is not."""
+    from experiments.train_table import load_runs, table
+
+    def run(seed, counts):
+        hist = [dict(epoch=i, test_acc=c / 2000, seconds=float(i), step_exp=0)
+                for i, c in enumerate(counts)]
+        doc = dict(recipe="model1-fan4-mnist", seed=seed, epochs=len(counts) - 1, history=hist)
+        (tmp_path / f"train_model1-fan4-mnist_float_s{seed}.json").write_text(json.dumps(doc))
+
+    run(0, [208, 1738, 1698, 1753])          # 86.9 -> 84.9 %: 2.0 points; ends at 87.65 %
+    run(1, [166, 1700, 1767])                # ends at 88.35 %: the mean is 88.0 %
+    assert 0.869 - 0.849 > 0.02              # (the float difference is over the bound)
+    out = table(load_runs(tmp_path))[1]["model1-fan4-mnist float"]
+    assert out["verdict"] == "reached (>= 88 %, stable)"
+    run(0, [208, 1738, 1697, 1753])          # 41 samples: 2.05 points
+    out = table(load_runs(tmp_path))[1]["model1-fan4-mnist float"]
+    assert out["verdict"] == "NOT reached (>= 88 %, falls 2.0 points)"
+    run(0, [208, 1738, 1698, 1752])          # one sample under a mean of 88 %
+    out = table(load_runs(tmp_path))[1]["model1-fan4-mnist float"]
+    assert out["verdict"] == "NOT reached (>= 88 %, stable)"
