@@ -391,9 +391,9 @@ RECIPES = {
         topology="tiny", dataset="digits4", epochs=15, batch=8,
         cfg=RunConfig(target=0.1, kt=2.0 ** 6, step=2.0 ** -4, c_min=-2.0, c_max=2.0)),
     # MODEL1: h = 1/2 for 40 steps (T = 20, the window of 80 steps at h = 1/4), so the chip
-    # trains a sample in about half the clocks; with batch 16 and half the C range of before
-    # (fewer collapses) both recipes learned better than the 80-step ones (docs/TRAINING.md
-    # "40 Euler steps at h = 1/2")
+    # trains a sample in about half the clocks; batch 16 and half the former C range (fewer
+    # collapses) lift both recipes. Fan-in 4 also gains from h = 1/2, fan-in 1 loses to 80
+    # steps at the same batch and range (docs/TRAINING.md "40 Euler steps at h = 1/2")
     "model1-mnist": Recipe(
         description="MODEL1 (fan-in 1) on MNIST (8,000 / 2,000), BSP; the step halves when "
                     "the loss on the check samples gets worse",
