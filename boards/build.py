@@ -301,11 +301,11 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
         err.report = report
         raise err
     timed = report.get("timed_at_mhz")
-    # nextpnr prints the target with two decimals, from its own period of the PLL output:
-    # 90 MHz as "90.01". Every build so far fits the input period in whole ps (48 MHz:
-    # 20,833) times CLKI_DIV // CLKFB_DIV (90: 11,110 ps = 90.009 MHz; also 74.67, 84.93,
-    # 88.00, 50.00), so it is off by up to about 0.01 MHz: 0.02 allows that, a wrong clock
-    # is far more
+    # nextpnr prints the clock it timed with two decimals, from its own period of the PLL
+    # output (90 MHz as "90.01"): the input period in whole ps times CLKI_DIV // CLKFB_DIV
+    # (48 MHz: 20,833 ps; 90: 11,110 ps = 90.009 MHz) matches all five builds so far (74.67,
+    # 84.93, 88.00, 90.01, 50.00). That is within about 0.01 MHz of the PLL's clock; a wrong
+    # clock is off by far more than the 0.02 allowed here
     if timed is not None and abs(timed - plan.mhz) > 0.02:
         report["failure"] = f"timed at {timed:g} MHz, not at the {plan.mhz:.4g} MHz clock"
         err = BuildError(f"{board_name}: nextpnr timed the design at {timed:g} MHz, not at "
