@@ -221,12 +221,15 @@ COSIM_CASES = [
      80, None),
     ("model1-engine-p4-verilator", "--topology model1 --arch engine --lanes 4", "verilator",
      80, None),
+    ("model1-engine-p2-verilator", "--topology model1 --arch engine --lanes 2", "verilator",
+     80, None),
 ]
 COSIM_NOTES = {
     "tiny-unrolled-verilator": "the target is 10x the GPI-clock bench's 13,764",
     "tiny-serial-verilator": "the demo's network",
     "model1-engine-p8-verilator": "the target is the P = 16 case's",
     "model1-engine-p4-verilator": "the target is the P = 16 case's",
+    "model1-engine-p2-verilator": "the target is the P = 16 case's",
 }
 # Verilator build variants compared by --variants (name: VerilatorOptions fields)
 VERILATOR_VARIANTS = {
