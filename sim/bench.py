@@ -211,7 +211,11 @@ COSIM_CASES = [
     ("tiny-unrolled-icarus", "--topology tiny", "icarus", 1000, None),
     ("tiny-unrolled-verilator", "--topology tiny", "verilator", 65_000, 137_000),
     ("tiny-serial-icarus", "--topology tiny --arch serial", "icarus", 20, None),
-    ("tiny-serial-verilator", "--topology tiny --arch serial", "verilator", 4000, 5_000_000),
+    ("tiny-serial-verilator", "--topology tiny --arch serial", "verilator", 4000, None),
+    # the demo's network as `wuxing demo` builds it: one lane, the learning format, the
+    # on-chip training units
+    ("demo-serial-verilator", "--topology demo --arch serial --format learning "
+     "--on-chip-training", "verilator", 4000, 5_000_000),
     ("model1-serial-verilator", "--topology model1 --arch serial", "verilator", 80, None),
     ("model1-engine-verilator", "--topology model1 --arch engine --lanes 16", "verilator", 80,
      1_000_000),
@@ -226,7 +230,8 @@ COSIM_CASES = [
 ]
 COSIM_NOTES = {
     "tiny-unrolled-verilator": "the target is 10x the GPI-clock bench's 13,764",
-    "tiny-serial-verilator": "the demo's network",
+    "tiny-serial-verilator": "the demo's network before issue #11",
+    "demo-serial-verilator": "the demo's network",
     "model1-engine-p8-verilator": "the target is the P = 16 case's",
     "model1-engine-p4-verilator": "the target is the P = 16 case's",
     "model1-engine-p2-verilator": "the target is the P = 16 case's",
