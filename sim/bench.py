@@ -212,8 +212,8 @@ COSIM_CASES = [
     ("tiny-unrolled-verilator", "--topology tiny", "verilator", 65_000, 137_000),
     ("tiny-serial-icarus", "--topology tiny --arch serial", "icarus", 20, None),
     ("tiny-serial-verilator", "--topology tiny --arch serial", "verilator", 4000, None),
-    # the demo's network as `wuxing demo` builds it: one lane, the learning format, the
-    # on-chip training units
+    # the demo's network in the form `wuxing demo` builds (one lane, the learning format, the
+    # on-chip training units), at the default run settings (the rate per clock is the same)
     ("demo-serial-verilator", "--topology demo --arch serial --format learning "
      "--on-chip-training", "verilator", 4000, 5_000_000),
     ("model1-serial-verilator", "--topology model1 --arch serial", "verilator", 80, None),
