@@ -1,7 +1,7 @@
 """Hardware benchmark figures (printed, not asserted).
 
 * Co-simulation speed of the whole-network bench (``COSIM_CASES``: the tiny network unrolled
-  and serial, MODEL1 serial and on the engine): simulated clock cycles per second of one long
+  and serial, the demo's network, MODEL1 serial and on the engine at P = 16, 8, 4, 2): simulated clock cycles per second of one long
   forward run that the design executes alone inside the co-simulation wrapper
   (sim/wrapper.py), wall clock and per second of the simulator's CPU time, with the build time;
   ``--variants CASE`` compares Verilator build options on one case.
@@ -232,9 +232,7 @@ COSIM_NOTES = {
     "tiny-unrolled-verilator": "the target is 10x the GPI-clock bench's 13,764",
     "tiny-serial-verilator": "the demo's network before issue #11",
     "demo-serial-verilator": "the demo's network",
-    "model1-engine-p8-verilator": "the target is the P = 16 case's",
-    "model1-engine-p4-verilator": "the target is the P = 16 case's",
-    "model1-engine-p2-verilator": "the target is the P = 16 case's",
+    **{f"model1-engine-p{p}-verilator": "the target is the P = 16 case's" for p in (8, 4, 2)},
 }
 # Verilator build variants compared by --variants (name: VerilatorOptions fields)
 VERILATOR_VARIANTS = {
