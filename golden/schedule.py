@@ -11,7 +11,8 @@ user can give (``wuxing train --schedule RULE``):
     N+1..2N at half of it, ...).
 ``halve-on-worse``
     after every epoch, measure the loss of the coefficients on the *check samples* (the
-    first ``check`` samples of the training set, default 2,000; ``:check=N``); if it is
+    first ``check`` samples of the training set, default 2,000; ``:check=N``; with
+    ``:watch=errors`` their classification error instead); if it is
     higher than the lowest of the earlier epochs, halve the step and return the
     coefficients to the end of that best epoch (``revert``). BSP collapses suddenly
     (docs/TRAINING.md: the loss of MODEL1 rose 500-fold within one epoch at step 2^0, and
@@ -28,9 +29,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["StepSchedule", "RULES", "DEFAULT_FLOOR"]
+__all__ = ["StepSchedule", "RULES", "WATCHES", "DEFAULT_FLOOR"]
 
 RULES = ("constant", "halve-every", "halve-on-worse")
+WATCHES = ("loss", "errors")   # what halve-on-worse measures on the check samples
 DEFAULT_FLOOR = -12
 DEFAULT_CHECK = 2000     # training samples whose loss halve-on-worse watches
 
@@ -40,13 +42,15 @@ class StepSchedule:
     """A step rule (see the module text). ``every``: epochs per halving (``halve-every``);
     ``floor``: the smallest step exponent; ``revert``: ``halve-on-worse`` returns to the best
     epoch's coefficients when it halves; ``check``: the training samples whose loss
-    ``halve-on-worse`` watches."""
+    ``halve-on-worse`` watches; ``watch``: "loss" (their mean loss) or "errors" (the fraction
+    of them classified wrong)."""
 
     rule: str = "constant"
     every: int = 0
     floor: int = DEFAULT_FLOOR
     revert: bool = True
     check: int = DEFAULT_CHECK
+    watch: str = "loss"
 
     def __post_init__(self):
         if self.rule not in RULES:
@@ -64,6 +68,9 @@ class StepSchedule:
                              f"{self.floor}")
         if not isinstance(self.revert, bool):
             raise TypeError("schedule revert must be a bool")
+        if self.watch not in WATCHES:
+            raise ValueError(f"schedule watch must be one of {', '.join(WATCHES)}, not "
+                             f"{self.watch!r}")
         if self.check < 1:
             raise ValueError(f"schedule check must be at least 1 sample, got {self.check}")
 
@@ -76,7 +83,8 @@ class StepSchedule:
     @classmethod
     def parse(cls, text: str) -> "StepSchedule":
         """``constant``, ``halve-every:N``, ``halve-on-worse``, each optionally followed by
-        ``:floor=E`` (and ``halve-on-worse`` by ``:no-revert`` and ``:check=N``)."""
+        ``:floor=E`` (and ``halve-on-worse`` by ``:no-revert``, ``:check=N`` and
+        ``:watch=errors``)."""
         if not isinstance(text, str) or not text:
             raise ValueError("a step schedule is a rule name, e.g. halve-on-worse")
         rule, *parts = text.split(":")
@@ -88,11 +96,15 @@ class StepSchedule:
                 kw["revert"] = False
             elif p.startswith("check=") and rule == "halve-on-worse":
                 kw["check"] = _int(p[6:], "check", text)
+            elif p.startswith("watch=") and rule == "halve-on-worse":
+                kw["watch"] = p[6:]
             elif rule == "halve-every" and "every" not in kw and "=" not in p:
                 kw["every"] = _int(p, "the epochs per halving", text)
             else:
                 raise ValueError(f"step schedule {text!r}: cannot read {p!r} (forms: constant, "
-                                 f"halve-every:N, halve-on-worse, each with :floor=E)")
+                                 f"halve-every:N, halve-on-worse, each with :floor=E; "
+                                 f"halve-on-worse also :no-revert, :check=N, "
+                                 f":watch=errors)")
         return cls(rule=rule, **kw)
 
     def __str__(self) -> str:
@@ -101,6 +113,8 @@ class StepSchedule:
             s += ":no-revert"
         if self.rule == "halve-on-worse" and self.check != DEFAULT_CHECK:
             s += f":check={self.check}"
+        if self.rule == "halve-on-worse" and self.watch != "loss":
+            s += f":watch={self.watch}"
         return s + (f":floor={self.floor}" if self.floor != DEFAULT_FLOOR else "")
 
     # -- the rule ----------------------------------------------------------------------

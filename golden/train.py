@@ -55,9 +55,9 @@ class TrainResult:
         train_loss (on the batches seen during the epoch, before each update), test_acc,
         test_loss, seconds (cumulative), mean_abs_c, overflow (fraction of held-out samples
         whose forward run saturated a state), step_exp (the step 2**step_exp the epoch
-        trained with; None for the gradient method), check_loss (the loss on the step
-        schedule's check samples at the end of the epoch, if its rule watches it; None
-        otherwise), reverted (the step schedule returned to the best epoch's coefficients
+        trained with; None for the gradient method), check_loss and check_errors (the loss
+        and the fraction classified wrong on the step schedule's check samples at the end of
+        the epoch, if its rule watches them; None otherwise), reverted (the step schedule returned to the best epoch's coefficients
         after this epoch; they are what was evaluated).
     best: the history entry with the highest test_acc; best_C: its coefficients.
     """
@@ -231,9 +231,11 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
     anchor_C = None
     n_check = min(schedule.check, len(xtr))
 
-    def check_loss_of(C):
-        """The loss the step schedule watches (on the first training samples)."""
-        return evaluate(model, C, xtr[:n_check], ytr[:n_check])[1]
+    def check_of(C):
+        """(loss, fraction classified wrong) on the step schedule's check samples (the first
+        training samples), and the one of them that the schedule watches."""
+        acc, loss = evaluate(model, C, xtr[:n_check], ytr[:n_check])
+        return loss, 1.0 - acc, (1.0 - acc if schedule.watch == "errors" else loss)
 
     rng = np.random.default_rng(seed + 1)
     per_epoch = len(xtr) // batch
@@ -264,13 +266,14 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
         done = resume.epoch * per_epoch
         t0 -= history[-1]["seconds"]     # seconds stay cumulative over the whole run
 
-    def record(epoch, train_acc, train_loss=None, step_exp=None, check_loss=None,
+    def record(epoch, train_acc, train_loss=None, step_exp=None, check=(None, None),
                reverted=False):
         acc, lo, ov = evaluate(model, C, xte, yte, return_overflow=True)
         h = dict(epoch=epoch, train_acc=train_acc, train_loss=train_loss, test_acc=acc,
                  test_loss=lo, seconds=time.perf_counter() - t0,
                  mean_abs_c=float(np.mean(np.abs(to_real(C)))), overflow=ov,
-                 step_exp=step_exp, check_loss=check_loss, reverted=reverted)
+                 step_exp=step_exp, check_loss=check[0], check_errors=check[1],
+                 reverted=reverted)
         history.append(h)
         if log:
             tr = "   -  " if train_acc is None else f"{100 * train_acc:5.1f}%"
@@ -292,11 +295,11 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
 
     if resume is None:
         anchor_C = C.copy() if scheduled else None
-        c0_loss = None
+        check = (None, None)
         if scheduled and schedule.watches_loss:
-            c0_loss = check_loss_of(C)
-            sched = schedule.start(sched["step_exp"], c0_loss)
-        best = record(0, None, check_loss=c0_loss)
+            *check, watched = check_of(C)
+            sched = schedule.start(sched["step_exp"], watched)
+        best = record(0, None, check=check)
         best_C = C.copy()
         if on_epoch:
             on_epoch(state(0))
@@ -332,17 +335,17 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
             done += 1
             if progress:
                 progress(done, total)
-        reverted, check_loss = False, None
+        reverted, check, watched = False, (None, None), None
         if sched is not None:
             if schedule.watches_loss:
-                check_loss = check_loss_of(C)
-            sched, reverted = schedule.after_epoch(sched, epoch, check_loss)
+                *check, watched = check_of(C)
+            sched, reverted = schedule.after_epoch(sched, epoch, watched)
             if reverted:
                 C = anchor_C.copy()
             elif sched["best_epoch"] == epoch:
                 anchor_C = C.copy()
         h = record(epoch, correct / (per_epoch * batch), loss_sum / (per_epoch * batch),
-                   step_exp, check_loss, reverted)
+                   step_exp, check, reverted)
         if h["test_acc"] > best["test_acc"]:
             best, best_C = h, C.copy()
         if on_epoch:
@@ -473,8 +476,9 @@ def add_run_args(p):
                         "halve-every:N (halve the step after every N epochs) or "
                         "halve-on-worse (after an epoch whose loss on the first 2,000 "
                         "training samples, :check=N, is higher than the best epoch's: halve "
-                        "the step and return to that epoch's coefficients); each takes "
-                        ":floor=E (smallest step 2**E)")
+                        "the step and return to that epoch's coefficients; :watch=errors "
+                        "watches their classification error instead, :no-revert only "
+                        "halves); each takes :floor=E (smallest step 2**E)")
 
 
 def _schedule_arg(text):

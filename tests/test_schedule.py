@@ -141,3 +141,30 @@ def test_a_schedule_needs_a_power_of_two_step(digits4):
     with pytest.raises(ValueError, match="power of two"):
         train(preset("tiny"), CFG.replace(step=0.3), digits4, epochs=1, batch=8,
               schedule=StepSchedule.parse("halve-every:1"))
+
+
+def test_watch_errors_text_form_and_check():
+    s = StepSchedule.parse("halve-on-worse:check=500:watch=errors")
+    assert (s.watch, s.check, s.revert) == ("errors", 500, True)
+    assert StepSchedule.parse(str(s)) == s and str(s) == "halve-on-worse:check=500:watch=errors"
+    assert StepSchedule.parse("halve-on-worse").watch == "loss"
+    with pytest.raises(ValueError, match="watch must be one of loss, errors"):
+        StepSchedule.parse("halve-on-worse:watch=accuracy")
+    with pytest.raises(ValueError, match="cannot read"):
+        StepSchedule.parse("halve-every:2:watch=errors")
+
+
+def test_watch_errors_steers_by_the_check_samples_errors(digits4):
+    res = run(digits4, 6, False, schedule=StepSchedule.parse("halve-on-worse:watch=errors"))
+    h = res.history
+    assert all(0.0 <= e["check_errors"] <= 1.0 and e["check_loss"] > 0 for e in h)
+    # replay the rule on the recorded errors: the same steps and reverts as the run took
+    # (each revert returns to the best epoch, whose errors then stand for the epoch)
+    best, reverts = h[0]["check_errors"], 0
+    for e, after in zip(h[1:], h[2:] + [None]):
+        worse = not e["check_errors"] <= best
+        assert e["reverted"] == worse
+        if after is not None:
+            assert after["step_exp"] == e["step_exp"] - worse
+        best, reverts = (best, reverts + 1) if worse else (e["check_errors"], reverts)
+    assert reverts >= 1    # the large step makes the rule act, as in the resume test
