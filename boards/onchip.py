@@ -92,6 +92,9 @@ class OnChipPlan:
         if self.batch < 1 or self.batch != 1 << j or j > MAX_BATCH_LOG2:
             raise ValueError(f"the chip's batch is a power of two up to 2**{MAX_BATCH_LOG2}, "
                              f"not {self.batch}")
+        if getattr(self.schedule, "validate", 0):
+            raise ValueError("on the chip the step schedule steers by the epoch's training "
+                             "error; its :validate=N split is for golden training only")
         if self.max_samples is not None and self.max_samples < self.batch:
             raise ValueError(f"--max-samples {self.max_samples} is less than one batch "
                              f"({self.batch})")

@@ -197,6 +197,9 @@ def cmd_train(args) -> int:
     print(f"method {method}, {'fixed point' if fixed else 'float'}, {epochs} epochs, batch "
           f"{batch}, seed {seed}, step schedule {schedule}" +
           (f"; resuming after epoch {resume.epoch}" if resume else ""))
+    if schedule.validate:
+        print(f"the step schedule validates on the last {schedule.validate} training samples, "
+              f"held back from training")
     print("settings: " + ", ".join(f"{k}={v}" for k, v in cfg.as_dict().items()))
     bar = None
     if not args.quiet:

@@ -12,7 +12,8 @@ user can give (``wuxing train --schedule RULE``):
 ``halve-on-worse``
     after every epoch, measure the loss of the coefficients on the *check samples* (the
     first ``check`` samples of the training set, default 2,000; ``:check=N``; with
-    ``:watch=errors`` their classification error instead); if it is
+    ``:watch=errors`` their classification error instead; with ``:validate=N`` the check
+    samples are the last N training samples, held back from training); if it is
     higher than the lowest of the earlier epochs, halve the step and return the
     coefficients to the end of that best epoch (``revert``). BSP collapses suddenly
     (docs/TRAINING.md: the loss of MODEL1 rose 500-fold within one epoch at step 2^0, and
@@ -43,7 +44,9 @@ class StepSchedule:
     ``floor``: the smallest step exponent; ``revert``: ``halve-on-worse`` returns to the best
     epoch's coefficients when it halves; ``check``: the training samples whose loss
     ``halve-on-worse`` watches; ``watch``: "loss" (their mean loss) or "errors" (the fraction
-    of them classified wrong)."""
+    of them classified wrong); ``validate``: if > 0, the last ``validate`` training samples
+    are held back from training and are the check samples (a validation split of the
+    training data) instead of the first ``check`` samples."""
 
     rule: str = "constant"
     every: int = 0
@@ -51,12 +54,13 @@ class StepSchedule:
     revert: bool = True
     check: int = DEFAULT_CHECK
     watch: str = "loss"
+    validate: int = 0
 
     def __post_init__(self):
         if self.rule not in RULES:
             raise ValueError(f"unknown step schedule {self.rule!r}; choose from "
                              f"{', '.join(RULES)}")
-        for name in ("every", "floor", "check"):
+        for name in ("every", "floor", "check", "validate"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool):
                 raise TypeError(f"schedule {name} must be an int, not {type(v).__name__}")
@@ -71,6 +75,10 @@ class StepSchedule:
         if self.watch not in WATCHES:
             raise ValueError(f"schedule watch must be one of {', '.join(WATCHES)}, not "
                              f"{self.watch!r}")
+        if self.validate < 0:
+            raise ValueError(f"schedule validate must be >= 0 samples, got {self.validate}")
+        if self.validate and self.rule != "halve-on-worse":
+            raise ValueError("only halve-on-worse reads check samples (validate=N)")
         if self.check < 1:
             raise ValueError(f"schedule check must be at least 1 sample, got {self.check}")
 
@@ -84,7 +92,7 @@ class StepSchedule:
     def parse(cls, text: str) -> "StepSchedule":
         """``constant``, ``halve-every:N``, ``halve-on-worse``, each optionally followed by
         ``:floor=E`` (and ``halve-on-worse`` by ``:no-revert``, ``:check=N`` and
-        ``:watch=errors``)."""
+        ``:watch=errors``, ``:validate=N``)."""
         if not isinstance(text, str) or not text:
             raise ValueError("a step schedule is a rule name, e.g. halve-on-worse")
         rule, *parts = text.split(":")
@@ -98,13 +106,15 @@ class StepSchedule:
                 kw["check"] = _int(p[6:], "check", text)
             elif p.startswith("watch=") and rule == "halve-on-worse":
                 kw["watch"] = p[6:]
+            elif p.startswith("validate=") and rule == "halve-on-worse":
+                kw["validate"] = _int(p[9:], "validate", text)
             elif rule == "halve-every" and "every" not in kw and "=" not in p:
                 kw["every"] = _int(p, "the epochs per halving", text)
             else:
                 raise ValueError(f"step schedule {text!r}: cannot read {p!r} (forms: constant, "
                                  f"halve-every:N, halve-on-worse, each with :floor=E; "
                                  f"halve-on-worse also :no-revert, :check=N, "
-                                 f":watch=errors)")
+                                 f":watch=errors, :validate=N)")
         return cls(rule=rule, **kw)
 
     def __str__(self) -> str:
@@ -115,6 +125,8 @@ class StepSchedule:
             s += f":check={self.check}"
         if self.rule == "halve-on-worse" and self.watch != "loss":
             s += f":watch={self.watch}"
+        if self.validate:
+            s += f":validate={self.validate}"
         return s + (f":floor={self.floor}" if self.floor != DEFAULT_FLOOR else "")
 
     # -- the rule ----------------------------------------------------------------------

@@ -203,6 +203,16 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
         model.bsp_shifts(batch)  # a clear error now if batch is not a power of two
     xtr, ytr = data.x_train[:n_train], data.y_train[:n_train]
     xte, yte = data.x_test[:n_test], data.y_test[:n_test]
+    # the step schedule's check samples: the first training samples, or a validation split
+    # held back from training (the held-out set is never one of them)
+    if schedule.validate:
+        if schedule.validate >= len(xtr):
+            raise ValueError(f"the schedule holds back {schedule.validate} samples to validate "
+                             f"on, but the training set has only {len(xtr)}")
+        xchk, ychk = xtr[-schedule.validate:], ytr[-schedule.validate:]
+        xtr, ytr = xtr[:-schedule.validate], ytr[:-schedule.validate]
+    else:
+        xchk, ychk = xtr[:schedule.check], ytr[:schedule.check]
     if len(xtr) < batch:
         raise ValueError(f"batch {batch} is larger than the training set ({len(xtr)})")
     n_out = topology.layers[-1]
@@ -229,12 +239,11 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
     # the step schedule's state (None: the RunConfig's step throughout)
     sched = schedule.start(power_of_two_exponent(cfg.step, "step")) if scheduled else None
     anchor_C = None
-    n_check = min(schedule.check, len(xtr))
 
     def check_of(C):
         """(loss, fraction classified wrong) on the step schedule's check samples (the first
         training samples), and the one of them that the schedule watches."""
-        acc, loss = evaluate(model, C, xtr[:n_check], ytr[:n_check])
+        acc, loss = evaluate(model, C, xchk, ychk)
         return loss, 1.0 - acc, (1.0 - acc if schedule.watch == "errors" else loss)
 
     rng = np.random.default_rng(seed + 1)
@@ -477,8 +486,9 @@ def add_run_args(p):
                         "halve-on-worse (after an epoch whose loss on the first 2,000 "
                         "training samples, :check=N, is higher than the best epoch's: halve "
                         "the step and return to that epoch's coefficients; :watch=errors "
-                        "watches their classification error instead, :no-revert only "
-                        "halves); each takes :floor=E (smallest step 2**E)")
+                        "watches their classification error instead, :validate=N checks on "
+                        "the last N training samples held back from training, :no-revert "
+                        "only halves); each takes :floor=E (smallest step 2**E)")
 
 
 def _schedule_arg(text):

@@ -17,6 +17,7 @@ from wuxing.boards.sim import (ONCHIP_FIXTURE, ONCHIP_RECORD_COMMAND, onchip_fix
                                onchip_over_serial)
 from wuxing.golden.network import init_coefficients
 from wuxing.golden.onchip import ChipTrainer
+from wuxing.golden.schedule import StepSchedule
 from wuxing.golden.topology import Topology
 from wuxing.hdl.generate import Design
 
@@ -38,6 +39,10 @@ def test_plan_whole_batches_and_max_samples():
                 dict(check_every=-1)):
         with pytest.raises(ValueError):
             OnChipPlan(**dict(dict(epochs=1, batch=1), **bad))
+    # the chip steers by its training error: a validation split is golden training's only
+    with pytest.raises(ValueError, match="golden training only"):
+        OnChipPlan(epochs=1, batch=1, schedule=StepSchedule.parse("halve-on-worse:validate=8"))
+    OnChipPlan(epochs=1, batch=1, schedule=StepSchedule.parse("halve-on-worse:watch=errors"))
 
 
 def test_pixels_invert_the_chips_pixel_table():

@@ -168,3 +168,30 @@ def test_watch_errors_steers_by_the_check_samples_errors(digits4):
             assert after["step_exp"] == e["step_exp"] - worse
         best, reverts = (best, reverts + 1) if worse else (e["check_errors"], reverts)
     assert reverts >= 1    # the large step makes the rule act, as in the resume test
+
+
+def test_validate_text_form_and_checks():
+    s = StepSchedule.parse("halve-on-worse:validate=64:watch=errors")
+    assert (s.validate, s.watch) == (64, "errors")
+    assert StepSchedule.parse(str(s)) == s and "validate=64" in str(s)
+    with pytest.raises(ValueError, match="validate must be >= 0"):
+        StepSchedule.parse("halve-on-worse:validate=-1")
+    with pytest.raises(ValueError, match="only halve-on-worse"):
+        StepSchedule(rule="halve-every", every=2, validate=10)
+
+
+def test_validate_holds_the_last_training_samples_back(digits4):
+    from wuxing.golden.network import FloatModel, init_coefficients
+    from wuxing.golden.train import evaluate
+    totals = []
+    res = train(preset("tiny"), CFG, digits4, epochs=3, batch=8, seed=3, n_train=256,
+                n_test=64, schedule=StepSchedule.parse("halve-on-worse:validate=64"),
+                progress=lambda done, total: totals.append(total))
+    # trained on the first 192 samples only: 24 batches an epoch, not 32
+    assert totals[-1] == 3 * 192 // 8
+    # and checked on the 64 after them, from the start
+    acc, loss = evaluate(FloatModel(preset("tiny"), CFG), init_coefficients(preset("tiny"), CFG, 3),
+                         digits4.x_train[192:256], digits4.y_train[192:256])
+    assert res.history[0]["check_loss"] == loss and res.history[0]["check_errors"] == 1.0 - acc
+    with pytest.raises(ValueError, match="holds back 256 samples"):
+        run(digits4, 1, False, schedule=StepSchedule.parse("halve-on-worse:validate=256"))
