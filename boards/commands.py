@@ -145,7 +145,8 @@ def _write_json(path, report):
 def cmd_build(args) -> int:
     from wuxing.golden.report import check_output_dir, check_output_file
 
-    from .build import SEED_MAX, BuildError, board_build, check_seed, format_report
+    from .build import (SEED_MAX, BuildError, board_build, check_seed, check_time_limit,
+                        format_report)
     out = Path(args.out or Path("build") / "bitstream" / args.board)
     check_output_dir(out, "--out")
     if args.json:
@@ -158,6 +159,11 @@ def cmd_build(args) -> int:
         check_seed(args.seed)
     except ValueError:
         raise UserError(f"--seed must be from 0 to {SEED_MAX}, not {args.seed}") from None
+    try:
+        check_time_limit(args.time_limit)
+    except ValueError:
+        raise UserError(f"--time-limit must be a positive number of minutes, not "
+                        f"{args.time_limit:g}") from None
     b = board(args.board)
     clock = _clock(args.clock, b.default_clock(design.arch))
     print(f"building {args.board}: {design.topology.n_neurons} neurons, "
@@ -171,7 +177,7 @@ def cmd_build(args) -> int:
                         max_builds=args.max_builds,
                         simulator=None if args.no_cosim else args.simulator,
                         log=lambda msg: print(f"  {msg}", flush=True), router=args.router,
-                        seed=args.seed)
+                        seed=args.seed, time_limit_min=args.time_limit)
     except BuildError as e:
         if args.json and getattr(e, "report", None):
             _write_json(args.json, e.report)
@@ -457,6 +463,11 @@ def add_commands(sub):
     p.add_argument("--seed", type=int, metavar="N",
                    help="nextpnr's placer seed (default: nextpnr's own): another placement of "
                         "the same netlist, for a design that did not route")
+    p.add_argument("--time-limit", type=float, metavar="MIN",
+                   help="stop the tools after MIN minutes a build (default: no limit); the "
+                        "build then fails with how far the router got, and --lanes auto "
+                        "tries fewer lanes (MODEL1 at P = 17 on the ECP5-85F fits but had not "
+                        "routed after an hour)")
     p.add_argument("--out", help="build folder (default build/bitstream/BOARD)")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     p.set_defaults(func=cmd_build)

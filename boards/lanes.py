@@ -45,7 +45,8 @@ class LaneSearchError(Exception):
 @dataclass
 class Attempt:
     lanes: int
-    outcome: str            # "estimate over", "refused", "built", "does not fit", "misses timing"
+    outcome: str            # "estimate over", "refused", "built", "does not fit", "misses timing",
+    #                         "does not route" (the router stopped or did not finish)
     reason: str = ""
     report: dict | None = None
 
@@ -137,12 +138,16 @@ def search_lanes(p_max: int, estimate, build, max_builds: int = 4, log=None,
             if rep is None:
                 raise
             reason = rep.get("failure") or str(e)
-            outcome = "misses timing" if reason.startswith("misses timing") else "does not fit"
+            outcome = ("misses timing" if reason.startswith("misses timing") else
+                       "does not route" if reason.startswith("routing did not finish") else
+                       "does not fit")
             attempts.append(Attempt(p, outcome, reason, rep))
             bad_p = p
             nxt = None
             if outcome == "does not fit":
                 nxt = _calibrated_step(estimate, rep, p, ok_p, slack)
+            elif outcome == "does not route":   # it fits: congestion, which one lane less eases
+                nxt = p - 1
             p = nxt if nxt is not None else (ok_p + bad_p) // 2 or None
             if p is not None and p <= ok_p:
                 p = None

@@ -299,6 +299,9 @@ for argv, expect in [
         lambda d, a=argv: ["run", "--sim", *a])
 case("generate --steps 0", "outside its limits 1..65535", kind="count")(
     lambda d: ["generate", "--steps", "0", "--out", str(d / "v")])
+case("build --time-limit 0", "--time-limit must be a positive number of minutes",
+     kind="count")(lambda d: ["build", "--board", "ulx3s", "--time-limit", "0",
+                              "--out", str(d / "b")])
 case("demo --epochs -1", "--epochs must be in 0..10000", kind="count")(
     lambda d: ["demo", "--epochs", "-1", "--out", str(d / "demo")])
 

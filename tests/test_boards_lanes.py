@@ -101,6 +101,25 @@ def test_slack_lets_a_slightly_over_estimate_build():
     assert rep["lanes"] == 10
 
 
+def test_a_build_that_does_not_route_steps_down_one_lane():
+    m = Model()                       # estimate: P = 9; P > 7 fit but do not route in time
+    fits = m.build
+
+    def build(p):
+        if p > 7:
+            m.built.append(p)
+            e = RuntimeError("stopped")
+            e.report = dict(lanes=p, failure="routing did not finish (router1: 1,000 of "
+                                             "9,000 arcs left); the tools did not finish "
+                                             "within 60 minutes")
+            raise e
+        return fits(p)
+    rep, tried = search_lanes(64, m.estimate, build, slack=0.0)
+    assert m.built == [9, 8, 7] and rep["lanes"] == 7
+    assert [a.outcome for a in tried if a.report is not None] == \
+        ["does not route", "does not route", "built"]
+
+
 def test_generator_refusals_are_recorded():
     m = Model(refuse_above=4)
     rep, tried = search_lanes(64, m.estimate, m.build)
@@ -159,7 +178,8 @@ def test_clock_auto_retries_below_the_fmax_reached(monkeypatch, tmp_path):
     from wuxing.hdl.generate import Design
     clocks = []
 
-    def model(board_name, design, lanes, out, clock, baud, max_builds, say, router, seed):
+    def model(board_name, design, lanes, out, clock, baud, max_builds, say, router, seed,
+              time_limit_min=None):
         assert router == "router1" and seed is None   # --router auto on a small network
         clocks.append(clock)
         if clock > 40.0:
@@ -180,7 +200,8 @@ def test_clock_auto_retries_below_the_fmax_reached(monkeypatch, tmp_path):
         B.board_build("ulx3s", d, "auto", tmp_path, clock_mhz=50.0)
     assert clocks == [50.0]
 
-    def chasing(board_name, design, lanes, out, clock, baud, max_builds, say, router, seed):
+    def chasing(board_name, design, lanes, out, clock, baud, max_builds, say, router, seed,
+              time_limit_min=None):
         clocks.append(clock)
         e = B.BuildError("misses timing")
         e.report = dict(failure="misses timing: ...", fmax_mhz=clock - 1.0)

@@ -31,7 +31,8 @@ def test_choose_router_automatic_and_explicit():
 
 
 def _planned(monkeypatch):
-    """Boards whose ``platform().build`` plans the build (no tools run); the plans made."""
+    """Builds that only plan (their files extracted, no tool run); the plans made."""
+    import wuxing.boards.build as build_mod
     plans = []
     cls = type(board("ulx3s"))
     assert type(board("icebreaker")) is cls
@@ -42,11 +43,14 @@ def _planned(monkeypatch):
         real = p.build
 
         def build(top, **kw):
-            kw.pop("do_program", None)
+            assert kw.pop("do_build") is False    # build_bitstream runs the script itself
             plans.append(real(top, do_build=False, **kw))
+            return plans[-1]
         p.build = build
+        p.has_required_tools = lambda: True
         return p
     monkeypatch.setattr(cls, "platform", platform)
+    monkeypatch.setattr(build_mod, "run_build_script", lambda *a, **kw: None)
     return plans
 
 
@@ -133,23 +137,28 @@ def test_parse_how_far_routing_got():
     assert placed_only["routing"] is None and not placed_only["routed"]
 
 
-def _stopped_in_router2(monkeypatch):
+def _stopped_in_router2(monkeypatch, timed_out=False):
     """The ULX3S's tools replaced by the log of the MODEL1 build that nextpnr left in
-    router2 (stopped from outside: the build script's exit status -15)."""
+    router2 (stopped from outside: the build script's exit status -15; ``timed_out``: by the
+    build's own time limit)."""
+    import wuxing.boards.build as build_mod
     cls = type(board("ulx3s"))
     make = cls.platform
 
     def platform(self):
         p = make(self)
-
-        def build(top, build_dir, **kw):
-            Path(build_dir).mkdir(parents=True, exist_ok=True)
-            log = (FIX / "ecp5_model1_router2_unfinished.tim").read_text()
-            (Path(build_dir) / "wuxing.tim").write_text(log)
-            raise subprocess.CalledProcessError(-15, ["sh", "build_wuxing.sh"])
-        p.build = build
+        p.has_required_tools = lambda: True
         return p
+
+    def run(build_dir, script, time_limit_min=None):
+        log = (FIX / "ecp5_model1_router2_unfinished.tim").read_text()
+        (Path(build_dir) / "wuxing.tim").write_text(log)
+        if timed_out:
+            raise build_mod.BuildTimeout(f"the tools did not finish within {time_limit_min:g} "
+                                         f"minutes")
+        raise subprocess.CalledProcessError(-15, ["sh", "build_wuxing.sh"])
     monkeypatch.setattr(cls, "platform", platform)
+    monkeypatch.setattr(build_mod, "run_build_script", run)
 
 
 def test_a_build_stopped_while_routing_says_how_far(monkeypatch, tmp_path):
@@ -166,6 +175,43 @@ def test_a_build_stopped_while_routing_says_how_far(monkeypatch, tmp_path):
     assert r["fmax_mhz"] is None and r["fmax_by_clock"] == {}
     assert r["fmax_placement_mhz"] == 40.90 and r["routed"] is False
     assert r["routing"]["overused"] == 29088 and r["router"] == "router1"   # 8 links: auto
+
+
+def test_a_build_over_its_time_limit_says_how_far(monkeypatch, tmp_path):
+    _stopped_in_router2(monkeypatch, timed_out=True)
+    d = Design(topology=Topology(layers=(2, 2)), arch="serial", training=False)
+    with pytest.raises(BuildError) as e:
+        build_bitstream("ulx3s", d, tmp_path, time_limit_min=45)
+    r = e.value.report
+    assert r["failure"] == ("routing did not finish (router2 iteration 5: 29,088 of 903,225 "
+                            "wires overused; post-placement estimate 40.90 MHz); the tools "
+                            "did not finish within 45 minutes")
+    assert r["time_limit_min"] == 45 and r["fmax_mhz"] is None
+
+
+def test_the_build_script_is_stopped_at_its_time_limit(tmp_path):
+    """A script whose tool outlives the limit: it and its child are stopped."""
+    import time
+
+    from wuxing.boards.build import BuildTimeout, run_build_script
+    (tmp_path / "slow.sh").write_text("sleep 60 &\necho $! > child.pid\nwait\n")
+    t0 = time.monotonic()
+    with pytest.raises(BuildTimeout, match="within 0.02 minutes"):
+        run_build_script(tmp_path, "slow", 0.02)
+    assert time.monotonic() - t0 < 20
+    child = Path("/proc") / (tmp_path / "child.pid").read_text().strip() / "stat"
+    time.sleep(0.2)
+    # gone, or a zombie that nobody has reaped yet (state Z): not running
+    assert not child.exists() or child.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    (tmp_path / "fails.sh").write_text("exit 3\n")
+    with pytest.raises(subprocess.CalledProcessError):
+        run_build_script(tmp_path, "fails")
+    (tmp_path / "ok.sh").write_text("echo done > out.txt\n")
+    run_build_script(tmp_path, "ok", 1)
+    assert (tmp_path / "out.txt").read_text() == "done\n"
+    for bad in (0, -1, float("inf"), True, "5"):
+        with pytest.raises(ValueError, match="positive number of minutes"):
+            run_build_script(tmp_path, "ok", bad)
 
 
 def test_a_failed_board_build_reports_the_predicted_speed(monkeypatch, tmp_path):
