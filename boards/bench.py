@@ -122,8 +122,10 @@ def largest_fitting(run: Run, log) -> float:
     return lo
 
 
-def run_one(run: Run, out_dir: Path, simulator: str | None, max_builds: int, log) -> dict:
-    """Build (and measure) one run; its result (a failed build is a result too)."""
+def run_one(run: Run, out_dir: Path, simulator: str | None, max_builds: int, log,
+            time_limit_min: float | None = None) -> dict:
+    """Build (and measure) one run, each build's tools stopped after ``time_limit_min``
+    minutes (None: no limit); its result (a failed build is a result too)."""
     from .build import BuildError, board_build
     from .top import board
     t0 = time.perf_counter()
@@ -141,7 +143,8 @@ def run_one(run: Run, out_dir: Path, simulator: str | None, max_builds: int, log
             try:
                 rep = board_build(run.board, design, run.lanes, out_dir / run.key,
                                   clock_mhz=run.clock, max_builds=max_builds,
-                                  simulator=simulator, log=log)
+                                  simulator=simulator, log=log,
+                                  time_limit_min=time_limit_min)
                 break
             except BuildError as e:
                 if not run.largest or attempt == 3:
@@ -232,8 +235,14 @@ def main(argv=None) -> int:
     ap.add_argument("--only", metavar="TEXT", help="only the runs whose name contains TEXT")
     ap.add_argument("--no-cosim", action="store_true", help="predicted clocks only")
     ap.add_argument("--max-builds", type=int, default=4, help="per run, --lanes auto")
+    ap.add_argument("--time-limit", type=float, default=60.0, metavar="MIN",
+                    help="stop a build's tools after MIN minutes (default 60): under --lanes "
+                         "auto a P that does not route in time counts as too large (MODEL1 "
+                         "at P = 17 on the ECP5-85F fits but does not route)")
     ap.add_argument("--out", default=str(ROOT), help=f"results folder (default {ROOT})")
     args = ap.parse_args(argv)
+    if not args.time_limit > 0:
+        ap.error(f"--time-limit must be a positive number of minutes, not {args.time_limit:g}")
     from wuxing.golden.report import write_json
     runs = runs_for(args.set, args.arch)
     out = Path(args.out)
@@ -259,7 +268,8 @@ def main(argv=None) -> int:
         print(f"[{i}/{len(runs)}] {run.key}: {run.what} ...", flush=True)
         t0 = time.perf_counter()
         r = run_one(run, out / "builds", None if args.no_cosim else "verilator",
-                    args.max_builds, log=lambda msg: print(f"    {msg}", flush=True))
+                    args.max_builds, log=lambda msg: print(f"    {msg}", flush=True),
+                    time_limit_min=args.time_limit)
         write_json(path, r)
         results.append(r)
         print(f"[{i}/{len(runs)}] {run.key}: {'ok' if r.get('ok') else r.get('failure')} "

@@ -302,3 +302,21 @@ def test_engine_logic_estimate_follows_the_builds():
     assert bits > 0
     assert estimate(board_bridge("ulx3s", rom)[0], ecp5).logic == engine_logic(ecp5, 2, bits)
     assert estimate(board_bridge("icebreaker", d)[0], ice40).logic is None
+
+
+def test_the_board_bench_passes_its_time_limit(monkeypatch, tmp_path):
+    """`python -m wuxing.boards.bench --time-limit MIN` reaches every build of a run."""
+    import wuxing.boards.build as B
+    from wuxing.boards.bench import Run, run_one
+    seen = []
+
+    def stopped(board_name, design, lanes, out, **kw):
+        seen.append(kw["time_limit_min"])
+        e = B.BuildError("ulx3s: the build failed (routing did not finish)")
+        e.report = dict(failure="routing did not finish (router1: 5 of 9 arcs left); the tools "
+                                "did not finish within 7 minutes", time_limit_min=7)
+        raise e
+    monkeypatch.setattr(B, "board_build", stopped)
+    r = run_one(Run("ulx3s", "tiny", "engine", 1), tmp_path, None, 1, log=lambda m: None,
+                time_limit_min=7)
+    assert seen == [7] and r["ok"] is False and r["time_limit_min"] == 7
