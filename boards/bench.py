@@ -241,7 +241,10 @@ def main(argv=None) -> int:
                          "at P = 17 on the ECP5-85F fits but does not route)")
     ap.add_argument("--out", default=str(ROOT), help=f"results folder (default {ROOT})")
     args = ap.parse_args(argv)
-    if not args.time_limit > 0:
+    from .build import check_time_limit
+    try:
+        check_time_limit(args.time_limit)
+    except ValueError:
         ap.error(f"--time-limit must be a positive number of minutes, not {args.time_limit:g}")
     from wuxing.golden.report import write_json
     runs = runs_for(args.set, args.arch)

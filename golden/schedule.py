@@ -83,8 +83,8 @@ class StepSchedule:
             raise ValueError(f"schedule check must be at least 1 sample, got {self.check}")
 
     @property
-    def watches_loss(self) -> bool:
-        """Whether :meth:`after_epoch` needs the check samples' loss."""
+    def watches_check(self) -> bool:
+        """Whether :meth:`after_epoch` needs a measure of the check samples (``watch``)."""
         return self.rule == "halve-on-worse"
 
     # -- the text form -----------------------------------------------------------------

@@ -57,8 +57,9 @@ class TrainResult:
         whose forward run saturated a state), step_exp (the step 2**step_exp the epoch
         trained with; None for the gradient method), check_loss and check_errors (the loss
         and the fraction classified wrong on the step schedule's check samples at the end of
-        the epoch, if its rule watches them; None otherwise), reverted (the step schedule returned to the best epoch's coefficients
-        after this epoch; they are what was evaluated).
+        the epoch, if its rule watches them; None otherwise), reverted (the step schedule
+        returned to the best epoch's coefficients after this epoch; they are what was
+        evaluated).
     best: the history entry with the highest test_acc; best_C: its coefficients.
     """
 
@@ -242,7 +243,7 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
 
     def check_of(C):
         """(loss, fraction classified wrong) on the step schedule's check samples (the first
-        training samples), and the one of them that the schedule watches."""
+        training samples, or the validation split), and the one the schedule watches."""
         acc, loss = evaluate(model, C, xchk, ychk)
         return loss, 1.0 - acc, (1.0 - acc if schedule.watch == "errors" else loss)
 
@@ -305,7 +306,7 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
     if resume is None:
         anchor_C = C.copy() if scheduled else None
         check = (None, None)
-        if scheduled and schedule.watches_loss:
+        if scheduled and schedule.watches_check:
             *check, watched = check_of(C)
             sched = schedule.start(sched["step_exp"], watched)
         best = record(0, None, check=check)
@@ -346,7 +347,7 @@ def train(topology: Topology, cfg: RunConfig, data: Dataset, *, epochs: int, bat
                 progress(done, total)
         reverted, check, watched = False, (None, None), None
         if sched is not None:
-            if schedule.watches_loss:
+            if schedule.watches_check:
                 *check, watched = check_of(C)
             sched, reverted = schedule.after_epoch(sched, epoch, watched)
             if reverted:

@@ -1,10 +1,11 @@
 """Hardware benchmark figures (printed, not asserted).
 
 * Co-simulation speed of the whole-network bench (``COSIM_CASES``: the tiny network unrolled
-  and serial, the demo's network, MODEL1 serial and on the engine at P = 16, 8, 4, 2): simulated clock cycles per second of one long
-  forward run that the design executes alone inside the co-simulation wrapper
-  (sim/wrapper.py), wall clock and per second of the simulator's CPU time, with the build time;
-  ``--variants CASE`` compares Verilator build options on one case.
+  and serial, the demo's network, MODEL1 serial and on the engine at P = 16, 8, 4, 2):
+  simulated clock cycles per second of one long forward run that the design executes alone
+  inside the co-simulation wrapper (sim/wrapper.py), wall clock and per second of the
+  simulator's CPU time, with the build time; ``--variants CASE`` compares Verilator build
+  options on one case.
 * Synthesis estimate of one NeuronCore and one Synapse for iCE40 UP5K and ECP5-85F with the
   YoWASP tools: LUTs, flip-flops, DSPs from Yosys (the component alone), Fmax from nextpnr (the
   component between a shift-register input chain and an XOR-reduced output register, so that
