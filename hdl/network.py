@@ -21,7 +21,7 @@ from wuxing.golden.topology import Topology
 from .fixed import HwConstants, check_types
 from .learning import TRAIN_REGISTERS, ErrorUnit, LearningRegisters, sext32, wang32_expr
 from .neuron import NeuronCore
-from .synapse import AtanRom, Synapse
+from .synapse import AtanRom, BspPipeline, Synapse, coefficient_update_expr
 
 __all__ = ["Network", "MAX_NEURONS", "REGION", "INFO", "MAGIC", "OP_FORWARD", "OP_REVERSE",
            "OP_BSP", "OP_TRAIN_SAMPLE", "OP_EVAL_SAMPLE", "REGION_PIXELS", "TRAIN_INFO"]
@@ -165,7 +165,8 @@ class Network(ControlPort):
         self.cores = [NeuronCore(hw, mult=mult, k_mode=k_mode, pipeline=pipeline,
                                  links_per_element=self.links_per_element)
                       for _ in range(t.n_neurons)]
-        self.synapses = [Synapse(hw, table="port", c_init=c) for c in self.c_init]
+        # one BSP pipeline for all links: the BSP command walks them one a clock
+        self.synapses = [Synapse(hw, c_init=c, bsp="shared") for c in self.c_init]
         self.learns = k_mode == "const"
         super().__init__(t, hw)
 
@@ -181,12 +182,15 @@ class Network(ControlPort):
         for l, syn in enumerate(self.synapses):
             m.submodules[f"link{l}"] = syn
         m.submodules.atan_table = rom = AtanRom(hw)
+        m.submodules.bsp = bsp = BspPipeline(hw, tags=max(1, L))
+        m.d.comb += [rom.addr.eq(bsp.tab_addr), bsp.tab_lo.eq(rom.lo), bsp.tab_hi.eq(rom.hi)]
 
         rev = Signal()
         core_start, core_step = Signal(), Signal()
         x_reg = [Signal(signed(fmt.width), name=f"x{i}") for i in range(n_in)]
         err_reg = [Signal(signed(fmt.width), name=f"err{k}") for k in range(n_out)]
         steps = Signal(16, init=hw.cfg.steps)
+        link = Signal(range(L + Synapse.bsp_latency))    # the BSP command's walk
 
         # links: ends and weighted sums ---------------------------------------------------
         into = {}   # (neuron, elem) -> products arriving forward (this end is the target)
@@ -195,11 +199,19 @@ class Network(ControlPort):
             sn, se = int(t.src_neuron[l]), int(t.src_elem[l])
             dn, de = int(t.dst_neuron[l]), int(t.dst_elem[l])
             src, dst = self.cores[sn], self.cores[dn]
-            m.d.comb += [syn.reverse.eq(rev), syn.d_src.eq(src.d[se]), syn.d_dst.eq(dst.d[de]),
-                         syn.s_src.eq(src.s[se]), syn.r_dst.eq(dst.r[de]),
-                         syn.tab_lo.eq(rom.lo), syn.tab_hi.eq(rom.hi)]
+            m.d.comb += [syn.reverse.eq(rev), syn.d_src.eq(src.d[se]), syn.d_dst.eq(dst.d[de])]
             into.setdefault((dn, de), []).append(syn.w)
             back.setdefault((sn, se), []).append(syn.w)
+
+        links = range(L)
+        m.d.comb += bsp.tag.eq(link)
+        if L:   # the update's link: its S, R and accumulator
+            m.d.comb += [
+                bsp.s_src.eq(Array(self.cores[int(t.src_neuron[l])].s[int(t.src_elem[l])]
+                                   for l in links)[link]),
+                bsp.r_dst.eq(Array(self.cores[int(t.dst_neuron[l])].r[int(t.dst_elem[l])]
+                                   for l in links)[link]),
+                bsp.acc.eq(Array(s.acc for s in self.synapses)[bsp.acc_tag])]
 
         def total(terms):
             if not terms:
@@ -229,7 +241,6 @@ class Network(ControlPort):
         region, index, cmd, cmd_op = self.decode_command(m)
         issued = Signal(16)
         completed = Signal(16)
-        link = Signal(range(L + Synapse.bsp_latency))
         done = Signal()
         m.d.sync += done.eq(0)
         m.d.comb += self.done.eq(done)
@@ -255,10 +266,8 @@ class Network(ControlPort):
                          lrn.trained.eq(trained),
                          eu.integral.eq(outs[out_k]), eu.is_target.eq(out_k == lrn.label)]
             info_learn = lrn.registers()
-            for syn in self.synapses:
-                m.d.comb += [syn.acc_mode.eq(acc), syn.update.eq(~acc | lrn.batch_end),
-                             syn.batch_log2.eq(lrn.batch_log2),
-                             syn.shift_out.eq(lrn.shift_out)]
+            m.d.comb += [bsp.acc_mode.eq(acc), bsp.update.eq(~acc | lrn.batch_end),
+                         bsp.batch_log2.eq(lrn.batch_log2), bsp.shift_out.eq(lrn.shift_out)]
         # the learning format's reverse dither (golden fixedpoint): the seed folded from the
         # errors, one output a clock (SEED), then the hash of each step ahead of it
         dither = fmt.reverse_dither
@@ -339,13 +348,8 @@ class Network(ControlPort):
                     with m.Else():
                         m.d.sync += done.eq(1)
                         m.next = "IDLE"
-            with m.State("BSP"):  # strobe one link per clock; each update is a pipeline
-                m.d.comb += self.busy.eq(1)
-                # the link whose update is at its table stage (Synapse: 2 clocks before C)
-                link_tab = link - (Synapse.bsp_latency - 2)
-                m.d.comb += rom.addr.eq(Array(s.tab_addr for s in self.synapses)[link_tab])
-                for l, syn in enumerate(self.synapses):
-                    m.d.comb += syn.bsp.eq(link == l)
+            with m.State("BSP"):  # one link a clock into the update pipeline
+                m.d.comb += [self.busy.eq(1), bsp.start.eq(link < L)]
                 m.d.sync += link.eq(link + 1)
                 with m.If(link == L + Synapse.bsp_latency - 2):
                     m.d.sync += done.eq(1)
@@ -368,9 +372,16 @@ class Network(ControlPort):
                     for i in range(n_in):
                         with m.Case((REGION_PIXELS << INDEX_BITS) | i):
                             m.d.sync += x_reg[i].eq(pixel)
+        # C from the host (idle) or from the BSP pipeline (busy), the accumulators from it
+        if L:
+            c_new = coefficient_update_expr(
+                m, hw, Array(s.c for s in self.synapses)[bsp.delta_tag], bsp.delta)
         for l, syn in enumerate(self.synapses):
-            m.d.comb += [syn.c_we.eq(self.we & ~self.busy & (self.addr == address("coef", l))),
-                         syn.c_wdata.eq(self.wdata)]
+            m.d.comb += [syn.c_we.eq((self.we & ~self.busy & (self.addr == address("coef", l)))
+                                     | (bsp.delta_valid & (bsp.delta_tag == l))),
+                         syn.c_wdata.eq(Mux(bsp.delta_valid, c_new, self.wdata)),
+                         syn.acc_we.eq(bsp.acc_we & (bsp.acc_tag == l)),
+                         syn.acc_wdata.eq(bsp.acc_wdata)]
         if self.k_mode == "reg":
             k_we = self.we & ~self.busy & (region == REGION["k"]) & (index < 15)
             for core in self.cores:

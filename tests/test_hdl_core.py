@@ -10,7 +10,7 @@ from wuxing.golden.fixedpoint import FixedFormat
 from wuxing.golden.neuron import NeuronParams
 from wuxing.hdl.fixed import hw_constants
 from wuxing.hdl.neuron import NeuronCore
-from wuxing.hdl.synapse import Synapse
+from wuxing.hdl.synapse import BspPipeline, Synapse
 from wuxing.sim.reference import core_reference, synapse_bsp, synapse_weight
 
 
@@ -212,6 +212,10 @@ def test_core_and_synapse_reject_bad_arguments():
         Synapse(hw, table="none")
     with pytest.raises(ValueError, match="c_init"):
         Synapse(hw, c_init=hw.c_hi + 1)
+    with pytest.raises(ValueError, match="bsp must be one of own, shared"):
+        Synapse(hw, bsp="none")
+    with pytest.raises(ValueError, match="tags"):
+        BspPipeline(hw, tags=0)
 
 
 def test_constant_compares_every_value():
