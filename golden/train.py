@@ -392,7 +392,7 @@ DEFAULT_RECIPE = "demo"       # of `wuxing train` and `wuxing demo`
 RECIPES = {
     # the default of `wuxing train` and `wuxing demo` (docs/TRAINING.md "The demo network")
     "demo": Recipe(
-        description="demo network (64, 16, 10), fan-in 8, on 8x8 digits, BSP; the step "
+        description="demo network (64, 24, 10), fan-in 8, on 8x8 digits, BSP; the step "
                     "halves when the loss on the check samples gets worse",
         topology="demo", dataset="digits", epochs=30, batch=16, schedule=HALVE_ON_WORSE,
         cfg=RunConfig(h_shift=1, steps=32, target=0.1, input_scale=0.5, kt=2.0 ** 2,

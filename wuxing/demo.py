@@ -1,6 +1,6 @@
 """``wuxing demo``: the main job on the embedded default, no board and no download.
 
-1. train the demo recipe (golden.train ``demo``: a (64, 16, 10) network with the adder,
+1. train the demo recipe (golden.train ``demo``: a (64, 24, 10) network with the adder,
    fan-in 8, on scikit-learn's 8x8 digits) with BSP in the golden model twice: in float and
    in bit-exact fixed point (the chip's learning format), and print both held-out accuracies;
 2. generate the Verilog of the network trained in fixed point;
