@@ -2,8 +2,8 @@
 
 All links step in lockstep from the same D_t (as in ``golden.network.FixedModel``): every core
 steps together; each synapse weights the D of its source (forward) or its target (reverse);
-each element adds the products of its links. The BSP update walks the links one per clock,
-sharing one atan table. The control port (registers, commands) is documented in
+each element adds the products of its links. The BSP update walks the links one per clock
+through the network's one :class:`~hdl.synapse.BspPipeline` and atan table. The control port (registers, commands) is documented in
 docs/HARDWARE.md. With constant K the network learns on the chip (TRAIN_SAMPLE, EVAL_SAMPLE:
 the shared units of :mod:`hdl.learning`, a batch accumulator in every Synapse).
 """
