@@ -19,7 +19,9 @@ user can give (``wuxing train --schedule RULE``):
     (docs/TRAINING.md: the loss of MODEL1 rose 500-fold within one epoch at step 2^0, and
     also at step 2^-3 after 7 epochs), so going back to the last good coefficients and going
     on at half the step is what keeps a collapse from being carried on. Only training data
-    steers it: the held-out set stays a measurement.
+    steers it: the held-out set stays a measurement. With ``:every=N`` the step also halves
+    after every N-th epoch that was not worse (a decay under the rule: epochs that fit the
+    training data better can still generalise worse at a large step).
 
 Every rule takes ``:floor=E``: the step never goes below ``2**E`` (default -12). The state
 a rule carries between epochs is a small dict (:meth:`StepSchedule.start`,
@@ -40,7 +42,8 @@ DEFAULT_CHECK = 2000     # training samples whose loss halve-on-worse watches
 
 @dataclass(frozen=True)
 class StepSchedule:
-    """A step rule (see the module text). ``every``: epochs per halving (``halve-every``);
+    """A step rule (see the module text). ``every``: epochs per halving (``halve-every``;
+    with ``halve-on-worse`` a halving every N epochs besides the ones on worse, 0: none);
     ``floor``: the smallest step exponent; ``revert``: ``halve-on-worse`` returns to the best
     epoch's coefficients when it halves; ``check``: the training samples whose loss
     ``halve-on-worse`` watches; ``watch``: "loss" (their mean loss) or "errors" (the fraction
@@ -64,9 +67,12 @@ class StepSchedule:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool):
                 raise TypeError(f"schedule {name} must be an int, not {type(v).__name__}")
-        if (self.rule == "halve-every") != (self.every >= 1):
-            raise ValueError("halve-every needs every >= 1 epochs (halve-every:N); the other "
-                             "rules take no every")
+        if (self.rule == "halve-every") and self.every < 1:
+            raise ValueError("halve-every needs every >= 1 epochs (halve-every:N)")
+        if self.rule == "constant" and self.every:
+            raise ValueError("the constant rule takes no every")
+        if self.every < 0:
+            raise ValueError(f"schedule every must be >= 0 epochs, got {self.every}")
         if not -24 <= self.floor <= 8:
             raise ValueError(f"schedule floor must be in -24..8 (RunConfig's step range), got "
                              f"{self.floor}")
@@ -108,13 +114,15 @@ class StepSchedule:
                 kw["watch"] = p[6:]
             elif p.startswith("validate=") and rule == "halve-on-worse":
                 kw["validate"] = _int(p[9:], "validate", text)
+            elif p.startswith("every=") and rule == "halve-on-worse":
+                kw["every"] = _int(p[6:], "every", text)
             elif rule == "halve-every" and "every" not in kw and "=" not in p:
                 kw["every"] = _int(p, "the epochs per halving", text)
             else:
                 raise ValueError(f"step schedule {text!r}: cannot read {p!r} (forms: constant, "
                                  f"halve-every:N, halve-on-worse, each with :floor=E; "
                                  f"halve-on-worse also :no-revert, :check=N, "
-                                 f":watch=errors, :validate=N)")
+                                 f":watch=errors, :validate=N, :every=N)")
         return cls(rule=rule, **kw)
 
     def __str__(self) -> str:
@@ -127,6 +135,8 @@ class StepSchedule:
             s += f":watch={self.watch}"
         if self.validate:
             s += f":validate={self.validate}"
+        if self.rule == "halve-on-worse" and self.every:
+            s += f":every={self.every}"
         return s + (f":floor={self.floor}" if self.floor != DEFAULT_FLOOR else "")
 
     # -- the rule ----------------------------------------------------------------------
@@ -155,6 +165,8 @@ class StepSchedule:
                 revert = self.revert
             else:
                 st.update(best_loss=float(loss), best_epoch=epoch)
+                if self.every and epoch % self.every == 0:
+                    st = self._halve(st)
         return st, revert
 
     def _halve(self, st: dict) -> dict:

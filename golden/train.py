@@ -489,7 +489,8 @@ def add_run_args(p):
                         "the step and return to that epoch's coefficients; :watch=errors "
                         "watches their classification error instead, :validate=N checks on "
                         "the last N training samples held back from training, :no-revert "
-                        "only halves); each takes :floor=E (smallest step 2**E)")
+                        "only halves, :every=N also halves after every N-th epoch that was "
+                        "not worse); each takes :floor=E (smallest step 2**E)")
 
 
 def _schedule_arg(text):

@@ -56,6 +56,18 @@ def test_halve_on_worse_without_revert_and_floor():
     assert steps == [0, 0, -1, -1] and reverts == [] and st["halvings"] == 1
 
 
+def test_halve_on_worse_every_n_also_halves_after_the_nth_epoch_that_was_not_worse():
+    # epochs 1-3 better; 4 better and the 4th: halve (no revert); 5 worse: halve and revert;
+    # 6, 7 better; 8 better and the 8th: halve
+    losses = [0.9, 0.8, 0.7, 0.6, 0.65, 0.5, 0.4, 0.3, 0.2]
+    steps, reverts, st = walk(StepSchedule.parse("halve-on-worse:every=4"), losses)
+    assert steps == [0, 0, 0, 0, -1, -2, -2, -2, -3]
+    assert reverts == [5] and st["halvings"] == 3 and st["best_epoch"] == 9
+    # a 4th epoch that is worse halves once, not twice
+    steps, reverts, _ = walk(StepSchedule.parse("halve-on-worse:every=4"), [3, 2, 1, 4, 0])
+    assert steps == [0, 0, 0, 0, -1] and reverts == [4]
+
+
 def test_halve_on_worse_undoes_a_first_epoch_worse_than_the_start():
     st = StepSchedule.parse("halve-on-worse").start(-1, loss=0.5)
     st, rev = StepSchedule.parse("halve-on-worse").after_epoch(st, 1, 0.8)
@@ -68,7 +80,8 @@ def test_the_start_is_never_below_the_floor():
 
 @pytest.mark.parametrize("text", ["constant", "halve-every:3", "halve-on-worse",
                                   "halve-on-worse:no-revert", "halve-every:1:floor=-6",
-                                  "halve-on-worse:floor=-3"])
+                                  "halve-on-worse:floor=-3", "halve-on-worse:every=4",
+                                  "halve-on-worse:watch=errors:validate=1000:every=3"])
 def test_text_form_round_trips(text):
     assert str(StepSchedule.parse(text)) == text
 
@@ -77,7 +90,9 @@ def test_text_form_round_trips(text):
     ("halve", "unknown step schedule"), ("", "rule name"), ("halve-every", "every >= 1"),
     ("halve-every:0", "every >= 1"), ("halve-every:x", "must be an integer"),
     ("constant:3", "cannot read"), ("halve-on-worse:floor=9", "floor must be in"),
-    ("constant:no-revert", "cannot read"), ("halve-every:2:3", "cannot read")])
+    ("constant:no-revert", "cannot read"), ("halve-every:2:3", "cannot read"),
+    ("halve-on-worse:every=-1", "every must be >= 0"), ("constant:every=2", "cannot read"),
+    ("halve-every:every=2", "cannot read")])
 def test_bad_rules_are_refused(text, msg):
     with pytest.raises(ValueError, match=msg):
         StepSchedule.parse(text)
