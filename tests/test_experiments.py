@@ -177,16 +177,18 @@ def test_train_table_verdicts(tmp_path):
         doc = dict(recipe=recipe, seed=seed, epochs=epochs or len(accs) - 1, history=hist)
         (tmp_path / f"train_{recipe}_{mode}_s{seed}.json").write_text(json.dumps(doc))
 
-    run("model1-mnist", "float", 0, [0.1, 0.6, 0.66])
-    run("model1-mnist", "float", 1, [0.1, 0.62, 0.64])     # mean 65 %: reached
-    run("model1-mnist", "fixed", 0, [0.1, 0.6, 0.62])
-    run("model1-mnist", "fixed", 1, [0.1, 0.6, 0.61])      # 3.5 points below float
+    run("model1-mnist-80", "float", 0, [0.1, 0.6, 0.66])
+    run("model1-mnist-80", "float", 1, [0.1, 0.62, 0.64])     # mean 65 %: reached
+    run("model1-mnist-80", "fixed", 0, [0.1, 0.6, 0.62])
+    run("model1-mnist-80", "fixed", 1, [0.1, 0.6, 0.61])      # 3.5 points below float
+    run("model1-mnist", "float", 0, [0.1, 0.6, 0.55])         # no target: a comparison
     run("model1-fan4-mnist", "float", 0, [0.1, 0.9, 0.87])  # falls 3 points
     run("fashion-fan4", "fixed", 0, [0.1, 0.8], epochs=10)  # still running
     rows, out = table(load_runs(tmp_path))
-    assert out["model1-mnist float"]["final_mean"] == pytest.approx(0.65)
-    assert out["model1-mnist float"]["verdict"].startswith("reached")
-    assert out["model1-mnist fixed"]["verdict"].startswith("NOT reached (-3.5 points")
+    assert out["model1-mnist-80 float"]["final_mean"] == pytest.approx(0.65)
+    assert out["model1-mnist-80 float"]["verdict"].startswith("reached")
+    assert out["model1-mnist-80 fixed"]["verdict"].startswith("NOT reached (-3.5 points")
+    assert out["model1-mnist float"]["verdict"] == "no target (for comparison)"
     assert out["model1-fan4-mnist float"]["max_fall"] == pytest.approx(0.03)
     assert "falls 3.0 points" in out["model1-fan4-mnist float"]["verdict"]
     assert out["fashion-fan4 fixed"]["verdict"].endswith("runs not finished")
