@@ -136,6 +136,17 @@ def test_a_scheduled_run_resumes_exactly(digits4, fixed):
     assert not np.array_equal(other.C, full.C)
 
 
+def test_a_run_with_every_n_resumes_exactly(digits4):
+    every = StepSchedule.parse("halve-on-worse:every=2")
+    states = []
+    full = run(digits4, 6, False, on_epoch=states.append, schedule=every)
+    plain = run(digits4, 6, False)
+    assert [h["step_exp"] for h in full.history] != [h["step_exp"] for h in plain.history]
+    part = run(digits4, 6, False, resume=states[3], schedule=every)
+    assert np.array_equal(part.C, full.C)
+    assert [h["step_exp"] for h in part.history] == [h["step_exp"] for h in full.history]
+
+
 def test_a_revert_returns_to_the_best_epochs_coefficients(digits4):
     states = []
     res = run(digits4, 6, False, on_epoch=states.append)
