@@ -85,6 +85,9 @@ class StepSchedule:
             raise ValueError(f"schedule validate must be >= 0 samples, got {self.validate}")
         if self.validate and self.rule != "halve-on-worse":
             raise ValueError("only halve-on-worse reads check samples (validate=N)")
+        if self.validate and self.check != DEFAULT_CHECK:
+            raise ValueError("validate=N makes the held-back samples the check samples; it "
+                             "takes no check=N")
         if self.check < 1:
             raise ValueError(f"schedule check must be at least 1 sample, got {self.check}")
 

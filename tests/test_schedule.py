@@ -204,6 +204,8 @@ def test_validate_text_form_and_checks():
         StepSchedule.parse("halve-on-worse:validate=-1")
     with pytest.raises(ValueError, match="only halve-on-worse"):
         StepSchedule(rule="halve-every", every=2, validate=10)
+    with pytest.raises(ValueError, match="takes no check=N"):   # it would be ignored
+        StepSchedule.parse("halve-on-worse:check=500:validate=64")
 
 
 def test_validate_holds_the_last_training_samples_back(digits4):
