@@ -4,8 +4,9 @@
   and serial, the demo's network, MODEL1 serial and on the engine at P = 16, 8, 4, 2):
   simulated clock cycles per second of one long forward run that the design executes alone
   inside the co-simulation wrapper (sim/wrapper.py), wall clock and per second of the
-  simulator's CPU time, with the build time; ``--variants CASE`` compares Verilator build
-  options on one case.
+  simulator's CPU time, with the build time (the engine's Verilator builds are
+  profile-guided, ``PGO_CASES``); ``--variants CASE`` compares Verilator build options on one
+  case.
 * Synthesis estimate of one NeuronCore and one Synapse for iCE40 UP5K and ECP5-85F with the
   YoWASP tools: LUTs, flip-flops, DSPs from Yosys (the component alone), Fmax from nextpnr (the
   component between a shift-register input chain and an XOR-reduced output register, so that
@@ -235,9 +236,16 @@ COSIM_NOTES = {
     "demo-serial-verilator": "the demo's network",
     **{f"model1-engine-p{p}-verilator": "the target is the P = 16 case's" for p in (8, 4, 2)},
 }
-# Verilator build variants compared by --variants (name: VerilatorOptions fields)
+# the speed cases whose Verilator builds are profile-guided (runner.VerilatorOptions.pgo; the
+# profile run is the bench's quick check, not the timed run): the multi-lane engines, where
+# it measured 1-27 % faster; the one-lane and unrolled networks ran 1-4 % slower with it
+# (docs/HARDWARE.md)
+PGO_CASES = {c[0] for c in COSIM_CASES if "--arch engine" in c[1]}
+# Verilator build variants compared by --variants (name: VerilatorOptions fields over the
+# case's own; "PGO" toggles the case's profile-guided build)
 VERILATOR_VARIANTS = {
     "default": {},
+    "PGO": None,
     "c++ -O1": dict(cxx_opt="-O1"),
     "c++ -O3": dict(cxx_opt="-O3"),
     "no --x-assign fast": dict(x_assign_fast=False),
@@ -288,7 +296,9 @@ def cosim_speed(simulator: str, steps: int, options: str = "--topology tiny",
 
 
 def _print_cosim(name, r, target=None, note=""):
-    built = f"build {r['build_seconds']:.0f} s" + (" (reused)" if r["build_cached"] else "")
+    pgo = " with PGO" if (r.get("verilator_options") or {}).get("pgo") else ""
+    built = (f"build{pgo} {r['build_seconds']:.0f} s"
+             + (" (reused)" if r["build_cached"] else ""))
     verdict = ""
     if target:
         wall, cpu = r["cycles_per_second"] >= target, r["cycles_per_cpu_second"] >= target
@@ -319,9 +329,14 @@ def run_cosim_cases(only=(), variants=None) -> list:
         if reason:
             print(f"  {name:42s} skipped: {reason}")
             continue
-        runs = [(name, None)]
+        own = dict(pgo=name in PGO_CASES)
+        runs = [(name, VerilatorOptions(**own))]
         if variants:
-            runs = [(f"{name} {v}", VerilatorOptions(**o)) for v, o in VERILATOR_VARIANTS.items()]
+            runs = []
+            for v, o in VERILATOR_VARIANTS.items():
+                if o is None:            # the case's profile-guided build toggled
+                    v, o = ("no PGO" if own["pgo"] else "PGO"), dict(pgo=not own["pgo"])
+                runs.append((f"{name} {v}", VerilatorOptions(**{**own, **o})))
         for label, opts in runs:
             try:
                 r = cosim_speed(sim, steps, options, opts)
@@ -346,7 +361,7 @@ def main(argv=None) -> int:
                          + ", ".join(c[0] for c in COSIM_CASES))
     ap.add_argument("--variants", metavar="CASE",
                     choices=[c[0] for c in COSIM_CASES if c[2] == "verilator"],
-                    help="compare Verilator build variants (C++ -O1/-O2/-O3, --x-assign, "
+                    help="compare Verilator build variants (PGO or not, C++ -O1/-O2/-O3, --x-assign, "
                          "public signals, --threads 2) on this case (builds each: minutes)")
     ap.add_argument("--json", help="write the figures as JSON")
     ap.add_argument("--engine", action="append", metavar="TOPOLOGY:P[:FANIN]@FAMILY",

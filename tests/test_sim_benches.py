@@ -16,10 +16,10 @@ import pytest
 from wuxing.golden.config import RunConfig
 from wuxing.golden.fixedpoint import DEFAULT_FORMAT, LEARNING_FORMAT
 from wuxing.golden.topology import Topology, preset
-from wuxing.hdl.generate import load_manifest
 from wuxing.hdl.generate import build_component, load_manifest
 from wuxing.sim.designs import ensure_design, standard_design
-from wuxing.sim.runner import SIMULATORS, VerilatorOptions, build_simulation, run_bench
+from wuxing.sim.runner import (SIMULATORS, BenchError, VerilatorOptions, build_simulation,
+                               run_bench)
 from wuxing.sim.wrapper import (RX_BYTES, TX_BYTES, has_byte_path, verilator_public_ports,
                                 verilog_ports, wrapper_name, wrapper_verilog)
 
@@ -226,6 +226,34 @@ def test_verilator_options_are_checked():
         VerilatorOptions(threads=0)
     assert "--threads" in VerilatorOptions(threads=2).args()
     assert "--no-public-flat-rw" not in VerilatorOptions(public_ports_only=False).args()
+    with pytest.raises(ValueError, match="pgo"):
+        VerilatorOptions(pgo="yes")
+    design_dir = ensure_design(standard_design("synapse"))
+    with pytest.raises(ValueError, match="profile run"):
+        build_simulation("synapse", [design_dir / "wuxing_synapse.v"], "wuxing_synapse",
+                         "verilator", verilator=VerilatorOptions(pgo=True))
+
+
+def test_profile_guided_verilator_build(require_simulator, tmp_path):
+    """A profile-guided build (VerilatorOptions.pgo): the bench's quick check runs on the
+    instrumented model, the model is compiled again with its profile (the build log shows
+    it), and the bench on that build passes; a profile run that fails stops the build with
+    the run's error."""
+    require_simulator("verilator")
+    pgo = VerilatorOptions(pgo=True)
+    rep = run_bench("network", ensure_design(standard_design("network", "small")), "verilator",
+                    verilator=pgo, env=dict(WUXING_RANDOM_CASES=2))
+    passed(rep, 100)
+    build_dir = Path(rep["build_dir"])
+    assert rep["verilator_options"]["pgo"] is True
+    assert sorted(p.name for p in build_dir.glob("*.gcda"))     # the profile run's counts
+    log = (build_dir / "build.log").read_text()
+    assert "-fprofile-use" in log and "-fprofile-generate" not in log
+    design_dir = ensure_design(standard_design("synapse"))
+    with pytest.raises(BenchError, match="profile run of synapse failed .no workload"):
+        build_simulation("synapse", [design_dir / "wuxing_synapse.v"], "wuxing_synapse",
+                         "verilator", verilator=pgo, root=tmp_path,
+                         profile=lambda build: RuntimeError("no workload"))
 
 
 @pytest.mark.slow
