@@ -361,8 +361,9 @@ def main(argv=None) -> int:
                          + ", ".join(c[0] for c in COSIM_CASES))
     ap.add_argument("--variants", metavar="CASE",
                     choices=[c[0] for c in COSIM_CASES if c[2] == "verilator"],
-                    help="compare Verilator build variants (PGO or not, C++ -O1/-O2/-O3, --x-assign, "
-                         "public signals, --threads 2) on this case (builds each: minutes)")
+                    help="compare Verilator build variants (PGO or not, C++ -O1/-O2/-O3, "
+                         "--x-assign, public signals, --threads 2) on this case (builds each: "
+                         "minutes)")
     ap.add_argument("--json", help="write the figures as JSON")
     ap.add_argument("--engine", action="append", metavar="TOPOLOGY:P[:FANIN]@FAMILY",
                     help="synthesise the network engine alone instead, e.g. "

@@ -360,7 +360,8 @@ def run_bench(dut: str, design_dir, simulator: str = "icarus", waves: str | None
                                    "WUXING_REPORT": pdir / "report.jsonl"}, quiet)
         if failure is None:
             shutil.rmtree(pdir, ignore_errors=True)
-        return failure
+            return None
+        return RuntimeError(f"{failure}; see {pdir / 'test.log'}")   # the run's folder kept
     build = build_simulation(what, [design_dir / man["verilog"]], design.top, simulator,
                              waves=waves, verilator=verilator, quiet=quiet,
                              profile=profile_run)
