@@ -116,6 +116,7 @@ _IO_PORTS = (
     ("output reg", TX_BYTES.bit_length(), "wx_tx_count"), ("output", 1, "wx_tx_pend"),
     ("output", 1, "wx_rx_drained"))
 
+_FUNCTION = re.compile(r"^\s*function\b.*?^\s*endfunction\b", re.M | re.S)
 _DECL = re.compile(r"^\s*(input|output|inout)\s+(?:wire\s+|reg\s+)?(?:signed\s+)?"
                    r"(?:\[(\d+):(\d+)\]\s*)?([A-Za-z_][A-Za-z0-9_$]*)\s*;", re.M)
 
@@ -134,6 +135,7 @@ def verilog_ports(text: str, module: str) -> list[Port]:
         raise ValueError(f"module {module} not found in the Verilog")
     end = text.find("\nendmodule", start.end())
     body = text[start.end():end if end >= 0 else len(text)]
+    body = _FUNCTION.sub("", body)      # a function's inputs are not the module's ports
     ports = []
     for m in _DECL.finditer(body):
         direction, msb, lsb, name = m.groups()
