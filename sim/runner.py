@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from wuxing.golden.locking import folder_lock
 
+from .netlist import SIM_NETLIST_PASSES, simulation_netlist, yosys_path, yosys_version
 from .wrapper import (DEFAULT_STOP_ON, HARNESS_DEFINE, HARNESS_MAIN, verilator_public_ports,
                       wrapper_name, wrapper_verilog)
 
@@ -56,20 +58,24 @@ class VerilatorOptions:
     Verilator keeps it); ``pgo``: profile-guided optimisation: the model's C++ is compiled
     with GCC's ``-fprofile-generate``, the build's profile run (a workload the caller gives,
     :func:`build_simulation`) records where the time goes, and the model is compiled again
-    with ``-fprofile-use``."""
+    with ``-fprofile-use``; ``optimize_netlist``: Verilator compiles the design as Yosys
+    flattened and optimised it (:mod:`sim.netlist`), not as generated (a build with waves
+    always uses the generated one, whose signals keep their names)."""
     cxx_opt: str = "-O2"
     threads: int = 1
     x_assign_fast: bool = True
     public_ports_only: bool = True
     pgo: bool = False
+    optimize_netlist: bool = True
 
     def __post_init__(self):
         if self.cxx_opt not in ("-O0", "-O1", "-O2", "-O3", "-Os"):
             raise ValueError(f"cxx_opt must be one of -O0..-O3, -Os, not {self.cxx_opt!r}")
         if not isinstance(self.threads, int) or self.threads < 1:
             raise ValueError(f"threads must be a positive integer, not {self.threads!r}")
-        if not isinstance(self.pgo, bool):
-            raise ValueError(f"pgo must be True or False, not {self.pgo!r}")
+        for name in ("pgo", "optimize_netlist"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, not {getattr(self, name)!r}")
 
     def args(self) -> list[str]:
         a = [*VERILATOR_WARNINGS, "--no-timing", "-O3", f"-D{HARNESS_DEFINE}"]
@@ -203,6 +209,7 @@ def build_simulation(name: str, sources, top: str, simulator: str, waves: str | 
     """
     options = verilator or VerilatorOptions()
     pgo = simulator == "verilator" and options.pgo
+    netlist = simulator == "verilator" and options.optimize_netlist and waves is None
     if pgo and profile is None:
         raise ValueError("a profile-guided build (pgo) needs a profile run")
     reason = simulator_missing(simulator)
@@ -221,7 +228,8 @@ def build_simulation(name: str, sources, top: str, simulator: str, waves: str | 
     h = hashlib.sha256()
     for part in [*texts, wrapper, vlt, HARNESS_MAIN.read_text(), simulator, str(waves),
                  _versions(simulator), repr(asdict(options)) if simulator == "verilator" else "",
-                 f"{PGO_GENERATE}|{PGO_USE}" if pgo else ""]:
+                 f"{PGO_GENERATE}|{PGO_USE}" if pgo else "",
+                 f"{SIM_NETLIST_PASSES}|{yosys_version(yosys_path())}" if netlist else ""]:
         h.update(part.encode())
         h.update(b"\0")
     build_dir = Path(root) / f"{name}-{simulator}-{h.hexdigest()[:12]}"
@@ -235,6 +243,14 @@ def build_simulation(name: str, sources, top: str, simulator: str, waves: str | 
                          info.get("options", {}))
         build_dir.mkdir(parents=True, exist_ok=True)
         (build_dir / f"{wtop}.v").write_text(wrapper)
+        t0 = time.perf_counter()
+        netlist_seconds = None
+        if netlist:
+            try:
+                sources = [simulation_netlist(sources, top, build_dir / "netlist")]
+            except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                raise BenchError(f"building {name}: {e}") from None
+            netlist_seconds = time.perf_counter() - t0
         srcs = [*sources, build_dir / f"{wtop}.v"]
         build_args, defines = [], {}
         if simulator == "verilator":
@@ -258,7 +274,6 @@ def build_simulation(name: str, sources, top: str, simulator: str, waves: str | 
             except (SystemExit, Exception) as e:  # the runner exits on compiler errors
                 raise BenchError(f"building {name} with {simulator} failed ({e}); see "
                                  f"{blog}") from None
-        t0 = time.perf_counter()
         opts = asdict(options) if simulator == "verilator" else {}
         if pgo:
             for f in build_dir.glob("*.gcda"):      # a profile of an interrupted build
@@ -279,7 +294,8 @@ def build_simulation(name: str, sources, top: str, simulator: str, waves: str | 
         else:
             compile_model()
         seconds = time.perf_counter() - t0
-        stamp.write_text(json.dumps(dict(seconds=seconds, options=opts, built=time.time())))
+        stamp.write_text(json.dumps(dict(seconds=seconds, options=opts, built=time.time(),
+                                         netlist_seconds=netlist_seconds)))
     return Build(name, simulator, build_dir, wtop, top, waves, seconds, False, opts)
 
 

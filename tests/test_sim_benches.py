@@ -18,6 +18,7 @@ from wuxing.golden.fixedpoint import DEFAULT_FORMAT, LEARNING_FORMAT
 from wuxing.golden.topology import Topology, preset
 from wuxing.hdl.generate import build_component, load_manifest
 from wuxing.sim.designs import ensure_design, standard_design
+from wuxing.sim.netlist import simulation_netlist
 from wuxing.sim.runner import (SIMULATORS, BenchError, VerilatorOptions, build_simulation,
                                run_bench)
 from wuxing.sim.wrapper import (RX_BYTES, TX_BYTES, has_byte_path, verilator_public_ports,
@@ -228,6 +229,8 @@ def test_verilator_options_are_checked():
     assert "--no-public-flat-rw" not in VerilatorOptions(public_ports_only=False).args()
     with pytest.raises(ValueError, match="pgo"):
         VerilatorOptions(pgo="yes")
+    with pytest.raises(ValueError, match="optimize_netlist"):
+        VerilatorOptions(optimize_netlist=1)
     design_dir = ensure_design(standard_design("synapse"))
     with pytest.raises(ValueError, match="profile run"):
         build_simulation("synapse", [design_dir / "wuxing_synapse.v"], "wuxing_synapse",
@@ -254,6 +257,36 @@ def test_profile_guided_verilator_build(require_simulator, tmp_path):
         build_simulation("synapse", [design_dir / "wuxing_synapse.v"], "wuxing_synapse",
                          "verilator", verilator=pgo, root=tmp_path,
                          profile=lambda build: RuntimeError("no workload"))
+
+
+def test_simulation_netlist(require_simulator, tmp_path):
+    """The netlist Verilator compiles by default (sim/netlist.py): one flattened module with the
+    design's ports; the bench passes on it and on the Verilog as generated, with the same
+    count of values compared; Verilog Yosys cannot read is an error naming Yosys's log."""
+    require_simulator("verilator")
+    design_dir = ensure_design(standard_design("network", "small"))
+    _, man = load_manifest(design_dir)
+    source = design_dir / man["verilog"]
+    net = simulation_netlist([source], "wuxing_network", tmp_path / "net")
+    text = net.read_text()
+    assert [ln.split("(")[0] for ln in text.splitlines() if ln.startswith("module ")] == \
+        ["module wuxing_network"]
+    assert set(verilog_ports(text, "wuxing_network")) == \
+        set(verilog_ports(source.read_text(), "wuxing_network"))
+    compared = []
+    for optimize in (True, False):
+        rep = run_bench("network", design_dir, "verilator",
+                        verilator=VerilatorOptions(optimize_netlist=optimize),
+                        env=dict(WUXING_RANDOM_CASES=2))
+        passed(rep, 100)
+        assert rep["verilator_options"]["optimize_netlist"] is optimize
+        assert (Path(rep["build_dir"]) / "netlist" / "wuxing_network_sim.v").exists() \
+            == optimize
+        compared.append(rep["compared"])
+    assert compared[0] == compared[1]
+    (tmp_path / "broken.v").write_text("module broken(input a;\nendmodule\n")
+    with pytest.raises(RuntimeError, match="Yosys could not optimise broken.*netlist.log"):
+        simulation_netlist([tmp_path / "broken.v"], "broken", tmp_path / "bad")
 
 
 @pytest.mark.slow
