@@ -237,10 +237,10 @@ COSIM_NOTES = {
     **{f"model1-engine-p{p}-verilator": "the target is the P = 16 case's" for p in (8, 4, 2)},
 }
 # the speed cases whose Verilator builds are profile-guided (runner.VerilatorOptions.pgo; the
-# profile run is the bench's quick check, not the timed run): the multi-lane engines, where
-# it measured 1-27 % faster; the one-lane and unrolled networks ran 1-4 % slower with it
-# (docs/HARDWARE.md)
-PGO_CASES = {c[0] for c in COSIM_CASES if "--arch engine" in c[1]}
+# profile run is the bench's quick check, not the timed run): the multi-lane engines and the
+# unrolled network, where it measured 3-27 % faster on the simulation netlist; the one-lane
+# networks ran 2-4 % slower with it (docs/HARDWARE.md)
+PGO_CASES = {c[0] for c in COSIM_CASES if "--arch engine" in c[1]} | {"tiny-unrolled-verilator"}
 # Verilator build variants compared by --variants (name: VerilatorOptions fields over the
 # case's own; "PGO" toggles the case's profile-guided build)
 VERILATOR_VARIANTS = {
@@ -251,6 +251,7 @@ VERILATOR_VARIANTS = {
     "no --x-assign fast": dict(x_assign_fast=False),
     "all signals public": dict(public_ports_only=False),
     "--threads 2": dict(threads=2),
+    "netlist as generated": dict(optimize_netlist=False),
 }
 
 
@@ -362,8 +363,8 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", metavar="CASE",
                     choices=[c[0] for c in COSIM_CASES if c[2] == "verilator"],
                     help="compare Verilator build variants (PGO or not, C++ -O1/-O2/-O3, "
-                         "--x-assign, public signals, --threads 2) on this case (builds each: "
-                         "minutes)")
+                         "--x-assign, public signals, --threads 2, the netlist as generated) on "
+                         "this case (builds each: minutes)")
     ap.add_argument("--json", help="write the figures as JSON")
     ap.add_argument("--engine", action="append", metavar="TOPOLOGY:P[:FANIN]@FAMILY",
                     help="synthesise the network engine alone instead, e.g. "
