@@ -42,9 +42,10 @@ def float_vs_fixed(design, cases) -> dict:
 
 def compare_design(design, simulator: str, random_cases: int = 1, seed: int = 0,
                    waves=None, speed_steps: int = 0, edge_cases: bool = True,
-                   pgo: bool = False) -> dict:
+                   pgo: bool = False, optimize_netlist: bool = True) -> dict:
     """Generate (if needed) and run the whole-network bench; the report as a dict (``pgo``:
-    a profile-guided Verilator build, runner.VerilatorOptions)."""
+    a profile-guided Verilator build; ``optimize_netlist``: Verilator compiles Yosys's
+    optimised netlist, not the Verilog as generated; runner.VerilatorOptions)."""
     from .designs import ensure_design
     from .runner import VerilatorOptions, run_bench
 
@@ -54,7 +55,7 @@ def compare_design(design, simulator: str, random_cases: int = 1, seed: int = 0,
     if speed_steps:
         env["WUXING_SPEED_STEPS"] = speed_steps
     rep = run_bench("network", out, simulator, waves=waves, env=env,
-                    verilator=VerilatorOptions(pgo=pgo))
+                    verilator=VerilatorOptions(pgo=pgo, optimize_netlist=optimize_netlist))
     bench = rep["benches"][0]
     rep["float_vs_fixed"] = float_vs_fixed(design, bench.get("cases", []))
     rep["design_dir"] = str(out)
@@ -110,11 +111,13 @@ def cmd_compare(args) -> int:
         if args.random < 0 or (args.random == 0 and args.no_edge_cases):
             raise ValueError("nothing to compare: give --random 1 or more, or drop "
                              "--no-edge-cases")
-        if args.pgo and args.simulator != "verilator":
-            raise ValueError("--pgo is a Verilator build option")
+        for flag, given in (("--pgo", args.pgo),
+                            ("--netlist-as-generated", args.netlist_as_generated)):
+            if given and args.simulator != "verilator":
+                raise ValueError(f"{flag} is a Verilator build option")
         rep = compare_design(design, args.simulator, args.random, args.seed, args.waves,
                              args.speed_steps, edge_cases=not args.no_edge_cases,
-                             pgo=args.pgo)
+                             pgo=args.pgo, optimize_netlist=not args.netlist_as_generated)
     except BenchError as e:
         raise ValueError(str(e)) from None
     _print_report(rep, design)
@@ -206,6 +209,9 @@ def add_commands(sub):
     p.add_argument("--pgo", action="store_true",
                    help="profile-guided Verilator build: compiled, run once on the quick "
                         "check, compiled again with its profile (about twice the build time; "
-                        "the multi-lane engine simulates 1-27 %% faster)")
+                        "the multi-lane engine simulates 3-27 %% faster)")
+    p.add_argument("--netlist-as-generated", action="store_true",
+                   help="Verilator compiles the Verilog as generated, not the netlist Yosys "
+                        "flattened and optimised (sim/netlist.py; up to 2.3x slower)")
     p.add_argument("--json", metavar="PATH", help="write the report as JSON")
     p.set_defaults(func=cmd_compare)

@@ -203,6 +203,9 @@ for field, value in [("mode", 3), ("history", "x"), ("extra", [1]), ("topology",
                                                         lambda m: m.update({f: v})))])
 case("checkpoint re-signed dataset 5", "dataset must be a name", kind="wrong")(
     lambda d: ["eval", str(resign(checkpoint(d), lambda m: m.update(dataset=5)))])
+for flag in ("--pgo", "--netlist-as-generated"):
+    case(f"compare {flag} with Icarus", f"{flag} is a Verilator build option", kind="wrong")(
+        lambda d, f=flag: ["compare", "--simulator", "icarus", f])
 case("train --plot naming a folder", "is a folder", kind="wrong")(
     lambda d: [*TRAIN, "--plot", str((d / "plots").mkdir() or d / "plots")])
 case("eval --json naming a folder", "is a folder", kind="wrong")(
