@@ -3,7 +3,8 @@
 Every bench runs its design inside the co-simulation wrapper (:mod:`sim.wrapper`): the clock
 lives in the simulation, cocotb works in requests. :func:`build_simulation` compiles a design
 once per parameter set into ``build/sim/<name>-<simulator>-<hash>`` (the hash covers the
-Verilog, the wrapper, the Verilator main, the options and the tool versions) and reuses it
+Verilog, the wrapper, the Verilator main, the options, Yosys's passes and the tool versions;
+Verilator compiles the netlist of :mod:`sim.netlist` unless told not to) and reuses it
 afterwards; a file lock per build folder (:func:`build_lock`) lets concurrent processes
 (pytest-xdist workers) ask for the same build: one compiles, the others wait and reuse it.
 :func:`test_simulation` runs a cocotb test module in its own folder under the build, so runs
