@@ -264,7 +264,8 @@ def test_simulation_netlist(require_simulator, tmp_path):
     design's ports; the bench passes on it and on the Verilog as generated, with the same
     count of values compared; Verilog Yosys cannot read is an error naming Yosys's log."""
     require_simulator("verilator")
-    design_dir = ensure_design(standard_design("network", "small"))
+    # the design of test_small_network_bench: its default build is shared
+    design_dir = ensure_design(standard_design("network", "small", steps=20))
     _, man = load_manifest(design_dir)
     source = design_dir / man["verilog"]
     net = simulation_netlist([source], "wuxing_network", tmp_path / "net")
