@@ -211,6 +211,12 @@ def build_simulation(name: str, sources, top: str, simulator: str, waves: str | 
     options = verilator or VerilatorOptions()
     pgo = simulator == "verilator" and options.pgo
     netlist = simulator == "verilator" and options.optimize_netlist and waves is None
+    netlist_key = ""
+    if netlist:
+        try:
+            netlist_key = f"{SIM_NETLIST_PASSES}|{yosys_version(yosys_path())}"
+        except (OSError, subprocess.SubprocessError) as e:
+            raise ValueError(f"the simulation netlist needs Yosys: {e}") from None
     if pgo and profile is None:
         raise ValueError("a profile-guided build (pgo) needs a profile run")
     reason = simulator_missing(simulator)
@@ -230,7 +236,7 @@ def build_simulation(name: str, sources, top: str, simulator: str, waves: str | 
     for part in [*texts, wrapper, vlt, HARNESS_MAIN.read_text(), simulator, str(waves),
                  _versions(simulator), repr(asdict(options)) if simulator == "verilator" else "",
                  f"{PGO_GENERATE}|{PGO_USE}" if pgo else "",
-                 f"{SIM_NETLIST_PASSES}|{yosys_version(yosys_path())}" if netlist else ""]:
+                 netlist_key]:
         h.update(part.encode())
         h.update(b"\0")
     build_dir = Path(root) / f"{name}-{simulator}-{h.hexdigest()[:12]}"

@@ -285,6 +285,11 @@ def test_simulation_netlist(require_simulator, tmp_path):
             == optimize
         compared.append(rep["compared"])
     assert compared[0] == compared[1]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("YOSYS", str(tmp_path / "no-yosys"))
+        with pytest.raises(ValueError, match="simulation netlist needs Yosys"):
+            build_simulation("network", [source], "wuxing_network", "verilator",
+                             root=tmp_path)
     (tmp_path / "broken.v").write_text("module broken(input a;\nendmodule\n")
     with pytest.raises(RuntimeError, match="Yosys could not optimise broken.*netlist.log"):
         simulation_netlist([tmp_path / "broken.v"], "broken", tmp_path / "bad")
