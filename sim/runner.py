@@ -251,13 +251,11 @@ def build_simulation(name: str, sources, top: str, simulator: str, waves: str | 
         build_dir.mkdir(parents=True, exist_ok=True)
         (build_dir / f"{wtop}.v").write_text(wrapper)
         t0 = time.perf_counter()
-        netlist_seconds = None
         if netlist:
             try:
                 sources = [simulation_netlist(sources, top, build_dir / "netlist")]
             except (RuntimeError, OSError, subprocess.SubprocessError) as e:
                 raise BenchError(f"building {name}: {e}") from None
-            netlist_seconds = time.perf_counter() - t0
         srcs = [*sources, build_dir / f"{wtop}.v"]
         build_args, defines = [], {}
         if simulator == "verilator":
@@ -301,8 +299,7 @@ def build_simulation(name: str, sources, top: str, simulator: str, waves: str | 
         else:
             compile_model()
         seconds = time.perf_counter() - t0
-        stamp.write_text(json.dumps(dict(seconds=seconds, options=opts, built=time.time(),
-                                         netlist_seconds=netlist_seconds)))
+        stamp.write_text(json.dumps(dict(seconds=seconds, options=opts, built=time.time())))
     return Build(name, simulator, build_dir, wtop, top, waves, seconds, False, opts)
 
 
