@@ -223,10 +223,13 @@ def shift_out_expr(m: Module, hw: HwConstants, y, sh, y_width: int, *, capped: b
     shifted_l = Signal(unsigned(D))
     m.d.comb += shifted_l.eq(yu << dec.left_by)
     # y << left >= cap: a bit i of y with i + left >= coef_width (the mask: constant bits
-    # coef_width.. shifted right by left)
+    # coef_width.. shifted right by left). The constant is as wide as i + left can reach for
+    # any value of the left_by signal, no wider: at 64 bits or fewer a simulator shifts it as
+    # one machine word (a 66-bit one cost the 16-lane engine 6 % of its simulated clock)
     l_over = Signal()
-    span = len(yu) + fmt.coef_width - lo_s
-    over_mask = Const(((1 << span) - 1) ^ ((1 << fmt.coef_width) - 1), span) >> dec.left_by
+    span = len(yu) + (1 << len(dec.left_by)) - 1
+    over_mask = Const(((1 << span) - 1) ^ ((1 << min(fmt.coef_width, span)) - 1),
+                      span) >> dec.left_by
     m.d.comb += l_over.eq((yu & over_mask[:len(yu)]).any())
     mag_d = Signal(unsigned(D))
     m.d.comb += mag_d.eq(Mux(dec.left, Mux(l_over, cap, shifted_l), shifted_r))

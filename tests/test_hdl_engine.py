@@ -514,3 +514,54 @@ def test_crossbar_takes_the_selected_bank(ports):
     sim.add_testbench(bench)
     sim.run()
     assert len(checked) == ports * ports
+
+
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_sequencer_counts_the_rows_of_the_neuron_stages(lanes):
+    """The control word's rd_* and wr_* fields: in a lane's registered copy they name the row
+    that the lane's neuron stage NEURON["read"] / ["write"] holds (issued that many clocks
+    before, e * nb + j), at every clock where the stage holds one, through two steps of a
+    forward run and the start of the next run."""
+    from wuxing.hdl.engine.schedule import compile_schedule
+    from wuxing.hdl.engine.sequencer import ISSUE_NEURON, Sequencer
+    from wuxing.hdl.engine.timing import NEURON, engine_timing
+    from wuxing.hdl.network import OP_FORWARD
+    topo = Topology(layers=(5, 4, 3), fan_in=1, seed=3)
+    s = compile_schedule(topo, lanes)
+    dut = Sequencer(s, engine_timing(DEFAULT_FORMAT.acc_width, DEFAULT_FORMAT.width))
+    names = ("op", "e", "j", "rd_e", "rd_row", "wr_e", "wr_j", "wr_row")
+    words = []        # the control word of each clock; a lane's copy has it a clock later
+
+    async def bench(ctx):
+        for run in range(2):
+            ctx.set(dut.steps, 2)
+            ctx.set(dut.cmd_op, OP_FORWARD)
+            ctx.set(dut.cmd, 1)
+            await ctx.tick()
+            ctx.set(dut.cmd, 0)
+            while True:
+                words.append({n: ctx.get(dut.ctl[n]) for n in names})
+                await ctx.tick()
+                if ctx.get(dut.done):
+                    break
+        for _ in range(NEURON["write"] + 2):
+            words.append({n: ctx.get(dut.ctl[n]) for n in names})
+            await ctx.tick()
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    checked = {"read": 0, "write": 0}
+    for i, word in enumerate(words):
+        for stage, fields in (("read", ("rd_e", None, "rd_row")),
+                              ("write", ("wr_e", "wr_j", "wr_row"))):
+            k = i - NEURON[stage]       # the lane's copy of word i is at its stage 0 at
+            if k < 0 or words[k]["op"] != ISSUE_NEURON:    # clock i + 1: stage s at i + 1 + s
+                continue
+            e, j = words[k]["e"], words[k]["j"]
+            assert word[fields[0]] == e and word[fields[2]] == e * s.nb + j
+            if fields[1]:
+                assert word[fields[1]] == j
+            checked[stage] += 1
+    # every neuron-phase row of the four steps, at both stages
+    assert checked["read"] == checked["write"] == 4 * 5 * s.nb

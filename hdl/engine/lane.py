@@ -94,7 +94,11 @@ class _Stages:
 
 
 def _per_element(values_fwd, values_rev, e, rev, shape):
-    """The constant of element ``e`` in the direction ``rev``."""
+    """The constant of element ``e`` in the direction ``rev`` (a constant when every element
+    and direction has the same one, as MODEL1's B0: no element decoding for a simulator to
+    evaluate, nor left for synthesis to find)."""
+    if len({int(v) for v in (*values_fwd, *values_rev)}) == 1:
+        return Const(int(values_fwd[0]), shape)
     fwd = Array(Const(int(v), shape) for v in values_fwd)
     back = Array(Const(int(v), shape) for v in values_rev)
     return Mux(rev, back[e], fwd[e])
@@ -117,25 +121,6 @@ def _k_times(value, k_fwd, k_rev, e, rev, width):
     return value * _per_element(k_fwd, k_rev, e, rev, signed(width))
 
 
-def _row_counter(m, on, nb: int, prefix: str):
-    """(e, j, row = e * nb + j) of the row at a pipeline stage, as counters that step when
-    ``on`` (the stage holds a neuron-phase row): e fastest, then j, back to (0, 0) after the
-    phase's last row."""
-    e = Signal(range(N_ELEMENTS), name=f"{prefix}_e")
-    j = Signal(range(max(2, nb)), name=f"{prefix}_j")
-    row = Signal(range(N_ELEMENTS * nb), name=f"{prefix}_row")
-    with m.If(on):
-        with m.If(e == N_ELEMENTS - 1):
-            m.d.sync += e.eq(0)
-            with m.If(j == nb - 1):
-                m.d.sync += [j.eq(0), row.eq(0)]
-            with m.Else():
-                m.d.sync += [j.eq(j + 1), row.eq(row - (N_ELEMENTS - 1) * nb + 1)]
-        with m.Else():
-            m.d.sync += [e.eq(e + 1), row.eq(row + nb)]
-    return e, j, row
-
-
 def _global_neurons(schedule: Schedule, bank: int) -> list:
     """The global index of each local neuron of ``bank`` (0 for padding)."""
     out = [0] * schedule.nb
@@ -154,7 +139,8 @@ class Lane(wiring.Component):
     state of one of this bank's neurons was clamped), and the host access: ``host_kind``
     (HOST_E, HOST_SR, HOST_C or HOST_NONE), ``host_addr``, ``host_we`` (this lane),
     ``host_wdata``, registered here before they address a memory; ``e_rdata``, ``sr_rdata``,
-    ``c_rdata`` (the memories' read data, one clock after the address); ``step_hash`` (in, with ``reverse_dither`` only: the dither hash
+    ``c_rdata`` (the memories' read data, one clock after the address), ``host_rvalid``
+    (out: they are the host's word, with them: the access had a memory); ``step_hash`` (in, with ``reverse_dither`` only: the dither hash
     of the step, dither.DitherSeed).
     """
 
@@ -179,7 +165,7 @@ class Lane(wiring.Component):
             "host_kind": In(2), "host_addr": In(host_addr_bits(schedule)), "host_we": In(1),
             "host_wdata": In(signed(data_width)),
             "e_rdata": Out(widths.e_word), "sr_rdata": Out(signed(widths.acc)),
-            "c_rdata": Out(signed(widths.coef)),
+            "c_rdata": Out(signed(widths.coef)), "host_rvalid": Out(1),
             **({"step_hash": In(32)} if hw.fmt.reverse_dither else {}),
             "batch_log2": In(4), "shift_out": In(signed(shift_out_bits(hw))),
         })
@@ -254,6 +240,9 @@ class Lane(wiring.Component):
                    name=LANE_HOST, init={"kind": HOST_NONE})
         m.d.sync += [h.kind.eq(self.host_kind), h.addr.eq(self.host_addr),
                      h.we.eq(self.host_we), h.wdata.eq(self.host_wdata)]
+        # (the read data of the host's access are on e/sr/c_rdata a clock after h addressed
+        # the port; the engine registers them only then)
+        m.d.sync += self.host_rvalid.eq(h.kind != HOST_NONE)
         row_base = Array(Const(e * nb, range(R5 + 1)) for e in range(N_ELEMENTS))
 
         def b0(e, d=rev):
@@ -429,10 +418,9 @@ class Lane(wiring.Component):
             self._dither(m, nr)
         neu_mul = nr.at("on", C_)
         neu_read = nr.at("on", RD)
-        # the row at the read and at the write stage: counters that step with the rows (a
-        # neuron phase always issues every row, e fastest, from (0, 0)), not copies of the
-        # issued row carried down the pipeline
-        e_at_rd, _, row_rd = _row_counter(m, neu_read, nb, "neuron_rd")
+        # the row at the read and at the write stage: counted by the sequencer
+        # (sequencer.neuron_row_counter), in this lane's copy of the control word
+        e_at_rd, row_rd = c.rd_e, c.rd_row
         e_rdd = Signal.like(e_at_rd, name="neuron_e_rdd", reset_less=True)
         e_sum = Signal.like(e_at_rd, name="neuron_e_sum", reset_less=True)
         e_sum1 = Signal.like(e_at_rd, name="neuron_e_sum1", reset_less=True)
@@ -442,7 +430,7 @@ class Lane(wiring.Component):
         sr_row = Signal(signed(aw), name="neuron_sr", reset_less=True)
         with m.If(nr.at("on", RDD)):
             m.d.sync += [u_row.eq(u_rd.data), sr_row.eq(sr_rd.data)]
-        e_at_wr, j_at_wr, row_wr = _row_counter(m, nr.at("on", WR), nb, "neuron_wr")
+        e_at_wr, j_at_wr, row_wr = c.wr_e, c.wr_j, c.wr_row
         # SUM: q = round(E E_quad), K1 E_lin - K2 E + U, S + D
         kf, kr = hw.k_int[False], hw.k_int[True]      # (K1, K2, K3) per element
         acc_shape = signed(wd.neuron_acc)

@@ -7,7 +7,10 @@ NEURON phase (5 nb rows, neuron by neuron), with the idle clocks of
 clocks. Each clock the sequencer broadcasts one :func:`control_layout` word: what the lanes
 issue (``op``), the slot ``k`` or the row (element ``e``, local neuron ``j``), the BSP clock
 ``sub``, the direction ``rev`` and the E half ``half`` that the step reads. ``half`` changes
-only when a link phase begins, when no neuron-phase write is in flight.
+only when a link phase begins, when no neuron-phase write is in flight. It also carries the
+row that a lane's neuron pipeline holds at its read and at its write stage (``rd_e``,
+``rd_row``, ``wr_e``, ``wr_j``, ``wr_row``; :func:`neuron_row_counter`): counted here once,
+a clock ahead, so that each lane's registered copy of the word has them when its stage does.
 
 The learning commands (issue #10) chain these: TRAIN_SAMPLE = forward run, the output pass
 (``pass_start`` .. ``pass_done``: the engine reads the output integrals, forms the error and
@@ -26,19 +29,44 @@ from wuxing.golden.neuron import N_ELEMENTS
 
 from ..network import OP_BSP, OP_EVAL_SAMPLE, OP_FORWARD, OP_REVERSE, OP_TRAIN_SAMPLE
 from .schedule import EngineTiming, Schedule
+from .timing import NEURON
 
-__all__ = ["Sequencer", "control_layout", "ISSUE_NONE", "ISSUE_LOAD", "ISSUE_LINK",
-           "ISSUE_NEURON", "ISSUE_BSP"]
+__all__ = ["Sequencer", "control_layout", "neuron_row_counter", "ISSUE_NONE", "ISSUE_LOAD",
+           "ISSUE_LINK", "ISSUE_NEURON", "ISSUE_BSP"]
 
 ISSUE_NONE, ISSUE_LOAD, ISSUE_LINK, ISSUE_NEURON, ISSUE_BSP = range(5)
 
 
 def control_layout(schedule: Schedule, timing: EngineTiming) -> data.StructLayout:
+    e, j = range(N_ELEMENTS), range(max(2, schedule.nb))
+    row = range(N_ELEMENTS * schedule.nb)
     return data.StructLayout({
-        "op": 3, "k": range(max(2, schedule.slots)), "e": range(N_ELEMENTS),
-        "j": range(max(2, schedule.nb)), "sub": range(max(2, timing.bsp_slot)),
-        "rev": 1, "half": 1, "acc": 1, "upd": 1,
+        "op": 3, "k": range(max(2, schedule.slots)), "e": e, "j": j,
+        "sub": range(max(2, timing.bsp_slot)), "rev": 1, "half": 1, "acc": 1, "upd": 1,
+        # the row at the neuron pipeline's read and write stages (timing.NEURON)
+        "rd_e": e, "rd_row": row, "wr_e": e, "wr_j": j, "wr_row": row,
     })
+
+
+def neuron_row_counter(m, on, nb: int, prefix: str):
+    """(e, j, row = e * nb + j) of the row at a neuron pipeline stage whose ``on`` is given
+    (the stage holds a neuron-phase row): counters that step when ``on``, e fastest, then j,
+    back to (0, 0) after the phase's last row (a neuron phase always issues every row from
+    (0, 0)). Counters, not copies of the issued row carried down the pipeline: fewer logic
+    cells on the iCE40."""
+    e = Signal(range(N_ELEMENTS), name=f"{prefix}_e")
+    j = Signal(range(max(2, nb)), name=f"{prefix}_j")
+    row = Signal(range(N_ELEMENTS * nb), name=f"{prefix}_row")
+    with m.If(on):
+        with m.If(e == N_ELEMENTS - 1):
+            m.d.sync += e.eq(0)
+            with m.If(j == nb - 1):
+                m.d.sync += [j.eq(0), row.eq(0)]
+            with m.Else():
+                m.d.sync += [j.eq(j + 1), row.eq(row - (N_ELEMENTS - 1) * nb + 1)]
+        with m.Else():
+            m.d.sync += [e.eq(e + 1), row.eq(row + nb)]
+    return e, j, row
 
 
 class Sequencer(wiring.Component):
@@ -84,12 +112,20 @@ class Sequencer(wiring.Component):
         done = Signal()
         op = Signal(3)
         m.d.sync += done.eq(0)
+        # the rows at the lanes' neuron read and write stages: a lane's stage s holds the row
+        # issued s + 1 clocks ago (the lane registers this word), so a counter that steps
+        # with the issue delayed s clocks is, here, what the lane's copy holds a clock later.
+        # (Counted once for every lane; a simulator evaluates each lane's logic every clock)
+        issued = [op == ISSUE_NEURON]
+        for i in range(NEURON["write"]):
+            issued.append(Signal(name=f"neuron_issued_{i + 1}"))
+            m.d.sync += issued[-1].eq(issued[-2])
+        rd_e, _, rd_row = neuron_row_counter(m, issued[NEURON["read"]], nb, "neuron_rd")
+        wr_e, wr_j, wr_row = neuron_row_counter(m, issued[NEURON["write"]], nb, "neuron_wr")
         # the control word as one value (fields driven one by one become separate processes,
         # which an event-driven simulator does not evaluate at time 0)
-        fields = [op, k, e, j, sub, rev, half, acc, upd]
-        assert [len(f) for f in fields] == [len(getattr(ctl, n)) for n in
-                                            ("op", "k", "e", "j", "sub", "rev", "half", "acc",
-                                             "upd")]
+        fields = [op, k, e, j, sub, rev, half, acc, upd, rd_e, rd_row, wr_e, wr_j, wr_row]
+        assert [len(f) for f in fields] == [len(ctl[n]) for n in ctl.shape().members]
         m.d.comb += [self.done.eq(done), ctl.as_value().eq(Cat(*fields))]
 
         def goto_after(state, clocks, then):
