@@ -418,7 +418,7 @@ class NetworkEngine(ControlPort):
                 with m.Default():
                     m.d.comb += word.eq(lane.sr_rdata)
             # (loaded only with a host or output-pass read: a simulator then skips this
-            # formatting, 3 % of the 16-lane engine's clock, in every other clock)
+            # formatting, 2 % of the 16-lane engine's clock, in every other clock)
             word7 = Signal.like(word, name=f"lane{b}_word7", reset_less=True)
             with m.If(lane.host_rvalid):
                 m.d.sync += word7.eq(word)

@@ -140,7 +140,7 @@ class Lane(wiring.Component):
     (HOST_E, HOST_SR, HOST_C or HOST_NONE), ``host_addr``, ``host_we`` (this lane),
     ``host_wdata``, registered here before they address a memory; ``e_rdata``, ``sr_rdata``,
     ``c_rdata`` (the memories' read data, one clock after the address), ``host_rvalid``
-    (out: they are the host's word, with them: the access had a memory); ``step_hash`` (in, with ``reverse_dither`` only: the dither hash
+    (out, with them: they answer a host access, one that had a memory port); ``step_hash`` (in, with ``reverse_dither`` only: the dither hash
     of the step, dither.DitherSeed).
     """
 
