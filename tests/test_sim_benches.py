@@ -295,6 +295,37 @@ def test_simulation_netlist(require_simulator, tmp_path):
         simulation_netlist([tmp_path / "broken.v"], "broken", tmp_path / "bad")
 
 
+def test_simulation_netlist_runs_yosys_again_after_a_wasm_trap(tmp_path, monkeypatch):
+    """A Yosys that traps (YoWASP's WebAssembly, now and then) is run once more; a second
+    trap, or a failure that is no trap, is reported with Yosys's own words."""
+    calls = tmp_path / "calls"
+    fake = tmp_path / "yosys"
+    # a stand-in Yosys: traps on the calls listed in TRAPS, else writes the netlist
+    fake.write_text(f"""#!/bin/sh
+n=$(cat {calls} 2>/dev/null || echo 0); n=$((n + 1)); echo $n > {calls}
+case " $TRAPS " in *" $n "*) echo "1: wasm trap: out of bounds memory access" >&2; exit 1;; esac
+[ -n "$FAIL" ] && {{ echo "ERROR: syntax error" >&2; exit 1; }}
+echo "module top(); endmodule" > top_sim.v
+""")
+    fake.chmod(0o755)
+    (tmp_path / "top.v").write_text("module top(); endmodule\n")
+    monkeypatch.setenv("YOSYS", str(fake))
+    monkeypatch.setenv("TRAPS", "1")
+    assert simulation_netlist([tmp_path / "top.v"], "top", tmp_path / "a").exists()
+    assert calls.read_text().strip() == "2"
+    calls.unlink()
+    monkeypatch.setenv("TRAPS", "1 2")
+    with pytest.raises(RuntimeError, match="wasm trap"):
+        simulation_netlist([tmp_path / "top.v"], "top", tmp_path / "b")
+    assert calls.read_text().strip() == "2"
+    calls.unlink()
+    monkeypatch.setenv("TRAPS", "")
+    monkeypatch.setenv("FAIL", "1")
+    with pytest.raises(RuntimeError, match="syntax error"):
+        simulation_netlist([tmp_path / "top.v"], "top", tmp_path / "c")
+    assert calls.read_text().strip() == "1"
+
+
 @pytest.mark.slow
 def test_tiny_network_bench_icarus(icarus):
     rep = run_bench("network", ensure_design(standard_design("network", "tiny")), icarus,
