@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["SIM_NETLIST_PASSES", "tool_path", "yosys_path", "yosys_version", "simulation_netlist"]
+__all__ = ["SIM_NETLIST_PASSES", "tool_path", "yosys_path", "yosys_version", "children_first",
+           "simulation_netlist"]
 
 _OPT = "opt -mux_undef -mux_bool -undriven"
 SIM_NETLIST_PASSES = ("proc", "flatten", _OPT, "wreduce", "peepopt", "pmuxtree", _OPT,
@@ -57,6 +59,18 @@ def yosys_path() -> str:
     return exe
 
 
+def children_first(verilog: str) -> str:
+    """``verilog`` with its modules in the reverse order: Amaranth writes a module before the
+    modules it instantiates, and Yosys's ``hierarchy`` then derives such a module again once
+    they are read ("Reprocessing module ... has become available"). On the MODEL1-shaped
+    engine of one lane in the learning format, YoWASP's Yosys 0.70 read freed memory on that
+    path (a wasm trap in ``expand_module``, or not, with the log file's name: a heap-layout
+    dependent fault); with each module after those it instantiates, the path is not taken.
+    The order of modules does not change what they mean."""
+    blocks = re.split(r"(?<=\nendmodule\n)", verilog)
+    return "".join(reversed(blocks[:-1])) + blocks[-1]
+
+
 @functools.lru_cache(maxsize=None)
 def yosys_version(exe: str) -> str:
     p = subprocess.run([exe, "-V"], capture_output=True, text=True, timeout=300)
@@ -73,21 +87,14 @@ def simulation_netlist(sources, top: str, out_dir, timeout: int = 3600) -> Path:
     names = []
     for i, src in enumerate(sources):
         name = f"source{i}.v"
-        shutil.copyfile(src, out_dir / name)
+        (out_dir / name).write_text(children_first(Path(src).read_text()))
         names.append(name)
     out = f"{top}_sim.v"
     script = [*(f"read_verilog -sv {n}" for n in names), f"hierarchy -top {top}",
               *SIM_NETLIST_PASSES, f"write_verilog -norename -noattr {out}"]
     (out_dir / "netlist.ys").write_text("\n".join(script) + "\n")
-    for attempt in range(2):
-        p = subprocess.run([yosys_path(), "-q", "-l", "netlist.log", "netlist.ys"],
-                           cwd=out_dir, capture_output=True, text=True, timeout=timeout)
-        # YoWASP's Yosys (WebAssembly) has trapped now and then on a design it reads at
-        # another time (a fresh-clone test run of 2026-12-03: "wasm trap: out of bounds
-        # memory access" in `hierarchy`, three reruns fine; YoWASP/yosys issue 26): run once
-        # more on a trap; any other failure is the design's
-        if p.returncode == 0 or "wasm trap" not in p.stderr + p.stdout:
-            break
+    p = subprocess.run([yosys_path(), "-q", "-l", "netlist.log", "netlist.ys"], cwd=out_dir,
+                       capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0 or not (out_dir / out).exists():
         tail = [ln for ln in (p.stderr + p.stdout).splitlines() if ln.strip()][-2:]
         raise RuntimeError(f"Yosys could not optimise {top} ({'; '.join(tail)}); see "
